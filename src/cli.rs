@@ -1,0 +1,467 @@
+//! Command-line arguments and subcommands; each returns an exit code as DESIGN.md defines them.
+
+use crate::demo::{DemoOptions, DemoServer};
+use crate::gate::{duration::parse_duration, Gate};
+use crate::load::{self, Overrides, Plan, Progress};
+use crate::metrics::results::{GateInfo, Results};
+use crate::report::{self, terminal, Reports};
+use crate::verdict;
+use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Every check passed.
+pub const EXIT_PASS: i32 = 0;
+/// The gate failed.
+pub const EXIT_FAIL: i32 = 1;
+/// Invalid input: arguments, gate file, baseline file.
+pub const EXIT_INPUT: i32 = 2;
+/// The run could not be trusted: unreachable, interrupted, generator overloaded.
+pub const EXIT_UNTRUSTED: i32 = 3;
+
+/// The example gate, embedded so `perfgate demo` runs from anywhere.
+pub const PRISMQ_GATE: &str = include_str!("../gates/prismq.yaml");
+
+/// perfgate: load an HTTP service, measure it, judge it against targets and a baseline.
+#[derive(Debug, Parser)]
+#[command(name = "perfgate", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a gate file's load profile against a target and write the results.
+    Run(RunArgs),
+    /// Check a gate file and print what it would run.
+    Validate {
+        /// The gate file.
+        gate: PathBuf,
+    },
+    /// Print the gate file's JSON Schema (draft-07) for editors.
+    Schema,
+    /// Serve the embedded demo backend (the reference PrismQ API) on 127.0.0.1.
+    ServeDemo {
+        /// Port to listen on (0: any free port).
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// Demo knobs.
+        #[command(flatten)]
+        demo: DemoOptions,
+    },
+    /// Start the demo backend on a free loopback port and run gates/prismq.yaml against it.
+    Demo(DemoArgs),
+    /// Judge a saved results file against a gate's targets and write reports, without load.
+    Report {
+        /// The results JSON written by `perfgate run --out`.
+        results: PathBuf,
+        /// The gate file whose targets judge it (default: the file named in the results).
+        #[arg(long)]
+        gate: Option<PathBuf>,
+        /// Report files.
+        #[command(flatten)]
+        reports: ReportArgs,
+    },
+}
+
+/// Options of `perfgate run` that mirror Locust's flags.
+#[derive(Debug, Args, Clone)]
+pub struct LoadArgs {
+    /// Number of concurrent users (overrides `load.users`).
+    #[arg(short = 'u', long)]
+    pub users: Option<u32>,
+    /// Users started per second (overrides `load.spawn_rate`).
+    #[arg(short = 'r', long)]
+    pub spawn_rate: Option<f64>,
+    /// How long to run, e.g. `30s`, `1m` (overrides `load.run_time`).
+    #[arg(short = 't', long, value_parser = parse_duration)]
+    pub run_time: Option<Duration>,
+    /// Seed for a reproducible task and think-time sequence.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Only the final table: no progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Report files.
+    #[command(flatten)]
+    pub reports: ReportArgs,
+}
+
+/// Report files to write (checked writable before any load starts).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ReportArgs {
+    /// Write the results JSON here (also the baseline format).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Write JUnit XML here: one testcase per check.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+}
+
+impl ReportArgs {
+    fn reports(&self) -> Reports {
+        Reports::new(self.out.as_deref(), self.junit.as_deref(), self.summary.as_deref())
+    }
+}
+
+/// Arguments of `perfgate run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The gate file (YAML).
+    pub gate: PathBuf,
+    /// Scenario (user class) names to run; default: the gate's selection, or all.
+    pub scenarios: Vec<String>,
+    /// Base URL of the target, e.g. http://127.0.0.1:8000 (overrides `host`).
+    #[arg(short = 'H', long, env = "PERFGATE_HOST")]
+    pub host: Option<String>,
+    /// Load settings.
+    #[command(flatten)]
+    pub load: LoadArgs,
+}
+
+/// Arguments of `perfgate demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Gate file to run instead of the embedded gates/prismq.yaml.
+    #[arg(long)]
+    pub gate: Option<PathBuf>,
+    /// Load settings (run time defaults to 20s here).
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Demo knobs.
+    #[command(flatten)]
+    pub demo: DemoOptions,
+}
+
+/// Parses arguments, runs, and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_INPUT } else { EXIT_PASS };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return EXIT_UNTRUSTED;
+        }
+    };
+    rt.block_on(dispatch(cli.command))
+}
+
+async fn dispatch(cmd: Command) -> i32 {
+    match cmd {
+        Command::Run(args) => {
+            let gate = match Gate::load(&args.gate) {
+                Ok(g) => g,
+                Err(e) => return input_error(&e.to_string()),
+            };
+            run_gate(&gate, args.host, args.scenarios, &args.load).await
+        }
+        Command::Validate { gate } => match Gate::load(&gate) {
+            Ok(g) => {
+                println!("{}: valid gate `{}`", g.file, g.name);
+                print_outline(&g);
+                EXIT_PASS
+            }
+            Err(e) => input_error(&e.to_string()),
+        },
+        Command::Schema => {
+            println!("{}", crate::gate::schema());
+            EXIT_PASS
+        }
+        Command::ServeDemo { port, demo } => serve_demo(port, demo).await,
+        Command::Demo(args) => demo(args).await,
+        Command::Report { results, gate, reports } => report_cmd(&results, gate, &reports),
+    }
+}
+
+fn input_error(msg: &str) -> i32 {
+    eprintln!("{msg}");
+    EXIT_INPUT
+}
+
+fn print_outline(g: &Gate) {
+    let l = &g.load;
+    let rate = if l.spawn_rate.is_finite() {
+        format!("{}/s", l.spawn_rate)
+    } else {
+        "all at once".into()
+    };
+    println!(
+        "  load: {} users, spawn {rate}, run {}",
+        l.users,
+        crate::gate::duration::format_duration(l.run_time)
+    );
+    for s in g.selected_scenarios() {
+        let (lo, hi) = s.think_time;
+        println!(
+            "  scenario {} (weight {}, think {}..{}): {} tasks",
+            s.name,
+            s.weight,
+            crate::gate::duration::format_duration(lo),
+            crate::gate::duration::format_duration(hi),
+            s.tasks.len()
+        );
+    }
+    println!("  request names: {}", g.request_names().join(", "));
+}
+
+async fn serve_demo(port: u16, demo: DemoOptions) -> i32 {
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on 127.0.0.1:{port}: {e} (pick another with --port, or --port 0 for any free port)");
+            return EXIT_INPUT;
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => eprintln!("perfgate demo backend listening on http://{addr} (Ctrl-C stops it)"),
+        Err(e) => eprintln!("warning: {e}"),
+    }
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match crate::demo::serve(listener, demo, shutdown).await {
+        Ok(()) => EXIT_PASS,
+        Err(e) => {
+            eprintln!("error: demo backend: {e}");
+            EXIT_UNTRUSTED
+        }
+    }
+}
+
+async fn demo(args: DemoArgs) -> i32 {
+    let gate = match &args.gate {
+        Some(p) => Gate::load(p),
+        None => Gate::parse("gates/prismq.yaml", PRISMQ_GATE),
+    };
+    let gate = match gate {
+        Ok(g) => g,
+        Err(e) => return input_error(&e.to_string()),
+    };
+    let server = match DemoServer::start(args.demo).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot start the demo backend: {e}");
+            return EXIT_UNTRUSTED;
+        }
+    };
+    let mut load = args.load.clone();
+    load.run_time = load.run_time.or(Some(Duration::from_secs(20)));
+    let code = run_gate(&gate, Some(server.url()), Vec::new(), &load).await;
+    server.stop().await;
+    code
+}
+
+/// Runs a validated gate with overrides; prints progress and the table; writes results.
+pub async fn run_gate(gate: &Gate, host: Option<String>, scenarios: Vec<String>, args: &LoadArgs) -> i32 {
+    let overrides = Overrides {
+        host,
+        users: args.users,
+        spawn_rate: args.spawn_rate,
+        run_time: args.run_time,
+        scenarios,
+        seed: args.seed,
+    };
+    let plan = match Plan::new(gate, &overrides) {
+        Ok(p) => Arc::new(p),
+        Err(e) => return input_error(&format!("error: {e}")),
+    };
+    let reports = args.reports.reports();
+    if let Err(e) = reports.check() {
+        return input_error(&format!("error: {e}"));
+    }
+    if let Err(e) = load::engine::preflight(&plan).await {
+        eprintln!("error: {e}");
+        eprintln!("  = help: start the service first, or point --host at it");
+        return EXIT_UNTRUSTED;
+    }
+    let rate = if plan.spawn_rate.is_finite() {
+        format!("{}/s", plan.spawn_rate)
+    } else {
+        "all at once".into()
+    };
+    eprintln!(
+        "perfgate: {} against {}: {} users (spawn {rate}) for {}, seed {}",
+        gate.name,
+        plan.base,
+        plan.users,
+        crate::gate::duration::format_duration(plan.run_time),
+        plan.seed
+    );
+    let info = GateInfo {
+        file: gate.file.clone(),
+        name: gate.name.clone(),
+        sha256: gate.sha256.clone(),
+    };
+    let mut display = ProgressDisplay::new(args.quiet, plan.run_time);
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let results = match load::run(plan.clone(), info, |p| display.update(p), interrupt).await {
+        Ok(r) => r,
+        Err(e) => {
+            display.finish();
+            eprintln!("error: {e}");
+            return EXIT_UNTRUSTED;
+        }
+    };
+    display.finish();
+    conclude(gate, &results, &reports)
+}
+
+/// Judges, prints, writes reports and publishes; returns the exit code.
+fn conclude(gate: &Gate, results: &Results, reports: &Reports) -> i32 {
+    let verdict = verdict::judge(gate, results);
+    print_results(results);
+    print_verdict(&verdict, &gate.file);
+    let input = report::Input {
+        results,
+        verdict: &verdict,
+        gate_file: &gate.file,
+    };
+    match reports.write(&input) {
+        Ok(done) => done.iter().for_each(|d| eprintln!("wrote {d}")),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_UNTRUSTED;
+        }
+    }
+    if let Err(e) = crate::github::append_step_summary(&report::markdown::render(&input)) {
+        eprintln!("warning: {e}");
+    }
+    if results.interrupted {
+        eprintln!("error: the run was interrupted; its numbers describe a partial run");
+        return EXIT_UNTRUSTED;
+    }
+    if verdict.passed() {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    }
+}
+
+fn report_cmd(path: &std::path::Path, gate: Option<PathBuf>, args: &ReportArgs) -> i32 {
+    let results = match Results::read(path) {
+        Ok(r) => r,
+        Err(e) => return input_error(&format!("error: {e}")),
+    };
+    let gate_path = gate.unwrap_or_else(|| PathBuf::from(&results.gate.file));
+    let gate = match Gate::load(&gate_path) {
+        Ok(g) => g,
+        Err(e) => {
+            return input_error(&format!(
+                "{e}\n  = help: pass the gate file that produced {} with --gate",
+                path.display()
+            ))
+        }
+    };
+    if gate.sha256 != results.gate.sha256 {
+        eprintln!(
+            "warning: {} has changed since {} was recorded (sha256 differs); its current targets judge the old run",
+            gate.file,
+            path.display()
+        );
+    }
+    let reports = args.reports();
+    if let Err(e) = reports.check() {
+        return input_error(&format!("error: {e}"));
+    }
+    conclude(&gate, &results, &reports)
+}
+
+/// Prints the verdict: headline, then every check with failures first.
+pub fn print_verdict(v: &verdict::Verdict, file: &str) {
+    println!("Verdict: {}", v.headline());
+    let mut checks: Vec<_> = v.checks.iter().collect();
+    checks.sort_by_key(|c| match c.outcome {
+        verdict::Outcome::Fail => 0,
+        verdict::Outcome::NoData => 1,
+        verdict::Outcome::Pass => 2,
+    });
+    for c in checks {
+        println!(
+            "  {:<7} {}: {}  [{file}:{}]",
+            c.outcome.label(),
+            c.name,
+            c.message(),
+            c.pos.line
+        );
+    }
+}
+
+/// Prints the run summary, stats table and failure lines.
+pub fn print_results(r: &Results) {
+    println!("{}", terminal::run_summary(r));
+    println!("{}", terminal::stats_table(r));
+    for line in terminal::failure_lines(r) {
+        println!("  {line}");
+    }
+}
+
+/// Live progress: a bar on a terminal, a plain line every 10 s elsewhere (CI logs).
+struct ProgressDisplay {
+    bar: Option<indicatif::ProgressBar>,
+    plain: bool,
+    last_plain: Duration,
+}
+
+impl ProgressDisplay {
+    fn new(quiet: bool, run_time: Duration) -> ProgressDisplay {
+        let tty = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let bar = (!quiet && tty).then(|| {
+            let bar = indicatif::ProgressBar::new(run_time.as_secs().max(1));
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len}s {msg}") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        ProgressDisplay {
+            bar,
+            plain: !quiet && !tty,
+            last_plain: Duration::ZERO,
+        }
+    }
+
+    fn update(&mut self, p: &Progress) {
+        let msg = format!(
+            "users {}/{}, {} requests ({} failed), {:.1} req/s",
+            p.users, p.planned_users, p.requests, p.failures, p.rps
+        );
+        if let Some(bar) = &self.bar {
+            bar.set_position(p.elapsed.as_secs().min(p.run_time.as_secs()));
+            bar.set_message(msg);
+        } else if self.plain && p.elapsed >= self.last_plain + Duration::from_secs(10) {
+            self.last_plain = p.elapsed;
+            eprintln!("[{:>4}s/{}s] {msg}", p.elapsed.as_secs(), p.run_time.as_secs());
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn arguments_are_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

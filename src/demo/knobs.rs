@@ -1,0 +1,270 @@
+//! Latency and fault injection: the reference's per-route base latencies, and the knobs that change them.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use rand::Rng;
+
+use super::{api, lock, Demo, DemoOptions};
+
+/// One route of the demo, named as perf gates name requests (`METHOD /path/{template}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Route {
+    /// `GET /api/health` (also served at `GET /health`).
+    Health,
+    /// `GET /api/system/stats`.
+    SystemStats,
+    /// `GET /api/modules`.
+    ListModules,
+    /// `GET /api/modules/{module_id}`.
+    GetModule,
+    /// `GET /api/modules/{module_id}/config`.
+    GetConfig,
+    /// `POST /api/modules/{module_id}/config`.
+    SaveConfig,
+    /// `POST /api/modules/{module_id}/run`.
+    Launch,
+    /// `GET /api/runs`.
+    ListRuns,
+    /// `GET /api/runs/{run_id}`.
+    GetRun,
+    /// `DELETE /api/runs/{run_id}`.
+    CancelRun,
+    /// `GET /api/runs/{run_id}/logs`.
+    RunLogs,
+}
+
+/// Every route of the demo, in the order of the reference's table.
+pub const ROUTES: [Route; 11] = [
+    Route::ListModules,
+    Route::GetModule,
+    Route::GetConfig,
+    Route::SaveConfig,
+    Route::Launch,
+    Route::ListRuns,
+    Route::GetRun,
+    Route::CancelRun,
+    Route::RunLogs,
+    Route::Health,
+    Route::SystemStats,
+];
+
+impl Route {
+    /// The route's name, e.g. `GET /api/modules/{module_id}`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::Health => "GET /api/health",
+            Route::SystemStats => "GET /api/system/stats",
+            Route::ListModules => "GET /api/modules",
+            Route::GetModule => "GET /api/modules/{module_id}",
+            Route::GetConfig => "GET /api/modules/{module_id}/config",
+            Route::SaveConfig => "POST /api/modules/{module_id}/config",
+            Route::Launch => "POST /api/modules/{module_id}/run",
+            Route::ListRuns => "GET /api/runs",
+            Route::GetRun => "GET /api/runs/{run_id}",
+            Route::CancelRun => "DELETE /api/runs/{run_id}",
+            Route::RunLogs => "GET /api/runs/{run_id}/logs",
+        }
+    }
+
+    /// The reference's per-endpoint baseline latency (its performance notes; 2 ms for a stats cache hit,
+    /// whose misses add about 100 ms of CPU sampling; 8-10 ms for the routes the notes do not list).
+    pub fn base_latency(self) -> Duration {
+        Duration::from_millis(match self {
+            Route::Health => 5,
+            Route::SystemStats => 2,
+            Route::ListModules => 15,
+            Route::GetModule => 8,
+            Route::GetConfig => 8,
+            Route::SaveConfig => 12,
+            Route::Launch => 25,
+            Route::ListRuns => 10,
+            Route::GetRun => 8,
+            Route::CancelRun => 10,
+            Route::RunLogs => 10,
+        })
+    }
+
+    /// Finds a route by name; the method is case-insensitive and placeholder names do not matter
+    /// (`GET /api/runs/{id}` finds `GET /api/runs/{run_id}`).
+    pub fn find(text: &str) -> Option<Route> {
+        let wanted = normalize(text)?;
+        if wanted == "GET /health" {
+            return Some(Route::Health);
+        }
+        ROUTES
+            .into_iter()
+            .find(|r| normalize(r.name()).as_deref() == Some(wanted.as_str()))
+    }
+
+    fn index(self) -> usize {
+        ROUTES.iter().position(|r| *r == self).unwrap_or(0)
+    }
+}
+
+fn normalize(text: &str) -> Option<String> {
+    let mut words = text.split_whitespace();
+    let method = words.next()?.to_ascii_uppercase();
+    let path = words.next()?;
+    if words.next().is_some() {
+        return None;
+    }
+    let path = path.split('?').next().unwrap_or(path);
+    let segments: Vec<&str> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s.starts_with('{') && s.ends_with('}') {
+                "{}"
+            } else {
+                s
+            }
+        })
+        .collect();
+    Some(format!("{method} /{}", segments.join("/")))
+}
+
+/// A per-route slowdown: the route's base latency is multiplied by `factor`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteFactor {
+    /// The route's canonical name, e.g. `GET /api/modules`.
+    pub route: String,
+    /// The multiplier (1.0 = unchanged).
+    pub factor: f64,
+}
+
+/// The knobs compiled for the request path.
+pub(crate) struct Knobs {
+    latency: Duration,
+    base: bool,
+    /// Global slowdown times the route's own factor, by [`Route::index`].
+    factors: [f64; ROUTES.len()],
+    error_rate: f64,
+    stall: Option<(Duration, Duration)>,
+    epoch: Instant,
+}
+
+impl Knobs {
+    /// Compiles the options; invalid values are clamped rather than rejected (validation happens earlier).
+    pub(crate) fn new(opts: &DemoOptions) -> Knobs {
+        let slowdown = if opts.slowdown.is_finite() && opts.slowdown > 0.0 {
+            opts.slowdown
+        } else {
+            1.0
+        };
+        let mut factors = [slowdown; ROUTES.len()];
+        for rf in &opts.slow_routes {
+            if let Some(route) = Route::find(&rf.route) {
+                if rf.factor.is_finite() && rf.factor > 0.0 {
+                    factors[route.index()] = slowdown * rf.factor;
+                }
+            }
+        }
+        let error_rate = if opts.error_rate.is_nan() {
+            0.0
+        } else {
+            opts.error_rate.clamp(0.0, 1.0)
+        };
+        let stall = opts
+            .stall_every
+            .filter(|every| !every.is_zero() && !opts.stall_for.is_zero() && opts.stall_for < *every)
+            .map(|every| (every, opts.stall_for));
+        Knobs {
+            latency: opts.latency,
+            base: !opts.no_base_latency,
+            factors,
+            error_rate,
+            stall,
+            epoch: Instant::now(),
+        }
+    }
+
+    /// The global slowdown times the route's own factor.
+    pub(crate) fn factor(&self, route: Route) -> f64 {
+        self.factors[route.index()]
+    }
+
+    /// How long a request arriving at `now` must wait for the current stall window to end.
+    /// Windows start at the server's start and recur every `stall_every`.
+    fn stall_wait(&self, now: Instant) -> Option<Duration> {
+        let (every, stall_for) = self.stall?;
+        let elapsed = now.saturating_duration_since(self.epoch).as_nanos();
+        let phase = Duration::from_nanos((elapsed % every.as_nanos()) as u64);
+        (phase < stall_for).then(|| stall_for - phase)
+    }
+}
+
+impl Demo {
+    /// Sleeps for the route's base latency (with ±20 % jitter, scaled by the slowdown knobs) plus `extra`
+    /// (also scaled); nothing when base latencies are off.
+    pub(crate) async fn pace(&self, route: Route, extra: Duration) {
+        if !self.knobs.base {
+            return;
+        }
+        let jitter: f64 = lock(&self.rng).random_range(0.8..1.2);
+        let base = route.base_latency().as_secs_f64() * jitter + extra.as_secs_f64();
+        let total = base * self.knobs.factor(route);
+        if total > 0.0 && total.is_finite() {
+            tokio::time::sleep(Duration::from_secs_f64(total.min(3600.0))).await;
+        }
+    }
+}
+
+/// The middleware applying the knobs every request shares: stall windows, fixed latency, injected 500s.
+pub(crate) async fn apply(State(demo): State<Arc<Demo>>, req: Request, next: Next) -> Response {
+    if let Some(wait) = demo.knobs.stall_wait(Instant::now()) {
+        tokio::time::sleep(wait).await;
+    }
+    if !demo.knobs.latency.is_zero() {
+        tokio::time::sleep(demo.knobs.latency).await;
+    }
+    if demo.knobs.error_rate > 0.0 {
+        let roll: f64 = lock(&demo.rng).random();
+        if roll < demo.knobs.error_rate {
+            return api::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "Internal server error (injected by the demo's --error-rate)".to_string(),
+            );
+        }
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_routes_by_template() {
+        assert_eq!(Route::find("GET /api/modules"), Some(Route::ListModules));
+        assert_eq!(Route::find("get /api/runs/{id}"), Some(Route::GetRun));
+        assert_eq!(Route::find("DELETE /api/runs/{run_id}/"), Some(Route::CancelRun));
+        assert_eq!(Route::find("POST /api/modules/{x}/run"), Some(Route::Launch));
+        assert_eq!(Route::find("GET /health"), Some(Route::Health));
+        assert_eq!(Route::find("PUT /api/modules"), None);
+        assert_eq!(Route::find("/api/modules"), None);
+        assert_eq!(Route::find(""), None);
+        for r in ROUTES {
+            assert_eq!(Route::find(r.name()), Some(r));
+        }
+    }
+
+    #[test]
+    fn stall_windows_recur_from_the_start() {
+        let opts = DemoOptions {
+            stall_every: Some(Duration::from_secs(1)),
+            stall_for: Duration::from_millis(300),
+            ..DemoOptions::default()
+        };
+        let k = Knobs::new(&opts);
+        let at = |ms| k.epoch + Duration::from_millis(ms);
+        assert_eq!(k.stall_wait(at(100)), Some(Duration::from_millis(200)));
+        assert_eq!(k.stall_wait(at(500)), None);
+        assert_eq!(k.stall_wait(at(1_250)), Some(Duration::from_millis(50)));
+    }
+}

@@ -1,0 +1,154 @@
+//! Human durations as gate files and flags write them: `500ms`, `30s`, `1m`, `1h30m`, `2.5s`.
+
+use std::time::Duration;
+
+/// Parses a duration such as `500ms`, `30s`, `1m30s` or `1h`; a bare number means seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err("expected a duration such as `30s`, `500ms` or `1m30s`, found an empty value".into());
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        return seconds(secs, text);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return Err(bad(text));
+        }
+        let value: f64 = rest[..num_len].parse().map_err(|_| bad(text))?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let unit = rest[..unit_len].trim();
+        rest = rest[unit_len..].trim_start();
+        let factor = match unit {
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" | "sec" | "secs" => 1.0,
+            "m" | "min" | "mins" => 60.0,
+            "h" | "hr" | "hrs" => 3600.0,
+            _ => return Err(bad(text)),
+        };
+        total += value * factor;
+    }
+    seconds(total, text)
+}
+
+/// Parses a think-time range such as `1s..3s`, or a single fixed duration such as `2s`.
+pub fn parse_range(text: &str) -> Result<(Duration, Duration), String> {
+    match text.split_once("..") {
+        Some((lo, hi)) => {
+            let lo = parse_duration(lo)?;
+            let hi = parse_duration(hi)?;
+            if hi < lo {
+                return Err(format!(
+                    "the range `{text}` runs backwards: its upper bound must not be below its lower bound"
+                ));
+            }
+            Ok((lo, hi))
+        }
+        None => {
+            let d = parse_duration(text)
+                .map_err(|_| format!("expected a range such as `1s..3s` or a duration such as `2s`, found `{text}`"))?;
+            Ok((d, d))
+        }
+    }
+}
+
+/// Formats a duration the way this module parses it back: `1m30s`, `250ms`, `2.5s`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return format!("{}us", d.as_micros());
+    }
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        let s = format!("{secs:.3}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        return format!("{s}s");
+    }
+    let whole = d.as_secs();
+    let (h, m, s) = (whole / 3600, (whole % 3600) / 60, whole % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(bad(text));
+    }
+    if secs > 366.0 * 86400.0 {
+        return Err(format!("the duration `{text}` is longer than a year"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn bad(text: &str) -> String {
+    format!("expected a duration such as `30s`, `500ms` or `1m30s` (units: ms, s, m, h), found `{text}`")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units_and_compounds() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("2.5s").unwrap(), Duration::from_millis(2500));
+        assert_eq!(parse_duration("15").unwrap(), Duration::from_secs(15));
+        assert_eq!(parse_duration("1m 5s").unwrap(), Duration::from_secs(65));
+    }
+
+    #[test]
+    fn rejects_garbage_with_a_hint() {
+        for bad in ["", "abc", "10x", "-5s", "s", "1..2", "1e999"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains("expected") || err.contains("year"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(
+            parse_range("1s..3s").unwrap(),
+            (Duration::from_secs(1), Duration::from_secs(3))
+        );
+        assert_eq!(
+            parse_range("500ms..1s").unwrap(),
+            (Duration::from_millis(500), Duration::from_secs(1))
+        );
+        assert_eq!(
+            parse_range("2s").unwrap(),
+            (Duration::from_secs(2), Duration::from_secs(2))
+        );
+        assert!(parse_range("3s..1s").unwrap_err().contains("backwards"));
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        for s in ["250ms", "2.5s", "1m30s", "1h", "30s"] {
+            assert_eq!(format_duration(parse_duration(s).unwrap()), s);
+        }
+    }
+}

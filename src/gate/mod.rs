@@ -1,0 +1,254 @@
+//! The gate file: model, parsing, validation and JSON Schema.
+
+pub mod duration;
+pub mod error;
+pub mod model;
+pub mod target;
+pub mod template;
+mod validate;
+
+pub use error::{GateError, Pos};
+pub use template::{JsonPath, Part, Template};
+
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::Duration;
+
+/// A validated gate: everything the plan needs, with positions for reports.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    /// The file as the user named it.
+    pub file: String,
+    /// Gate name for reports.
+    pub name: String,
+    /// SHA-256 of the file's bytes, hex.
+    pub sha256: String,
+    /// Base URL from the file, if any.
+    pub host: Option<String>,
+    /// Headers sent with every request.
+    pub headers: Vec<(String, Template)>,
+    /// Initial variables of every user.
+    pub variables: Vec<(String, String)>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// The load profile.
+    pub load: LoadProfile,
+    /// User classes in file order.
+    pub scenarios: Vec<Scenario>,
+    /// Absolute targets, in file order.
+    pub targets: Vec<Target>,
+    /// Verdict settings.
+    pub verdict: VerdictSettings,
+    /// Raw `regression:` section, judged against a baseline.
+    pub regression: Option<(Pos, serde_json::Value)>,
+}
+
+/// One target: a selector and its limits.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Which request names it judges.
+    pub select: target::Selector,
+    /// Judge each matching name alone (else all together).
+    pub each: bool,
+    /// Limits, in file order.
+    pub limits: Vec<target::Limit>,
+    /// Fewer samples make a check no-data.
+    pub min_samples: u64,
+    /// Judge the ramp-up too.
+    pub include_ramp_up: bool,
+    /// Where the target is written.
+    pub pos: Pos,
+}
+
+/// How the verdict treats ramp-up, thin samples and no-data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerdictSettings {
+    /// Judge the ramp-up too.
+    pub include_ramp_up: bool,
+    /// Fewer samples make a check no-data.
+    pub min_samples: u64,
+    /// Whether a no-data check fails the gate.
+    pub no_data_fails: bool,
+}
+
+impl Default for VerdictSettings {
+    fn default() -> Self {
+        VerdictSettings {
+            include_ramp_up: false,
+            min_samples: 1,
+            no_data_fails: true,
+        }
+    }
+}
+
+/// The closed-model load profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadProfile {
+    /// Concurrent virtual users.
+    pub users: u32,
+    /// Users started per second (infinite: all at once).
+    pub spawn_rate: f64,
+    /// How long load runs.
+    pub run_time: Duration,
+    /// Time allowed after the run time for in-flight requests and `on_stop`.
+    pub grace: Duration,
+    /// Selected scenario names (None: all).
+    pub scenarios: Option<Vec<String>>,
+}
+
+/// One user class.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Class name, e.g. `WebClientUser`.
+    pub name: String,
+    /// Weight among classes.
+    pub weight: u32,
+    /// Think time range after each task.
+    pub think_time: (Duration, Duration),
+    /// Initial variables of this class's users.
+    pub variables: Vec<(String, String)>,
+    /// Requests sent once at user start.
+    pub on_start: Vec<Request>,
+    /// Weighted tasks.
+    pub tasks: Vec<Task>,
+    /// Requests sent once at user stop.
+    pub on_stop: Vec<Request>,
+    /// Where the scenario is defined.
+    pub pos: Pos,
+}
+
+/// A weighted task: one request or a burst.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Task name for reports.
+    pub name: String,
+    /// Weight among the scenario's tasks.
+    pub weight: u32,
+    /// Requests sent back to back.
+    pub requests: Vec<Request>,
+    /// Where the task is defined.
+    pub pos: Pos,
+}
+
+/// One request template.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// HTTP method, upper case.
+    pub method: String,
+    /// Path template (without query).
+    pub path: Template,
+    /// Query parameters.
+    pub query: Vec<(String, Template)>,
+    /// Request headers (after the gate's defaults).
+    pub headers: Vec<(String, Template)>,
+    /// JSON body template.
+    pub json: Option<serde_json::Value>,
+    /// Stats name.
+    pub name: String,
+    /// Acceptable statuses (empty: 2xx and 3xx).
+    pub expect_status: Vec<u16>,
+    /// JSON values the answer must hold.
+    pub expect_json: Vec<(JsonPath, serde_json::Value)>,
+    /// Variables taken from the answer.
+    pub extract: Vec<(String, JsonPath)>,
+    /// Where the request is defined.
+    pub pos: Pos,
+}
+
+impl Request {
+    /// Every user variable this request reads.
+    pub fn vars(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.path.vars().map(str::to_string).collect();
+        for (_, t) in self.query.iter().chain(self.headers.iter()) {
+            out.extend(t.vars().map(str::to_string));
+        }
+        if let Some(body) = &self.json {
+            json_templates(body, &mut |t| out.extend(t.vars().map(str::to_string)));
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// Calls `f` with the template of every string inside a JSON value.
+pub fn json_templates(v: &serde_json::Value, f: &mut impl FnMut(&Template)) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Ok(t) = Template::parse(s) {
+                f(&t)
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| json_templates(x, f)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| json_templates(x, f)),
+        _ => {}
+    }
+}
+
+impl Gate {
+    /// Reads and validates a gate file.
+    pub fn load(path: &Path) -> Result<Gate, GateError> {
+        let file = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| {
+            GateError::one(
+                &file,
+                "",
+                None,
+                format!("cannot read the gate file: {e}"),
+                Some("check the path; `perfgate run` takes the gate file as its first argument".into()),
+            )
+        })?;
+        let source = String::from_utf8(bytes)
+            .map_err(|_| GateError::one(&file, "", None, "the gate file is not UTF-8 text".into(), None))?;
+        Gate::parse(&file, &source)
+    }
+
+    /// Validates gate-file text; `file` names it in messages.
+    pub fn parse(file: &str, source: &str) -> Result<Gate, GateError> {
+        let raw: model::GateFile = serde_saphyr::from_str(source).map_err(|e| GateError {
+            file: file.to_string(),
+            source: source.to_string(),
+            problems: vec![error::from_yaml(&e)],
+        })?;
+        let sha256 = hex(&Sha256::digest(source.as_bytes()));
+        validate::validate(file, source, raw, sha256)
+    }
+
+    /// The scenarios selected by the load profile.
+    pub fn selected_scenarios(&self) -> Vec<&Scenario> {
+        match &self.load.scenarios {
+            None => self.scenarios.iter().collect(),
+            Some(names) => self.scenarios.iter().filter(|s| names.contains(&s.name)).collect(),
+        }
+    }
+
+    /// Every distinct request name, in file order.
+    pub fn request_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for s in &self.scenarios {
+            for r in s
+                .on_start
+                .iter()
+                .chain(s.tasks.iter().flat_map(|t| t.requests.iter()))
+                .chain(s.on_stop.iter())
+            {
+                if !out.contains(&r.name) {
+                    out.push(r.name.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The JSON Schema (draft-07) of the gate file, pretty-printed.
+pub fn schema() -> String {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let schema = generator.into_root_schema_for::<model::GateFile>();
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

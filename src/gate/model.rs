@@ -1,0 +1,402 @@
+//! The gate file as written: serde types that mirror the YAML, with source positions kept.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::fmt;
+
+/// A YAML value with the line and column where it was written.
+pub type At<T> = Spanned<T>;
+
+/// The whole gate file, `version: 1`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(
+    title = "perfgate gate file",
+    description = "Load profile, scenarios, targets and regression budgets of one perfgate performance gate."
+)]
+pub struct GateFile {
+    /// Gate file format version; must be 1.
+    #[schemars(with = "u32")]
+    pub version: At<u32>,
+    /// Name of the gate in reports (default: the file name).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Base URL of the service under test, e.g. `http://127.0.0.1:8000`; `--host` overrides it.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub host: Option<At<String>>,
+    /// Headers sent with every request; values may use `${env:NAME}` and `{variable}`.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, String>")]
+    pub headers: IndexMap<String, At<String>>,
+    /// Initial variables of every user, e.g. `module_id: youtube_shorts`.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, String>")]
+    pub variables: IndexMap<String, At<Scalar>>,
+    /// Per-request timeout (default `30s`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<At<String>>,
+    /// The load profile.
+    #[schemars(with = "LoadSpec")]
+    pub load: At<LoadSpec>,
+    /// User classes by name, like Locust's `HttpUser` classes.
+    #[schemars(with = "IndexMap<String, ScenarioSpec>")]
+    pub scenarios: At<IndexMap<String, At<ScenarioSpec>>>,
+    /// Absolute targets judged by the verdict: a selector and limits on its metrics.
+    #[serde(default)]
+    #[schemars(with = "Vec<TargetSchema>")]
+    pub targets: Vec<At<IndexMap<String, At<Scalar>>>>,
+    /// How the verdict treats ramp-up and thin samples.
+    #[serde(default)]
+    pub verdict: Option<VerdictSpec>,
+    /// Regression budgets against a baseline run.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub regression: Option<At<serde_json::Value>>,
+}
+
+/// The closed-model load profile (Locust's users, spawn rate and run time).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    /// Number of concurrent virtual users.
+    #[schemars(with = "u32")]
+    pub users: At<u32>,
+    /// Users started per second (default: all at once).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub spawn_rate: Option<At<f64>>,
+    /// How long the load runs, e.g. `1m` or `90s`.
+    #[schemars(with = "String")]
+    pub run_time: At<String>,
+    /// Which scenarios run (default: all); users are shared among them by weight.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub scenarios: Option<Vec<At<String>>>,
+    /// How long in-flight requests and `on_stop` steps may run after the run time (default `5s`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub grace: Option<At<String>>,
+}
+
+/// One user class: weight among classes, think time, start and stop steps, weighted tasks.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    /// Share of users relative to other scenarios (default 1).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub weight: Option<At<u32>>,
+    /// Pause after each task, a range such as `1s..3s` or a fixed `2s` (default none).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub think_time: Option<At<String>>,
+    /// Initial variables of this scenario's users.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, String>")]
+    pub variables: IndexMap<String, At<Scalar>>,
+    /// Requests each user sends once when it starts.
+    #[serde(default)]
+    #[schemars(with = "Vec<RequestSchema>")]
+    pub on_start: Vec<At<RequestSpec>>,
+    /// Weighted tasks; each user picks one at random by weight, runs it, then thinks.
+    #[schemars(with = "Vec<TaskSpec>")]
+    pub tasks: At<Vec<At<TaskSpec>>>,
+    /// Requests each user sends once when the run stops (within the grace period).
+    #[serde(default)]
+    #[schemars(with = "Vec<RequestSchema>")]
+    pub on_stop: Vec<At<RequestSpec>>,
+}
+
+/// A weighted task: one request, or a sequence of requests sent back to back.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// Task name in reports (default: its first request's name).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Relative frequency among the scenario's tasks (default 1).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub weight: Option<At<u32>>,
+    /// The task's one request.
+    #[serde(default)]
+    #[schemars(with = "Option<RequestSchema>")]
+    pub request: Option<At<RequestSpec>>,
+    /// Requests sent back to back without think time (a burst).
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<RequestSchema>>")]
+    pub sequence: Option<Vec<At<RequestSpec>>>,
+}
+
+/// One request: `"GET /api/modules"` or a mapping.
+#[derive(Debug, Clone)]
+pub enum RequestSpec {
+    /// `"METHOD /path?query"`.
+    Short(String),
+    /// The full form.
+    Full(Box<RequestFull>),
+}
+
+/// The full form of a request.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestFull {
+    /// HTTP method (default GET).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Path template, e.g. `/api/runs/{run_id}`; may carry a query.
+    pub path: String,
+    /// Stats name (default: method and path template).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Query parameters; values may use `{variable}`.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, String>")]
+    pub query: IndexMap<String, Scalar>,
+    /// Request headers; values may use `${env:NAME}` and `{variable}`.
+    #[serde(default)]
+    pub headers: IndexMap<String, String>,
+    /// JSON body; strings may use `{variable}`.
+    #[serde(default)]
+    pub json: Option<serde_json::Value>,
+    /// What a successful answer looks like (default: any 2xx or 3xx status).
+    #[serde(default)]
+    #[schemars(with = "Option<ExpectSchema>")]
+    pub expect: Option<ExpectSpec>,
+    /// Variables taken from the JSON response: `run_id: $.run_id`.
+    #[serde(default)]
+    pub extract: IndexMap<String, String>,
+}
+
+/// A scalar written where text is meant: `limit: 20` and `limit: "20"` are the same.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar(pub String);
+
+/// Expected status codes and JSON values of an answer.
+#[derive(Debug, Clone, Default)]
+pub struct ExpectSpec {
+    /// Acceptable status codes (empty: any 2xx or 3xx).
+    pub status: Vec<u16>,
+    /// JSON path to the value it must equal.
+    pub json: IndexMap<String, serde_json::Value>,
+}
+
+/// JSON Schema shape of a request (string shorthand or mapping).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum RequestSchema {
+    /// `"METHOD /path"`.
+    Short(String),
+    /// The full form.
+    Full(Box<RequestFull>),
+}
+
+/// JSON Schema shape of an expectation.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ExpectSchema {
+    /// One status code.
+    Status(u16),
+    /// Any of these status codes.
+    Statuses(Vec<u16>),
+    /// Status codes and JSON checks.
+    Full {
+        /// One status code or a list.
+        status: Option<Vec<u16>>,
+        /// JSON path to expected value, e.g. `$.status: queued`.
+        json: Option<IndexMap<String, serde_json::Value>>,
+    },
+}
+
+impl<'de> Deserialize<'de> for RequestSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RequestSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a request: `GET /path` or a mapping with `method` and `path`")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RequestSpec, E> {
+                Ok(RequestSpec::Short(s.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<RequestSpec, A::Error> {
+                let full = RequestFull::deserialize(de::value::MapAccessDeserializer::new(m))?;
+                Ok(RequestSpec::Full(Box::new(full)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Scalar, E> {
+                Ok(Scalar(s.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A status code or a list of them.
+struct Statuses(Vec<u16>);
+
+impl<'de> Deserialize<'de> for Statuses {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Statuses;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a status code (100..599) or a list of them")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Statuses, E> {
+                status(v).map(|s| Statuses(vec![s]))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Statuses, E> {
+                status(u64::try_from(v).unwrap_or(0)).map(|s| Statuses(vec![s]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Statuses, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element::<u64>()? {
+                    out.push(status(v)?);
+                }
+                if out.is_empty() {
+                    return Err(de::Error::custom(
+                        "an empty list of status codes accepts nothing: list at least one",
+                    ));
+                }
+                Ok(Statuses(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn status<E: de::Error>(v: u64) -> Result<u16, E> {
+    if (100..=599).contains(&v) {
+        Ok(v as u16)
+    } else {
+        Err(E::custom(format!(
+            "`{v}` is not an HTTP status code: expected 100..599"
+        )))
+    }
+}
+
+impl<'de> Deserialize<'de> for ExpectSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ExpectSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a status code, a list of status codes, or a mapping with `status` and `json`")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ExpectSpec, E> {
+                Ok(ExpectSpec {
+                    status: vec![status(v)?],
+                    json: IndexMap::new(),
+                })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExpectSpec, E> {
+                self.visit_u64(u64::try_from(v).unwrap_or(0))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ExpectSpec, A::Error> {
+                let s = Statuses::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(ExpectSpec {
+                    status: s.0,
+                    json: IndexMap::new(),
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<ExpectSpec, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Full {
+                    #[serde(default)]
+                    status: Option<Statuses>,
+                    #[serde(default)]
+                    json: IndexMap<String, serde_json::Value>,
+                }
+                let f = Full::deserialize(de::value::MapAccessDeserializer::new(m))?;
+                Ok(ExpectSpec {
+                    status: f.status.map(|s| s.0).unwrap_or_default(),
+                    json: f.json,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Verdict settings.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerdictSpec {
+    /// Judge the ramp-up too (default false: only the steady phase).
+    #[serde(default)]
+    pub include_ramp_up: Option<bool>,
+    /// Fewer samples than this make a check no-data (default 1).
+    #[serde(default)]
+    pub min_samples: Option<u64>,
+    /// Whether a no-data check fails the gate (`fail`, the default) or passes it (`pass`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub no_data: Option<At<String>>,
+}
+
+/// JSON Schema shape of a target (the parser reads any `pNN` key too).
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+pub struct TargetSchema {
+    /// `total`, a method (`GET`), a request name, or a glob over names (`GET /api/runs*`).
+    select: Option<String>,
+    /// Judge each matching request name on its own (default: all matches together).
+    each: Option<bool>,
+    /// Fewer samples than this make the check no-data.
+    min_samples: Option<u64>,
+    /// Judge the ramp-up too.
+    include_ramp_up: Option<bool>,
+    /// Mean latency limit, e.g. `< 100ms`.
+    avg: Option<String>,
+    /// Smallest latency limit.
+    min: Option<String>,
+    /// Largest latency limit.
+    max: Option<String>,
+    /// Median latency limit.
+    p50: Option<String>,
+    /// 90th percentile latency limit.
+    p90: Option<String>,
+    /// 95th percentile latency limit, e.g. `< 200ms`.
+    p95: Option<String>,
+    /// 99th percentile latency limit, e.g. `< 500ms`.
+    p99: Option<String>,
+    /// Failed share of requests, e.g. `< 1%`.
+    error_rate: Option<String>,
+    /// Requests per second, e.g. `> 100` (default comparison `>=`).
+    rps: Option<String>,
+    /// Number of requests, e.g. `>= 1000`.
+    requests: Option<String>,
+}

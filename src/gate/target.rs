@@ -1,0 +1,299 @@
+//! Targets as the gate file writes them: a selector over request names and limits on metrics.
+
+use std::fmt;
+
+/// Which request names a target judges.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selector {
+    /// Every request.
+    Total,
+    /// Every request of one method, e.g. `GET`.
+    Method(String),
+    /// One request name, e.g. `GET /api/runs/{run_id}`.
+    Name(String),
+    /// Request names matching a glob (`*` any text, `?` one character), e.g. `GET /api/runs*`.
+    Glob(String),
+}
+
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+impl Selector {
+    /// Reads `total`, a method, a glob or a name.
+    pub fn parse(text: &str) -> Selector {
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("total") || t == "*" {
+            Selector::Total
+        } else if METHODS.contains(&t.to_ascii_uppercase().as_str()) {
+            Selector::Method(t.to_ascii_uppercase())
+        } else if t.contains(['*', '?']) {
+            Selector::Glob(t.to_string())
+        } else {
+            Selector::Name(t.to_string())
+        }
+    }
+
+    /// Whether a request with this name and method is selected.
+    pub fn matches(&self, name: &str, method: &str) -> bool {
+        match self {
+            Selector::Total => true,
+            Selector::Method(m) => m == method,
+            Selector::Name(n) => n == name,
+            Selector::Glob(g) => glob(g.as_bytes(), name.as_bytes()),
+        }
+    }
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Selector::Total => f.write_str("total"),
+            Selector::Method(s) | Selector::Name(s) | Selector::Glob(s) => f.write_str(s),
+        }
+    }
+}
+
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    // Iterative wildcard match with backtracking to the last `*`.
+    let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == b'?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = si;
+            pi += 1;
+        } else if let Some(st) = star {
+            pi = st + 1;
+            mark += 1;
+            si = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// What a limit measures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    /// Mean latency.
+    Avg,
+    /// Smallest latency.
+    Min,
+    /// Largest latency.
+    Max,
+    /// Latency at this percentile (0..100).
+    Percentile(f64),
+    /// Failed share of requests, percent.
+    ErrorRate,
+    /// Requests per second.
+    Rps,
+    /// Number of requests.
+    Requests,
+}
+
+impl Metric {
+    /// Reads `avg`, `min`, `max`, `p95`, `p99.9`, `median`, `error_rate`, `rps`, `requests`.
+    pub fn parse(key: &str) -> Option<Metric> {
+        Some(match key {
+            "avg" | "mean" => Metric::Avg,
+            "min" => Metric::Min,
+            "max" => Metric::Max,
+            "median" => Metric::Percentile(50.0),
+            "error_rate" => Metric::ErrorRate,
+            "rps" => Metric::Rps,
+            "requests" => Metric::Requests,
+            p => {
+                let v: f64 = p.strip_prefix('p')?.parse().ok()?;
+                if !(v > 0.0 && v < 100.0) {
+                    return None;
+                }
+                Metric::Percentile(v)
+            }
+        })
+    }
+
+    /// Whether this metric is a latency (milliseconds).
+    pub fn is_latency(self) -> bool {
+        matches!(self, Metric::Avg | Metric::Min | Metric::Max | Metric::Percentile(_))
+    }
+
+    /// The comparison used when a limit gives none: latency and errors are upper bounds, throughput a lower one.
+    pub fn default_op(self) -> Op {
+        match self {
+            Metric::Rps | Metric::Requests => Op::Ge,
+            _ => Op::Lt,
+        }
+    }
+
+    /// Unit for display.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Metric::ErrorRate => "%",
+            Metric::Rps => " req/s",
+            Metric::Requests => "",
+            _ => " ms",
+        }
+    }
+}
+
+impl fmt::Display for Metric {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Metric::Avg => f.write_str("avg"),
+            Metric::Min => f.write_str("min"),
+            Metric::Max => f.write_str("max"),
+            Metric::Percentile(p) => write!(f, "p{p}"),
+            Metric::ErrorRate => f.write_str("error_rate"),
+            Metric::Rps => f.write_str("rps"),
+            Metric::Requests => f.write_str("requests"),
+        }
+    }
+}
+
+/// A comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+impl Op {
+    /// Whether `measured op limit` holds.
+    pub fn holds(self, measured: f64, limit: f64) -> bool {
+        match self {
+            Op::Lt => measured < limit,
+            Op::Le => measured <= limit,
+            Op::Gt => measured > limit,
+            Op::Ge => measured >= limit,
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+        })
+    }
+}
+
+/// One limit: `avg < 100ms`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limit {
+    /// What is measured.
+    pub metric: Metric,
+    /// How it is compared.
+    pub op: Op,
+    /// The limit in the metric's unit (ms, %, req/s, count).
+    pub value: f64,
+    /// The limit as written, e.g. `100ms`.
+    pub text: String,
+}
+
+impl Limit {
+    /// Parses a limit such as `< 100ms`, `1s`, `< 1%`, `>= 100`, for this metric.
+    pub fn parse(metric: Metric, text: &str) -> Result<Limit, String> {
+        let t = text.trim();
+        let (op, rest) = if let Some(r) = t.strip_prefix("<=") {
+            (Op::Le, r)
+        } else if let Some(r) = t.strip_prefix(">=") {
+            (Op::Ge, r)
+        } else if let Some(r) = t.strip_prefix('<') {
+            (Op::Lt, r)
+        } else if let Some(r) = t.strip_prefix('>') {
+            (Op::Gt, r)
+        } else {
+            (metric.default_op(), t)
+        };
+        let rest = rest.trim();
+        let value = match metric {
+            m if m.is_latency() => crate::gate::duration::parse_duration(rest)
+                .ok()
+                .filter(|_| rest.ends_with(|c: char| c.is_ascii_alphabetic()))
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .ok_or_else(|| {
+                    format!(
+                        "`{metric}`: expected a latency with its unit such as `< 100ms` or `< 1.5s`, found `{text}`"
+                    )
+                })?,
+            Metric::ErrorRate => {
+                let n = rest.strip_suffix('%').unwrap_or(rest).trim();
+                n.parse::<f64>()
+                    .ok()
+                    .filter(|v| (0.0..=100.0).contains(v))
+                    .ok_or_else(|| format!("`error_rate`: expected a percentage such as `< 1%`, found `{text}`"))?
+            }
+            Metric::Rps => {
+                let n = rest.trim_end_matches("/s").trim_end_matches("rps").trim();
+                n.parse::<f64>()
+                    .ok()
+                    .filter(|v| *v >= 0.0)
+                    .ok_or_else(|| format!("`rps`: expected requests per second such as `>= 100`, found `{text}`"))?
+            }
+            _ => rest
+                .parse::<u64>()
+                .map(|v| v as f64)
+                .map_err(|_| format!("`requests`: expected a count such as `>= 1000`, found `{text}`"))?,
+        };
+        Ok(Limit {
+            metric,
+            op,
+            value,
+            text: rest.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.metric, self.op, self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors() {
+        assert_eq!(Selector::parse("total"), Selector::Total);
+        assert_eq!(Selector::parse("get"), Selector::Method("GET".into()));
+        let g = Selector::parse("GET /api/runs*");
+        assert!(g.matches("GET /api/runs?limit=20", "GET"));
+        assert!(g.matches("GET /api/runs/{run_id}", "GET"));
+        assert!(!g.matches("GET /api/modules", "GET"));
+        assert!(Selector::parse("POST /a/?").matches("POST /a/b", "POST"));
+        assert!(Selector::parse("*/config").matches("POST /api/modules/{id}/config", "POST"));
+        assert!(Selector::parse("GET /x").matches("GET /x", "GET"));
+    }
+
+    #[test]
+    fn limits() {
+        let l = Limit::parse(Metric::Avg, "< 100ms").unwrap();
+        assert_eq!((l.op, l.value), (Op::Lt, 100.0));
+        assert_eq!(Limit::parse(Metric::Percentile(99.0), "0.5s").unwrap().value, 500.0);
+        assert_eq!(Limit::parse(Metric::ErrorRate, "< 1%").unwrap().value, 1.0);
+        let l = Limit::parse(Metric::Rps, "> 100").unwrap();
+        assert_eq!((l.op, l.value), (Op::Gt, 100.0));
+        assert_eq!(Limit::parse(Metric::Rps, "100").unwrap().op, Op::Ge);
+        assert!(Limit::parse(Metric::Avg, "< 100").is_err());
+        assert!(Limit::parse(Metric::ErrorRate, "200%").is_err());
+        assert_eq!(Metric::parse("p99.9"), Some(Metric::Percentile(99.9)));
+        assert_eq!(Metric::parse("p100"), None);
+        assert_eq!(Limit::parse(Metric::Avg, "< 100ms").unwrap().to_string(), "avg < 100ms");
+    }
+}

@@ -1,0 +1,638 @@
+//! From the YAML model to a validated [`Gate`]: durations, templates, variables, names.
+
+use super::duration::{parse_duration, parse_range};
+use super::error::{closest, GateError, Pos, Problem};
+use super::model::{self, At, RequestSpec};
+use super::target::{Limit, Metric, Selector};
+use super::template::{JsonPath, Template};
+use super::{Gate, LoadProfile, Request, Scenario, Target, Task, VerdictSettings};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+struct Ctx {
+    problems: Vec<Problem>,
+}
+
+impl Ctx {
+    fn err(&mut self, pos: Pos, message: impl Into<String>, help: Option<String>) {
+        self.problems.push(Problem {
+            pos: Some(pos),
+            message: message.into(),
+            help,
+        });
+    }
+}
+
+pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: String) -> Result<Gate, GateError> {
+    let mut cx = Ctx { problems: Vec::new() };
+    if raw.version.value != 1 {
+        cx.err(
+            Pos::of(&raw.version),
+            format!("unsupported gate file version `{}`", raw.version.value),
+            Some("this perfgate reads `version: 1`".into()),
+        );
+    }
+    let host = raw.host.as_ref().map(|h| {
+        check_host(&mut cx, h);
+        h.value.trim_end_matches('/').to_string()
+    });
+    let headers = headers(&mut cx, &raw.headers);
+    let variables: Vec<(String, String)> = raw
+        .variables
+        .iter()
+        .map(|(k, v)| (k.clone(), v.value.0.clone()))
+        .collect();
+    let timeout = raw
+        .timeout
+        .as_ref()
+        .map(|t| duration(&mut cx, t, "timeout"))
+        .unwrap_or(Duration::from_secs(30));
+    if timeout.is_zero() {
+        if let Some(t) = &raw.timeout {
+            cx.err(Pos::of(t), "`timeout` must be longer than zero", None);
+        }
+    }
+
+    let load = load_profile(&mut cx, &raw.load, &raw.scenarios);
+
+    let mut scenarios = Vec::new();
+    if raw.scenarios.value.is_empty() {
+        cx.err(
+            Pos::of(&raw.scenarios),
+            "`scenarios` is empty: a gate needs at least one user class",
+            Some("add a scenario with `tasks:`, e.g. `WebUser: {tasks: [{request: GET /}]}`".into()),
+        );
+    }
+    let global_vars: BTreeSet<String> = variables.iter().map(|(k, _)| k.clone()).collect();
+    for (name, spec) in &raw.scenarios.value {
+        scenarios.push(scenario(&mut cx, name, spec, &headers, &global_vars));
+    }
+
+    let verdict = verdict_settings(&mut cx, raw.verdict.as_ref());
+    let names: Vec<String> = scenarios
+        .iter()
+        .flat_map(|s: &Scenario| {
+            s.on_start
+                .iter()
+                .chain(s.tasks.iter().flat_map(|t| t.requests.iter()))
+                .chain(s.on_stop.iter())
+        })
+        .map(|r| r.name.clone())
+        .collect();
+    let targets = raw
+        .targets
+        .iter()
+        .filter_map(|t| target(&mut cx, t, &verdict, &names))
+        .collect();
+
+    if !cx.problems.is_empty() {
+        cx.problems.sort_by_key(|p| p.pos.map(|p| (p.line, p.col)));
+        return Err(GateError {
+            file: file.to_string(),
+            source: source.to_string(),
+            problems: cx.problems,
+        });
+    }
+    let name = raw.name.clone().unwrap_or_else(|| {
+        std::path::Path::new(file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "gate".into())
+    });
+    Ok(Gate {
+        file: file.to_string(),
+        name,
+        sha256,
+        host,
+        headers,
+        variables,
+        timeout,
+        load,
+        scenarios,
+        targets,
+        verdict,
+        regression: raw.regression.map(|t| (Pos::of(&t), t.value)),
+    })
+}
+
+fn check_host(cx: &mut Ctx, h: &At<String>) {
+    if let Err(e) = crate::load::url::BaseUrl::parse(&h.value) {
+        cx.err(
+            Pos::of(h),
+            format!("`host`: {e}"),
+            Some("write it like `http://127.0.0.1:8000`".into()),
+        );
+    }
+}
+
+fn duration(cx: &mut Ctx, d: &At<String>, key: &str) -> Duration {
+    parse_duration(&d.value).unwrap_or_else(|e| {
+        cx.err(Pos::of(d), format!("`{key}`: {e}"), None);
+        Duration::ZERO
+    })
+}
+
+fn headers(cx: &mut Ctx, raw: &indexmap::IndexMap<String, At<String>>) -> Vec<(String, Template)> {
+    raw.iter()
+        .filter_map(|(k, v)| header(cx, k, &v.value, Pos::of(v)))
+        .collect()
+}
+
+fn header(cx: &mut Ctx, name: &str, value: &str, pos: Pos) -> Option<(String, Template)> {
+    if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        cx.err(pos, format!("`{name}` is not a valid HTTP header name"), None);
+        return None;
+    }
+    match Template::parse(value) {
+        Ok(t) => Some((name.to_string(), t)),
+        Err(e) => {
+            cx.err(pos, format!("header `{name}`: {e}"), None);
+            None
+        }
+    }
+}
+
+fn load_profile(
+    cx: &mut Ctx,
+    raw: &At<model::LoadSpec>,
+    scenarios: &At<indexmap::IndexMap<String, At<model::ScenarioSpec>>>,
+) -> LoadProfile {
+    let l = &raw.value;
+    if l.users.value == 0 {
+        cx.err(Pos::of(&l.users), "`users` must be at least 1", None);
+    }
+    let spawn_rate = match &l.spawn_rate {
+        Some(r) if !(r.value.is_finite() && r.value > 0.0) => {
+            cx.err(
+                Pos::of(r),
+                format!(
+                    "`spawn_rate` must be a positive number of users per second, found `{}`",
+                    r.value
+                ),
+                None,
+            );
+            1.0
+        }
+        Some(r) => r.value,
+        None => f64::INFINITY,
+    };
+    let run_time = duration(cx, &l.run_time, "run_time");
+    if run_time.is_zero() && parse_duration(&l.run_time.value).is_ok() {
+        cx.err(Pos::of(&l.run_time), "`run_time` must be longer than zero", None);
+    }
+    let grace = l
+        .grace
+        .as_ref()
+        .map(|g| duration(cx, g, "grace"))
+        .unwrap_or(Duration::from_secs(5));
+    let selected = l.scenarios.as_ref().map(|names| {
+        names
+            .iter()
+            .map(|n| {
+                if !scenarios.value.contains_key(&n.value) {
+                    let help = closest(&n.value, scenarios.value.keys().map(String::as_str))
+                        .map(|c| format!("did you mean `{c}`?"))
+                        .or_else(|| Some(format!("defined scenarios: {}", keys(scenarios.value.keys()))));
+                    cx.err(
+                        Pos::of(n),
+                        format!("`load.scenarios` names `{}`, which is not a scenario", n.value),
+                        help,
+                    );
+                }
+                n.value.clone()
+            })
+            .collect()
+    });
+    LoadProfile {
+        users: l.users.value,
+        spawn_rate,
+        run_time,
+        grace,
+        scenarios: selected,
+    }
+}
+
+fn keys<'a>(it: impl Iterator<Item = &'a String>) -> String {
+    it.map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+}
+
+fn scenario(
+    cx: &mut Ctx,
+    name: &str,
+    spec: &At<model::ScenarioSpec>,
+    gate_headers: &[(String, Template)],
+    global_vars: &BTreeSet<String>,
+) -> Scenario {
+    let s = &spec.value;
+    let pos = Pos::of(spec);
+    let weight = s.weight.as_ref().map(|w| {
+        if w.value == 0 {
+            cx.err(
+                Pos::of(w),
+                format!("scenario `{name}`: `weight` must be at least 1"),
+                Some("leave a scenario out with `load.scenarios` instead".into()),
+            );
+        }
+        w.value
+    });
+    let think_time = s
+        .think_time
+        .as_ref()
+        .map(|t| {
+            parse_range(&t.value).unwrap_or_else(|e| {
+                cx.err(Pos::of(t), format!("`think_time`: {e}"), None);
+                (Duration::ZERO, Duration::ZERO)
+            })
+        })
+        .unwrap_or((Duration::ZERO, Duration::ZERO));
+    let on_start: Vec<Request> = s.on_start.iter().filter_map(|r| request(cx, r, gate_headers)).collect();
+    let on_stop: Vec<Request> = s.on_stop.iter().filter_map(|r| request(cx, r, gate_headers)).collect();
+    if s.tasks.value.is_empty() {
+        cx.err(
+            Pos::of(&s.tasks),
+            format!("scenario `{name}` has no tasks"),
+            Some("add at least one task, e.g. `- request: GET /api/health`".into()),
+        );
+    }
+    let mut tasks = Vec::new();
+    for t in &s.tasks.value {
+        let tpos = Pos::of(t);
+        let spec = &t.value;
+        let requests: Vec<Request> = match (&spec.request, &spec.sequence) {
+            (Some(r), None) => request(cx, r, gate_headers).into_iter().collect(),
+            (None, Some(seq)) if !seq.is_empty() => seq.iter().filter_map(|r| request(cx, r, gate_headers)).collect(),
+            (None, Some(_)) => {
+                cx.err(
+                    tpos,
+                    "`sequence` is empty: list the requests to send back to back",
+                    None,
+                );
+                continue;
+            }
+            (Some(_), Some(_)) => {
+                cx.err(tpos, "a task has either `request` or `sequence`, not both", None);
+                continue;
+            }
+            (None, None) => {
+                cx.err(
+                    tpos,
+                    "a task needs `request` (one request) or `sequence` (requests sent back to back)",
+                    Some("e.g. `- {weight: 5, request: GET /api/modules}`".into()),
+                );
+                continue;
+            }
+        };
+        let weight = spec.weight.as_ref().map_or(1, |w| {
+            if w.value == 0 {
+                cx.err(
+                    Pos::of(w),
+                    "task `weight` must be at least 1",
+                    Some("delete the task to leave it out".into()),
+                );
+            }
+            w.value
+        });
+        let task_name = spec
+            .name
+            .clone()
+            .or_else(|| requests.first().map(|r| r.name.clone()))
+            .unwrap_or_default();
+        if !requests.is_empty() {
+            tasks.push(Task {
+                name: task_name,
+                weight,
+                requests,
+                pos: tpos,
+            });
+        }
+    }
+
+    // Every variable a request reads must be defined somewhere this user can set it.
+    let mut defined: BTreeSet<String> = global_vars.clone();
+    defined.extend(s.variables.keys().cloned());
+    for r in on_start
+        .iter()
+        .chain(tasks.iter().flat_map(|t| t.requests.iter()))
+        .chain(on_stop.iter())
+    {
+        defined.extend(r.extract.iter().map(|(k, _)| k.clone()));
+    }
+    for r in on_start
+        .iter()
+        .chain(tasks.iter().flat_map(|t| t.requests.iter()))
+        .chain(on_stop.iter())
+    {
+        for v in r.vars() {
+            if !defined.contains(&v) {
+                let help = match closest(&v, defined.iter().map(String::as_str)) {
+                    Some(c) => format!("did you mean `{{{c}}}`?"),
+                    None => format!(
+                        "extract it from an earlier answer (`extract: {{{v}: $.{v}}}`) or set it under `variables:`"
+                    ),
+                };
+                cx.err(
+                    r.pos,
+                    format!(
+                        "`{}` uses the variable `{{{v}}}`, which nothing in scenario `{name}` defines",
+                        r.name
+                    ),
+                    Some(help),
+                );
+            }
+        }
+    }
+
+    Scenario {
+        name: name.to_string(),
+        weight: weight.unwrap_or(1),
+        think_time,
+        variables: s
+            .variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.0.clone()))
+            .collect(),
+        on_start,
+        tasks,
+        on_stop,
+        pos,
+    }
+}
+
+fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Template)]) -> Option<Request> {
+    let pos = Pos::of(spec);
+    let full = match &spec.value {
+        RequestSpec::Short(s) => {
+            let mut it = s.split_whitespace();
+            match (it.next(), it.next(), it.next()) {
+                (Some(m), Some(p), None) => model::RequestFull {
+                    method: Some(m.to_string()),
+                    path: p.to_string(),
+                    name: None,
+                    query: Default::default(),
+                    headers: Default::default(),
+                    json: None,
+                    expect: None,
+                    extract: Default::default(),
+                },
+                (Some(p), None, None) if p.starts_with('/') => model::RequestFull {
+                    method: None,
+                    path: p.to_string(),
+                    name: None,
+                    query: Default::default(),
+                    headers: Default::default(),
+                    json: None,
+                    expect: None,
+                    extract: Default::default(),
+                },
+                _ => {
+                    cx.err(
+                        pos,
+                        format!("`{s}` is not a request"),
+                        Some("write `METHOD /path`, e.g. `GET /api/modules`".into()),
+                    );
+                    return None;
+                }
+            }
+        }
+        RequestSpec::Full(f) => (**f).clone(),
+    };
+    let method = full.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+    if !METHODS.contains(&method.as_str()) {
+        let help = closest(&method, METHODS).map(|c| format!("did you mean `{c}`?"));
+        cx.err(
+            pos,
+            format!(
+                "`{method}` is not an HTTP method: expected one of {}",
+                METHODS.join(", ")
+            ),
+            help,
+        );
+        return None;
+    }
+    if !full.path.starts_with('/') {
+        cx.err(
+            pos,
+            format!("the path `{}` must start with `/`", full.path),
+            Some("the host comes from `host` or `--host`".into()),
+        );
+        return None;
+    }
+    let (path_text, inline_query) = match full.path.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (full.path.clone(), None),
+    };
+    let parse = |cx: &mut Ctx, what: &str, text: &str| -> Option<Template> {
+        match Template::parse(text) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                cx.err(pos, format!("{what}: {e}"), None);
+                None
+            }
+        }
+    };
+    let path = parse(cx, "path", &path_text)?;
+    if path.envs().next().is_some() {
+        cx.err(pos, "`${env:..}` is for header values, not paths", None);
+    }
+    let mut query = Vec::new();
+    if let Some(q) = &inline_query {
+        for pair in q.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            query.push((k.to_string(), parse(cx, "query", v)?));
+        }
+    }
+    for (k, v) in &full.query {
+        query.push((k.clone(), parse(cx, "query", &v.0)?));
+    }
+    let mut headers: Vec<(String, Template)> = gate_headers
+        .iter()
+        .filter(|(k, _)| !full.headers.keys().any(|h| h.eq_ignore_ascii_case(k)))
+        .cloned()
+        .collect();
+    for (k, v) in &full.headers {
+        headers.push(header(cx, k, v, pos)?);
+    }
+    if let Some(body) = &full.json {
+        let mut bad = None;
+        let mut check = |s: &serde_json::Value| {
+            if let serde_json::Value::String(s) = s {
+                if let Err(e) = Template::parse(s) {
+                    bad = Some(e);
+                }
+            }
+        };
+        walk_strings(body, &mut check);
+        if let Some(e) = bad {
+            cx.err(pos, format!("json body: {e}"), None);
+        }
+    }
+    let mut extract = Vec::new();
+    for (var, path) in &full.extract {
+        match JsonPath::parse(path) {
+            Ok(p) => extract.push((var.clone(), p)),
+            Err(e) => cx.err(pos, format!("extract `{var}`: {e}"), None),
+        }
+    }
+    let expect = full.expect.clone().unwrap_or_default();
+    let mut expect_json = Vec::new();
+    for (path, value) in &expect.json {
+        match JsonPath::parse(path) {
+            Ok(p) => expect_json.push((p, value.clone())),
+            Err(e) => cx.err(pos, format!("expect json: {e}"), None),
+        }
+    }
+    let name = full.name.clone().unwrap_or_else(|| {
+        let mut n = format!("{method} {path}");
+        for (i, (k, v)) in query.iter().enumerate() {
+            n.push(if i == 0 { '?' } else { '&' });
+            n.push_str(k);
+            n.push('=');
+            n.push_str(&v.to_string());
+        }
+        n
+    });
+    Some(Request {
+        method,
+        path,
+        query,
+        headers,
+        json: full.json.clone(),
+        name,
+        expect_status: expect.status.clone(),
+        expect_json,
+        extract,
+        pos,
+    })
+}
+
+fn walk_strings(v: &serde_json::Value, f: &mut impl FnMut(&serde_json::Value)) {
+    match v {
+        serde_json::Value::Array(a) => a.iter().for_each(|x| walk_strings(x, f)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| walk_strings(x, f)),
+        other => f(other),
+    }
+}
+
+fn verdict_settings(cx: &mut Ctx, spec: Option<&model::VerdictSpec>) -> VerdictSettings {
+    let mut v = VerdictSettings::default();
+    let Some(spec) = spec else { return v };
+    if let Some(b) = spec.include_ramp_up {
+        v.include_ramp_up = b;
+    }
+    if let Some(n) = spec.min_samples {
+        v.min_samples = n;
+    }
+    if let Some(nd) = &spec.no_data {
+        match nd.value.as_str() {
+            "fail" => v.no_data_fails = true,
+            "pass" => v.no_data_fails = false,
+            other => cx.err(
+                Pos::of(nd),
+                format!("`verdict.no_data`: expected `fail` or `pass`, found `{other}`"),
+                None,
+            ),
+        }
+    }
+    v
+}
+
+const TARGET_KEYS: [&str; 4] = ["select", "each", "min_samples", "include_ramp_up"];
+const METRIC_KEYS: [&str; 11] = [
+    "avg",
+    "min",
+    "max",
+    "p50",
+    "p90",
+    "p95",
+    "p99",
+    "p99.9",
+    "error_rate",
+    "rps",
+    "requests",
+];
+
+fn target(
+    cx: &mut Ctx,
+    spec: &At<indexmap::IndexMap<String, At<model::Scalar>>>,
+    verdict: &VerdictSettings,
+    names: &[String],
+) -> Option<Target> {
+    let pos = Pos::of(spec);
+    let mut t = Target {
+        select: Selector::Total,
+        each: false,
+        limits: Vec::new(),
+        min_samples: verdict.min_samples,
+        include_ramp_up: verdict.include_ramp_up,
+        pos,
+    };
+    let flag = |cx: &mut Ctx, key: &str, v: &At<model::Scalar>| -> bool {
+        match v.value.0.as_str() {
+            "true" => true,
+            "false" => false,
+            other => {
+                cx.err(
+                    Pos::of(v),
+                    format!("`{key}`: expected true or false, found `{other}`"),
+                    None,
+                );
+                false
+            }
+        }
+    };
+    for (key, v) in &spec.value {
+        match key.as_str() {
+            "select" => {
+                t.select = Selector::parse(&v.value.0);
+                if let Selector::Name(n) = &t.select {
+                    if !names.contains(n) {
+                        let help = closest(n, names.iter().map(String::as_str))
+                            .map(|c| format!("did you mean `{c}`?"))
+                            .unwrap_or_else(|| {
+                                "select `total`, a method such as `GET`, a request name, or a glob such as `GET /api/*`"
+                                    .into()
+                            });
+                        cx.err(
+                            Pos::of(v),
+                            format!("`select: {n}` matches no request name of this gate"),
+                            Some(help),
+                        );
+                    }
+                }
+            }
+            "each" => t.each = flag(cx, key, v),
+            "include_ramp_up" => t.include_ramp_up = flag(cx, key, v),
+            "min_samples" => match v.value.0.parse() {
+                Ok(n) => t.min_samples = n,
+                Err(_) => cx.err(
+                    Pos::of(v),
+                    format!("`min_samples`: expected a whole number, found `{}`", v.value.0),
+                    None,
+                ),
+            },
+            other => match Metric::parse(other) {
+                Some(metric) => match Limit::parse(metric, &v.value.0) {
+                    Ok(l) => t.limits.push(l),
+                    Err(e) => cx.err(Pos::of(v), e, None),
+                },
+                None => {
+                    let help = closest(other, TARGET_KEYS.iter().chain(METRIC_KEYS.iter()).copied())
+                        .map(|c| format!("did you mean `{c}`?"))
+                        .unwrap_or_else(|| format!("a target has `select`, `each`, `min_samples`, `include_ramp_up` and limits: {}, or any `pNN`", METRIC_KEYS.join(", ")));
+                    cx.err(Pos::of(v), format!("unknown key `{other}` in a target"), Some(help));
+                }
+            },
+        }
+    }
+    if t.limits.is_empty() {
+        cx.err(
+            pos,
+            "this target sets no limit",
+            Some("add one, e.g. `avg: < 100ms`, `p95: < 200ms`, `error_rate: < 1%` or `rps: > 100`".into()),
+        );
+        return None;
+    }
+    Some(t)
+}

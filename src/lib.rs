@@ -1,0 +1,10 @@
+//! perfgate: a performance gate for HTTP services in CI.
+
+pub mod cli;
+pub mod demo;
+pub mod gate;
+pub mod github;
+pub mod load;
+pub mod metrics;
+pub mod report;
+pub mod verdict;

@@ -1,0 +1,279 @@
+//! The scheduler: spawns users at the spawn rate, stops them at the run time, collects each second.
+
+use super::client::Connector;
+use super::plan::Plan;
+use super::user::{Shared, User};
+use crate::metrics::results::{
+    Environment, GateInfo, LoadInfo, RequestStats, Results, TaskStats, Tool, SCHEMA, SCHEMA_VERSION,
+};
+use crate::metrics::Recorder;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// What the engine reports once a second.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    /// Time since load started.
+    pub elapsed: Duration,
+    /// Planned run time.
+    pub run_time: Duration,
+    /// Users running.
+    pub users: u32,
+    /// Planned users.
+    pub planned_users: u32,
+    /// Requests so far.
+    pub requests: u64,
+    /// Failures so far.
+    pub failures: u64,
+    /// Requests per second over the last interval.
+    pub rps: f64,
+}
+
+/// Why load could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The target did not accept a connection before load started.
+    #[error("cannot reach {url}: {detail}")]
+    Unreachable {
+        /// The base URL.
+        url: String,
+        /// The connection error.
+        detail: String,
+    },
+    /// The HTTP client could not be set up.
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// How long the reachability check before the run may take.
+pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Checks that the target accepts a connection (and a TLS handshake) before load starts.
+pub async fn preflight(plan: &Plan) -> Result<(), EngineError> {
+    let connector = Connector::new(&plan.base).map_err(EngineError::Setup)?;
+    let url = plan.base.to_string();
+    match tokio::time::timeout(PREFLIGHT_TIMEOUT, connector.connect()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(f)) => Err(EngineError::Unreachable { url, detail: f.detail }),
+        Err(_) => Err(EngineError::Unreachable {
+            url,
+            detail: format!("no connection within {}s", PREFLIGHT_TIMEOUT.as_secs()),
+        }),
+    }
+}
+
+fn user_seed(seed: u64, user: u64) -> u64 {
+    // splitmix64 of (seed, user): independent, reproducible streams per user.
+    let mut z = seed ^ user.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Runs the plan to completion (or until `interrupt` resolves) and returns the results.
+pub async fn run(
+    plan: Arc<Plan>,
+    gate: GateInfo,
+    mut progress: impl FnMut(&Progress),
+    interrupt: impl Future<Output = ()>,
+) -> Result<Results, EngineError> {
+    let connector = Connector::new(&plan.base).map_err(EngineError::Setup)?;
+    let started_at = SystemTime::now();
+    let start = Instant::now();
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let shared = Arc::new(Shared {
+        recorder: Recorder::new(plan.names.clone(), plan.tasks.len(), workers, start.into_std()),
+        connector,
+        timeout: plan.timeout,
+        stopping: AtomicBool::new(false),
+        in_flight: AtomicU64::new(0),
+    });
+    let active = Arc::new(AtomicU32::new(0));
+    let peak = Arc::new(AtomicU32::new(0));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let deadline = start + plan.run_time;
+
+    // Spawner: user k starts at k / spawn_rate.
+    let mut users: JoinSet<()> = JoinSet::new();
+    let spawn_every = if plan.spawn_rate.is_finite() {
+        Duration::from_secs_f64(1.0 / plan.spawn_rate)
+    } else {
+        Duration::ZERO
+    };
+    let mut next_user = 0usize;
+    let mut ramp_up_s = None;
+    let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_requests = 0u64;
+    let mut interrupted = false;
+    tokio::pin!(interrupt);
+
+    loop {
+        // Start every user that is due.
+        while next_user < plan.assignment.len() && Instant::now() >= start + spawn_every * next_user as u32 {
+            let k = next_user;
+            next_user += 1;
+            let (plan, shared, active, peak, stop) = (
+                plan.clone(),
+                shared.clone(),
+                active.clone(),
+                peak.clone(),
+                stop_rx.clone(),
+            );
+            users.spawn(async move {
+                let scenario = &plan.scenarios[plan.assignment[k]];
+                let n = active.fetch_add(1, Ordering::Relaxed) + 1;
+                peak.fetch_max(n, Ordering::Relaxed);
+                let mut user = User::new(&shared, scenario, user_seed(plan.seed, k as u64));
+                user.run(stop).await;
+                user.stop().await;
+                active.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
+        if next_user == plan.assignment.len() && ramp_up_s.is_none() {
+            ramp_up_s = Some(start.elapsed().as_secs_f64());
+            shared.recorder.end_ramp_up();
+        }
+        let next_spawn = if next_user < plan.assignment.len() {
+            start + spawn_every * next_user as u32
+        } else {
+            deadline + Duration::from_secs(3600)
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_spawn.min(deadline)) => {
+                if Instant::now() >= deadline { break; }
+            }
+            _ = tick.tick() => {
+                shared.recorder.collect(active.load(Ordering::Relaxed));
+                let (requests, failures) = shared.recorder.counts();
+                progress(&Progress {
+                    elapsed: start.elapsed(),
+                    run_time: plan.run_time,
+                    users: active.load(Ordering::Relaxed),
+                    planned_users: plan.users,
+                    requests,
+                    failures,
+                    rps: (requests - last_requests) as f64,
+                });
+                last_requests = requests;
+            }
+            _ = &mut interrupt => {
+                interrupted = true;
+                break;
+            }
+        }
+    }
+    let duration_s = start.elapsed().as_secs_f64();
+    if ramp_up_s.is_none() {
+        shared.recorder.end_ramp_up();
+    }
+
+    // Stop: no new request starts; in-flight requests and on_stop get the grace period.
+    shared.stopping.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    let grace_end = Instant::now() + plan.grace;
+    let mut abandoned = 0;
+    loop {
+        tokio::select! {
+            next = users.join_next() => if next.is_none() { break },
+            _ = tokio::time::sleep_until(grace_end) => {
+                abandoned = shared.in_flight.load(Ordering::Relaxed);
+                users.abort_all();
+                while users.join_next().await.is_some() {}
+                break;
+            }
+            _ = &mut interrupt, if !interrupted => {
+                interrupted = true;
+                abandoned = shared.in_flight.load(Ordering::Relaxed);
+                users.abort_all();
+                while users.join_next().await.is_some() {}
+                break;
+            }
+        }
+    }
+    shared.recorder.collect(active.load(Ordering::Relaxed));
+    let finished_at = SystemTime::now();
+
+    let (phases, task_counts, series) = shared.recorder.snapshot();
+    let requests = plan
+        .names
+        .iter()
+        .zip(&plan.methods)
+        .zip(phases)
+        .map(|((name, method), phases)| RequestStats {
+            name: name.clone(),
+            method: method.clone(),
+            phases,
+        })
+        .collect();
+    let tasks = plan
+        .tasks
+        .iter()
+        .zip(task_counts)
+        .map(|((scenario, task), (runs, skipped))| TaskStats {
+            scenario: scenario.clone(),
+            task: task.clone(),
+            runs,
+            skipped,
+        })
+        .collect();
+    Ok(Results {
+        schema: SCHEMA.into(),
+        schema_version: SCHEMA_VERSION,
+        tool: Tool {
+            name: "perfgate".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
+        gate,
+        commit: current_commit(),
+        environment: Environment::current(),
+        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+        finished_at: humantime::format_rfc3339_seconds(finished_at).to_string(),
+        target: plan.base.to_string(),
+        load: LoadInfo {
+            model: "closed".into(),
+            users: plan.users,
+            spawn_rate: plan.spawn_rate.is_finite().then_some(plan.spawn_rate),
+            run_time_s: plan.run_time.as_secs_f64(),
+            grace_s: plan.grace.as_secs_f64(),
+            scenarios: plan.scenarios.iter().map(|s| s.name.clone()).collect(),
+            users_per_scenario: plan.users_per_scenario(),
+            seed: plan.seed,
+            ramp_up_s: round3(ramp_up_s.unwrap_or(duration_s)),
+            duration_s: round3(duration_s),
+            peak_users: peak.load(Ordering::Relaxed),
+            abandoned_requests: abandoned,
+        },
+        interrupted,
+        requests,
+        tasks,
+        series,
+    })
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The commit under test: `GITHUB_SHA`, else `git rev-parse HEAD` in the working directory.
+pub fn current_commit() -> Option<String> {
+    if let Ok(sha) = std::env::var("GITHUB_SHA") {
+        if !sha.is_empty() {
+            return Some(sha);
+        }
+    }
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}

@@ -1,0 +1,10 @@
+//! The load engine: plan, scheduler, virtual users and their HTTP connections.
+
+pub mod client;
+pub mod engine;
+pub mod plan;
+pub mod url;
+pub mod user;
+
+pub use engine::{run, EngineError, Progress};
+pub use plan::{Overrides, Plan};

@@ -1,0 +1,629 @@
+//! The plan: a validated gate compiled for the engine, with templates resolved to indices once.
+
+use crate::gate::{self, Gate, JsonPath, Part, Template};
+use crate::load::url::BaseUrl;
+use bytes::Bytes;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::Method;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Settings from the command line that override the gate file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--host`.
+    pub host: Option<String>,
+    /// `--users`.
+    pub users: Option<u32>,
+    /// `--spawn-rate`.
+    pub spawn_rate: Option<f64>,
+    /// `--run-time`.
+    pub run_time: Option<Duration>,
+    /// Scenario names given on the command line.
+    pub scenarios: Vec<String>,
+    /// `--seed`.
+    pub seed: Option<u64>,
+}
+
+/// A piece of a compiled template.
+#[derive(Debug, Clone)]
+pub enum Piece {
+    /// Literal text, already encoded where it goes in a URL.
+    Lit(String),
+    /// The user variable with this index.
+    Var(usize),
+}
+
+/// A compiled text template.
+#[derive(Debug, Clone, Default)]
+pub struct Text {
+    /// Pieces in order.
+    pub pieces: Vec<Piece>,
+}
+
+impl Text {
+    /// Appends the rendered text; `encode` percent-encodes variable values for URLs.
+    #[inline]
+    pub fn render(&self, vars: &[Option<String>], encode: bool, out: &mut String) {
+        for p in &self.pieces {
+            match p {
+                Piece::Lit(s) => out.push_str(s),
+                Piece::Var(i) => {
+                    let v = vars.get(*i).and_then(|v| v.as_deref()).unwrap_or("");
+                    if encode {
+                        percent_encode(v, out)
+                    } else {
+                        out.push_str(v)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A JSON body: fixed bytes, or a template rendered per request.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// No body.
+    Empty,
+    /// The same bytes every time.
+    Fixed(Bytes),
+    /// JSON whose strings read variables.
+    Template(serde_json::Value),
+}
+
+/// One compiled request.
+#[derive(Debug, Clone)]
+pub struct PlannedRequest {
+    /// Index of its stats name.
+    pub name: usize,
+    /// Method.
+    pub method: Method,
+    /// Path and query with the base prefix, as a template; `fixed_uri` when it has no variables.
+    pub uri: Text,
+    /// The URI prepared once when the template is plain text.
+    pub fixed_uri: Option<hyper::Uri>,
+    /// Headers without variables, prepared once (includes Host).
+    pub headers: HeaderMap,
+    /// Headers with variables.
+    pub var_headers: Vec<(HeaderName, Text)>,
+    /// Body.
+    pub body: Body,
+    /// Acceptable statuses (empty: 2xx, 3xx).
+    pub expect_status: Vec<u16>,
+    /// JSON checks.
+    pub expect_json: Vec<(JsonPath, serde_json::Value)>,
+    /// Variables to set from the answer.
+    pub extract: Vec<(usize, JsonPath)>,
+    /// Variables this request reads.
+    pub needs: Vec<usize>,
+}
+
+impl PlannedRequest {
+    /// Whether the answer's body must be kept and parsed.
+    pub fn needs_body(&self) -> bool {
+        !self.extract.is_empty() || !self.expect_json.is_empty()
+    }
+}
+
+/// One compiled task.
+#[derive(Debug, Clone)]
+pub struct PlannedTask {
+    /// Index into the plan's task list.
+    pub id: usize,
+    /// Requests back to back.
+    pub requests: Vec<PlannedRequest>,
+    /// Variables that must be set before the task starts.
+    pub needs: Vec<usize>,
+}
+
+/// One compiled user class.
+#[derive(Debug, Clone)]
+pub struct PlannedScenario {
+    /// Class name.
+    pub name: String,
+    /// Think time range.
+    pub think_time: (Duration, Duration),
+    /// Initial variable values (by index).
+    pub initial: Vec<Option<String>>,
+    /// Start steps.
+    pub on_start: Vec<PlannedRequest>,
+    /// Tasks.
+    pub tasks: Vec<PlannedTask>,
+    /// Cumulative task weights, for picking.
+    pub cumulative: Vec<u64>,
+    /// Stop steps.
+    pub on_stop: Vec<PlannedRequest>,
+}
+
+/// Everything the engine needs.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Where load goes.
+    pub base: BaseUrl,
+    /// Request names, indexed by `PlannedRequest::name`.
+    pub names: Vec<String>,
+    /// Method of each request name.
+    pub methods: Vec<String>,
+    /// `(scenario, task)` names, indexed by `PlannedTask::id`.
+    pub tasks: Vec<(String, String)>,
+    /// Selected user classes.
+    pub scenarios: Vec<PlannedScenario>,
+    /// Scenario index of each user, in spawn order.
+    pub assignment: Vec<usize>,
+    /// Users.
+    pub users: u32,
+    /// Users per second (infinite: all at once).
+    pub spawn_rate: f64,
+    /// Run time.
+    pub run_time: Duration,
+    /// Grace period.
+    pub grace: Duration,
+    /// Request timeout.
+    pub timeout: Duration,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+impl Plan {
+    /// Users per scenario.
+    pub fn users_per_scenario(&self) -> BTreeMap<String, u32> {
+        let mut m = BTreeMap::new();
+        for &s in &self.assignment {
+            *m.entry(self.scenarios[s].name.clone()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Compiles a gate with command-line overrides; errors are for the user (exit 2).
+    pub fn new(gate: &Gate, o: &Overrides) -> Result<Plan, String> {
+        let host = o.host.clone().or_else(|| gate.host.clone()).ok_or_else(|| {
+            format!(
+                "{}: no target: the gate file has no `host`, and no `--host` was given",
+                gate.file
+            )
+        })?;
+        let base = BaseUrl::parse(&host).map_err(|e| format!("--host: {e}"))?;
+        let users = o.users.unwrap_or(gate.load.users);
+        if users == 0 {
+            return Err("--users must be at least 1".into());
+        }
+        let spawn_rate = o.spawn_rate.unwrap_or(gate.load.spawn_rate);
+        if spawn_rate.is_nan() || spawn_rate <= 0.0 {
+            return Err("--spawn-rate must be a positive number of users per second".into());
+        }
+        let run_time = o.run_time.unwrap_or(gate.load.run_time);
+        if run_time.is_zero() {
+            return Err("--run-time must be longer than zero".into());
+        }
+        let selected: Vec<&gate::Scenario> = if o.scenarios.is_empty() {
+            gate.selected_scenarios()
+        } else {
+            let mut out = Vec::new();
+            for name in &o.scenarios {
+                let s = gate.scenarios.iter().find(|s| &s.name == name).ok_or_else(|| {
+                    let names: Vec<&str> = gate.scenarios.iter().map(|s| s.name.as_str()).collect();
+                    let hint = gate::error::closest(name, names.iter().copied())
+                        .map(|c| format!(" Did you mean `{c}`?"))
+                        .unwrap_or_else(|| format!(" Scenarios in {}: {}.", gate.file, names.join(", ")));
+                    format!("no scenario named `{name}`.{hint}")
+                })?;
+                out.push(s);
+            }
+            out
+        };
+
+        // Variable table: every name any selected scenario reads or sets.
+        let mut var_names: Vec<String> = gate.variables.iter().map(|(k, _)| k.clone()).collect();
+        let mut var_idx = |name: &str, var_names: &mut Vec<String>| -> usize {
+            match var_names.iter().position(|v| v == name) {
+                Some(i) => i,
+                None => {
+                    var_names.push(name.to_string());
+                    var_names.len() - 1
+                }
+            }
+        };
+        let mut names: Vec<String> = Vec::new();
+        let mut methods: Vec<String> = Vec::new();
+        let mut tasks = Vec::new();
+        let mut scenarios = Vec::new();
+        let env = |name: &str| -> Result<String, String> {
+            std::env::var(name).map_err(|_| {
+                format!(
+                    "{}: the environment variable `{name}` is not set (the gate reads it with `${{env:{name}}}`)",
+                    gate.file
+                )
+            })
+        };
+        for s in &selected {
+            let mut compile = |r: &gate::Request, var_names: &mut Vec<String>| -> Result<PlannedRequest, String> {
+                let name = match names.iter().position(|n| n == &r.name) {
+                    Some(i) => i,
+                    None => {
+                        names.push(r.name.clone());
+                        methods.push(r.method.clone());
+                        names.len() - 1
+                    }
+                };
+                compile_request(r, name, &base, &gate.headers, var_names, &mut var_idx, &env)
+            };
+            let on_start = s
+                .on_start
+                .iter()
+                .map(|r| compile(r, &mut var_names))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut ptasks = Vec::new();
+            let mut cumulative = Vec::new();
+            let mut acc = 0u64;
+            for t in &s.tasks {
+                let requests = t
+                    .requests
+                    .iter()
+                    .map(|r| compile(r, &mut var_names))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut needs = Vec::new();
+                let mut set_here = Vec::new();
+                for r in &requests {
+                    for n in &r.needs {
+                        if !set_here.contains(n) && !needs.contains(n) {
+                            needs.push(*n);
+                        }
+                    }
+                    set_here.extend(r.extract.iter().map(|(v, _)| *v));
+                }
+                acc += u64::from(t.weight);
+                cumulative.push(acc);
+                ptasks.push(PlannedTask {
+                    id: tasks.len(),
+                    requests,
+                    needs,
+                });
+                tasks.push((s.name.clone(), t.name.clone()));
+            }
+            let on_stop = s
+                .on_stop
+                .iter()
+                .map(|r| compile(r, &mut var_names))
+                .collect::<Result<Vec<_>, _>>()?;
+            scenarios.push((s, on_start, ptasks, cumulative, on_stop));
+        }
+        let nvars = var_names.len();
+        let scenarios: Vec<PlannedScenario> = scenarios
+            .into_iter()
+            .map(|(s, on_start, tasks, cumulative, on_stop)| {
+                let mut initial = vec![None; nvars];
+                for (k, v) in gate.variables.iter().chain(s.variables.iter()) {
+                    if let Some(i) = var_names.iter().position(|n| n == k) {
+                        initial[i] = Some(v.clone());
+                    }
+                }
+                PlannedScenario {
+                    name: s.name.clone(),
+                    think_time: s.think_time,
+                    initial,
+                    on_start,
+                    tasks,
+                    cumulative,
+                    on_stop,
+                }
+            })
+            .collect();
+        let weights: Vec<u32> = selected.iter().map(|s| s.weight).collect();
+        let assignment = assign(users, &weights);
+        let seed = o.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0)
+                ^ u64::from(std::process::id())
+        });
+        Ok(Plan {
+            base,
+            names,
+            methods,
+            tasks,
+            scenarios,
+            assignment,
+            users,
+            spawn_rate,
+            run_time,
+            grace: gate.load.grace,
+            timeout: gate.timeout,
+            seed,
+        })
+    }
+}
+
+/// Shares `users` among classes by weight (largest remainder) and interleaves them in spawn order.
+pub fn assign(users: u32, weights: &[u32]) -> Vec<usize> {
+    let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+    if total == 0 || weights.is_empty() {
+        return Vec::new();
+    }
+    let exact: Vec<f64> = weights
+        .iter()
+        .map(|&w| f64::from(users) * w as f64 / total as f64)
+        .collect();
+    let mut counts: Vec<u32> = exact.iter().map(|e| e.floor() as u32).collect();
+    let mut left = users - counts.iter().sum::<u32>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| {
+        let ra = exact[a] - exact[a].floor();
+        let rb = exact[b] - exact[b].floor();
+        rb.partial_cmp(&ra).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b))
+    });
+    for &i in order.iter().cycle() {
+        if left == 0 {
+            break;
+        }
+        counts[i] += 1;
+        left -= 1;
+    }
+    let mut placed = vec![0u32; weights.len()];
+    let mut out = Vec::with_capacity(users as usize);
+    for _ in 0..users {
+        let next = (0..weights.len()).filter(|&i| placed[i] < counts[i]).min_by(|&a, &b| {
+            let fa = f64::from(placed[a] + 1) / f64::from(counts[a]);
+            let fb = f64::from(placed[b] + 1) / f64::from(counts[b]);
+            fa.partial_cmp(&fb).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b))
+        });
+        match next {
+            Some(i) => {
+                placed[i] += 1;
+                out.push(i);
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+type VarIdx<'a> = dyn FnMut(&str, &mut Vec<String>) -> usize + 'a;
+
+fn compile_text(
+    t: &Template,
+    encode_lits: bool,
+    vars: &mut Vec<String>,
+    idx: &mut VarIdx<'_>,
+    env: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<Text, String> {
+    let mut pieces = Vec::new();
+    for p in &t.parts {
+        let piece = match p {
+            Part::Lit(s) => Piece::Lit(if encode_lits { encode_query_lit(s) } else { s.clone() }),
+            Part::Var(v) => Piece::Var(idx(v, vars)),
+            Part::Env(e) => Piece::Lit(env(e)?),
+        };
+        match (pieces.last_mut(), piece) {
+            (Some(Piece::Lit(prev)), Piece::Lit(s)) => prev.push_str(&s),
+            (_, piece) => pieces.push(piece),
+        }
+    }
+    Ok(Text { pieces })
+}
+
+fn compile_request(
+    r: &gate::Request,
+    name: usize,
+    base: &BaseUrl,
+    _gate_headers: &[(String, Template)],
+    vars: &mut Vec<String>,
+    idx: &mut VarIdx<'_>,
+    env: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<PlannedRequest, String> {
+    let method = Method::from_bytes(r.method.as_bytes()).map_err(|_| format!("bad method `{}`", r.method))?;
+    let mut uri = compile_text(&r.path, false, vars, idx, env)?;
+    if !base.prefix.is_empty() {
+        uri.pieces.insert(0, Piece::Lit(base.prefix.clone()));
+    }
+    for (i, (k, v)) in r.query.iter().enumerate() {
+        uri.pieces.push(Piece::Lit(format!(
+            "{}{}=",
+            if i == 0 { '?' } else { '&' },
+            encode_query_lit(k)
+        )));
+        uri.pieces.extend(compile_text(v, true, vars, idx, env)?.pieces);
+    }
+    merge_lits(&mut uri);
+    let fixed_uri = match uri.pieces.as_slice() {
+        [Piece::Lit(s)] => Some(
+            s.parse::<hyper::Uri>()
+                .map_err(|e| format!("request `{}`: invalid path: {e}", r.name))?,
+        ),
+        [] => Some(hyper::Uri::from_static("/")),
+        _ => None,
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        hyper::header::HOST,
+        HeaderValue::from_str(&base.authority).map_err(|_| format!("invalid host `{}`", base.authority))?,
+    );
+    let mut var_headers = Vec::new();
+    let mut needs: Vec<usize> = Vec::new();
+    for (k, v) in &r.headers {
+        let hname = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name `{k}`"))?;
+        let text = compile_text(v, false, vars, idx, env)?;
+        match text.pieces.as_slice() {
+            [Piece::Lit(s)] => {
+                let hv = HeaderValue::from_str(s)
+                    .map_err(|_| format!("header `{k}`: its value is not valid in a header"))?;
+                headers.insert(hname, hv);
+            }
+            [] => {
+                headers.insert(hname, HeaderValue::from_static(""));
+            }
+            _ => var_headers.push((hname, text)),
+        }
+    }
+    let body = match &r.json {
+        None => Body::Empty,
+        Some(v) => {
+            if !headers.contains_key(hyper::header::CONTENT_TYPE) {
+                headers.insert(
+                    hyper::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+            }
+            let mut has_vars = false;
+            gate::json_templates(v, &mut |t| has_vars |= !t.is_literal());
+            if has_vars {
+                let mut ok = Ok(());
+                let resolved = resolve_json(v, vars, idx, env, &mut ok);
+                ok?;
+                Body::Template(resolved)
+            } else {
+                Body::Fixed(Bytes::from(serde_json::to_vec(v).map_err(|e| e.to_string())?))
+            }
+        }
+    };
+    for v in r.vars() {
+        needs.push(idx(&v, vars));
+    }
+    let extract = r.extract.iter().map(|(k, p)| (idx(k, vars), p.clone())).collect();
+    Ok(PlannedRequest {
+        name,
+        method,
+        uri,
+        fixed_uri,
+        headers,
+        var_headers,
+        body,
+        expect_status: r.expect_status.clone(),
+        expect_json: r.expect_json.clone(),
+        extract,
+        needs,
+    })
+}
+
+/// Rewrites `{name}` in JSON strings to `{#index}` so rendering needs no name lookups.
+fn resolve_json(
+    v: &serde_json::Value,
+    vars: &mut Vec<String>,
+    idx: &mut VarIdx<'_>,
+    env: &dyn Fn(&str) -> Result<String, String>,
+    ok: &mut Result<(), String>,
+) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => {
+            let t = Template::parse(s).unwrap_or_default();
+            let mut out = String::new();
+            for p in &t.parts {
+                match p {
+                    Part::Lit(l) => out.push_str(l),
+                    Part::Var(name) => out.push_str(&format!("{{#{}}}", idx(name, vars))),
+                    Part::Env(e) => match env(e) {
+                        Ok(val) => out.push_str(&val),
+                        Err(err) => *ok = Err(err),
+                    },
+                }
+            }
+            Value::String(out)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| resolve_json(x, vars, idx, env, ok)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), resolve_json(x, vars, idx, env, ok)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Renders a JSON body template written by `resolve_json` with the user's variables.
+pub fn render_json(v: &serde_json::Value, vars: &[Option<String>]) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) if s.contains("{#") => {
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find("{#") {
+                out.push_str(&rest[..i]);
+                let after = &rest[i + 2..];
+                match after
+                    .find('}')
+                    .and_then(|e| after[..e].parse::<usize>().ok().map(|n| (e, n)))
+                {
+                    Some((e, n)) => {
+                        out.push_str(vars.get(n).and_then(|v| v.as_deref()).unwrap_or(""));
+                        rest = &after[e + 1..];
+                    }
+                    None => {
+                        out.push_str("{#");
+                        rest = after;
+                    }
+                }
+            }
+            out.push_str(rest);
+            Value::String(out)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| render_json(x, vars)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), render_json(x, vars))).collect()),
+        other => other.clone(),
+    }
+}
+
+fn merge_lits(t: &mut Text) {
+    let mut out: Vec<Piece> = Vec::with_capacity(t.pieces.len());
+    for p in t.pieces.drain(..) {
+        match (out.last_mut(), p) {
+            (Some(Piece::Lit(prev)), Piece::Lit(s)) => prev.push_str(&s),
+            (_, p) => out.push(p),
+        }
+    }
+    t.pieces = out;
+}
+
+fn encode_query_lit(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    percent_encode(s, &mut out);
+    out
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn percent_encode(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(
+                char::from_digit(u32::from(b >> 4), 16)
+                    .unwrap_or('0')
+                    .to_ascii_uppercase(),
+            );
+            out.push(
+                char::from_digit(u32::from(b & 15), 16)
+                    .unwrap_or('0')
+                    .to_ascii_uppercase(),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignment_follows_weights_and_interleaves() {
+        let a = assign(10, &[1, 1, 1]);
+        let count = |i| a.iter().filter(|&&x| x == i).count();
+        assert_eq!((count(0), count(1), count(2)), (4, 3, 3));
+        assert_eq!(&a[..3], &[0, 1, 2]);
+        let a = assign(4, &[3, 1]);
+        assert_eq!(a.iter().filter(|&&x| x == 0).count(), 3);
+        assert_eq!(assign(1, &[1, 1, 1]), vec![0]);
+    }
+
+    #[test]
+    fn encodes_and_renders() {
+        let mut s = String::new();
+        percent_encode("a b/c", &mut s);
+        assert_eq!(s, "a%20b%2Fc");
+        let v = serde_json::json!({"id": "{#0}", "n": ["x{#1}y", 3]});
+        let r = render_json(&v, &[Some("m1".into()), None]);
+        assert_eq!(r, serde_json::json!({"id": "m1", "n": ["xy", 3]}));
+    }
+}

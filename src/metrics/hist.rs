@@ -1,0 +1,109 @@
+//! HdrHistogram of latencies in microseconds (3 significant digits), serialized as V2+deflate base64.
+
+use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Significant digits kept by every latency histogram.
+pub const SIGFIG: u8 = 3;
+/// Largest latency recorded (one hour); longer ones are recorded as this.
+pub const MAX_US: u64 = 3_600_000_000;
+
+/// A latency histogram in microseconds.
+#[derive(Debug, Clone)]
+pub struct Hist(pub Histogram<u64>);
+
+impl Default for Hist {
+    fn default() -> Self {
+        Hist::new()
+    }
+}
+
+impl Hist {
+    /// An empty auto-resizing histogram.
+    pub fn new() -> Hist {
+        // Starts small and grows with the largest value seen; only fails for sigfig > 5.
+        Hist(Histogram::new(SIGFIG).expect("3 significant digits is a valid precision"))
+    }
+
+    /// Records one latency, clamped to 1 µs .. 1 h.
+    #[inline]
+    pub fn record(&mut self, us: u64) {
+        // Auto-resizing: grows to fit; the clamp bounds the growth.
+        let _ = self.0.record(us.clamp(1, MAX_US));
+    }
+
+    /// Adds another histogram's counts.
+    pub fn add(&mut self, other: &Hist) {
+        // Both come from `Hist::new`, so their ranges agree; auto-resize covers the rest.
+        let _ = self.0.add(&other.0);
+    }
+
+    /// Value at quantile `q` (0..=1) in microseconds; 0 when empty.
+    pub fn quantile_us(&self, q: f64) -> u64 {
+        if self.0.is_empty() {
+            0
+        } else {
+            self.0.value_at_quantile(q)
+        }
+    }
+
+    /// Serializes as base64 of the V2+deflate encoding.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        let mut buf = Vec::new();
+        let _ = V2DeflateSerializer::new().serialize(&self.0, &mut buf);
+        base64::engine::general_purpose::STANDARD.encode(buf)
+    }
+
+    /// Decodes what [`Hist::encode`] wrote.
+    pub fn decode(text: &str) -> Result<Hist, String> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|e| format!("histogram is not valid base64: {e}"))?;
+        let h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| format!("histogram does not decode: {e:?}"))?;
+        let mut out = Hist::new();
+        out.0.add(&h).map_err(|e| format!("histogram does not merge: {e:?}"))?;
+        Ok(out)
+    }
+}
+
+impl Serialize for Hist {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.encode())
+    }
+}
+
+impl<'de> Deserialize<'de> for Hist {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Hist::decode(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_merges_exactly() {
+        let mut a = Hist::new();
+        let mut b = Hist::new();
+        for v in 1..=1000u64 {
+            a.record(v * 100);
+            b.record(v * 1000);
+        }
+        let decoded = Hist::decode(&a.encode()).unwrap();
+        assert_eq!(decoded.0.len(), 1000);
+        assert_eq!(decoded.quantile_us(0.5), a.quantile_us(0.5));
+        let mut m = decoded.clone();
+        m.add(&b);
+        assert_eq!(m.0.len(), 2000);
+        assert_eq!(m.0.max(), b.0.max());
+        assert!(Hist::decode("not base64!").is_err());
+        assert!(Hist::decode("aGVsbG8=").is_err());
+    }
+}

@@ -1,0 +1,56 @@
+//! Measurements: the recorder the engine writes to, and the results document it produces.
+
+pub mod hist;
+pub mod recorder;
+pub mod results;
+
+pub use recorder::{Phase, Recorder};
+pub use results::{Results, Stats};
+
+use serde::{Deserialize, Serialize};
+
+/// Why a request counted as failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The answer's status was not an expected one.
+    Status,
+    /// The connection could not be opened (refused, DNS, TLS handshake).
+    Connect,
+    /// No complete answer within the request timeout.
+    Timeout,
+    /// The connection failed while sending or reading (reset, invalid HTTP, closed early).
+    Read,
+    /// A value to extract was missing from the answer, or the answer was not JSON.
+    Extract,
+    /// The answer's JSON did not hold an expected value.
+    Check,
+}
+
+impl FailureKind {
+    /// Every kind, in report order.
+    pub const ALL: [FailureKind; 6] = [
+        FailureKind::Status,
+        FailureKind::Connect,
+        FailureKind::Timeout,
+        FailureKind::Read,
+        FailureKind::Extract,
+        FailureKind::Check,
+    ];
+
+    /// Stable lower-case label.
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureKind::Status => "status",
+            FailureKind::Connect => "connect",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Read => "read",
+            FailureKind::Extract => "extract",
+            FailureKind::Check => "check",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}

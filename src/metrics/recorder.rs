@@ -1,0 +1,303 @@
+//! The recorder: per-worker shards that users write to without sharing a lock, merged each second.
+
+use super::hist::Hist;
+use super::results::{NamePoint, Phases, SeriesPoint, Stats};
+use super::FailureKind;
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Which part of the run a sample belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Users are still being spawned.
+    RampUp = 0,
+    /// Every user is running.
+    Steady = 1,
+}
+
+#[derive(Clone, Default)]
+struct Acc {
+    requests: u64,
+    failures: u64,
+    sum_us: u64,
+    min_us: u64,
+    max_us: u64,
+    by_kind: [u64; 6],
+    status: Vec<(u16, u64)>,
+    hist: Hist,
+}
+
+impl Acc {
+    #[inline]
+    fn record(&mut self, us: u64, status: u16, failure: Option<FailureKind>) {
+        self.min_us = if self.requests == 0 { us } else { self.min_us.min(us) };
+        self.max_us = self.max_us.max(us);
+        self.requests += 1;
+        self.sum_us += us;
+        if let Some(k) = failure {
+            self.failures += 1;
+            self.by_kind[k.index()] += 1;
+        }
+        if status != 0 {
+            match self.status.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, n)) => *n += 1,
+                None => self.status.push((status, 1)),
+            }
+        }
+        self.hist.record(us);
+    }
+
+    fn drain_into(&mut self, out: &mut Stats) {
+        if self.requests == 0 {
+            return;
+        }
+        let mut s = Stats {
+            requests: self.requests,
+            failures: self.failures,
+            sum_us: self.sum_us,
+            min_us: self.min_us,
+            max_us: self.max_us,
+            ..Stats::default()
+        };
+        for k in FailureKind::ALL {
+            if self.by_kind[k.index()] > 0 {
+                s.failures_by_kind.insert(k, self.by_kind[k.index()]);
+            }
+        }
+        for (code, n) in &self.status {
+            s.status_codes.insert(*code, *n);
+        }
+        std::mem::swap(&mut s.histogram, &mut self.hist);
+        out.merge(&s);
+        // Keep the (grown) histogram allocation for the next interval.
+        std::mem::swap(&mut s.histogram, &mut self.hist);
+        self.hist.0.reset();
+        self.requests = 0;
+        self.failures = 0;
+        self.sum_us = 0;
+        self.min_us = 0;
+        self.max_us = 0;
+        self.by_kind = [0; 6];
+        self.status.clear();
+    }
+}
+
+struct Shard {
+    /// `[phase][name]` accumulators of the current interval.
+    acc: [Vec<Acc>; 2],
+    /// `[task] = (runs, skipped)` since the last collection.
+    tasks: Vec<(u64, u64)>,
+}
+
+/// Collects samples from every user; owned by the engine, shared by reference.
+pub struct Recorder {
+    names: Vec<String>,
+    shards: Box<[Mutex<Shard>]>,
+    totals: Mutex<Totals>,
+    ramping: AtomicBool,
+    start: Instant,
+}
+
+struct Totals {
+    phases: Vec<Phases>,
+    tasks: Vec<(u64, u64)>,
+    series: Vec<SeriesPoint>,
+    last_t: f64,
+}
+
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// Most intervals kept in the series (one hour at one per second); later ones are dropped.
+pub const MAX_SERIES: usize = 3600;
+
+impl Recorder {
+    /// A recorder for these request names and `tasks` task counters, with one shard per worker thread.
+    pub fn new(names: Vec<String>, tasks: usize, workers: usize, start: Instant) -> Recorder {
+        let shard = || {
+            Mutex::new(Shard {
+                acc: [vec![Acc::default(); names.len()], vec![Acc::default(); names.len()]],
+                tasks: vec![(0, 0); tasks],
+            })
+        };
+        let shards = (0..workers.max(1) + 1).map(|_| shard()).collect();
+        Recorder {
+            totals: Mutex::new(Totals {
+                phases: vec![Phases::default(); names.len()],
+                tasks: vec![(0, 0); tasks],
+                series: Vec::new(),
+                last_t: 0.0,
+            }),
+            names,
+            shards,
+            ramping: AtomicBool::new(true),
+            start,
+        }
+    }
+
+    /// Request names, indexed as samples name them.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Marks the end of the ramp-up: later samples count as steady.
+    pub fn end_ramp_up(&self) {
+        self.ramping.store(false, Ordering::Relaxed);
+    }
+
+    fn shard(&self) -> &Mutex<Shard> {
+        let idx = SHARD.with(|c| {
+            if c.get() == usize::MAX {
+                c.set(NEXT_SHARD.fetch_add(1, Ordering::Relaxed));
+            }
+            c.get()
+        });
+        &self.shards[idx % self.shards.len()]
+    }
+
+    /// Records one completed request: latency in µs, status (0 if none), and why it failed, if it did.
+    #[inline]
+    pub fn record(&self, name: usize, us: u64, status: u16, failure: Option<FailureKind>) {
+        let phase = if self.ramping.load(Ordering::Relaxed) { 0 } else { 1 };
+        let mut shard = self.shard().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(acc) = shard.acc[phase].get_mut(name) {
+            acc.record(us, status, failure);
+        }
+    }
+
+    /// Counts a task run, or a skip when a variable it needs is unset.
+    #[inline]
+    pub fn record_task(&self, task: usize, skipped: bool) {
+        let mut shard = self.shard().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = shard.tasks.get_mut(task) {
+            if skipped {
+                t.1 += 1
+            } else {
+                t.0 += 1
+            }
+        }
+    }
+
+    /// Closes the current interval: merges every shard into the totals and appends a series point.
+    pub fn collect(&self, users: u32) {
+        let now = self.start.elapsed().as_secs_f64();
+        let ramp_up = self.ramping.load(Ordering::Relaxed);
+        let n = self.names.len();
+        let mut interval: Vec<[Stats; 2]> = vec![[Stats::default(), Stats::default()]; n];
+        let mut tasks = Vec::new();
+        for shard in self.shards.iter() {
+            let mut s = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (phase, accs) in s.acc.iter_mut().enumerate() {
+                for (i, acc) in accs.iter_mut().enumerate() {
+                    acc.drain_into(&mut interval[i][phase]);
+                }
+            }
+            if tasks.is_empty() {
+                tasks = vec![(0u64, 0u64); s.tasks.len()];
+            }
+            for (i, t) in s.tasks.iter_mut().enumerate() {
+                tasks[i].0 += t.0;
+                tasks[i].1 += t.1;
+                *t = (0, 0);
+            }
+        }
+        let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = Stats::default();
+        let mut names = Vec::new();
+        for (i, [ramp, steady]) in interval.iter().enumerate() {
+            totals.phases[i].ramp_up.merge(ramp);
+            totals.phases[i].steady.merge(steady);
+            let mut both = ramp.clone();
+            both.merge(steady);
+            if both.requests > 0 {
+                names.push(NamePoint {
+                    name: self.names[i].clone(),
+                    requests: both.requests,
+                    failures: both.failures,
+                    p50_ms: both.quantile_ms(0.5),
+                    p95_ms: both.quantile_ms(0.95),
+                    p99_ms: both.quantile_ms(0.99),
+                });
+                all.merge(&both);
+            }
+        }
+        for (i, t) in tasks.iter().enumerate() {
+            totals.tasks[i].0 += t.0;
+            totals.tasks[i].1 += t.1;
+        }
+        let dt = now - totals.last_t;
+        totals.last_t = now;
+        if totals.series.len() < MAX_SERIES {
+            totals.series.push(SeriesPoint {
+                t: round3(now),
+                dt: round3(dt),
+                users,
+                ramp_up,
+                requests: all.requests,
+                failures: all.failures,
+                p50_ms: all.quantile_ms(0.5),
+                p95_ms: all.quantile_ms(0.95),
+                p99_ms: all.quantile_ms(0.99),
+                names,
+            });
+        }
+    }
+
+    /// The totals so far: per name phases, per task counts, and the series.
+    pub fn snapshot(&self) -> (Vec<Phases>, Vec<(u64, u64)>, Vec<SeriesPoint>) {
+        let t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        (t.phases.clone(), t.tasks.clone(), t.series.clone())
+    }
+
+    /// Requests and failures so far (collected intervals only).
+    pub fn counts(&self) -> (u64, u64) {
+        let t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        t.phases.iter().fold((0, 0), |(r, f), p| {
+            (
+                r + p.ramp_up.requests + p.steady.requests,
+                f + p.ramp_up.failures + p.steady.failures,
+            )
+        })
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_and_series() {
+        let r = Recorder::new(vec!["a".into(), "b".into()], 1, 2, Instant::now());
+        r.record(0, 1000, 200, None);
+        r.record(0, 3000, 500, Some(FailureKind::Status));
+        r.record_task(0, true);
+        r.collect(1);
+        r.end_ramp_up();
+        r.record(1, 2000, 200, None);
+        r.record_task(0, false);
+        r.collect(2);
+        let (phases, tasks, series) = r.snapshot();
+        assert_eq!(phases[0].ramp_up.requests, 2);
+        assert_eq!(phases[0].ramp_up.failures, 1);
+        assert_eq!(phases[0].ramp_up.failures_by_kind[&FailureKind::Status], 1);
+        assert_eq!(phases[0].ramp_up.status_codes[&500], 1);
+        assert_eq!(phases[0].ramp_up.min_us, 1000);
+        assert_eq!(phases[0].ramp_up.max_us, 3000);
+        assert_eq!(phases[0].steady.requests, 0);
+        assert_eq!(phases[1].steady.requests, 1);
+        assert_eq!(tasks[0], (1, 1));
+        assert_eq!(series.len(), 2);
+        assert!(series[0].ramp_up && !series[1].ramp_up);
+        assert_eq!(series[0].requests, 2);
+        assert_eq!(series[1].names.len(), 1);
+        assert_eq!(r.counts(), (3, 1));
+    }
+}

@@ -1,0 +1,355 @@
+//! The results document: versioned JSON, also the baseline and shard format.
+
+use super::hist::Hist;
+use super::FailureKind;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Name of the results schema.
+pub const SCHEMA: &str = "perfgate.results";
+/// Version of the results schema this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Counts and latency of one request name over one phase (or merged phases).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Stats {
+    /// Requests completed (successes and failures).
+    pub requests: u64,
+    /// Requests that failed.
+    pub failures: u64,
+    /// Sum of latencies in µs, for an exact mean.
+    pub sum_us: u64,
+    /// Smallest latency in µs (0 when empty).
+    pub min_us: u64,
+    /// Largest latency in µs.
+    pub max_us: u64,
+    /// Failures by kind.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failures_by_kind: BTreeMap<FailureKind, u64>,
+    /// Answers by status code (requests that got no answer are absent).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub status_codes: BTreeMap<u16, u64>,
+    /// Latency histogram of every completed request, µs.
+    pub histogram: Hist,
+}
+
+impl Stats {
+    /// Adds another stats block (exact: histograms add).
+    pub fn merge(&mut self, o: &Stats) {
+        if o.requests == 0 {
+            return;
+        }
+        self.min_us = if self.requests == 0 {
+            o.min_us
+        } else {
+            self.min_us.min(o.min_us)
+        };
+        self.max_us = self.max_us.max(o.max_us);
+        self.requests += o.requests;
+        self.failures += o.failures;
+        self.sum_us += o.sum_us;
+        for (k, v) in &o.failures_by_kind {
+            *self.failures_by_kind.entry(*k).or_default() += v;
+        }
+        for (k, v) in &o.status_codes {
+            *self.status_codes.entry(*k).or_default() += v;
+        }
+        self.histogram.add(&o.histogram);
+    }
+
+    /// Mean latency in milliseconds (0 when empty).
+    pub fn mean_ms(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.sum_us as f64 / self.requests as f64 / 1000.0
+        }
+    }
+
+    /// Latency at quantile `q` (0..=1) in milliseconds.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        self.histogram.quantile_us(q) as f64 / 1000.0
+    }
+
+    /// Failed share of requests, in percent.
+    pub fn error_rate_pct(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.failures as f64 * 100.0 / self.requests as f64
+        }
+    }
+}
+
+/// Both phases of a request name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Phases {
+    /// While users were still being spawned.
+    pub ramp_up: Stats,
+    /// After every user was running.
+    pub steady: Stats,
+}
+
+impl Phases {
+    /// Both phases merged.
+    pub fn all(&self) -> Stats {
+        let mut s = self.ramp_up.clone();
+        s.merge(&self.steady);
+        s
+    }
+}
+
+/// Stats of one request name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestStats {
+    /// Stats key, e.g. `GET /api/runs/{run_id}`.
+    pub name: String,
+    /// HTTP method.
+    pub method: String,
+    /// Per phase.
+    pub phases: Phases,
+}
+
+/// How often a task ran, and how often it was skipped for a missing variable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskStats {
+    /// Scenario name.
+    pub scenario: String,
+    /// Task name.
+    pub task: String,
+    /// Times it ran.
+    pub runs: u64,
+    /// Times it was skipped because a variable it reads was unset.
+    pub skipped: u64,
+}
+
+/// One request name in one second of the series.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NamePoint {
+    /// Request name.
+    pub name: String,
+    /// Requests completed in the interval.
+    pub requests: u64,
+    /// Failures in the interval.
+    pub failures: u64,
+    /// p50 latency, ms.
+    pub p50_ms: f64,
+    /// p95 latency, ms.
+    pub p95_ms: f64,
+    /// p99 latency, ms.
+    pub p99_ms: f64,
+}
+
+/// One interval (about a second) of the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    /// End of the interval, seconds since the start.
+    pub t: f64,
+    /// Interval length, seconds.
+    pub dt: f64,
+    /// Users running at the end of the interval.
+    pub users: u32,
+    /// Whether the interval is part of the ramp-up.
+    pub ramp_up: bool,
+    /// Requests completed in the interval.
+    pub requests: u64,
+    /// Failures in the interval.
+    pub failures: u64,
+    /// p50 latency of all requests, ms.
+    pub p50_ms: f64,
+    /// p95 latency of all requests, ms.
+    pub p95_ms: f64,
+    /// p99 latency of all requests, ms.
+    pub p99_ms: f64,
+    /// Per request name (names with no request in the interval left out).
+    pub names: Vec<NamePoint>,
+}
+
+/// The tool that wrote a results file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tool {
+    /// Always `perfgate`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// Which gate file produced a results file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GateInfo {
+    /// The path as given.
+    pub file: String,
+    /// The gate name.
+    pub name: String,
+    /// SHA-256 of the gate file.
+    pub sha256: String,
+}
+
+/// The machine a run ran on, to warn when a baseline came from another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// Operating system.
+    pub os: String,
+    /// CPU architecture.
+    pub arch: String,
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// CPU model name, when known.
+    pub cpu_model: Option<String>,
+}
+
+impl Environment {
+    /// The machine this process runs on.
+    pub fn current() -> Environment {
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        });
+        Environment {
+            os: std::env::consts::OS.to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            cpu_model,
+        }
+    }
+}
+
+/// Planned and achieved load.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadInfo {
+    /// `closed` (users with think time).
+    pub model: String,
+    /// Planned users.
+    pub users: u32,
+    /// Planned spawn rate, users/s (None: all at once).
+    pub spawn_rate: Option<f64>,
+    /// Planned run time, s.
+    pub run_time_s: f64,
+    /// Grace period after the run time, s.
+    pub grace_s: f64,
+    /// Scenarios that ran.
+    pub scenarios: Vec<String>,
+    /// Users per scenario.
+    pub users_per_scenario: BTreeMap<String, u32>,
+    /// Seed of the task and think-time sequence.
+    pub seed: u64,
+    /// Seconds from start until every user was running.
+    pub ramp_up_s: f64,
+    /// Seconds during which load ran (start to the run time, or to an interruption).
+    pub duration_s: f64,
+    /// Most users running at once.
+    pub peak_users: u32,
+    /// Requests still in flight when the grace period ended (not counted).
+    pub abandoned_requests: u64,
+}
+
+/// One run's results.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Results {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// The schema version, [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The writer.
+    pub tool: Tool,
+    /// The gate file.
+    pub gate: GateInfo,
+    /// Git commit of the working directory, when known.
+    pub commit: Option<String>,
+    /// The machine.
+    pub environment: Environment,
+    /// Start, RFC 3339 UTC.
+    pub started_at: String,
+    /// End, RFC 3339 UTC.
+    pub finished_at: String,
+    /// Base URL of the target.
+    pub target: String,
+    /// Planned and achieved load.
+    pub load: LoadInfo,
+    /// Whether the run was stopped early.
+    pub interrupted: bool,
+    /// Per request name, in first-seen order of the gate file.
+    pub requests: Vec<RequestStats>,
+    /// Per task.
+    pub tasks: Vec<TaskStats>,
+    /// Per interval.
+    pub series: Vec<SeriesPoint>,
+}
+
+/// Why a results file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ResultsError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not a results document of this schema.
+    #[error("{path}: {why}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+impl Results {
+    /// All requests merged, over the given phases.
+    pub fn total(&self, include_ramp_up: bool) -> Stats {
+        let mut t = Stats::default();
+        for r in &self.requests {
+            if include_ramp_up {
+                t.merge(&r.phases.ramp_up);
+            }
+            t.merge(&r.phases.steady);
+        }
+        t
+    }
+
+    /// Reads and checks a results file.
+    pub fn read(path: &Path) -> Result<Results, ResultsError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ResultsError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        Results::from_json(&p, &text)
+    }
+
+    /// Parses results text; `path` names it in errors.
+    pub fn from_json(path: &str, text: &str) -> Result<Results, ResultsError> {
+        let invalid = |why: String| ResultsError::Invalid {
+            path: path.to_string(),
+            why,
+        };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            invalid(if e.is_eof() {
+                format!(
+                    "the file ends early (line {}): it was probably cut off while being written",
+                    e.line()
+                )
+            } else {
+                format!("not JSON: {e}")
+            })
+        })?;
+        let schema = value.get("schema").and_then(|v| v.as_str());
+        let version = value.get("schema_version").and_then(|v| v.as_u64());
+        match (schema, version) {
+            (Some(SCHEMA), Some(v)) if v == u64::from(SCHEMA_VERSION) => {}
+            (Some(SCHEMA), Some(v)) => {
+                return Err(invalid(format!(
+                    "results schema version {v}, but this perfgate reads version {SCHEMA_VERSION}: re-run the baseline with this version"
+                )))
+            }
+            _ => return Err(invalid(format!("not a perfgate results file (no `\"schema\": \"{SCHEMA}\"`)"))),
+        }
+        serde_json::from_value(value).map_err(|e| invalid(format!("invalid results: {e}")))
+    }
+}

@@ -1,0 +1,81 @@
+//! JUnit XML: one testsuite per gate, one testcase per check, run metadata as properties.
+
+use super::{Format, Input};
+use crate::verdict::Outcome;
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+
+/// The JUnit XML format.
+pub struct Junit;
+
+impl Format for Junit {
+    fn name(&self) -> &'static str {
+        "JUnit XML"
+    }
+
+    fn render(&self, input: &Input) -> Result<Vec<u8>, String> {
+        let r = input.results;
+        let mut suite = TestSuite::new(r.gate.name.as_str());
+        let props: Vec<(&str, String)> = vec![
+            ("gate.file", input.gate_file.to_string()),
+            ("gate.sha256", r.gate.sha256.clone()),
+            ("target", r.target.clone()),
+            ("users", r.load.users.to_string()),
+            (
+                "spawn_rate",
+                r.load
+                    .spawn_rate
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "all at once".into()),
+            ),
+            ("run_time_s", r.load.run_time_s.to_string()),
+            ("duration_s", r.load.duration_s.to_string()),
+            ("ramp_up_s", r.load.ramp_up_s.to_string()),
+            ("seed", r.load.seed.to_string()),
+            ("commit", r.commit.clone().unwrap_or_default()),
+            ("started_at", r.started_at.clone()),
+            ("perfgate.version", r.tool.version.clone()),
+            ("interrupted", r.interrupted.to_string()),
+        ];
+        for (k, v) in props {
+            suite.add_property(Property::new(k, v));
+        }
+        for c in &input.verdict.checks {
+            let status = match c.outcome {
+                Outcome::Pass => TestCaseStatus::success(),
+                Outcome::Fail => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_message(format!("{}: {}", c.name, c.message()))
+                        .set_type("threshold");
+                    s
+                }
+                Outcome::NoData if input.verdict.no_data_fails => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_message(format!("{}: {}", c.name, c.message()))
+                        .set_type("no-data");
+                    s
+                }
+                Outcome::NoData => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(c.message());
+                    s
+                }
+            };
+            let mut case = TestCase::new(c.name.as_str(), status);
+            case.set_classname(format!("perfgate.{}", r.gate.name));
+            case.extra.insert("file".into(), input.gate_file.into());
+            case.extra.insert("line".into(), c.pos.line.to_string().into());
+            let mut out = format!("{}\n", c.message());
+            for name in &c.requests {
+                if let Some(q) = r.requests.iter().find(|q| &q.name == name) {
+                    out.push_str(&super::stats_line(name, &q.phases.all(), r.load.duration_s));
+                    out.push('\n');
+                }
+            }
+            case.set_system_out(out);
+            suite.add_test_case(case);
+        }
+        let mut report = Report::new("perfgate");
+        report.add_test_suite(suite);
+        report.to_string().map(String::into_bytes).map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,135 @@
+//! Markdown summary: verdict line, checks table, per-request stats, run metadata (GitHub-flavoured).
+
+use super::{Format, Input};
+use crate::report::terminal::ms;
+use crate::verdict::{fmt_value, Outcome};
+
+/// The markdown summary format.
+pub struct Markdown;
+
+/// Escapes text for a GitHub table cell: `|` would end the cell, newlines the row.
+pub fn cell(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+impl Format for Markdown {
+    fn name(&self) -> &'static str {
+        "markdown summary"
+    }
+
+    fn render(&self, input: &Input) -> Result<Vec<u8>, String> {
+        Ok(render(input).into_bytes())
+    }
+}
+
+/// The summary as text.
+pub fn render(input: &Input) -> String {
+    let r = input.results;
+    let v = input.verdict;
+    let mark = if r.interrupted {
+        "⚠️"
+    } else if v.passed() {
+        "✅"
+    } else {
+        "❌"
+    };
+    let mut out = format!("### {mark} perfgate `{}`: {}\n\n", cell(&r.gate.name), v.headline());
+    if r.interrupted {
+        out.push_str("**The run was interrupted: these numbers describe a partial run.**\n\n");
+    }
+    if !v.checks.is_empty() {
+        out.push_str("| | Check | Measured | Limit | Samples |\n|:-:|---|--:|--:|--:|\n");
+        let mut checks: Vec<_> = v.checks.iter().collect();
+        checks.sort_by_key(|c| match c.outcome {
+            Outcome::Fail => 0,
+            Outcome::NoData => 1,
+            Outcome::Pass => 2,
+        });
+        for c in checks {
+            let icon = match c.outcome {
+                Outcome::Pass => "✅",
+                Outcome::Fail => "❌",
+                Outcome::NoData if v.no_data_fails => "❌ no data",
+                Outcome::NoData => "⚠️ no data",
+            };
+            let measured = c
+                .measured
+                .map(|m| format!("{}{}", fmt_value(m), c.unit))
+                .unwrap_or_else(|| "–".into());
+            out.push_str(&format!(
+                "| {icon} | `{}` | {} | {} {}{} | {} |\n",
+                cell(&c.name),
+                cell(&measured),
+                c.op,
+                fmt_value(c.threshold),
+                c.unit,
+                c.samples
+            ));
+        }
+        out.push('\n');
+    }
+    out.push_str("<details><summary>Per-request stats</summary>\n\n");
+    out.push_str(
+        "| Name | Requests | Fails | Avg ms | Min ms | Max ms | p50 ms | p90 ms | p95 ms | p99 ms | req/s |\n",
+    );
+    out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    let secs = r.load.duration_s;
+    let mut rows: Vec<(String, crate::metrics::Stats)> =
+        r.requests.iter().map(|q| (q.name.clone(), q.phases.all())).collect();
+    rows.push(("Aggregated".into(), r.total(true)));
+    for (name, s) in rows {
+        let rps = if secs > 0.0 { s.requests as f64 / secs } else { 0.0 };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |\n",
+            cell(&name),
+            s.requests,
+            s.failures,
+            ms(s.mean_ms()),
+            ms(s.min_us as f64 / 1000.0),
+            ms(s.max_us as f64 / 1000.0),
+            ms(s.quantile_ms(0.5)),
+            ms(s.quantile_ms(0.9)),
+            ms(s.quantile_ms(0.95)),
+            ms(s.quantile_ms(0.99)),
+            rps
+        ));
+    }
+    out.push_str("\n</details>\n\n");
+    let per: Vec<String> = r
+        .load
+        .users_per_scenario
+        .iter()
+        .map(|(k, n)| format!("{} {n}", cell(k)))
+        .collect();
+    let ramp = if v.checks.iter().any(|c| !c.include_ramp_up) {
+        "left out of the checks"
+    } else {
+        "included in the checks"
+    };
+    out.push_str(&format!(
+        "Target `{}` · {} users ({}) · {:.0} s run, {:.1} s ramp-up {ramp} · seed {} · commit `{}` · perfgate {} · gate `{}` (sha256 {}) · started {}\n",
+        cell(&r.target),
+        r.load.users,
+        per.join(", "),
+        r.load.duration_s,
+        r.load.ramp_up_s,
+        r.load.seed,
+        r.commit.as_deref().map(|c| &c[..c.len().min(12)]).unwrap_or("unknown"),
+        r.tool.version,
+        cell(input.gate_file),
+        &r.gate.sha256[..r.gate.sha256.len().min(12)],
+        r.started_at,
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_pipes_and_newlines() {
+        assert_eq!(cell("GET /a|b"), "GET /a\\|b");
+        assert_eq!(cell("x\ny"), "x y");
+    }
+}

@@ -1,0 +1,160 @@
+//! Reports: renderings of results and verdict for people and tools; one module per format.
+
+pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod terminal;
+
+use crate::metrics::results::{Results, Stats};
+use crate::verdict::Verdict;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What every format renders from.
+pub struct Input<'a> {
+    /// The run.
+    pub results: &'a Results,
+    /// Its verdict.
+    pub verdict: &'a Verdict,
+    /// The gate file as named for annotations (`file` attributes).
+    pub gate_file: &'a str,
+}
+
+/// One report format.
+pub trait Format {
+    /// Human name for messages.
+    fn name(&self) -> &'static str;
+    /// The file's bytes.
+    fn render(&self, input: &Input) -> Result<Vec<u8>, String>;
+}
+
+/// The requested report files; checked before the run, written after it.
+#[derive(Default)]
+pub struct Reports {
+    outputs: Vec<(Box<dyn Format>, PathBuf)>,
+}
+
+impl Reports {
+    /// Reports for the `--out`, `--junit` and `--summary` paths given.
+    pub fn new(out: Option<&Path>, junit: Option<&Path>, summary: Option<&Path>) -> Reports {
+        let mut r = Reports::default();
+        if let Some(p) = out {
+            r.outputs.push((Box::new(json::Json), p.to_path_buf()));
+        }
+        if let Some(p) = junit {
+            r.outputs.push((Box::new(junit::Junit), p.to_path_buf()));
+        }
+        if let Some(p) = summary {
+            r.outputs.push((Box::new(markdown::Markdown), p.to_path_buf()));
+        }
+        r
+    }
+
+    /// Checks every path is writable, so a long run never ends without its reports.
+    pub fn check(&self) -> Result<(), String> {
+        for (_, p) in &self.outputs {
+            check_writable(p)?;
+        }
+        Ok(())
+    }
+
+    /// Renders and writes every report atomically; returns what was written.
+    pub fn write(&self, input: &Input) -> Result<Vec<String>, String> {
+        let mut done = Vec::new();
+        for (format, path) in &self.outputs {
+            let bytes = format
+                .render(input)
+                .map_err(|e| format!("cannot render the {}: {e}", format.name()))?;
+            write_atomic(path, &bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            done.push(format!("{} → {}", format.name(), path.display()));
+        }
+        Ok(done)
+    }
+}
+
+/// One plain-text stats line for a request name.
+pub fn stats_line(name: &str, s: &Stats, secs: f64) -> String {
+    use terminal::ms;
+    format!(
+        "{name}: {} requests, {} failures, avg {} ms, min {} ms, max {} ms, p50 {} ms, p90 {} ms, p95 {} ms, p99 {} ms, {:.2} req/s",
+        s.requests,
+        s.failures,
+        ms(s.mean_ms()),
+        ms(s.min_us as f64 / 1000.0),
+        ms(s.max_us as f64 / 1000.0),
+        ms(s.quantile_ms(0.5)),
+        ms(s.quantile_ms(0.9)),
+        ms(s.quantile_ms(0.95)),
+        ms(s.quantile_ms(0.99)),
+        if secs > 0.0 { s.requests as f64 / secs } else { 0.0 }
+    )
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed over it.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Checks before a long run that `path` can be written: its folder exists and accepts a file.
+pub fn check_writable(path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if path.is_dir() {
+        return Err(format!("{}: is a folder; give a file path", path.display()));
+    }
+    if !dir.is_dir() {
+        return Err(format!(
+            "{}: the folder {} does not exist",
+            path.display(),
+            dir.display()
+        ));
+    }
+    let probe = dir.join(format!(".perfgate-probe.{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(format!("{}: cannot write in {}: {e}", path.display(), dir.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let dir = std::env::temp_dir().join(format!("perfgate-aw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("r.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        assert!(check_writable(&p).is_ok());
+        assert!(check_writable(&dir.join("missing/r.json")).is_err());
+        assert!(check_writable(&dir).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

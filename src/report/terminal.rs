@@ -1,0 +1,116 @@
+//! The terminal report: a Locust-like table per request name with a total row.
+
+use crate::metrics::results::{Results, Stats};
+use comfy_table::{presets, CellAlignment, Table, TableComponent};
+
+/// Milliseconds with a precision that suits their size.
+pub fn ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn row(name: &str, s: &Stats, secs: f64) -> Vec<String> {
+    let rps = if secs > 0.0 { s.requests as f64 / secs } else { 0.0 };
+    let min = s.min_us as f64 / 1000.0;
+    let max = s.max_us as f64 / 1000.0;
+    let fails = if s.requests > 0 {
+        format!("{} ({:.1}%)", s.failures, s.error_rate_pct())
+    } else {
+        "0".into()
+    };
+    vec![
+        name.to_string(),
+        s.requests.to_string(),
+        fails,
+        ms(s.mean_ms()),
+        ms(min),
+        ms(max),
+        ms(s.quantile_ms(0.5)),
+        ms(s.quantile_ms(0.9)),
+        ms(s.quantile_ms(0.95)),
+        ms(s.quantile_ms(0.99)),
+        format!("{rps:.2}"),
+    ]
+}
+
+/// The stats table of a run (every phase), one row per request name and a total.
+pub fn stats_table(r: &Results) -> String {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_HORIZONTAL_ONLY);
+    t.remove_style(TableComponent::HorizontalLines);
+    t.remove_style(TableComponent::MiddleIntersections);
+    t.set_header(vec![
+        "Name", "# reqs", "# fails", "Avg ms", "Min ms", "Max ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "req/s",
+    ]);
+    let secs = r.load.duration_s;
+    for q in &r.requests {
+        t.add_row(row(&q.name, &q.phases.all(), secs));
+    }
+    t.add_row(row("Aggregated", &r.total(true), secs));
+    for (i, col) in t.column_iter_mut().enumerate() {
+        if i > 0 {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    t.to_string()
+}
+
+/// Lines on failures by kind and status, and on skipped tasks, when there are any.
+pub fn failure_lines(r: &Results) -> Vec<String> {
+    let mut out = Vec::new();
+    for q in &r.requests {
+        let s = q.phases.all();
+        if s.failures == 0 {
+            continue;
+        }
+        let kinds: Vec<String> = s
+            .failures_by_kind
+            .iter()
+            .map(|(k, n)| format!("{} {n}", k.label()))
+            .collect();
+        let codes: Vec<String> = s.status_codes.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+        out.push(format!(
+            "{}: {} failed ({}); statuses {}",
+            q.name,
+            s.failures,
+            kinds.join(", "),
+            codes.join(", ")
+        ));
+    }
+    for t in &r.tasks {
+        if t.skipped > 0 {
+            out.push(format!(
+                "{} / {}: skipped {} times (a variable it reads was not set yet); ran {} times",
+                t.scenario, t.task, t.skipped, t.runs
+            ));
+        }
+    }
+    out
+}
+
+/// One paragraph about the run: target, load, duration, ramp-up, seed.
+pub fn run_summary(r: &Results) -> String {
+    let per: Vec<String> = r
+        .load
+        .users_per_scenario
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    format!(
+        "{} against {}: {} users ({}), ran {:.1}s of {:.0}s, ramp-up {:.1}s, seed {}{}",
+        r.gate.name,
+        r.target,
+        r.load.users,
+        per.join(", "),
+        r.load.duration_s,
+        r.load.run_time_s,
+        r.load.ramp_up_s,
+        r.load.seed,
+        if r.interrupted { " (interrupted)" } else { "" }
+    )
+}

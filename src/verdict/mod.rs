@@ -1,0 +1,255 @@
+//! The verdict: every target of the gate judged against the results, one check per target and group.
+
+use crate::gate::target::{Limit, Metric, Selector};
+use crate::gate::{Gate, Pos};
+use crate::metrics::results::{Results, Stats};
+use serde::Serialize;
+
+/// How one check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The limit held.
+    Pass,
+    /// The limit did not hold.
+    Fail,
+    /// Too few samples to judge (nothing matched, or fewer than `min_samples`).
+    NoData,
+}
+
+impl Outcome {
+    /// Short label for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "FAIL",
+            Outcome::NoData => "NO DATA",
+        }
+    }
+}
+
+/// One comparison: a limit applied to one group of request names.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Display name, e.g. `GET /api/modules: avg < 100ms`.
+    pub name: String,
+    /// The group judged: a request name, a method, a glob or `total`.
+    pub subject: String,
+    /// Request names in the group.
+    pub requests: Vec<String>,
+    /// The limit.
+    pub limit: String,
+    /// The metric, e.g. `p95`.
+    pub metric: String,
+    /// The comparison, e.g. `<`.
+    pub op: String,
+    /// The limit's value in `unit`.
+    pub threshold: f64,
+    /// Unit of `measured` and `threshold`: ` ms`, `%`, ` req/s` or empty.
+    pub unit: String,
+    /// The measured value (None when no data).
+    pub measured: Option<f64>,
+    /// Requests behind the measurement.
+    pub samples: u64,
+    /// Pass, fail or no-data.
+    pub outcome: Outcome,
+    /// Why the check has no data, when it has none.
+    pub note: Option<String>,
+    /// Where the target is written in the gate file.
+    pub pos: Pos,
+    /// Whether the ramp-up was judged too.
+    pub include_ramp_up: bool,
+}
+
+impl Check {
+    /// `measured 123 ms, limit < 100ms` or why there is no data.
+    pub fn message(&self) -> String {
+        match (self.measured, &self.note) {
+            (Some(m), _) => format!(
+                "measured {}{} (limit {} {}{}, {} samples)",
+                fmt_value(m),
+                self.unit,
+                self.op,
+                fmt_value(self.threshold),
+                self.unit,
+                self.samples
+            ),
+            (None, Some(n)) => n.clone(),
+            (None, None) => "no data".into(),
+        }
+    }
+}
+
+/// All checks of a gate; decides the exit code.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// Every check, in gate order.
+    pub checks: Vec<Check>,
+    /// Whether a no-data check fails the gate.
+    pub no_data_fails: bool,
+}
+
+impl Verdict {
+    /// Whether the gate passed.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| match c.outcome {
+            Outcome::Pass => true,
+            Outcome::Fail => false,
+            Outcome::NoData => !self.no_data_fails,
+        })
+    }
+
+    /// Checks that fail the gate.
+    pub fn failing(&self) -> impl Iterator<Item = &Check> {
+        self.checks
+            .iter()
+            .filter(|c| c.outcome == Outcome::Fail || (c.outcome == Outcome::NoData && self.no_data_fails))
+    }
+
+    /// `passed: 9 of 9 checks` or `FAILED: 2 of 9 checks failed`.
+    pub fn headline(&self) -> String {
+        let failing = self.failing().count();
+        let total = self.checks.len();
+        if total == 0 {
+            "no targets: nothing was judged".into()
+        } else if failing == 0 {
+            format!("passed {total} of {total} checks")
+        } else {
+            format!("FAILED {failing} of {total} checks")
+        }
+    }
+}
+
+/// Judges results against the gate's targets: a pure function of the two.
+pub fn judge(gate: &Gate, results: &Results) -> Verdict {
+    let mut checks = Vec::new();
+    for t in &gate.targets {
+        let matched: Vec<usize> = results
+            .requests
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| t.select.matches(&r.name, &r.method))
+            .map(|(i, _)| i)
+            .collect();
+        let groups: Vec<(String, Vec<usize>)> = if t.each && !matched.is_empty() {
+            matched
+                .iter()
+                .map(|&i| (results.requests[i].name.clone(), vec![i]))
+                .collect()
+        } else {
+            vec![(t.select.to_string(), matched)]
+        };
+        for (subject, idx) in groups {
+            let mut stats = Stats::default();
+            for &i in &idx {
+                let p = &results.requests[i].phases;
+                if t.include_ramp_up {
+                    stats.merge(&p.ramp_up);
+                }
+                stats.merge(&p.steady);
+            }
+            let window = if t.include_ramp_up {
+                results.load.duration_s
+            } else {
+                results.load.duration_s - results.load.ramp_up_s
+            };
+            for limit in &t.limits {
+                checks.push(check(
+                    &subject,
+                    &idx,
+                    results,
+                    &stats,
+                    window,
+                    limit,
+                    t.min_samples,
+                    &t.select,
+                    t.pos,
+                    t.include_ramp_up,
+                ));
+            }
+        }
+    }
+    Verdict {
+        checks,
+        no_data_fails: gate.verdict.no_data_fails,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check(
+    subject: &str,
+    idx: &[usize],
+    results: &Results,
+    stats: &Stats,
+    window_s: f64,
+    limit: &Limit,
+    min_samples: u64,
+    select: &Selector,
+    pos: Pos,
+    include_ramp_up: bool,
+) -> Check {
+    let phase = if include_ramp_up {
+        "the run"
+    } else {
+        "the steady phase (ramp-up left out)"
+    };
+    let note = if idx.is_empty() {
+        Some(format!("no data: `{select}` matched no request name"))
+    } else if stats.requests < min_samples.max(1) {
+        Some(format!(
+            "no data: {} samples in {phase}, fewer than the {} needed",
+            stats.requests,
+            min_samples.max(1)
+        ))
+    } else if limit.metric == Metric::Rps && window_s <= 0.0 {
+        Some(format!("no data: {phase} lasted no time"))
+    } else {
+        None
+    };
+    let measured = note.is_none().then(|| measure(limit.metric, stats, window_s));
+    let outcome = match measured {
+        None => Outcome::NoData,
+        Some(m) if limit.op.holds(m, limit.value) => Outcome::Pass,
+        Some(_) => Outcome::Fail,
+    };
+    Check {
+        name: format!("{subject}: {limit}"),
+        subject: subject.to_string(),
+        requests: idx.iter().map(|&i| results.requests[i].name.clone()).collect(),
+        limit: limit.to_string(),
+        metric: limit.metric.to_string(),
+        op: limit.op.to_string(),
+        threshold: limit.value,
+        unit: limit.metric.unit().to_string(),
+        measured,
+        samples: stats.requests,
+        outcome,
+        note,
+        pos,
+        include_ramp_up,
+    }
+}
+
+/// The value of a metric over merged stats; latencies in ms.
+pub fn measure(metric: Metric, s: &Stats, window_s: f64) -> f64 {
+    match metric {
+        Metric::Avg => s.mean_ms(),
+        Metric::Min => s.min_us as f64 / 1000.0,
+        Metric::Max => s.max_us as f64 / 1000.0,
+        Metric::Percentile(p) => s.quantile_ms(p / 100.0),
+        Metric::ErrorRate => s.error_rate_pct(),
+        Metric::Rps => s.requests as f64 / window_s,
+        Metric::Requests => s.requests as f64,
+    }
+}
+
+/// A number with a precision that suits its size.
+pub fn fmt_value(v: f64) -> String {
+    if v == v.trunc() && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
