@@ -104,11 +104,19 @@ pub struct ReportArgs {
     /// Write a markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set).
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// Write Locust-compatible CSV files PREFIX_stats.csv, _stats_history.csv, _failures.csv, _exceptions.csv.
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
 }
 
 impl ReportArgs {
     fn reports(&self) -> Reports {
-        Reports::new(self.out.as_deref(), self.junit.as_deref(), self.summary.as_deref())
+        Reports::new(
+            self.out.as_deref(),
+            self.junit.as_deref(),
+            self.summary.as_deref(),
+            self.csv.as_deref(),
+        )
     }
 }
 

@@ -89,20 +89,22 @@ where
     Ok(sender)
 }
 
-/// Reads the whole body: kept up to [`BODY_CAP`] when `keep`, otherwise drained.
-pub async fn read_body(mut body: Incoming, keep: bool, buf: &mut Vec<u8>) -> Result<(), Failure> {
+/// Reads the whole body, kept up to [`BODY_CAP`] when `keep`, otherwise drained; returns its length.
+pub async fn read_body(mut body: Incoming, keep: bool, buf: &mut Vec<u8>) -> Result<u64, Failure> {
     buf.clear();
+    let mut len = 0u64;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| Failure {
             kind: FailureKind::Read,
             detail: format!("reading the body: {e}"),
         })?;
-        if keep {
-            if let Some(data) = frame.data_ref() {
+        if let Some(data) = frame.data_ref() {
+            len += data.len() as u64;
+            if keep {
                 let room = BODY_CAP.saturating_sub(buf.len());
                 buf.extend_from_slice(&data[..data.len().min(room)]);
             }
         }
     }
-    Ok(())
+    Ok(len)
 }

@@ -2,7 +2,7 @@
 
 use super::client::{read_body, Connector, Failure};
 use super::plan::{render_json, Body, PlannedRequest, PlannedScenario};
-use crate::metrics::{FailureKind, Recorder};
+use crate::metrics::{FailureKind, Recorder, Sample};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
@@ -150,21 +150,27 @@ impl<'a> User<'a> {
         let result = tokio::time::timeout(shared.timeout, self.send(request, keep)).await;
         shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         let us = start.elapsed().as_micros() as u64;
-        let (status, failure) = match result {
+        let (status, bytes, failure) = match result {
             Err(_) => {
                 self.sender = None;
-                (0, Some(FailureKind::Timeout))
+                (0, 0, Some(FailureKind::Timeout))
             }
             Ok(Err(f)) => {
                 self.sender = None;
-                (0, Some(f.kind))
+                (0, 0, Some(f.kind))
             }
-            Ok(Ok(status)) => (status, self.judge(req, status)),
+            Ok(Ok((status, bytes))) => (status, bytes, self.judge(req, status)),
         };
-        shared.recorder.record(req.name, us, status, failure);
+        shared.recorder.record(&Sample {
+            name: req.name,
+            us,
+            status,
+            bytes,
+            failure,
+        });
     }
 
-    async fn send(&mut self, request: hyper::Request<Full<Bytes>>, keep: bool) -> Result<u16, Failure> {
+    async fn send(&mut self, request: hyper::Request<Full<Bytes>>, keep: bool) -> Result<(u16, u64), Failure> {
         let sender = match &mut self.sender {
             Some(s) if !s.is_closed() => s,
             _ => self.sender.insert(self.shared.connector.connect().await?),
@@ -172,8 +178,8 @@ impl<'a> User<'a> {
         sender.ready().await.map_err(|e| read_failure(&e))?;
         let resp = sender.send_request(request).await.map_err(|e| read_failure(&e))?;
         let status = resp.status().as_u16();
-        read_body(resp.into_body(), keep, &mut self.body_buf).await?;
-        Ok(status)
+        let bytes = read_body(resp.into_body(), keep, &mut self.body_buf).await?;
+        Ok((status, bytes))
     }
 
     /// Checks status and JSON, sets extracted variables; returns the failure kind, if any.

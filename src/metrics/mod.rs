@@ -4,7 +4,7 @@ pub mod hist;
 pub mod recorder;
 pub mod results;
 
-pub use recorder::{Phase, Recorder};
+pub use recorder::{Phase, Recorder, Sample};
 pub use results::{Results, Stats};
 
 use serde::{Deserialize, Serialize};

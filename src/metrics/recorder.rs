@@ -1,7 +1,7 @@
 //! The recorder: per-worker shards that users write to without sharing a lock, merged each second.
 
 use super::hist::Hist;
-use super::results::{NamePoint, Phases, SeriesPoint, Stats};
+use super::results::{Cumulative, NamePoint, Phases, SeriesPoint, Stats, LOCUST_PERCENTILES};
 use super::FailureKind;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,8 +17,24 @@ pub enum Phase {
     Steady = 1,
 }
 
+/// One completed request as the engine reports it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// Index of the request name.
+    pub name: usize,
+    /// Latency, µs.
+    pub us: u64,
+    /// Status code (0: no answer).
+    pub status: u16,
+    /// Response body bytes received.
+    pub bytes: u64,
+    /// Why it failed, if it did.
+    pub failure: Option<FailureKind>,
+}
+
 #[derive(Clone, Default)]
 struct Acc {
+    bytes: u64,
     requests: u64,
     failures: u64,
     sum_us: u64,
@@ -26,12 +42,15 @@ struct Acc {
     max_us: u64,
     by_kind: [u64; 6],
     status: Vec<(u16, u64)>,
+    failed_status: Vec<(u16, u64)>,
     hist: Hist,
 }
 
 impl Acc {
     #[inline]
-    fn record(&mut self, us: u64, status: u16, failure: Option<FailureKind>) {
+    fn record(&mut self, x: &Sample) {
+        let (us, status, failure) = (x.us, x.status, x.failure);
+        self.bytes += x.bytes;
         self.min_us = if self.requests == 0 { us } else { self.min_us.min(us) };
         self.max_us = self.max_us.max(us);
         self.requests += 1;
@@ -39,12 +58,12 @@ impl Acc {
         if let Some(k) = failure {
             self.failures += 1;
             self.by_kind[k.index()] += 1;
+            if k == FailureKind::Status {
+                bump(&mut self.failed_status, status);
+            }
         }
         if status != 0 {
-            match self.status.iter_mut().find(|(s, _)| *s == status) {
-                Some((_, n)) => *n += 1,
-                None => self.status.push((status, 1)),
-            }
+            bump(&mut self.status, status);
         }
         self.hist.record(us);
     }
@@ -59,6 +78,7 @@ impl Acc {
             sum_us: self.sum_us,
             min_us: self.min_us,
             max_us: self.max_us,
+            bytes: self.bytes,
             ..Stats::default()
         };
         for k in FailureKind::ALL {
@@ -69,18 +89,31 @@ impl Acc {
         for (code, n) in &self.status {
             s.status_codes.insert(*code, *n);
         }
+        for (code, n) in &self.failed_status {
+            s.failed_statuses.insert(*code, *n);
+        }
         std::mem::swap(&mut s.histogram, &mut self.hist);
         out.merge(&s);
         // Keep the (grown) histogram allocation for the next interval.
         std::mem::swap(&mut s.histogram, &mut self.hist);
         self.hist.0.reset();
         self.requests = 0;
+        self.bytes = 0;
         self.failures = 0;
         self.sum_us = 0;
         self.min_us = 0;
         self.max_us = 0;
         self.by_kind = [0; 6];
         self.status.clear();
+        self.failed_status.clear();
+    }
+}
+
+#[inline]
+fn bump(counts: &mut Vec<(u16, u64)>, status: u16) {
+    match counts.iter_mut().find(|(s, _)| *s == status) {
+        Some((_, n)) => *n += 1,
+        None => counts.push((status, 1)),
     }
 }
 
@@ -104,6 +137,7 @@ struct Totals {
     phases: Vec<Phases>,
     tasks: Vec<(u64, u64)>,
     series: Vec<SeriesPoint>,
+    cumulative: Stats,
     last_t: f64,
 }
 
@@ -130,6 +164,7 @@ impl Recorder {
                 phases: vec![Phases::default(); names.len()],
                 tasks: vec![(0, 0); tasks],
                 series: Vec::new(),
+                cumulative: Stats::default(),
                 last_t: 0.0,
             }),
             names,
@@ -159,13 +194,13 @@ impl Recorder {
         &self.shards[idx % self.shards.len()]
     }
 
-    /// Records one completed request: latency in µs, status (0 if none), and why it failed, if it did.
+    /// Records one completed request.
     #[inline]
-    pub fn record(&self, name: usize, us: u64, status: u16, failure: Option<FailureKind>) {
+    pub fn record(&self, sample: &Sample) {
         let phase = if self.ramping.load(Ordering::Relaxed) { 0 } else { 1 };
         let mut shard = self.shard().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(acc) = shard.acc[phase].get_mut(name) {
-            acc.record(us, status, failure);
+        if let Some(acc) = shard.acc[phase].get_mut(sample.name) {
+            acc.record(sample);
         }
     }
 
@@ -231,6 +266,17 @@ impl Recorder {
         }
         let dt = now - totals.last_t;
         totals.last_t = now;
+        totals.cumulative.merge(&all);
+        let c = &totals.cumulative;
+        let cumulative = Cumulative {
+            requests: c.requests,
+            failures: c.failures,
+            p50_ms: c.quantile_ms(0.5),
+            avg_ms: c.mean_ms(),
+            min_ms: c.min_us as f64 / 1000.0,
+            max_ms: c.max_us as f64 / 1000.0,
+            bytes: c.bytes,
+        };
         if totals.series.len() < MAX_SERIES {
             totals.series.push(SeriesPoint {
                 t: round3(now),
@@ -242,6 +288,9 @@ impl Recorder {
                 p50_ms: all.quantile_ms(0.5),
                 p95_ms: all.quantile_ms(0.95),
                 p99_ms: all.quantile_ms(0.99),
+                total_pct_ms: LOCUST_PERCENTILES.iter().map(|&q| all.quantile_ms(q)).collect(),
+                bytes: all.bytes,
+                cumulative,
                 names,
             });
         }
@@ -276,12 +325,19 @@ mod tests {
     #[test]
     fn phases_and_series() {
         let r = Recorder::new(vec!["a".into(), "b".into()], 1, 2, Instant::now());
-        r.record(0, 1000, 200, None);
-        r.record(0, 3000, 500, Some(FailureKind::Status));
+        let s = |name, us, status, failure| Sample {
+            name,
+            us,
+            status,
+            bytes: 10,
+            failure,
+        };
+        r.record(&s(0, 1000, 200, None));
+        r.record(&s(0, 3000, 500, Some(FailureKind::Status)));
         r.record_task(0, true);
         r.collect(1);
         r.end_ramp_up();
-        r.record(1, 2000, 200, None);
+        r.record(&s(1, 2000, 200, None));
         r.record_task(0, false);
         r.collect(2);
         let (phases, tasks, series) = r.snapshot();
@@ -289,7 +345,10 @@ mod tests {
         assert_eq!(phases[0].ramp_up.failures, 1);
         assert_eq!(phases[0].ramp_up.failures_by_kind[&FailureKind::Status], 1);
         assert_eq!(phases[0].ramp_up.status_codes[&500], 1);
+        assert_eq!(phases[0].ramp_up.failed_statuses[&500], 1);
+        assert!(!phases[0].ramp_up.failed_statuses.contains_key(&200));
         assert_eq!(phases[0].ramp_up.min_us, 1000);
+        assert_eq!(phases[0].ramp_up.bytes, 20);
         assert_eq!(phases[0].ramp_up.max_us, 3000);
         assert_eq!(phases[0].steady.requests, 0);
         assert_eq!(phases[1].steady.requests, 1);

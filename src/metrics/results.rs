@@ -24,12 +24,18 @@ pub struct Stats {
     pub min_us: u64,
     /// Largest latency in µs.
     pub max_us: u64,
+    /// Response body bytes received.
+    #[serde(default)]
+    pub bytes: u64,
     /// Failures by kind.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub failures_by_kind: BTreeMap<FailureKind, u64>,
     /// Answers by status code (requests that got no answer are absent).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub status_codes: BTreeMap<u16, u64>,
+    /// Statuses of answers that failed for their status.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failed_statuses: BTreeMap<u16, u64>,
     /// Latency histogram of every completed request, µs.
     pub histogram: Hist,
 }
@@ -49,11 +55,15 @@ impl Stats {
         self.requests += o.requests;
         self.failures += o.failures;
         self.sum_us += o.sum_us;
+        self.bytes += o.bytes;
         for (k, v) in &o.failures_by_kind {
             *self.failures_by_kind.entry(*k).or_default() += v;
         }
         for (k, v) in &o.status_codes {
             *self.status_codes.entry(*k).or_default() += v;
+        }
+        for (k, v) in &o.failed_statuses {
+            *self.failed_statuses.entry(*k).or_default() += v;
         }
         self.histogram.add(&o.histogram);
     }
@@ -162,8 +172,39 @@ pub struct SeriesPoint {
     pub p95_ms: f64,
     /// p99 latency of all requests, ms.
     pub p99_ms: f64,
+    /// Latency of all requests in the interval at [`LOCUST_PERCENTILES`], ms.
+    #[serde(default)]
+    pub total_pct_ms: Vec<f64>,
+    /// Response bytes in the interval.
+    #[serde(default)]
+    pub bytes: u64,
+    /// Everything from the start to the end of the interval.
+    #[serde(default)]
+    pub cumulative: Cumulative,
     /// Per request name (names with no request in the interval left out).
     pub names: Vec<NamePoint>,
+}
+
+/// The percentiles Locust's CSV files report, as fractions.
+pub const LOCUST_PERCENTILES: [f64; 11] = [0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0];
+
+/// Totals from the start of the run to a point of the series.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Cumulative {
+    /// Requests.
+    pub requests: u64,
+    /// Failures.
+    pub failures: u64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// Mean latency, ms.
+    pub avg_ms: f64,
+    /// Smallest latency, ms.
+    pub min_ms: f64,
+    /// Largest latency, ms.
+    pub max_ms: f64,
+    /// Response bytes.
+    pub bytes: u64,
 }
 
 /// The tool that wrote a results file.

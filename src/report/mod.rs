@@ -1,5 +1,6 @@
 //! Reports: renderings of results and verdict for people and tools; one module per format.
 
+pub mod csv;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -35,9 +36,20 @@ pub struct Reports {
 }
 
 impl Reports {
-    /// Reports for the `--out`, `--junit` and `--summary` paths given.
-    pub fn new(out: Option<&Path>, junit: Option<&Path>, summary: Option<&Path>) -> Reports {
+    /// Reports for the `--out`, `--junit`, `--summary` and `--csv PREFIX` paths given.
+    pub fn new(out: Option<&Path>, junit: Option<&Path>, summary: Option<&Path>, csv: Option<&Path>) -> Reports {
         let mut r = Reports::default();
+        if let Some(prefix) = csv {
+            let with = |suffix: &str| {
+                let mut s = prefix.as_os_str().to_owned();
+                s.push(suffix);
+                PathBuf::from(s)
+            };
+            r.outputs.push((Box::new(csv::StatsCsv), with("_stats.csv")));
+            r.outputs.push((Box::new(csv::HistoryCsv), with("_stats_history.csv")));
+            r.outputs.push((Box::new(csv::FailuresCsv), with("_failures.csv")));
+            r.outputs.push((Box::new(csv::ExceptionsCsv), with("_exceptions.csv")));
+        }
         if let Some(p) = out {
             r.outputs.push((Box::new(json::Json), p.to_path_buf()));
         }
