@@ -104,6 +104,9 @@ pub struct ReportArgs {
     /// Write a markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set).
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// Write a self-contained HTML report with charts here.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Write Locust-compatible CSV files PREFIX_stats.csv, _stats_history.csv, _failures.csv, _exceptions.csv.
     #[arg(long, value_name = "PREFIX")]
     pub csv: Option<PathBuf>,
@@ -111,12 +114,13 @@ pub struct ReportArgs {
 
 impl ReportArgs {
     fn reports(&self) -> Reports {
-        Reports::new(
-            self.out.as_deref(),
-            self.junit.as_deref(),
-            self.summary.as_deref(),
-            self.csv.as_deref(),
-        )
+        Reports::new(&report::Paths {
+            out: self.out.clone(),
+            junit: self.junit.clone(),
+            summary: self.summary.clone(),
+            html: self.html.clone(),
+            csv: self.csv.clone(),
+        })
     }
 }
 

@@ -1,6 +1,8 @@
 //! Reports: renderings of results and verdict for people and tools; one module per format.
 
+pub mod chart;
 pub mod csv;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
@@ -29,6 +31,21 @@ pub trait Format {
     fn render(&self, input: &Input) -> Result<Vec<u8>, String>;
 }
 
+/// Where each report goes; None leaves it out.
+#[derive(Debug, Clone, Default)]
+pub struct Paths {
+    /// Results JSON.
+    pub out: Option<PathBuf>,
+    /// JUnit XML.
+    pub junit: Option<PathBuf>,
+    /// Markdown summary.
+    pub summary: Option<PathBuf>,
+    /// HTML report.
+    pub html: Option<PathBuf>,
+    /// Prefix of Locust's CSV files.
+    pub csv: Option<PathBuf>,
+}
+
 /// The requested report files; checked before the run, written after it.
 #[derive(Default)]
 pub struct Reports {
@@ -36,9 +53,19 @@ pub struct Reports {
 }
 
 impl Reports {
-    /// Reports for the `--out`, `--junit`, `--summary` and `--csv PREFIX` paths given.
-    pub fn new(out: Option<&Path>, junit: Option<&Path>, summary: Option<&Path>, csv: Option<&Path>) -> Reports {
+    /// Reports for the paths given: `--out`, `--junit`, `--summary`, `--html` and `--csv PREFIX`.
+    pub fn new(paths: &Paths) -> Reports {
+        let (out, junit, summary, html, csv) = (
+            paths.out.as_deref(),
+            paths.junit.as_deref(),
+            paths.summary.as_deref(),
+            paths.html.as_deref(),
+            paths.csv.as_deref(),
+        );
         let mut r = Reports::default();
+        if let Some(p) = html {
+            r.outputs.push((Box::new(html::Html), p.to_path_buf()));
+        }
         if let Some(prefix) = csv {
             let with = |suffix: &str| {
                 let mut s = prefix.as_os_str().to_owned();

@@ -1,0 +1,284 @@
+//! One self-contained HTML file: verdict, checks, stats and inline SVG charts; no network, no JavaScript.
+
+use super::chart::{self, Line, PALETTE};
+use super::{Format, Input};
+use crate::metrics::results::{Results, Stats};
+use crate::report::terminal::ms;
+use crate::verdict::{fmt_value, Outcome};
+use minijinja::{context, Environment, Value};
+
+/// The HTML report format.
+pub struct Html;
+
+const TEMPLATE: &str = include_str!("html.jinja");
+
+impl Format for Html {
+    fn name(&self) -> &'static str {
+        "HTML report"
+    }
+
+    fn render(&self, input: &Input) -> Result<Vec<u8>, String> {
+        render(input).map(String::into_bytes)
+    }
+}
+
+/// A chart for the template: title, anchor and the SVG markup.
+fn chart_value(id: &str, title: &str, svg: String) -> Value {
+    Value::from_serialize(context! { id => id, title => title, svg => Value::from_safe_string(svg) })
+}
+
+/// The report as text.
+pub fn render(input: &Input) -> Result<String, String> {
+    let r = input.results;
+    let v = input.verdict;
+    let mut checks: Vec<_> = v.checks.iter().collect();
+    checks.sort_by_key(|c| match c.outcome {
+        Outcome::Fail => 0,
+        Outcome::NoData => 1,
+        Outcome::Pass => 2,
+    });
+    let checks: Vec<Value> = checks
+        .iter()
+        .map(|c| {
+            let failing = c.outcome == Outcome::Fail || (c.outcome == Outcome::NoData && v.no_data_fails);
+            context! {
+                name => c.name,
+                outcome => c.outcome.label(),
+                class => if failing { "fail" } else if c.outcome == Outcome::NoData { "warn" } else { "pass" },
+                measured => c.measured.map(|m| format!("{}{}", fmt_value(m), c.unit)).unwrap_or_else(|| "–".into()),
+                limit => format!("{} {}{}", c.op, fmt_value(c.threshold), c.unit),
+                samples => c.samples,
+                note => c.note.clone().unwrap_or_default(),
+                line => c.pos.line,
+            }
+        })
+        .collect();
+    let secs = r.load.duration_s;
+    let mut rows: Vec<Value> = r
+        .requests
+        .iter()
+        .map(|q| stats_row(&q.name, &q.phases.all(), secs))
+        .collect();
+    rows.push(stats_row("Aggregated", &r.total(true), secs));
+
+    let mut charts = vec![
+        chart_value("throughput", "Throughput", throughput(r)?),
+        chart_value("latency", "Latency of all requests", latency_total(r)?),
+        chart_value("users", "Active users", users(r)?),
+    ];
+    let mut per_name = Vec::new();
+    for (i, q) in r.requests.iter().enumerate() {
+        let s = q.phases.all();
+        if s.requests == 0 {
+            continue;
+        }
+        let over_time = chart::lines(
+            &format!("{}: latency over time", q.name),
+            "seconds",
+            "ms",
+            &[
+                name_line(r, &q.name, "p50", PALETTE[0], |p| p.p50_ms),
+                name_line(r, &q.name, "p95", PALETTE[3], |p| p.p95_ms),
+                name_line(r, &q.name, "p99", PALETTE[1], |p| p.p99_ms),
+            ],
+        )?;
+        let dist = chart::bars(&format!("{}: latency distribution", q.name), &bins(&s, 40))?;
+        per_name.push(context! {
+            name => q.name,
+            anchor => format!("req-{i}"),
+            charts => vec![
+                chart_value(&format!("req-{i}-time"), "latency over time", over_time),
+                chart_value(&format!("req-{i}-dist"), "latency distribution", dist),
+            ],
+        });
+    }
+    charts.shrink_to_fit();
+    let failures = super::terminal::failure_lines(r);
+    let per: Vec<String> = r
+        .load
+        .users_per_scenario
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let meta: Vec<(String, String)> = vec![
+        ("Target".into(), r.target.clone()),
+        (
+            "Gate".into(),
+            format!(
+                "{} (sha256 {})",
+                input.gate_file,
+                &r.gate.sha256[..12.min(r.gate.sha256.len())]
+            ),
+        ),
+        ("Users".into(), format!("{} ({})", r.load.users, per.join(", "))),
+        (
+            "Spawn rate".into(),
+            r.load
+                .spawn_rate
+                .map(|s| format!("{s}/s"))
+                .unwrap_or_else(|| "all at once".into()),
+        ),
+        (
+            "Run time".into(),
+            format!("{:.1} s of {:.0} s planned", r.load.duration_s, r.load.run_time_s),
+        ),
+        ("Ramp-up".into(), format!("{:.1} s", r.load.ramp_up_s)),
+        ("Seed".into(), r.load.seed.to_string()),
+        ("Commit".into(), r.commit.clone().unwrap_or_else(|| "unknown".into())),
+        ("Started".into(), r.started_at.clone()),
+        (
+            "Machine".into(),
+            format!(
+                "{} {} × {} {}",
+                r.environment.os,
+                r.environment.arch,
+                r.environment.cpus,
+                r.environment.cpu_model.clone().unwrap_or_default()
+            ),
+        ),
+        ("perfgate".into(), r.tool.version.clone()),
+        (
+            "Percentiles".into(),
+            "HdrHistogram, 3 significant digits, microseconds".into(),
+        ),
+    ];
+    let status = if r.interrupted {
+        "warn"
+    } else if v.passed() {
+        "pass"
+    } else {
+        "fail"
+    };
+    let mut env = Environment::new();
+    env.add_template("report.html", TEMPLATE).map_err(|e| e.to_string())?;
+    let tmpl = env.get_template("report.html").map_err(|e| e.to_string())?;
+    tmpl.render(context! {
+        gate => r.gate.name,
+        headline => v.headline(),
+        status => status,
+        interrupted => r.interrupted,
+        checks => checks,
+        rows => rows,
+        charts => charts,
+        per_name => per_name,
+        failures => failures,
+        meta => meta,
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn stats_row(name: &str, s: &Stats, secs: f64) -> Value {
+    context! {
+        name => name,
+        requests => s.requests,
+        failures => s.failures,
+        avg => ms(s.mean_ms()),
+        min => ms(s.min_us as f64 / 1000.0),
+        max => ms(s.max_us as f64 / 1000.0),
+        p50 => ms(s.quantile_ms(0.5)),
+        p90 => ms(s.quantile_ms(0.9)),
+        p95 => ms(s.quantile_ms(0.95)),
+        p99 => ms(s.quantile_ms(0.99)),
+        rps => format!("{:.2}", if secs > 0.0 { s.requests as f64 / secs } else { 0.0 }),
+    }
+}
+
+fn throughput(r: &Results) -> Result<String, String> {
+    let per_s = |n: u64, dt: f64| if dt > 0.0 { n as f64 / dt } else { 0.0 };
+    chart::lines(
+        "Requests and failures per second",
+        "seconds",
+        "per second",
+        &[
+            Line {
+                label: "requests/s",
+                color: PALETTE[0],
+                points: r.series.iter().map(|p| (p.t, per_s(p.requests, p.dt))).collect(),
+            },
+            Line {
+                label: "failures/s",
+                color: PALETTE[1],
+                points: r.series.iter().map(|p| (p.t, per_s(p.failures, p.dt))).collect(),
+            },
+        ],
+    )
+}
+
+fn latency_total(r: &Results) -> Result<String, String> {
+    let pick = |f: fn(&crate::metrics::results::SeriesPoint) -> f64| -> Vec<(f64, f64)> {
+        r.series
+            .iter()
+            .filter(|p| p.requests > 0)
+            .map(|p| (p.t, f(p)))
+            .collect()
+    };
+    chart::lines(
+        "Latency percentiles, all requests",
+        "seconds",
+        "ms",
+        &[
+            Line {
+                label: "p50",
+                color: PALETTE[0],
+                points: pick(|p| p.p50_ms),
+            },
+            Line {
+                label: "p95",
+                color: PALETTE[3],
+                points: pick(|p| p.p95_ms),
+            },
+            Line {
+                label: "p99",
+                color: PALETTE[1],
+                points: pick(|p| p.p99_ms),
+            },
+        ],
+    )
+}
+
+fn users(r: &Results) -> Result<String, String> {
+    chart::lines(
+        "Active users",
+        "seconds",
+        "users",
+        &[Line {
+            label: "users",
+            color: PALETTE[2],
+            points: r.series.iter().map(|p| (p.t, f64::from(p.users))).collect(),
+        }],
+    )
+}
+
+fn name_line<'a>(
+    r: &Results,
+    name: &str,
+    label: &'a str,
+    color: plotters::style::RGBColor,
+    f: fn(&crate::metrics::results::NamePoint) -> f64,
+) -> Line<'a> {
+    Line {
+        label,
+        color,
+        points: r
+            .series
+            .iter()
+            .filter_map(|p| p.names.iter().find(|n| n.name == name).map(|n| (p.t, f(n))))
+            .collect(),
+    }
+}
+
+/// Counts in `n` equal bins from the smallest latency to the 99.9th percentile (the last bin holds the rest).
+fn bins(s: &Stats, n: usize) -> Vec<(f64, f64, u64)> {
+    let lo = s.min_us as f64 / 1000.0;
+    let hi = (s.quantile_ms(0.999)).max(lo + 0.001);
+    let width = (hi - lo) / n as f64;
+    let mut out: Vec<(f64, f64, u64)> = (0..n)
+        .map(|i| (lo + width * i as f64, lo + width * (i + 1) as f64, 0))
+        .collect();
+    for v in s.histogram.0.iter_recorded() {
+        let ms = v.value_iterated_to() as f64 / 1000.0;
+        let idx = (((ms - lo) / width) as usize).min(n - 1);
+        out[idx].2 += v.count_at_value();
+    }
+    out
+}
