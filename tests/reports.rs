@@ -1,0 +1,299 @@
+//! HTML and CSV reports of real demo runs: the HTML rendered by headless Chromium, the CSV read by a CSV parser.
+
+use perfgate::cli::PRISMQ_GATE;
+use perfgate::demo::{DemoOptions, DemoServer};
+use perfgate::gate::Gate;
+use perfgate::load::{self, Overrides, Plan};
+use perfgate::metrics::results::{GateInfo, Results};
+use perfgate::report::{self, Paths, Reports};
+use perfgate::verdict;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("perfgate-reports-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs the example gate against the demo for a few seconds and writes the requested reports.
+async fn demo_run(opts: DemoOptions, paths: &Paths) -> Results {
+    let server = DemoServer::start(opts).await.unwrap();
+    let gate = Gate::parse("gates/prismq.yaml", PRISMQ_GATE).unwrap();
+    let plan = Plan::new(
+        &gate,
+        &Overrides {
+            host: Some(server.url()),
+            users: Some(30),
+            spawn_rate: Some(30.0),
+            run_time: Some(Duration::from_secs(5)),
+            seed: Some(7),
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    let info = GateInfo {
+        file: gate.file.clone(),
+        name: gate.name.clone(),
+        sha256: gate.sha256.clone(),
+    };
+    let results = load::run(Arc::new(plan), info, |_| {}, std::future::pending())
+        .await
+        .unwrap();
+    server.stop().await;
+    let v = verdict::judge(&gate, &results);
+    let reports = Reports::new(paths);
+    reports.check().unwrap();
+    reports
+        .write(&report::Input {
+            results: &results,
+            verdict: &v,
+            gate_file: &gate.file,
+        })
+        .unwrap();
+    results
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut rdr = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = rdr.headers().unwrap().iter().map(str::to_string).collect();
+    let rows = rdr
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    (headers, rows)
+}
+
+const PCTS: [&str; 11] = [
+    "50%", "66%", "75%", "80%", "90%", "95%", "98%", "99%", "99.9%", "99.99%", "100%",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_files_have_locust_headers_and_agree_with_the_results() {
+    let dir = temp_dir("csv");
+    let prefix = dir.join("run");
+    let opts = DemoOptions {
+        error_rate: 0.2,
+        no_base_latency: true,
+        seed: Some(3),
+        ..DemoOptions::default()
+    };
+    let results = demo_run(
+        opts,
+        &Paths {
+            csv: Some(prefix.clone()),
+            ..Paths::default()
+        },
+    )
+    .await;
+
+    let (h, rows) = read_csv(&dir.join("run_stats.csv"));
+    let mut want: Vec<&str> = vec![
+        "Type",
+        "Name",
+        "Request Count",
+        "Failure Count",
+        "Median Response Time",
+        "Average Response Time",
+        "Min Response Time",
+        "Max Response Time",
+        "Average Content Size",
+        "Requests/s",
+        "Failures/s",
+    ];
+    want.extend(PCTS);
+    assert_eq!(h, want);
+    assert_eq!(
+        rows.len(),
+        results.requests.len() + 1,
+        "one row per request name and Aggregated"
+    );
+    for (row, q) in rows.iter().zip(&results.requests) {
+        let s = q.phases.all();
+        assert_eq!(row[0], q.method);
+        assert_eq!(format!("{} {}", row[0], row[1]), q.name);
+        assert_eq!(row[2].parse::<u64>().unwrap(), s.requests, "{}", q.name);
+        assert_eq!(row[3].parse::<u64>().unwrap(), s.failures, "{}", q.name);
+    }
+    let total = results.total(true);
+    let agg = rows.last().unwrap();
+    assert_eq!(agg[1], "Aggregated");
+    assert_eq!(agg[2].parse::<u64>().unwrap(), total.requests);
+    assert_eq!(agg[3].parse::<u64>().unwrap(), total.failures);
+    assert!(total.failures > 0, "the demo's error rate must show up");
+    let avg: f64 = agg[5].parse().unwrap();
+    assert!((avg - total.mean_ms()).abs() < 1e-6);
+
+    let (h, rows) = read_csv(&dir.join("run_stats_history.csv"));
+    assert_eq!(
+        &h[..6],
+        &["Timestamp", "User Count", "Type", "Name", "Requests/s", "Failures/s"]
+    );
+    assert_eq!(&h[6..17], &PCTS);
+    assert_eq!(h[17], "Total Request Count");
+    assert_eq!(h.len(), 24);
+    assert_eq!(rows.len(), results.series.len());
+    let last = rows.last().unwrap();
+    assert_eq!(last[3], "Aggregated");
+    assert_eq!(
+        last[17].parse::<u64>().unwrap(),
+        total.requests,
+        "running total ends at the total"
+    );
+    assert_eq!(last[18].parse::<u64>().unwrap(), total.failures);
+    let stamps: Vec<u64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "timestamps ascend");
+
+    let (h, rows) = read_csv(&dir.join("run_failures.csv"));
+    assert_eq!(h, ["Method", "Name", "Error", "Occurrences"]);
+    let occurrences: u64 = rows.iter().map(|r| r[3].parse::<u64>().unwrap()).sum();
+    assert_eq!(occurrences, total.failures, "every failure is in failures.csv once");
+    assert!(rows.iter().any(|r| r[2] == "unexpected status 500"));
+
+    let (h, rows) = read_csv(&dir.join("run_exceptions.csv"));
+    assert_eq!(h, ["Count", "Message", "Traceback", "Nodes"]);
+    assert!(rows.is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Chromium from Debian's package or `PERFGATE_CHROMIUM`; None when absent (the test says so and skips).
+fn chromium() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("PERFGATE_CHROMIUM") {
+        return Some(PathBuf::from(p));
+    }
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}
+
+fn headless(browser: &Path, profile: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(browser);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args(args);
+    cmd.output().expect("run chromium")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_report_renders_in_chromium_with_non_empty_charts() {
+    let dir = temp_dir("html");
+    let html = dir.join("report.html");
+    let results = demo_run(
+        DemoOptions::default(),
+        &Paths {
+            html: Some(html.clone()),
+            ..Paths::default()
+        },
+    )
+    .await;
+    let text = std::fs::read_to_string(&html).unwrap();
+    assert!(!text.contains("<script"), "the report runs no script");
+    for needle in ["http://", "https://"] {
+        let outside: Vec<&str> = text
+            .match_indices(needle)
+            .map(|(i, _)| &text[i..(i + 40).min(text.len())])
+            .filter(|s| !s.starts_with("http://www.w3.org/2000/svg") && !s.starts_with("http://127.0.0.1"))
+            .collect();
+        assert!(outside.is_empty(), "no external references: {outside:?}");
+    }
+    for q in results.requests.iter().filter(|q| q.phases.all().requests > 0) {
+        assert!(text.contains(&q.name.replace('&', "&amp;")), "{} has a section", q.name);
+    }
+
+    let Some(browser) = chromium() else {
+        eprintln!("SKIPPED: no Chromium found (install Debian's `chromium` or set PERFGATE_CHROMIUM); the report was checked as text only");
+        return;
+    };
+    // Measure every chart's drawn marks as Chromium lays them out: a copy of the report with a probe
+    // script appended (the report itself has none), dumped after the script ran.
+    let probe = r#"<script>
+      const out = [...document.querySelectorAll('figure.chart')].map(f => {
+        const marks = [...f.querySelectorAll('svg polyline, svg rect')].filter(e => {
+          const b = e.getBoundingClientRect(); return b.width > 0 && b.height > 0; });
+        const lines = [...f.querySelectorAll('svg polyline')].filter(e => e.points.numberOfItems >= 2);
+        const box = f.getBoundingClientRect();
+        return f.dataset.chart + ':' + marks.length + ':' + lines.length + ':' + Math.round(box.width) + 'x' + Math.round(box.height);
+      });
+      document.body.setAttribute('data-probe', out.join(' '));
+    </script>"#;
+    let probed = dir.join("probed.html");
+    std::fs::write(&probed, text.replace("</body>", &format!("{probe}</body>"))).unwrap();
+    let profile = dir.join("profile");
+    let out = headless(
+        &browser,
+        &profile,
+        &[
+            "--window-size=1200,900",
+            "--dump-dom",
+            &format!("file://{}", probed.display()),
+        ],
+    );
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let probe_attr = dom
+        .split("data-probe=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| {
+            panic!(
+                "Chromium did not run the probe; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    let charts: Vec<(&str, usize, usize)> = probe_attr
+        .split_whitespace()
+        .map(|c| {
+            let parts: Vec<&str> = c.split(':').collect();
+            (parts[0], parts[1].parse().unwrap(), parts[2].parse().unwrap())
+        })
+        .collect();
+    let ids: Vec<&str> = charts.iter().map(|c| c.0).collect();
+    for want in ["throughput", "latency", "users"] {
+        assert!(ids.contains(&want), "chart {want} present: {ids:?}");
+    }
+    for (id, marks, lines) in &charts {
+        assert!(*marks > 1, "chart {id} draws marks with a size: {probe_attr}");
+        if !id.ends_with("-dist") {
+            assert!(
+                *lines >= 1,
+                "chart {id} has a line of at least two points: {probe_attr}"
+            );
+        }
+    }
+    let named = results.requests.iter().filter(|q| q.phases.all().requests > 0).count();
+    assert_eq!(charts.len(), 3 + 2 * named, "two charts per request name: {ids:?}");
+
+    // A screenshot, for people: a narrow screen must still render.
+    let shot = dir.join("narrow.png");
+    let out = headless(
+        &browser,
+        &profile,
+        &[
+            "--window-size=420,1600",
+            &format!("--screenshot={}", shot.display()),
+            &format!("file://{}", html.display()),
+        ],
+    );
+    assert!(
+        shot.exists(),
+        "screenshot written; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+    std::fs::remove_dir_all(&dir).ok();
+}
