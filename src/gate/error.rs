@@ -134,6 +134,11 @@ pub fn from_yaml(err: &serde_saphyr::Error) -> Problem {
 
 fn strip_location_prefix(s: &str) -> &str {
     let s = s.strip_prefix("error: ").unwrap_or(s);
+    // serde-saphyr may also end its message with ` at line N, column M`.
+    let s = match s.rfind(" at line ") {
+        Some(i) if s[i..].contains(", column ") => &s[..i],
+        _ => s,
+    };
     if let Some(rest) = s.strip_prefix("line ") {
         if let Some(idx) = rest.find(": ") {
             let head = &rest[..idx];

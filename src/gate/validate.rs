@@ -309,15 +309,20 @@ fn scenario(
         }
     }
 
-    // Every variable a request reads must be defined somewhere this user can set it.
+    // Every variable a request reads must be defined somewhere this user can set it. Extractions are
+    // read from the raw requests, so one invalid request does not make its variables look undefined.
     let mut defined: BTreeSet<String> = global_vars.clone();
     defined.extend(s.variables.keys().cloned());
-    for r in on_start
-        .iter()
-        .chain(tasks.iter().flat_map(|t| t.requests.iter()))
-        .chain(on_stop.iter())
-    {
-        defined.extend(r.extract.iter().map(|(k, _)| k.clone()));
+    let raw_requests = s.on_start.iter().chain(s.on_stop.iter()).chain(
+        s.tasks
+            .value
+            .iter()
+            .flat_map(|t| t.value.request.iter().chain(t.value.sequence.iter().flatten())),
+    );
+    for r in raw_requests {
+        if let RequestSpec::Full(f) = &r.value {
+            defined.extend(f.extract.keys().cloned());
+        }
     }
     for r in on_start
         .iter()
