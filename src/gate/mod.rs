@@ -1,5 +1,6 @@
 //! The gate file: model, parsing, validation and JSON Schema.
 
+pub mod budget;
 pub mod duration;
 pub mod error;
 pub mod model;
@@ -39,8 +40,8 @@ pub struct Gate {
     pub targets: Vec<Target>,
     /// Verdict settings.
     pub verdict: VerdictSettings,
-    /// Raw `regression:` section, judged against a baseline.
-    pub regression: Option<(Pos, serde_json::Value)>,
+    /// Regression budgets against a baseline.
+    pub regression: RegressionPolicy,
 }
 
 /// One target: a selector and its limits.
@@ -58,6 +59,36 @@ pub struct Target {
     pub include_ramp_up: bool,
     /// Where the target is written.
     pub pos: Pos,
+}
+
+/// How head is compared with a baseline run.
+#[derive(Debug, Clone)]
+pub struct RegressionPolicy {
+    /// Confidence of the family of intervals (0..1).
+    pub confidence: f64,
+    /// Latency changes below this many ms never count as regressions.
+    pub min_effect_ms: f64,
+    /// Run-to-run noise (fraction) allowed for in sequential comparisons.
+    pub noise: f64,
+    /// Whether inconclusive comparisons fail the gate.
+    pub fail_on_inconclusive: bool,
+    /// Fewer samples on either side make a comparison inconclusive.
+    pub min_samples: u64,
+    /// The budgets, in file order.
+    pub budgets: Vec<budget::Budget>,
+}
+
+impl Default for RegressionPolicy {
+    fn default() -> Self {
+        RegressionPolicy {
+            confidence: 0.95,
+            min_effect_ms: 1.0,
+            noise: 0.10,
+            fail_on_inconclusive: false,
+            min_samples: 20,
+            budgets: Vec::new(),
+        }
+    }
 }
 
 /// How the verdict treats ramp-up, thin samples and no-data.

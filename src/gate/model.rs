@@ -55,8 +55,7 @@ pub struct GateFile {
     pub verdict: Option<VerdictSpec>,
     /// Regression budgets against a baseline run.
     #[serde(default)]
-    #[schemars(with = "Option<serde_json::Value>")]
-    pub regression: Option<At<serde_json::Value>>,
+    pub regression: Option<RegressionSpec>,
 }
 
 /// The closed-model load profile (Locust's users, spawn rate and run time).
@@ -399,4 +398,56 @@ pub struct TargetSchema {
     rps: Option<String>,
     /// Number of requests, e.g. `>= 1000`.
     requests: Option<String>,
+}
+
+/// Regression budgets against a baseline run.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegressionSpec {
+    /// Confidence of every interval, e.g. `95%` (default), corrected for the number of comparisons.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub confidence: Option<At<Scalar>>,
+    /// Latency changes smaller than this never count as regressions (default `1ms`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub min_effect: Option<At<String>>,
+    /// Run-to-run noise allowed for when base and head ran one after the other (default `10%`); duet runs use none.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub noise: Option<At<Scalar>>,
+    /// Whether an inconclusive comparison fails the gate (default false: it passes with a warning).
+    #[serde(default)]
+    pub fail_on_inconclusive: Option<bool>,
+    /// Fewer samples on either side make a comparison inconclusive (default 20).
+    #[serde(default)]
+    pub min_samples: Option<u64>,
+    /// Budgets: a selector and, per metric, how much worse head may be than base.
+    #[serde(default)]
+    #[schemars(with = "Vec<BudgetSchema>")]
+    pub budgets: Vec<At<IndexMap<String, At<Scalar>>>>,
+}
+
+/// JSON Schema shape of a budget (the parser reads any `pNN` key too).
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+pub struct BudgetSchema {
+    /// `total`, a method, a request name, or a glob over names.
+    select: Option<String>,
+    /// Compare each matching request name on its own.
+    each: Option<bool>,
+    /// Mean latency budget, e.g. `+10%`, `+10%..+20%` (warn, fail) or `+5ms`.
+    avg: Option<String>,
+    /// Median latency budget.
+    p50: Option<String>,
+    /// 90th percentile budget.
+    p90: Option<String>,
+    /// 95th percentile budget, e.g. `+10%`.
+    p95: Option<String>,
+    /// 99th percentile budget.
+    p99: Option<String>,
+    /// Error rate budget in percentage points, e.g. `+0.5pp`.
+    error_rate: Option<String>,
+    /// Throughput budget, e.g. `-10%`.
+    rps: Option<String>,
 }

@@ -1,11 +1,12 @@
 //! From the YAML model to a validated [`Gate`]: durations, templates, variables, names.
 
+use super::budget::{self, Budget};
 use super::duration::{parse_duration, parse_range};
 use super::error::{closest, GateError, Pos, Problem};
 use super::model::{self, At, RequestSpec};
 use super::target::{Limit, Metric, Selector};
 use super::template::{JsonPath, Template};
-use super::{Gate, LoadProfile, Request, Scenario, Target, Task, VerdictSettings};
+use super::{Gate, LoadProfile, RegressionPolicy, Request, Scenario, Target, Task, VerdictSettings};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -86,6 +87,7 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
         .iter()
         .filter_map(|t| target(&mut cx, t, &verdict, &names))
         .collect();
+    let regression = regression(&mut cx, raw.regression.as_ref(), &names);
 
     if !cx.problems.is_empty() {
         cx.problems.sort_by_key(|p| p.pos.map(|p| (p.line, p.col)));
@@ -113,7 +115,7 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
         scenarios,
         targets,
         verdict,
-        regression: raw.regression.map(|t| (Pos::of(&t), t.value)),
+        regression,
     })
 }
 
@@ -640,4 +642,120 @@ fn target(
         return None;
     }
     Some(t)
+}
+
+fn percent(cx: &mut Ctx, key: &str, v: &At<model::Scalar>, lo: f64, hi: f64) -> Option<f64> {
+    let t = v.value.0.trim();
+    let n = t.strip_suffix('%').unwrap_or(t).trim();
+    match n.parse::<f64>() {
+        Ok(x) if (lo..=hi).contains(&x) => Some(x / 100.0),
+        _ => {
+            cx.err(
+                Pos::of(v),
+                format!(
+                    "`regression.{key}`: expected a percentage from {lo} to {hi}, such as `{}%`, found `{t}`",
+                    hi.min(95.0)
+                ),
+                None,
+            );
+            None
+        }
+    }
+}
+
+fn regression(cx: &mut Ctx, spec: Option<&model::RegressionSpec>, names: &[String]) -> RegressionPolicy {
+    let mut p = RegressionPolicy::default();
+    let Some(spec) = spec else { return p };
+    if let Some(c) = &spec.confidence {
+        if let Some(v) = percent(cx, "confidence", c, 50.0, 99.99) {
+            p.confidence = v;
+        }
+    }
+    if let Some(n) = &spec.noise {
+        if let Some(v) = percent(cx, "noise", n, 0.0, 100.0) {
+            p.noise = v;
+        }
+    }
+    if let Some(m) = &spec.min_effect {
+        p.min_effect_ms = duration(cx, m, "regression.min_effect").as_secs_f64() * 1000.0;
+    }
+    if let Some(f) = spec.fail_on_inconclusive {
+        p.fail_on_inconclusive = f;
+    }
+    if let Some(n) = spec.min_samples {
+        p.min_samples = n;
+    }
+    for b in &spec.budgets {
+        let mut budget = Budget {
+            select: Selector::Total,
+            each: false,
+            limits: Vec::new(),
+            pos: Pos::of(b),
+        };
+        for (key, v) in &b.value {
+            match key.as_str() {
+                "select" => budget.select = select(cx, v, names),
+                "each" => match v.value.0.as_str() {
+                    "true" => budget.each = true,
+                    "false" => budget.each = false,
+                    other => cx.err(
+                        Pos::of(v),
+                        format!("`each`: expected true or false, found `{other}`"),
+                        None,
+                    ),
+                },
+                other => match Metric::parse(other) {
+                    Some(metric) => match budget::parse_limit(metric, &v.value.0) {
+                        Ok(l) => budget.limits.push(l),
+                        Err(e) => cx.err(Pos::of(v), e, None),
+                    },
+                    None => {
+                        let help = closest(
+                            other,
+                            ["select", "each", "avg", "p50", "p90", "p95", "p99", "error_rate", "rps"],
+                        )
+                        .map(|c| format!("did you mean `{c}`?"))
+                        .unwrap_or_else(|| {
+                            "a budget has `select`, `each`, and budgets for `avg`, any `pNN`, `error_rate` or `rps`"
+                                .into()
+                        });
+                        cx.err(
+                            Pos::of(v),
+                            format!("unknown key `{other}` in a regression budget"),
+                            Some(help),
+                        );
+                    }
+                },
+            }
+        }
+        if budget.limits.is_empty() {
+            cx.err(
+                budget.pos,
+                "this budget sets no metric",
+                Some("add one, e.g. `p95: +10%` or `error_rate: +0.5pp`".into()),
+            );
+        } else {
+            p.budgets.push(budget);
+        }
+    }
+    p
+}
+
+fn select(cx: &mut Ctx, v: &At<model::Scalar>, names: &[String]) -> Selector {
+    let sel = Selector::parse(&v.value.0);
+    if let Selector::Name(n) = &sel {
+        if !names.contains(n) {
+            let help = closest(n, names.iter().map(String::as_str))
+                .map(|c| format!("did you mean `{c}`?"))
+                .unwrap_or_else(|| {
+                    "select `total`, a method such as `GET`, a request name, or a glob such as `GET /api/*`".into()
+                });
+            cx.err(
+                Pos::of(v),
+                format!("`select: {n}` matches no request name of this gate"),
+                Some(help),
+            );
+        }
+    }
+    sel
 }

@@ -1,4 +1,8 @@
-//! The verdict: every target of the gate judged against the results, one check per target and group.
+//! The verdict: every target of the gate judged against the results, one check per target and group,
+//! and, with a baseline, every regression budget.
+
+pub mod compare;
+pub mod stats;
 
 use crate::gate::target::{Limit, Metric, Selector};
 use crate::gate::{Gate, Pos};
@@ -87,16 +91,14 @@ pub struct Verdict {
     pub checks: Vec<Check>,
     /// Whether a no-data check fails the gate.
     pub no_data_fails: bool,
+    /// The comparison with a baseline, when there is one.
+    pub regression: Option<compare::Regression>,
 }
 
 impl Verdict {
-    /// Whether the gate passed.
+    /// Whether the gate passed: no target missed, no regression found.
     pub fn passed(&self) -> bool {
-        self.checks.iter().all(|c| match c.outcome {
-            Outcome::Pass => true,
-            Outcome::Fail => false,
-            Outcome::NoData => !self.no_data_fails,
-        })
+        self.failing().next().is_none() && self.regression.as_ref().is_none_or(|r| r.failing().next().is_none())
     }
 
     /// Checks that fail the gate.
@@ -106,17 +108,35 @@ impl Verdict {
             .filter(|c| c.outcome == Outcome::Fail || (c.outcome == Outcome::NoData && self.no_data_fails))
     }
 
-    /// `passed: 9 of 9 checks` or `FAILED: 2 of 9 checks failed`.
+    /// `passed 9 of 9 checks` or `FAILED 2 of 9 checks`, with the regression count when compared.
     pub fn headline(&self) -> String {
-        let failing = self.failing().count();
-        let total = self.checks.len();
-        if total == 0 {
+        let reg = self.regression.as_ref();
+        let failing = self.failing().count() + reg.map_or(0, |r| r.failing().count());
+        let total = self.checks.len() + reg.map_or(0, |r| r.comparisons.len());
+        let inconclusive = reg.map_or(0, |r| {
+            r.comparisons
+                .iter()
+                .filter(|c| c.change == compare::Change::Inconclusive)
+                .count()
+        });
+        let mut s = if total == 0 {
             "no targets: nothing was judged".into()
         } else if failing == 0 {
             format!("passed {total} of {total} checks")
         } else {
             format!("FAILED {failing} of {total} checks")
+        };
+        if let Some(r) = reg {
+            let regressions = r
+                .comparisons
+                .iter()
+                .filter(|c| c.change == compare::Change::Regression)
+                .count();
+            s.push_str(&format!(
+                " ({regressions} regressions, {inconclusive} inconclusive vs base)"
+            ));
         }
+        s
     }
 }
 
@@ -172,7 +192,21 @@ pub fn judge(gate: &Gate, results: &Results) -> Verdict {
     Verdict {
         checks,
         no_data_fails: gate.verdict.no_data_fails,
+        regression: None,
     }
+}
+
+/// Judges head against the targets and, under the gate's budgets, against a baseline.
+pub fn judge_with_baseline(gate: &Gate, head: &Results, base: &Results, mode: compare::Mode) -> Verdict {
+    let mut v = judge(gate, head);
+    v.regression = Some(compare::compare(
+        &gate.regression,
+        base,
+        head,
+        mode,
+        gate.verdict.include_ramp_up,
+    ));
+    v
 }
 
 #[allow(clippy::too_many_arguments)]
