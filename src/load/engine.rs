@@ -2,9 +2,10 @@
 
 use super::client::Connector;
 use super::plan::Plan;
-use super::user::{Shared, User};
+use super::url::BaseUrl;
+use super::user::{Shared, Target, User};
 use crate::metrics::results::{
-    Environment, GateInfo, LoadInfo, RequestStats, Results, TaskStats, Tool, SCHEMA, SCHEMA_VERSION,
+    Duet, Environment, GateInfo, LoadInfo, RequestStats, Results, TaskStats, Tool, SCHEMA, SCHEMA_VERSION,
 };
 use crate::metrics::Recorder;
 use std::future::Future;
@@ -79,16 +80,66 @@ fn user_seed(seed: u64, user: u64) -> u64 {
 pub async fn run(
     plan: Arc<Plan>,
     gate: GateInfo,
-    mut progress: impl FnMut(&Progress),
+    progress: impl FnMut(&Progress),
     interrupt: impl Future<Output = ()>,
 ) -> Result<Results, EngineError> {
-    let connector = Connector::new(&plan.base).map_err(EngineError::Setup)?;
+    let mut out = run_targets(
+        plan.clone(),
+        std::slice::from_ref(&plan.base),
+        gate,
+        progress,
+        interrupt,
+    )
+    .await?;
+    Ok(out.remove(0))
+}
+
+/// Runs the plan against head and base in the same window (duet mode): every user drives both with the
+/// same task and think-time sequence, alternating which goes first. Returns (head, base).
+pub async fn run_duet(
+    plan: Arc<Plan>,
+    base: BaseUrl,
+    gate: GateInfo,
+    progress: impl FnMut(&Progress),
+    interrupt: impl Future<Output = ()>,
+) -> Result<(Results, Results), EngineError> {
+    if base.prefix != plan.base.prefix {
+        return Err(EngineError::Setup(format!(
+            "duet mode needs the same path prefix on both targets: `{}` and `{}`",
+            plan.base, base
+        )));
+    }
+    let mut out = run_targets(plan.clone(), &[plan.base.clone(), base], gate, progress, interrupt).await?;
+    let base = out
+        .pop()
+        .ok_or_else(|| EngineError::Setup("duet run lost its base results".into()))?;
+    let head = out
+        .pop()
+        .ok_or_else(|| EngineError::Setup("duet run lost its head results".into()))?;
+    Ok((head, base))
+}
+
+async fn run_targets(
+    plan: Arc<Plan>,
+    bases: &[BaseUrl],
+    gate: GateInfo,
+    mut progress: impl FnMut(&Progress),
+    interrupt: impl Future<Output = ()>,
+) -> Result<Vec<Results>, EngineError> {
     let started_at = SystemTime::now();
     let start = Instant::now();
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut targets = Vec::new();
+    for base in bases {
+        targets.push(Target {
+            recorder: Recorder::new(plan.names.clone(), plan.tasks.len(), workers, start.into_std()),
+            connector: Connector::new(base).map_err(EngineError::Setup)?,
+            host: hyper::header::HeaderValue::from_str(&base.authority)
+                .map_err(|_| EngineError::Setup(format!("invalid host `{}`", base.authority)))?,
+        });
+    }
     let shared = Arc::new(Shared {
-        recorder: Recorder::new(plan.names.clone(), plan.tasks.len(), workers, start.into_std()),
-        connector,
+        targets,
         timeout: plan.timeout,
         stopping: AtomicBool::new(false),
         in_flight: AtomicU64::new(0),
@@ -129,7 +180,7 @@ pub async fn run(
                 let scenario = &plan.scenarios[plan.assignment[k]];
                 let n = active.fetch_add(1, Ordering::Relaxed) + 1;
                 peak.fetch_max(n, Ordering::Relaxed);
-                let mut user = User::new(&shared, scenario, user_seed(plan.seed, k as u64));
+                let mut user = User::new(&shared, scenario, user_seed(plan.seed, k as u64), k % 2 == 1);
                 user.run(stop).await;
                 user.stop().await;
                 active.fetch_sub(1, Ordering::Relaxed);
@@ -137,7 +188,7 @@ pub async fn run(
         }
         if next_user == plan.assignment.len() && ramp_up_s.is_none() {
             ramp_up_s = Some(start.elapsed().as_secs_f64());
-            shared.recorder.end_ramp_up();
+            shared.targets.iter().for_each(|t| t.recorder.end_ramp_up());
         }
         let next_spawn = if next_user < plan.assignment.len() {
             start + spawn_every * next_user as u32
@@ -149,8 +200,9 @@ pub async fn run(
                 if Instant::now() >= deadline { break; }
             }
             _ = tick.tick() => {
-                shared.recorder.collect(active.load(Ordering::Relaxed));
-                let (requests, failures) = shared.recorder.counts();
+                let users = active.load(Ordering::Relaxed);
+                shared.targets.iter().for_each(|t| t.recorder.collect(users));
+                let (requests, failures) = shared.targets.iter().map(|t| t.recorder.counts()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
                 progress(&Progress {
                     elapsed: start.elapsed(),
                     run_time: plan.run_time,
@@ -170,7 +222,7 @@ pub async fn run(
     }
     let duration_s = start.elapsed().as_secs_f64();
     if ramp_up_s.is_none() {
-        shared.recorder.end_ramp_up();
+        shared.targets.iter().for_each(|t| t.recorder.end_ramp_up());
     }
 
     // Stop: no new request starts; in-flight requests and on_stop get the grace period.
@@ -196,64 +248,79 @@ pub async fn run(
             }
         }
     }
-    shared.recorder.collect(active.load(Ordering::Relaxed));
+    let users = active.load(Ordering::Relaxed);
+    shared.targets.iter().for_each(|t| t.recorder.collect(users));
     let finished_at = SystemTime::now();
-
-    let (phases, task_counts, series) = shared.recorder.snapshot();
-    let requests = plan
-        .names
+    let commit = current_commit();
+    let duet = (bases.len() > 1).then(|| format!("{}-{}", plan.seed, humantime::format_rfc3339_seconds(started_at)));
+    let results = shared
+        .targets
         .iter()
-        .zip(&plan.methods)
-        .zip(phases)
-        .map(|((name, method), phases)| RequestStats {
-            name: name.clone(),
-            method: method.clone(),
-            phases,
+        .zip(bases)
+        .enumerate()
+        .map(|(i, (t, base))| {
+            let (phases, task_counts, series) = t.recorder.snapshot();
+            let requests = plan
+                .names
+                .iter()
+                .zip(&plan.methods)
+                .zip(phases)
+                .map(|((name, method), phases)| RequestStats {
+                    name: name.clone(),
+                    method: method.clone(),
+                    phases,
+                })
+                .collect();
+            let tasks = plan
+                .tasks
+                .iter()
+                .zip(task_counts)
+                .map(|((scenario, task), (runs, skipped))| TaskStats {
+                    scenario: scenario.clone(),
+                    task: task.clone(),
+                    runs,
+                    skipped,
+                })
+                .collect();
+            Results {
+                schema: SCHEMA.into(),
+                schema_version: SCHEMA_VERSION,
+                tool: Tool {
+                    name: "perfgate".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                },
+                gate: gate.clone(),
+                commit: if i == 0 { commit.clone() } else { None },
+                environment: Environment::current(),
+                started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
+                finished_at: humantime::format_rfc3339_seconds(finished_at).to_string(),
+                target: base.to_string(),
+                load: LoadInfo {
+                    model: "closed".into(),
+                    users: plan.users,
+                    spawn_rate: plan.spawn_rate.is_finite().then_some(plan.spawn_rate),
+                    run_time_s: plan.run_time.as_secs_f64(),
+                    grace_s: plan.grace.as_secs_f64(),
+                    scenarios: plan.scenarios.iter().map(|s| s.name.clone()).collect(),
+                    users_per_scenario: plan.users_per_scenario(),
+                    seed: plan.seed,
+                    ramp_up_s: round3(ramp_up_s.unwrap_or(duration_s)),
+                    duration_s: round3(duration_s),
+                    peak_users: peak.load(Ordering::Relaxed),
+                    abandoned_requests: abandoned,
+                    duet: duet.clone().map(|id| Duet {
+                        id,
+                        side: if i == 0 { "head".into() } else { "base".into() },
+                    }),
+                },
+                interrupted,
+                requests,
+                tasks,
+                series,
+            }
         })
         .collect();
-    let tasks = plan
-        .tasks
-        .iter()
-        .zip(task_counts)
-        .map(|((scenario, task), (runs, skipped))| TaskStats {
-            scenario: scenario.clone(),
-            task: task.clone(),
-            runs,
-            skipped,
-        })
-        .collect();
-    Ok(Results {
-        schema: SCHEMA.into(),
-        schema_version: SCHEMA_VERSION,
-        tool: Tool {
-            name: "perfgate".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-        gate,
-        commit: current_commit(),
-        environment: Environment::current(),
-        started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
-        finished_at: humantime::format_rfc3339_seconds(finished_at).to_string(),
-        target: plan.base.to_string(),
-        load: LoadInfo {
-            model: "closed".into(),
-            users: plan.users,
-            spawn_rate: plan.spawn_rate.is_finite().then_some(plan.spawn_rate),
-            run_time_s: plan.run_time.as_secs_f64(),
-            grace_s: plan.grace.as_secs_f64(),
-            scenarios: plan.scenarios.iter().map(|s| s.name.clone()).collect(),
-            users_per_scenario: plan.users_per_scenario(),
-            seed: plan.seed,
-            ramp_up_s: round3(ramp_up_s.unwrap_or(duration_s)),
-            duration_s: round3(duration_s),
-            peak_users: peak.load(Ordering::Relaxed),
-            abandoned_requests: abandoned,
-        },
-        interrupted,
-        requests,
-        tasks,
-        series,
-    })
+    Ok(results)
 }
 
 fn round3(x: f64) -> f64 {

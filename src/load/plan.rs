@@ -83,7 +83,7 @@ pub struct PlannedRequest {
     pub uri: Text,
     /// The URI prepared once when the template is plain text.
     pub fixed_uri: Option<hyper::Uri>,
-    /// Headers without variables, prepared once (includes Host).
+    /// Headers without variables, prepared once (Host is added per target).
     pub headers: HeaderMap,
     /// Headers with variables.
     pub var_headers: Vec<(HeaderName, Text)>,
@@ -434,11 +434,8 @@ fn compile_request(
         [] => Some(hyper::Uri::from_static("/")),
         _ => None,
     };
+    // The Host header is the target's, added per request (duet mode has two targets).
     let mut headers = HeaderMap::new();
-    headers.insert(
-        hyper::header::HOST,
-        HeaderValue::from_str(&base.authority).map_err(|_| format!("invalid host `{}`", base.authority))?,
-    );
     let mut var_headers = Vec::new();
     let mut needs: Vec<usize> = Vec::new();
     for (k, v) in &r.headers {

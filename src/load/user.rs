@@ -1,4 +1,7 @@
-//! One virtual user: its connection, variables and random stream; runs tasks until told to stop.
+//! One virtual user: its connection per target, variables and random stream; runs tasks until told to stop.
+//!
+//! In duet mode a user drives two targets (head and base) with the same task and think-time sequence,
+//! alternating which target goes first, so both see the same load and the same noise.
 
 use super::client::{read_body, Connector, Failure};
 use super::plan::{render_json, Body, PlannedRequest, PlannedScenario};
@@ -6,6 +9,7 @@ use crate::metrics::{FailureKind, Recorder, Sample};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HeaderValue, HOST};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,12 +17,20 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// What every user shares: the recorder, the connector and the stop signal.
-pub struct Shared {
+/// One target as the users see it: where to connect, its Host header, and where its samples go.
+pub struct Target {
     /// Where samples go.
     pub recorder: Recorder,
     /// How to open connections.
     pub connector: Connector,
+    /// The Host header value.
+    pub host: HeaderValue,
+}
+
+/// What every user shares: the targets and the stop signal.
+pub struct Shared {
+    /// Head first; in duet mode base second.
+    pub targets: Vec<Target>,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Set when no new request may start.
@@ -27,26 +39,39 @@ pub struct Shared {
     pub in_flight: AtomicU64,
 }
 
+/// A user's state towards one target.
+struct Side {
+    vars: Vec<Option<String>>,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
 /// A virtual user.
 pub struct User<'a> {
     shared: &'a Shared,
     scenario: &'a PlannedScenario,
-    vars: Vec<Option<String>>,
+    sides: Vec<Side>,
     rng: SmallRng,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    flip: bool,
     uri_buf: String,
     body_buf: Vec<u8>,
 }
 
 impl<'a> User<'a> {
-    /// A user of `scenario` whose random choices follow `seed`.
-    pub fn new(shared: &'a Shared, scenario: &'a PlannedScenario, seed: u64) -> User<'a> {
+    /// A user of `scenario` whose random choices follow `seed`; `flip` picks which target goes first.
+    pub fn new(shared: &'a Shared, scenario: &'a PlannedScenario, seed: u64, flip: bool) -> User<'a> {
         User {
             shared,
             scenario,
-            vars: scenario.initial.clone(),
+            sides: shared
+                .targets
+                .iter()
+                .map(|_| Side {
+                    vars: scenario.initial.clone(),
+                    sender: None,
+                })
+                .collect(),
             rng: SmallRng::seed_from_u64(seed),
-            sender: None,
+            flip,
             uri_buf: String::with_capacity(128),
             body_buf: Vec::new(),
         }
@@ -56,6 +81,30 @@ impl<'a> User<'a> {
         self.shared.stopping.load(Ordering::Relaxed)
     }
 
+    fn has(&self, side: usize, needs: &[usize]) -> bool {
+        needs.iter().all(|&v| self.sides[side].vars[v].is_some())
+    }
+
+    /// The order of targets for the next step: alternating in duet mode.
+    fn order(&mut self) -> [usize; 2] {
+        self.flip = !self.flip;
+        if self.flip {
+            [1, 0]
+        } else {
+            [0, 1]
+        }
+    }
+
+    /// Sends `r` to every target whose variables it needs are set.
+    async fn step(&mut self, r: &PlannedRequest) {
+        let n = self.sides.len();
+        for side in self.order() {
+            if side < n && self.has(side, &r.needs) {
+                self.exec(r, side).await;
+            }
+        }
+    }
+
     /// Runs `on_start`, then tasks with think time until stopped; `on_stop` is left to [`User::stop`].
     pub async fn run(&mut self, mut stop: watch::Receiver<bool>) {
         let s = self.scenario;
@@ -63,9 +112,7 @@ impl<'a> User<'a> {
             if self.stopping() {
                 return;
             }
-            if r.needs.iter().all(|&v| self.vars[v].is_some()) {
-                self.exec(r).await;
-            }
+            self.step(r).await;
         }
         let total = s.cumulative.last().copied().unwrap_or(0);
         if total == 0 {
@@ -75,16 +122,19 @@ impl<'a> User<'a> {
             let pick = self.rng.random_range(0..total);
             let idx = s.cumulative.partition_point(|&c| c <= pick);
             let task = &s.tasks[idx];
-            if task.needs.iter().all(|&v| self.vars[v].is_some()) {
-                self.shared.recorder.record_task(task.id, false);
+            let mut runs = false;
+            for side in 0..self.sides.len() {
+                let ok = self.has(side, &task.needs);
+                self.shared.targets[side].recorder.record_task(task.id, !ok);
+                runs |= ok;
+            }
+            if runs {
                 for r in &task.requests {
-                    if self.stopping() || !r.needs.iter().all(|&v| self.vars[v].is_some()) {
+                    if self.stopping() {
                         break;
                     }
-                    self.exec(r).await;
+                    self.step(r).await;
                 }
-            } else {
-                self.shared.recorder.record_task(task.id, true);
             }
             let (lo, hi) = s.think_time;
             let think = if hi > lo {
@@ -106,40 +156,41 @@ impl<'a> User<'a> {
     /// Runs the `on_stop` requests whose variables are set.
     pub async fn stop(&mut self) {
         for r in &self.scenario.on_stop {
-            if r.needs.iter().all(|&v| self.vars[v].is_some()) {
-                self.exec(r).await;
-            }
+            self.step(r).await;
         }
     }
 
-    /// Sends one request, records it, and applies extractions.
-    async fn exec(&mut self, req: &PlannedRequest) {
+    /// Sends one request to one target, records it, and applies extractions.
+    async fn exec(&mut self, req: &PlannedRequest, side: usize) {
         let uri = match &req.fixed_uri {
             Some(u) => u.clone(),
             None => {
                 self.uri_buf.clear();
-                req.uri.render(&self.vars, true, &mut self.uri_buf);
+                req.uri.render(&self.sides[side].vars, true, &mut self.uri_buf);
                 match self.uri_buf.parse::<hyper::Uri>() {
                     Ok(u) => u,
                     Err(_) => hyper::Uri::from_static("/"),
                 }
             }
         };
+        let vars = &self.sides[side].vars;
         let body = match &req.body {
             Body::Empty => Full::new(Bytes::new()),
             Body::Fixed(b) => Full::new(b.clone()),
             Body::Template(v) => Full::new(Bytes::from(
-                serde_json::to_vec(&render_json(v, &self.vars)).unwrap_or_default(),
+                serde_json::to_vec(&render_json(v, vars)).unwrap_or_default(),
             )),
         };
+        let target = &self.shared.targets[side];
         let mut request = hyper::Request::new(body);
         *request.method_mut() = req.method.clone();
         *request.uri_mut() = uri;
         *request.headers_mut() = req.headers.clone();
+        request.headers_mut().insert(HOST, target.host.clone());
         for (name, text) in &req.var_headers {
             let mut v = String::new();
-            text.render(&self.vars, false, &mut v);
-            if let Ok(hv) = hyper::header::HeaderValue::from_str(&v) {
+            text.render(vars, false, &mut v);
+            if let Ok(hv) = HeaderValue::from_str(&v) {
                 request.headers_mut().insert(name.clone(), hv);
             }
         }
@@ -147,21 +198,21 @@ impl<'a> User<'a> {
         let shared = self.shared;
         let start = Instant::now();
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
-        let result = tokio::time::timeout(shared.timeout, self.send(request, keep)).await;
+        let result = tokio::time::timeout(shared.timeout, self.send(request, keep, side)).await;
         shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         let us = start.elapsed().as_micros() as u64;
         let (status, bytes, failure) = match result {
             Err(_) => {
-                self.sender = None;
+                self.sides[side].sender = None;
                 (0, 0, Some(FailureKind::Timeout))
             }
             Ok(Err(f)) => {
-                self.sender = None;
+                self.sides[side].sender = None;
                 (0, 0, Some(f.kind))
             }
-            Ok(Ok((status, bytes))) => (status, bytes, self.judge(req, status)),
+            Ok(Ok((status, bytes))) => (status, bytes, self.judge(req, status, side)),
         };
-        shared.recorder.record(&Sample {
+        target.recorder.record(&Sample {
             name: req.name,
             us,
             status,
@@ -170,10 +221,16 @@ impl<'a> User<'a> {
         });
     }
 
-    async fn send(&mut self, request: hyper::Request<Full<Bytes>>, keep: bool) -> Result<(u16, u64), Failure> {
-        let sender = match &mut self.sender {
+    async fn send(
+        &mut self,
+        request: hyper::Request<Full<Bytes>>,
+        keep: bool,
+        side: usize,
+    ) -> Result<(u16, u64), Failure> {
+        let connector = &self.shared.targets[side].connector;
+        let sender = match &mut self.sides[side].sender {
             Some(s) if !s.is_closed() => s,
-            _ => self.sender.insert(self.shared.connector.connect().await?),
+            slot => slot.insert(connector.connect().await?),
         };
         sender.ready().await.map_err(|e| read_failure(&e))?;
         let resp = sender.send_request(request).await.map_err(|e| read_failure(&e))?;
@@ -183,7 +240,7 @@ impl<'a> User<'a> {
     }
 
     /// Checks status and JSON, sets extracted variables; returns the failure kind, if any.
-    fn judge(&mut self, req: &PlannedRequest, status: u16) -> Option<FailureKind> {
+    fn judge(&mut self, req: &PlannedRequest, status: u16, side: usize) -> Option<FailureKind> {
         let ok = if req.expect_status.is_empty() {
             (200..400).contains(&status)
         } else {
@@ -205,12 +262,13 @@ impl<'a> User<'a> {
                 });
             }
         };
+        let vars = &mut self.sides[side].vars;
         let mut failure = None;
         for (var, path) in &req.extract {
             match path.find(&doc) {
-                Some(serde_json::Value::String(s)) => self.vars[*var] = Some(s.clone()),
+                Some(serde_json::Value::String(s)) => vars[*var] = Some(s.clone()),
                 Some(serde_json::Value::Null) | None => failure = Some(FailureKind::Extract),
-                Some(v) => self.vars[*var] = Some(v.to_string()),
+                Some(v) => vars[*var] = Some(v.to_string()),
             }
         }
         if failure.is_none() {

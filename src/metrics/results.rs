@@ -285,6 +285,18 @@ pub struct LoadInfo {
     pub peak_users: u32,
     /// Requests still in flight when the grace period ended (not counted).
     pub abandoned_requests: u64,
+    /// Set when this run was one side of a duet (head and base loaded together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duet: Option<Duet>,
+}
+
+/// Which duet a results file belongs to, and which side it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Duet {
+    /// Shared by both sides of one duet run.
+    pub id: String,
+    /// `head` or `base`.
+    pub side: String,
 }
 
 /// One run's results.
