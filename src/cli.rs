@@ -2,10 +2,12 @@
 
 use crate::demo::{DemoOptions, DemoServer};
 use crate::gate::{duration::parse_duration, Gate};
+use crate::load::url::BaseUrl;
 use crate::load::{self, Overrides, Plan, Progress};
 use crate::metrics::results::{GateInfo, Results};
 use crate::report::{self, terminal, Reports};
 use crate::verdict;
+use crate::verdict::compare::Mode;
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -56,6 +58,19 @@ pub enum Command {
     },
     /// Start the demo backend on a free loopback port and run gates/prismq.yaml against it.
     Demo(DemoArgs),
+    /// Compare two results files under a gate's regression budgets (and judge head's targets).
+    Compare {
+        /// The base run's results.
+        base: PathBuf,
+        /// The head run's results.
+        head: PathBuf,
+        /// The gate file with the budgets (default: the file named in head's results).
+        #[arg(long)]
+        gate: Option<PathBuf>,
+        /// Report files.
+        #[command(flatten)]
+        reports: ReportArgs,
+    },
     /// Judge a saved results file against a gate's targets and write reports, without load.
     Report {
         /// The results JSON written by `perfgate run --out`.
@@ -137,6 +152,26 @@ pub struct RunArgs {
     /// Load settings.
     #[command(flatten)]
     pub load: LoadArgs,
+    /// Baseline comparison.
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
+}
+
+/// How `perfgate run` compares with a baseline.
+#[derive(Debug, Args, Clone, Default)]
+pub struct BaselineArgs {
+    /// Compare with this results file of another commit (base ran earlier: sequential comparison).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Duet mode: load this base build in the same window, interleaved with --host, and compare them.
+    #[arg(long, value_name = "URL", conflicts_with = "baseline")]
+    pub baseline_host: Option<String>,
+    /// In duet mode, also write the base side's results here.
+    #[arg(long, value_name = "FILE", requires = "baseline_host")]
+    pub baseline_out: Option<PathBuf>,
+    /// A/A calibration: drive the target against itself in duet mode and report the noise floor per budget.
+    #[arg(long, conflicts_with_all = ["baseline", "baseline_host"])]
+    pub calibrate: bool,
 }
 
 /// Arguments of `perfgate demo`.
@@ -180,7 +215,7 @@ async fn dispatch(cmd: Command) -> i32 {
                 Ok(g) => g,
                 Err(e) => return input_error(&e.to_string()),
             };
-            run_gate(&gate, args.host, args.scenarios, &args.load).await
+            run_gate(&gate, args.host, args.scenarios, &args.load, &args.baseline).await
         }
         Command::Validate { gate } => match Gate::load(&gate) {
             Ok(g) => {
@@ -197,6 +232,12 @@ async fn dispatch(cmd: Command) -> i32 {
         Command::ServeDemo { port, demo } => serve_demo(port, demo).await,
         Command::Demo(args) => demo(args).await,
         Command::Report { results, gate, reports } => report_cmd(&results, gate, &reports),
+        Command::Compare {
+            base,
+            head,
+            gate,
+            reports,
+        } => compare_cmd(&base, &head, gate, &reports),
     }
 }
 
@@ -273,13 +314,19 @@ async fn demo(args: DemoArgs) -> i32 {
     };
     let mut load = args.load.clone();
     load.run_time = load.run_time.or(Some(Duration::from_secs(20)));
-    let code = run_gate(&gate, Some(server.url()), Vec::new(), &load).await;
+    let code = run_gate(&gate, Some(server.url()), Vec::new(), &load, &BaselineArgs::default()).await;
     server.stop().await;
     code
 }
 
 /// Runs a validated gate with overrides; prints progress and the table; writes results.
-pub async fn run_gate(gate: &Gate, host: Option<String>, scenarios: Vec<String>, args: &LoadArgs) -> i32 {
+pub async fn run_gate(
+    gate: &Gate,
+    host: Option<String>,
+    scenarios: Vec<String>,
+    args: &LoadArgs,
+    baseline: &BaselineArgs,
+) -> i32 {
     let overrides = Overrides {
         host,
         users: args.users,
@@ -296,20 +343,53 @@ pub async fn run_gate(gate: &Gate, host: Option<String>, scenarios: Vec<String>,
     if let Err(e) = reports.check() {
         return input_error(&format!("error: {e}"));
     }
-    if let Err(e) = load::engine::preflight(&plan).await {
-        eprintln!("error: {e}");
-        eprintln!("  = help: start the service first, or point --host at it");
-        return EXIT_UNTRUSTED;
+    // Everything that can be wrong with the input is found before any load starts.
+    let base_file = match &baseline.baseline {
+        Some(p) => match Results::read(p) {
+            Ok(r) => Some(r),
+            Err(e) => return input_error(&format!("error: --baseline {e}")),
+        },
+        None => None,
+    };
+    let base_url = match (&baseline.baseline_host, baseline.calibrate) {
+        (Some(h), _) => match BaseUrl::parse(h) {
+            Ok(u) => Some(u),
+            Err(e) => return input_error(&format!("error: --baseline-host {e}")),
+        },
+        (None, true) => Some(plan.base.clone()),
+        (None, false) => None,
+    };
+    if let Some(p) = &baseline.baseline_out {
+        if let Err(e) = report::check_writable(p) {
+            return input_error(&format!("error: --baseline-out {e}"));
+        }
+    }
+    if (base_file.is_some() || base_url.is_some()) && gate.regression.budgets.is_empty() {
+        eprintln!(
+            "warning: {} has no `regression.budgets`: nothing will be compared with the baseline",
+            gate.file
+        );
+    }
+    for url in std::iter::once(&plan.base).chain(base_url.iter()) {
+        if let Err(e) = load::engine::preflight(url).await {
+            eprintln!("error: {e}");
+            eprintln!("  = help: start the service first, or point --host (and --baseline-host) at it");
+            return EXIT_UNTRUSTED;
+        }
     }
     let rate = if plan.spawn_rate.is_finite() {
         format!("{}/s", plan.spawn_rate)
     } else {
         "all at once".into()
     };
+    let against = match &base_url {
+        Some(_) if baseline.calibrate => format!("{} (A/A calibration: against itself, interleaved)", plan.base),
+        Some(b) => format!("{} and base {b} (duet, interleaved)", plan.base),
+        None => plan.base.to_string(),
+    };
     eprintln!(
-        "perfgate: {} against {}: {} users (spawn {rate}) for {}, seed {}",
+        "perfgate: {} against {against}: {} users (spawn {rate}) for {}, seed {}",
         gate.name,
-        plan.base,
         plan.users,
         crate::gate::duration::format_duration(plan.run_time),
         plan.seed
@@ -323,21 +403,46 @@ pub async fn run_gate(gate: &Gate, host: Option<String>, scenarios: Vec<String>,
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let results = match load::run(plan.clone(), info, |p| display.update(p), interrupt).await {
+    let outcome = match base_url {
+        Some(url) => load::engine::run_duet(plan.clone(), url, info, |p| display.update(p), interrupt)
+            .await
+            .map(|(head, base)| (head, Some((base, Mode::Duet)))),
+        None => load::run(plan.clone(), info, |p| display.update(p), interrupt)
+            .await
+            .map(|head| (head, base_file.map(|b| (b, Mode::Sequential)))),
+    };
+    display.finish();
+    let (results, base) = match outcome {
         Ok(r) => r,
         Err(e) => {
-            display.finish();
             eprintln!("error: {e}");
             return EXIT_UNTRUSTED;
         }
     };
-    display.finish();
-    conclude(gate, &results, &reports)
+    if let (Some(p), Some((b, Mode::Duet))) = (&baseline.baseline_out, &base) {
+        let written = serde_json::to_vec_pretty(b)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| report::write_atomic(p, &bytes));
+        match written {
+            Ok(()) => eprintln!("wrote base results → {}", p.display()),
+            Err(e) => eprintln!("error: cannot write {}: {e}", p.display()),
+        }
+    }
+    if baseline.calibrate {
+        if let Some((b, _)) = &base {
+            print_calibration(gate, b, &results);
+        }
+        return if results.interrupted { EXIT_UNTRUSTED } else { EXIT_PASS };
+    }
+    conclude(gate, &results, base.as_ref().map(|(b, m)| (b, *m)), &reports)
 }
 
 /// Judges, prints, writes reports and publishes; returns the exit code.
-fn conclude(gate: &Gate, results: &Results, reports: &Reports) -> i32 {
-    let verdict = verdict::judge(gate, results);
+fn conclude(gate: &Gate, results: &Results, base: Option<(&Results, Mode)>, reports: &Reports) -> i32 {
+    let verdict = match base {
+        Some((b, mode)) => verdict::judge_with_baseline(gate, results, b, mode),
+        None => verdict::judge(gate, results),
+    };
     print_results(results);
     print_verdict(&verdict, &gate.file);
     let input = report::Input {
@@ -366,21 +471,15 @@ fn conclude(gate: &Gate, results: &Results, reports: &Reports) -> i32 {
     }
 }
 
-fn report_cmd(path: &std::path::Path, gate: Option<PathBuf>, args: &ReportArgs) -> i32 {
-    let results = match Results::read(path) {
-        Ok(r) => r,
-        Err(e) => return input_error(&format!("error: {e}")),
-    };
+/// Loads the gate named by `--gate` or by the results, warning when it changed since the run.
+fn gate_for(results: &Results, path: &std::path::Path, gate: Option<PathBuf>) -> Result<Gate, i32> {
     let gate_path = gate.unwrap_or_else(|| PathBuf::from(&results.gate.file));
-    let gate = match Gate::load(&gate_path) {
-        Ok(g) => g,
-        Err(e) => {
-            return input_error(&format!(
-                "{e}\n  = help: pass the gate file that produced {} with --gate",
-                path.display()
-            ))
-        }
-    };
+    let gate = Gate::load(&gate_path).map_err(|e| {
+        input_error(&format!(
+            "{e}\n  = help: pass the gate file that produced {} with --gate",
+            path.display()
+        ))
+    })?;
     if gate.sha256 != results.gate.sha256 {
         eprintln!(
             "warning: {} has changed since {} was recorded (sha256 differs); its current targets judge the old run",
@@ -388,11 +487,132 @@ fn report_cmd(path: &std::path::Path, gate: Option<PathBuf>, args: &ReportArgs) 
             path.display()
         );
     }
+    Ok(gate)
+}
+
+fn report_cmd(path: &std::path::Path, gate: Option<PathBuf>, args: &ReportArgs) -> i32 {
+    let results = match Results::read(path) {
+        Ok(r) => r,
+        Err(e) => return input_error(&format!("error: {e}")),
+    };
+    let gate = match gate_for(&results, path, gate) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
     let reports = args.reports();
     if let Err(e) = reports.check() {
         return input_error(&format!("error: {e}"));
     }
-    conclude(&gate, &results, &reports)
+    conclude(&gate, &results, None, &reports)
+}
+
+fn compare_cmd(
+    base_path: &std::path::Path,
+    head_path: &std::path::Path,
+    gate: Option<PathBuf>,
+    args: &ReportArgs,
+) -> i32 {
+    let (base, head) = match (Results::read(base_path), Results::read(head_path)) {
+        (Ok(b), Ok(h)) => (b, h),
+        (Err(e), _) | (_, Err(e)) => return input_error(&format!("error: {e}")),
+    };
+    let gate = match gate_for(&head, head_path, gate) {
+        Ok(g) => g,
+        Err(code) => return code,
+    };
+    let reports = args.reports();
+    if let Err(e) = reports.check() {
+        return input_error(&format!("error: {e}"));
+    }
+    let mode = match (&base.load.duet, &head.load.duet) {
+        (Some(b), Some(h)) if b.id == h.id && b.side != h.side => Mode::Duet,
+        _ => Mode::Sequential,
+    };
+    conclude(&gate, &head, Some((&base, mode)), &reports)
+}
+
+/// Prints the noise floor an A/A run measured for every budget, and which budgets it cannot resolve.
+fn print_calibration(gate: &Gate, a: &Results, b: &Results) {
+    let reg = verdict::compare::compare(&gate.regression, a, b, Mode::Duet, gate.verdict.include_ramp_up);
+    println!("{}", terminal::run_summary(b));
+    println!("A/A calibration: the same target twice, interleaved. The noise floor is the widest change the intervals allow when nothing changed.");
+    if reg.comparisons.is_empty() {
+        println!("  the gate has no regression budgets to calibrate");
+    }
+    for c in &reg.comparisons {
+        let floor = c.worse_ci.map(|(lo, hi)| lo.abs().max(hi.abs()));
+        let (floor_text, verdict) = match floor {
+            Some(f) => {
+                let budget = parse_budget_value(&c.budget);
+                let ok = budget.is_none_or(|b| b > f);
+                (
+                    format!("±{f:.1}{}", c.ci_unit),
+                    if ok {
+                        "resolvable".to_string()
+                    } else {
+                        format!("WARNING: budget {} is below the noise floor", c.budget)
+                    },
+                )
+            }
+            None => ("unknown".into(), format!("inconclusive: {}", c.reason)),
+        };
+        println!(
+            "  {:<50} noise floor {floor_text:<10} {verdict}",
+            format!("{} {}", c.subject, c.metric)
+        );
+    }
+}
+
+/// The failing amount of a budget as written (`+10%..+20%` → 20), in its own unit.
+fn parse_budget_value(text: &str) -> Option<f64> {
+    let fail = text.rsplit("..").next()?.trim();
+    let digits: String = fail.chars().filter(|c| c.is_ascii_digit() || *c == '.').collect();
+    digits.parse().ok()
+}
+
+/// Prints the comparison with the baseline: one line per comparison, regressions first, then notes.
+fn print_regression(r: &verdict::compare::Regression, file: &str) {
+    use verdict::compare::Change;
+    println!(
+        "Compared with base ({}, {:.0}% confidence for all {} comparisons together):",
+        match r.mode {
+            Mode::Duet => "duet: loaded together",
+            Mode::Sequential => "sequential: base ran earlier",
+        },
+        r.confidence * 100.0,
+        r.comparisons.len()
+    );
+    let mut comps: Vec<_> = r.comparisons.iter().collect();
+    comps.sort_by_key(|c| match c.change {
+        Change::Regression => 0,
+        Change::Inconclusive => 1,
+        Change::Warn => 2,
+        Change::Improvement => 3,
+        Change::Pass => 4,
+    });
+    for c in comps {
+        let values = match (c.base, c.head) {
+            (Some(b), Some(h)) => format!(
+                "{}{} -> {}{}{}",
+                verdict::fmt_value(b),
+                c.unit,
+                verdict::fmt_value(h),
+                c.unit,
+                c.delta_pct.map(|d| format!(" ({d:+.1}%)")).unwrap_or_default()
+            ),
+            _ => "-".into(),
+        };
+        println!(
+            "  {:<12} {}: {values}; {}  [{file}:{}]",
+            c.change.label(),
+            c.name,
+            c.reason,
+            c.pos.line
+        );
+    }
+    for n in &r.notes {
+        println!("  note: {n}");
+    }
 }
 
 /// Prints the verdict: headline, then every check with failures first.
@@ -412,6 +632,9 @@ pub fn print_verdict(v: &verdict::Verdict, file: &str) {
             c.message(),
             c.pos.line
         );
+    }
+    if let Some(r) = &v.regression {
+        print_regression(r, file);
     }
 }
 

@@ -54,10 +54,10 @@ pub enum EngineError {
 /// How long the reachability check before the run may take.
 pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Checks that the target accepts a connection (and a TLS handshake) before load starts.
-pub async fn preflight(plan: &Plan) -> Result<(), EngineError> {
-    let connector = Connector::new(&plan.base).map_err(EngineError::Setup)?;
-    let url = plan.base.to_string();
+/// Checks that a target accepts a connection (and a TLS handshake) before load starts.
+pub async fn preflight(base: &BaseUrl) -> Result<(), EngineError> {
+    let connector = Connector::new(base).map_err(EngineError::Setup)?;
+    let url = base.to_string();
     match tokio::time::timeout(PREFLIGHT_TIMEOUT, connector.connect()).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(f)) => Err(EngineError::Unreachable { url, detail: f.detail }),

@@ -142,6 +142,39 @@ pub fn render(input: &Input) -> Result<String, String> {
             "HdrHistogram, 3 significant digits, microseconds".into(),
         ),
     ];
+    let regression = v.regression.as_ref().map(|reg| {
+        use crate::verdict::compare::Change;
+        let rows: Vec<Value> = reg
+            .comparisons
+            .iter()
+            .map(|c| {
+                let class = match c.change {
+                    Change::Regression => "fail",
+                    Change::Inconclusive if reg.fail_on_inconclusive => "fail",
+                    Change::Inconclusive | Change::Warn => "warn",
+                    _ => "pass",
+                };
+                let val = |x: Option<f64>| x.map(|x| format!("{}{}", fmt_value(x), c.unit)).unwrap_or_else(|| "–".into());
+                context! {
+                    class => class,
+                    change => c.change.label(),
+                    name => format!("{}: {}", c.subject, c.metric),
+                    base => val(c.base),
+                    head => val(c.head),
+                    delta => c.delta_pct.map(|d| format!("{d:+.1}%")).unwrap_or_else(|| "–".into()),
+                    interval => c.worse_ci.map(|(lo, hi)| format!("[{lo:+.1}{u}, {hi:+.1}{u}]", u = c.ci_unit)).unwrap_or_else(|| "–".into()),
+                    budget => c.budget,
+                    reason => c.reason,
+                }
+            })
+            .collect();
+        context! {
+            mode => match reg.mode { crate::verdict::compare::Mode::Duet => "duet: base and head loaded together", crate::verdict::compare::Mode::Sequential => "sequential: base ran earlier" },
+            confidence => format!("{:.0}%", reg.confidence * 100.0),
+            rows => rows,
+            notes => reg.notes,
+        }
+    });
     let status = if r.interrupted {
         "warn"
     } else if v.passed() {
@@ -158,6 +191,7 @@ pub fn render(input: &Input) -> Result<String, String> {
         status => status,
         interrupted => r.interrupted,
         checks => checks,
+        regression => regression,
         rows => rows,
         charts => charts,
         per_name => per_name,

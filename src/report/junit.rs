@@ -1,6 +1,7 @@
 //! JUnit XML: one testsuite per gate, one testcase per check, run metadata as properties.
 
 use super::{Format, Input};
+use crate::verdict::compare::Change;
 use crate::verdict::Outcome;
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
@@ -73,6 +74,40 @@ impl Format for Junit {
             }
             case.set_system_out(out);
             suite.add_test_case(case);
+        }
+        if let Some(reg) = &input.verdict.regression {
+            for c in &reg.comparisons {
+                let status = match c.change {
+                    Change::Regression => {
+                        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        s.set_message(format!("{}: {}", c.name, c.reason))
+                            .set_type("regression");
+                        s
+                    }
+                    Change::Inconclusive if reg.fail_on_inconclusive => {
+                        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        s.set_message(format!("{}: inconclusive: {}", c.name, c.reason))
+                            .set_type("inconclusive");
+                        s
+                    }
+                    Change::Inconclusive => {
+                        let mut s = TestCaseStatus::skipped();
+                        s.set_message(format!("inconclusive: {}", c.reason));
+                        s
+                    }
+                    _ => TestCaseStatus::success(),
+                };
+                let mut case = TestCase::new(c.name.as_str(), status);
+                case.set_classname(format!("perfgate.{}.regression", r.gate.name));
+                case.extra.insert("file".into(), input.gate_file.into());
+                case.extra.insert("line".into(), c.pos.line.to_string().into());
+                let values = match (c.base, c.head) {
+                    (Some(b), Some(h)) => format!("base {b:.3}{u}, head {h:.3}{u}\n", u = c.unit),
+                    _ => String::new(),
+                };
+                case.set_system_out(format!("{}: {}\n{values}", c.change.label(), c.reason));
+                suite.add_test_case(case);
+            }
         }
         let mut report = Report::new("perfgate");
         report.add_test_suite(suite);

@@ -69,6 +69,9 @@ pub fn render(input: &Input) -> String {
         }
         out.push('\n');
     }
+    if let Some(reg) = &v.regression {
+        out.push_str(&regression_table(reg));
+    }
     out.push_str("<details><summary>Per-request stats</summary>\n\n");
     out.push_str(
         "| Name | Requests | Fails | Avg ms | Min ms | Max ms | p50 ms | p90 ms | p95 ms | p99 ms | req/s |\n",
@@ -121,6 +124,84 @@ pub fn render(input: &Input) -> String {
         &r.gate.sha256[..r.gate.sha256.len().min(12)],
         r.started_at,
     ));
+    out
+}
+
+/// The comparison with the baseline as a markdown table, regressions first, then notes.
+pub fn regression_table(reg: &crate::verdict::compare::Regression) -> String {
+    use crate::verdict::compare::{Change, Mode};
+    let mut out = format!(
+        "**Compared with base** ({}; {:.0}% confidence for all {} comparisons together)\n\n",
+        match reg.mode {
+            Mode::Duet => "duet: base and head loaded together",
+            Mode::Sequential => "sequential: base ran earlier, run-to-run noise allowed for",
+        },
+        reg.confidence * 100.0,
+        reg.comparisons.len()
+    );
+    out.push_str(
+        "| | Comparison | Base | Head | Change | Interval (+ is worse) | Budget |\n|:-:|---|--:|--:|--:|--:|--:|\n",
+    );
+    let mut comps: Vec<_> = reg.comparisons.iter().collect();
+    comps.sort_by_key(|c| match c.change {
+        Change::Regression => 0,
+        Change::Inconclusive => 1,
+        Change::Warn => 2,
+        Change::Improvement => 3,
+        Change::Pass => 4,
+    });
+    for c in comps {
+        let icon = match c.change {
+            Change::Regression => "❌ regression",
+            Change::Inconclusive if reg.fail_on_inconclusive => "❌ inconclusive",
+            Change::Inconclusive => "❔ inconclusive",
+            Change::Warn => "⚠️ warn",
+            Change::Improvement => "🚀 improved",
+            Change::Pass => "✅",
+        };
+        let v = |x: Option<f64>| {
+            x.map(|x| format!("{}{}", fmt_value(x), c.unit))
+                .unwrap_or_else(|| "–".into())
+        };
+        let interval = c
+            .worse_ci
+            .map(|(lo, hi)| format!("[{lo:+.1}{u}, {hi:+.1}{u}]", u = c.ci_unit))
+            .unwrap_or_else(|| "–".into());
+        out.push_str(&format!(
+            "| {icon} | `{}: {}` | {} | {} | {} | {} | {} |\n",
+            cell(&c.subject),
+            c.metric,
+            v(c.base),
+            v(c.head),
+            c.delta_pct.map(|d| format!("{d:+.1}%")).unwrap_or_else(|| "–".into()),
+            interval,
+            cell(&c.budget)
+        ));
+    }
+    out.push('\n');
+    let unclear: Vec<_> = reg
+        .comparisons
+        .iter()
+        .filter(|c| c.change == Change::Inconclusive)
+        .collect();
+    if !unclear.is_empty() {
+        out.push_str("<details><summary>Why inconclusive</summary>\n\n");
+        for c in unclear {
+            out.push_str(&format!(
+                "- `{}: {}`: {}\n",
+                cell(&c.subject),
+                c.metric,
+                cell(&c.reason)
+            ));
+        }
+        out.push_str("\n</details>\n\n");
+    }
+    for n in &reg.notes {
+        out.push_str(&format!("> ⚠️ {}\n", cell(n)));
+    }
+    if !reg.notes.is_empty() {
+        out.push('\n');
+    }
     out
 }
 
