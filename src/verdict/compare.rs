@@ -461,3 +461,206 @@ fn fmt(v: f64, unit: &str) -> String {
 fn short(s: &str) -> &str {
     &s[..s.len().min(12)]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::budget::parse_limit;
+    use crate::gate::target::Selector;
+    use crate::metrics::hist::Hist;
+    use crate::metrics::results::{Environment, GateInfo, LoadInfo, Phases, RequestStats, Tool};
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    /// Latencies around `median_ms` with a long right tail (log-normal, sigma 0.3).
+    fn sample(rng: &mut SmallRng, n: usize, median_ms: f64) -> Stats {
+        let mut s = Stats {
+            histogram: Hist::new(),
+            ..Stats::default()
+        };
+        for _ in 0..n {
+            let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+            let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+            let us = (median_ms * 1000.0 * (0.3 * z).exp()) as u64;
+            s.histogram.record(us);
+            s.min_us = if s.requests == 0 { us } else { s.min_us.min(us) };
+            s.max_us = s.max_us.max(us);
+            s.requests += 1;
+            s.sum_us += us;
+        }
+        s
+    }
+
+    fn results(requests: Vec<(String, Stats)>) -> Results {
+        Results {
+            schema: crate::metrics::results::SCHEMA.into(),
+            schema_version: crate::metrics::results::SCHEMA_VERSION,
+            tool: Tool {
+                name: "perfgate".into(),
+                version: "test".into(),
+            },
+            gate: GateInfo {
+                file: "g.yaml".into(),
+                name: "g".into(),
+                sha256: "same".into(),
+            },
+            commit: None,
+            environment: Environment {
+                os: "linux".into(),
+                arch: "x86_64".into(),
+                cpus: 2,
+                cpu_model: None,
+            },
+            started_at: "2026-01-01T00:00:00Z".into(),
+            finished_at: "2026-01-01T00:00:30Z".into(),
+            target: "http://127.0.0.1:1".into(),
+            load: LoadInfo {
+                model: "closed".into(),
+                users: 10,
+                spawn_rate: None,
+                run_time_s: 30.0,
+                grace_s: 5.0,
+                scenarios: vec![],
+                users_per_scenario: Default::default(),
+                seed: 1,
+                ramp_up_s: 0.0,
+                duration_s: 30.0,
+                peak_users: 10,
+                abandoned_requests: 0,
+                duet: None,
+            },
+            interrupted: false,
+            requests: requests
+                .into_iter()
+                .map(|(name, steady)| RequestStats {
+                    name,
+                    method: "GET".into(),
+                    phases: Phases {
+                        ramp_up: Stats::default(),
+                        steady,
+                    },
+                })
+                .collect(),
+            tasks: vec![],
+            series: vec![],
+        }
+    }
+
+    fn policy(budgets: &[(&str, &str)], noise: f64) -> RegressionPolicy {
+        RegressionPolicy {
+            noise,
+            min_effect_ms: 0.1,
+            budgets: vec![Budget {
+                select: Selector::Total,
+                each: true,
+                limits: budgets
+                    .iter()
+                    .map(|(m, b)| parse_limit(Metric::parse(m).unwrap(), b).unwrap())
+                    .collect(),
+                pos: Pos::default(),
+            }],
+            ..RegressionPolicy::default()
+        }
+    }
+
+    fn one(policy: &RegressionPolicy, base: Stats, head: Stats, mode: Mode) -> Vec<Change> {
+        let r = compare(
+            policy,
+            &results(vec![("GET /x".into(), base)]),
+            &results(vec![("GET /x".into(), head)]),
+            mode,
+            false,
+        );
+        r.comparisons.iter().map(|c| c.change).collect()
+    }
+
+    #[test]
+    fn a_known_shift_is_detected() {
+        let mut rng = SmallRng::seed_from_u64(1);
+        let p = policy(&[("p95", "+10%"), ("avg", "+10%"), ("p50", "+10%")], 0.10);
+        let base = sample(&mut rng, 5000, 20.0);
+        let head = sample(&mut rng, 5000, 20.0 * 1.3);
+        assert_eq!(
+            one(&p, base.clone(), head.clone(), Mode::Duet),
+            vec![Change::Regression; 3]
+        );
+        // Sequential allows 10 % of run-to-run noise: +30 % is still beyond +10 % + noise.
+        assert_eq!(one(&p, base, head, Mode::Sequential), vec![Change::Regression; 3]);
+    }
+
+    #[test]
+    fn identical_distributions_pass_and_a_speed_up_is_an_improvement() {
+        let mut rng = SmallRng::seed_from_u64(2);
+        let p = policy(&[("p95", "+20%"), ("avg", "+20%")], 0.10);
+        let a = sample(&mut rng, 5000, 20.0);
+        let b = sample(&mut rng, 5000, 20.0);
+        assert_eq!(one(&p, a.clone(), b, Mode::Duet), vec![Change::Pass; 2]);
+        let faster = sample(&mut rng, 5000, 10.0);
+        assert_eq!(one(&p, a, faster, Mode::Duet), vec![Change::Improvement; 2]);
+    }
+
+    #[test]
+    fn tiny_samples_are_inconclusive() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let p = policy(&[("p99", "+10%"), ("avg", "+10%")], 0.10);
+        let base = sample(&mut rng, 10, 20.0);
+        let head = sample(&mut rng, 10, 40.0);
+        let c = compare(
+            &p,
+            &results(vec![("GET /x".into(), base)]),
+            &results(vec![("GET /x".into(), head)]),
+            Mode::Duet,
+            false,
+        );
+        assert!(c.comparisons.iter().all(|c| c.change == Change::Inconclusive));
+        assert!(
+            c.comparisons[0].reason.contains("too few samples"),
+            "{}",
+            c.comparisons[0].reason
+        );
+    }
+
+    #[test]
+    fn sequential_budgets_within_the_noise_are_inconclusive_not_regressions() {
+        let mut rng = SmallRng::seed_from_u64(4);
+        let p = policy(&[("p95", "+5%")], 0.10);
+        let base = sample(&mut rng, 20_000, 20.0);
+        let head = sample(&mut rng, 20_000, 20.0 * 1.08);
+        // Duet resolves an 8 % shift against a 5 % budget...
+        assert_eq!(
+            one(&p, base.clone(), head.clone(), Mode::Duet),
+            vec![Change::Regression]
+        );
+        // ...sequential cannot tell it from run-to-run noise, and says so.
+        let r = compare(
+            &p,
+            &results(vec![("GET /x".into(), base)]),
+            &results(vec![("GET /x".into(), head)]),
+            Mode::Sequential,
+            false,
+        );
+        assert_eq!(r.comparisons[0].change, Change::Inconclusive);
+        assert!(r.notes.iter().any(|n| n.contains("noise")), "{:?}", r.notes);
+    }
+
+    #[test]
+    fn many_metrics_do_not_inflate_false_alarms() {
+        // 100 A/A trials, each judging 10 request names x 3 metrics against budgets of +0 %: any
+        // regression call is a false alarm. Bonferroni keeps the family-wise rate near 5 %; without it,
+        // 30 comparisons at 95 % each would false-alarm in most trials.
+        let mut rng = SmallRng::seed_from_u64(5);
+        let p = policy(&[("p95", "+0%"), ("avg", "+0%"), ("p50", "+0%")], 0.0);
+        let mut alarms = 0;
+        for _ in 0..100 {
+            let names: Vec<String> = (0..10).map(|i| format!("GET /r{i}")).collect();
+            let base = results(names.iter().map(|n| (n.clone(), sample(&mut rng, 500, 20.0))).collect());
+            let head = results(names.iter().map(|n| (n.clone(), sample(&mut rng, 500, 20.0))).collect());
+            let r = compare(&p, &base, &head, Mode::Duet, false);
+            assert_eq!(r.comparisons.len(), 30);
+            if r.comparisons.iter().any(|c| c.change == Change::Regression) {
+                alarms += 1;
+            }
+        }
+        assert!(alarms <= 10, "{alarms} of 100 A/A trials raised a false alarm");
+    }
+}
