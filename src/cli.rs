@@ -284,9 +284,7 @@ async fn serve_demo(port: u16, demo: DemoOptions) -> i32 {
         Ok(addr) => eprintln!("perfgate demo backend listening on http://{addr} (Ctrl-C stops it)"),
         Err(e) => eprintln!("warning: {e}"),
     }
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let shutdown = interrupted();
     match crate::demo::serve(listener, demo, shutdown).await {
         Ok(()) => EXIT_PASS,
         Err(e) => {
@@ -400,14 +398,11 @@ pub async fn run_gate(
         sha256: gate.sha256.clone(),
     };
     let mut display = ProgressDisplay::new(args.quiet, plan.run_time);
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     let outcome = match base_url {
-        Some(url) => load::engine::run_duet(plan.clone(), url, info, |p| display.update(p), interrupt)
+        Some(url) => load::engine::run_duet(plan.clone(), url, info, |p| display.update(p), interrupted())
             .await
             .map(|(head, base)| (head, Some((base, Mode::Duet)))),
-        None => load::run(plan.clone(), info, |p| display.update(p), interrupt)
+        None => load::run(plan.clone(), info, |p| display.update(p), interrupted())
             .await
             .map(|head| (head, base_file.map(|b| (b, Mode::Sequential)))),
     };
@@ -435,6 +430,22 @@ pub async fn run_gate(
         return if results.interrupted { EXIT_UNTRUSTED } else { EXIT_PASS };
     }
     conclude(gate, &results, base.as_ref().map(|(b, m)| (b, *m)), &reports)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what CI runners send on cancel).
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Judges, prints, writes reports and publishes; returns the exit code.
