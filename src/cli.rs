@@ -375,10 +375,27 @@ pub async fn run_gate(
             return EXIT_UNTRUSTED;
         }
     }
-    let rate = if plan.spawn_rate.is_finite() {
-        format!("{}/s", plan.spawn_rate)
-    } else {
-        "all at once".into()
+    let load_text = match &plan.open {
+        Some(o) => {
+            let rates: Vec<String> = o
+                .stages
+                .iter()
+                .map(|s| {
+                    if s.from == s.to {
+                        format!("{}/s", s.to)
+                    } else {
+                        format!("{}->{}/s", s.from, s.to)
+                    }
+                })
+                .collect();
+            format!(
+                "arrivals {} on up to {} connections",
+                rates.join(", "),
+                o.max_connections
+            )
+        }
+        None if plan.spawn_rate.is_finite() => format!("{} users (spawn {}/s)", plan.users, plan.spawn_rate),
+        None => format!("{} users (all at once)", plan.users),
     };
     let against = match &base_url {
         Some(_) if baseline.calibrate => format!("{} (A/A calibration: against itself, interleaved)", plan.base),
@@ -386,9 +403,8 @@ pub async fn run_gate(
         None => plan.base.to_string(),
     };
     eprintln!(
-        "perfgate: {} against {against}: {} users (spawn {rate}) for {}, seed {}",
+        "perfgate: {} against {against}: {load_text} for {}, seed {}",
         gate.name,
-        plan.users,
         crate::gate::duration::format_duration(plan.run_time),
         plan.seed
     );
@@ -473,6 +489,11 @@ fn conclude(gate: &Gate, results: &Results, base: Option<(&Results, Mode)>, repo
     }
     if results.interrupted {
         eprintln!("error: the run was interrupted; its numbers describe a partial run");
+        return EXIT_UNTRUSTED;
+    }
+    if let Some(why) = &results.load.generator.untrusted {
+        eprintln!("error: {why}");
+        eprintln!("  = help: give the generator its own core, lower the load, or raise `max_connections`");
         return EXIT_UNTRUSTED;
     }
     if verdict.passed() {
@@ -652,6 +673,7 @@ pub fn print_verdict(v: &verdict::Verdict, file: &str) {
 /// Prints the run summary, stats table and failure lines.
 pub fn print_results(r: &Results) {
     println!("{}", terminal::run_summary(r));
+    println!("{}", terminal::generator_line(r));
     println!("{}", terminal::stats_table(r));
     for line in terminal::failure_lines(r) {
         println!("  {line}");

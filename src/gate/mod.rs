@@ -112,10 +112,30 @@ impl Default for VerdictSettings {
     }
 }
 
-/// The closed-model load profile.
+/// One stage of the open model: the rate ramps linearly from `from` to `to` over `duration`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stage {
+    /// How long it lasts.
+    pub duration: Duration,
+    /// Arrivals per second at its start.
+    pub from: f64,
+    /// Arrivals per second at its end.
+    pub to: f64,
+}
+
+/// The open model: arrivals at a planned rate, served by a bounded pool of connections.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenModel {
+    /// Rate stages, in order; their durations add up to the run time.
+    pub stages: Vec<Stage>,
+    /// Connections in the pool.
+    pub max_connections: u32,
+}
+
+/// The load profile: closed (users) or open (arrival rate).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadProfile {
-    /// Concurrent virtual users.
+    /// Closed model: concurrent virtual users (open model: the pool size).
     pub users: u32,
     /// Users started per second (infinite: all at once).
     pub spawn_rate: f64,
@@ -125,6 +145,8 @@ pub struct LoadProfile {
     pub grace: Duration,
     /// Selected scenario names (None: all).
     pub scenarios: Option<Vec<String>>,
+    /// Set for the open model.
+    pub open: Option<OpenModel>,
 }
 
 /// One user class.

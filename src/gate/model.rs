@@ -58,20 +58,38 @@ pub struct GateFile {
     pub regression: Option<RegressionSpec>,
 }
 
-/// The closed-model load profile (Locust's users, spawn rate and run time).
+/// The load profile: closed (Locust's users, spawn rate, run time) or open (arrival rate in stages).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadSpec {
-    /// Number of concurrent virtual users.
-    #[schemars(with = "u32")]
-    pub users: At<u32>,
+    /// Closed model: number of concurrent virtual users.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub users: Option<At<u32>>,
+    /// Open model: tasks started per second, whatever the service's speed.
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub arrival_rate: Option<At<f64>>,
+    /// Open model in stages: each ramps linearly from the previous rate (or `start_rate`) to its `rate`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<StageSpec>>")]
+    pub stages: Option<At<Vec<At<StageSpec>>>>,
+    /// Open model: arrival rate at the start of the first stage (default 0).
+    #[serde(default)]
+    #[schemars(with = "Option<f64>")]
+    pub start_rate: Option<At<f64>>,
+    /// Open model: connections in the pool; an arrival finding none free within the queue is dropped (default 100).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub max_connections: Option<At<u32>>,
     /// Users started per second (default: all at once).
     #[serde(default)]
     #[schemars(with = "Option<f64>")]
     pub spawn_rate: Option<At<f64>>,
-    /// How long the load runs, e.g. `1m` or `90s`.
-    #[schemars(with = "String")]
-    pub run_time: At<String>,
+    /// How long the load runs, e.g. `1m` or `90s` (open model with stages: their total).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub run_time: Option<At<String>>,
     /// Which scenarios run (default: all); users are shared among them by weight.
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
@@ -80,6 +98,18 @@ pub struct LoadSpec {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub grace: Option<At<String>>,
+}
+
+/// One stage of the open model.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StageSpec {
+    /// How long the stage lasts, e.g. `30s`.
+    #[schemars(with = "String")]
+    pub duration: At<String>,
+    /// Arrivals per second at the end of the stage.
+    #[schemars(with = "f64")]
+    pub rate: At<f64>,
 }
 
 /// One user class: weight among classes, think time, start and stop steps, weighted tasks.

@@ -6,7 +6,7 @@ use super::error::{closest, GateError, Pos, Problem};
 use super::model::{self, At, RequestSpec};
 use super::target::{Limit, Metric, Selector};
 use super::template::{JsonPath, Template};
-use super::{Gate, LoadProfile, RegressionPolicy, Request, Scenario, Target, Task, VerdictSettings};
+use super::{Gate, LoadProfile, OpenModel, RegressionPolicy, Request, Scenario, Stage, Target, Task, VerdictSettings};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -162,10 +162,38 @@ fn load_profile(
     scenarios: &At<indexmap::IndexMap<String, At<model::ScenarioSpec>>>,
 ) -> LoadProfile {
     let l = &raw.value;
-    if l.users.value == 0 {
-        cx.err(Pos::of(&l.users), "`users` must be at least 1", None);
-    }
+    let load_pos = Pos::of(raw);
+    let open = open_model(cx, l, load_pos);
+    let users = match (&l.users, &open) {
+        (Some(u), None) => {
+            if u.value == 0 {
+                cx.err(Pos::of(u), "`users` must be at least 1", None);
+            }
+            u.value
+        }
+        (Some(u), Some(_)) => {
+            cx.err(
+                Pos::of(u),
+                "`users` is for the closed model, `arrival_rate`/`stages` for the open model: choose one",
+                Some("the open model's pool size is `max_connections`".into()),
+            );
+            0
+        }
+        (None, Some(o)) => o.max_connections,
+        (None, None) => {
+            cx.err(
+                load_pos,
+                "`load` needs `users` (closed model) or `arrival_rate`/`stages` (open model)",
+                Some("e.g. `load: {users: 10, spawn_rate: 2, run_time: 1m}`".into()),
+            );
+            0
+        }
+    };
     let spawn_rate = match &l.spawn_rate {
+        Some(r) if open.is_some() => {
+            cx.err(Pos::of(r), "`spawn_rate` belongs to the closed model (`users`)", None);
+            1.0
+        }
         Some(r) if !(r.value.is_finite() && r.value > 0.0) => {
             cx.err(
                 Pos::of(r),
@@ -180,10 +208,43 @@ fn load_profile(
         Some(r) => r.value,
         None => f64::INFINITY,
     };
-    let run_time = duration(cx, &l.run_time, "run_time");
-    if run_time.is_zero() && parse_duration(&l.run_time.value).is_ok() {
-        cx.err(Pos::of(&l.run_time), "`run_time` must be longer than zero", None);
-    }
+    let staged: Option<Duration> = open.as_ref().map(|o| o.stages.iter().map(|s| s.duration).sum());
+    let run_time = match (&l.run_time, staged) {
+        (Some(rt), staged) => {
+            let d = duration(cx, rt, "run_time");
+            if d.is_zero() && parse_duration(&rt.value).is_ok() {
+                cx.err(Pos::of(rt), "`run_time` must be longer than zero", None);
+            }
+            if let (Some(total), true) = (staged, l.stages.is_some()) {
+                if total != d {
+                    cx.err(
+                        Pos::of(rt),
+                        format!(
+                            "`run_time` ({}) differs from the stages' total ({}): leave `run_time` out",
+                            crate::gate::duration::format_duration(d),
+                            crate::gate::duration::format_duration(total)
+                        ),
+                        None,
+                    );
+                }
+            }
+            d
+        }
+        (None, Some(total)) if l.stages.is_some() => total,
+        (None, _) => {
+            cx.err(load_pos, "`load` needs `run_time`, e.g. `run_time: 1m`", None);
+            Duration::ZERO
+        }
+    };
+    // A constant arrival rate lasts the run time.
+    let open = open.map(|mut o| {
+        if l.stages.is_none() {
+            if let Some(s) = o.stages.first_mut() {
+                s.duration = run_time;
+            }
+        }
+        o
+    });
     let grace = l
         .grace
         .as_ref()
@@ -208,11 +269,12 @@ fn load_profile(
             .collect()
     });
     LoadProfile {
-        users: l.users.value,
+        users,
         spawn_rate,
         run_time,
         grace,
         scenarios: selected,
+        open,
     }
 }
 
@@ -758,4 +820,104 @@ fn select(cx: &mut Ctx, v: &At<model::Scalar>, names: &[String]) -> Selector {
         }
     }
     sel
+}
+
+fn open_model(cx: &mut Ctx, l: &model::LoadSpec, load_pos: Pos) -> Option<OpenModel> {
+    let rate_ok = |cx: &mut Ctx, r: &At<f64>, key: &str| -> f64 {
+        if r.value.is_finite() && r.value >= 0.0 {
+            r.value
+        } else {
+            cx.err(
+                Pos::of(r),
+                format!(
+                    "`{key}` must be a number of arrivals per second, 0 or more, found `{}`",
+                    r.value
+                ),
+                None,
+            );
+            0.0
+        }
+    };
+    let stages = match (&l.arrival_rate, &l.stages) {
+        (None, None) => {
+            for (key, pos) in [
+                ("start_rate", l.start_rate.as_ref().map(Pos::of)),
+                ("max_connections", l.max_connections.as_ref().map(Pos::of)),
+            ] {
+                if let Some(pos) = pos {
+                    cx.err(
+                        pos,
+                        format!("`{key}` belongs to the open model (`arrival_rate` or `stages`)"),
+                        None,
+                    );
+                }
+            }
+            return None;
+        }
+        (Some(r), None) => {
+            let rate = rate_ok(cx, r, "arrival_rate");
+            if rate == 0.0 {
+                cx.err(Pos::of(r), "`arrival_rate` must be above 0", None);
+            }
+            vec![Stage {
+                duration: Duration::ZERO,
+                from: rate,
+                to: rate,
+            }]
+        }
+        (None, Some(st)) => {
+            if st.value.is_empty() {
+                cx.err(
+                    Pos::of(st),
+                    "`stages` is empty: list at least one `{duration, rate}`",
+                    None,
+                );
+            }
+            let mut prev = l
+                .start_rate
+                .as_ref()
+                .map(|r| rate_ok(cx, r, "start_rate"))
+                .unwrap_or(0.0);
+            let mut out = Vec::new();
+            for s in &st.value {
+                let d = duration(cx, &s.value.duration, "duration");
+                if d.is_zero() {
+                    cx.err(
+                        Pos::of(&s.value.duration),
+                        "a stage's `duration` must be longer than zero",
+                        None,
+                    );
+                }
+                let to = rate_ok(cx, &s.value.rate, "rate");
+                out.push(Stage {
+                    duration: d,
+                    from: prev,
+                    to,
+                });
+                prev = to;
+            }
+            out
+        }
+        (Some(r), Some(_)) => {
+            cx.err(
+                Pos::of(r),
+                "give `arrival_rate` (constant) or `stages` (ramps), not both",
+                None,
+            );
+            return None;
+        }
+    };
+    let max_connections = match &l.max_connections {
+        Some(m) if m.value == 0 => {
+            cx.err(Pos::of(m), "`max_connections` must be at least 1", None);
+            1
+        }
+        Some(m) => m.value,
+        None => 100,
+    };
+    let _ = load_pos;
+    Some(OpenModel {
+        stages,
+        max_connections,
+    })
 }

@@ -1,17 +1,21 @@
 //! The scheduler: spawns users at the spawn rate, stops them at the run time, collects each second.
 
+use super::arrivals::Schedule;
 use super::client::Connector;
 use super::plan::Plan;
 use super::url::BaseUrl;
 use super::user::{Shared, Target, User};
+use crate::metrics::health::{process_cpu_seconds, Health};
 use crate::metrics::results::{
-    Duet, Environment, GateInfo, LoadInfo, RequestStats, Results, TaskStats, Tool, SCHEMA, SCHEMA_VERSION,
+    Duet, Environment, GateInfo, LoadInfo, RequestStats, Results, StageInfo, TaskStats, Tool, SCHEMA, SCHEMA_VERSION,
 };
 use crate::metrics::Recorder;
+use rand::{Rng, SeedableRng};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -50,6 +54,9 @@ pub enum EngineError {
     #[error("{0}")]
     Setup(String),
 }
+
+/// Arrivals that may wait for a free connection, per scenario; beyond this they are dropped and counted.
+pub const ARRIVAL_QUEUE: usize = 100_000;
 
 /// How long the reachability check before the run may take.
 pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -103,6 +110,11 @@ pub async fn run_duet(
     progress: impl FnMut(&Progress),
     interrupt: impl Future<Output = ()>,
 ) -> Result<(Results, Results), EngineError> {
+    if plan.open.is_some() {
+        return Err(EngineError::Setup(
+            "duet mode needs the closed model (`users`): with an arrival rate, the second target's sends would wait for the first's".into(),
+        ));
+    }
     if base.prefix != plan.base.prefix {
         return Err(EngineError::Setup(format!(
             "duet mode needs the same path prefix on both targets: `{}` and `{}`",
@@ -128,11 +140,13 @@ async fn run_targets(
 ) -> Result<Vec<Results>, EngineError> {
     let started_at = SystemTime::now();
     let start = Instant::now();
+    let cpu_start = process_cpu_seconds();
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let open = plan.open.is_some();
     let mut targets = Vec::new();
     for base in bases {
         targets.push(Target {
-            recorder: Recorder::new(plan.names.clone(), plan.tasks.len(), workers, start.into_std()),
+            recorder: Recorder::new(plan.names.clone(), plan.tasks.len(), workers, start.into_std(), open),
             connector: Connector::new(base).map_err(EngineError::Setup)?,
             host: hyper::header::HeaderValue::from_str(&base.authority)
                 .map_err(|_| EngineError::Setup(format!("invalid host `{}`", base.authority)))?,
@@ -140,6 +154,7 @@ async fn run_targets(
     }
     let shared = Arc::new(Shared {
         targets,
+        health: Health::default(),
         timeout: plan.timeout,
         stopping: AtomicBool::new(false),
         in_flight: AtomicU64::new(0),
@@ -149,13 +164,35 @@ async fn run_targets(
     let (stop_tx, stop_rx) = watch::channel(false);
     let deadline = start + plan.run_time;
 
-    // Spawner: user k starts at k / spawn_rate.
+    // Closed model: user k starts at k / spawn_rate. Open model: the whole pool starts at once and
+    // arrivals wait in their scenario's queue for a free connection; the wait counts in their latency.
     let mut users: JoinSet<()> = JoinSet::new();
-    let spawn_every = if plan.spawn_rate.is_finite() {
+    let spawn_every = if plan.spawn_rate.is_finite() && !open {
         Duration::from_secs_f64(1.0 / plan.spawn_rate)
     } else {
         Duration::ZERO
     };
+    let mut queues: Vec<mpsc::Sender<Instant>> = Vec::new();
+    let mut receivers: Vec<Arc<tokio::sync::Mutex<mpsc::Receiver<Instant>>>> = Vec::new();
+    for _ in 0..plan.scenarios.len() {
+        let (tx, rx) = mpsc::channel(ARRIVAL_QUEUE);
+        queues.push(tx);
+        receivers.push(Arc::new(tokio::sync::Mutex::new(rx)));
+    }
+    let mut schedule = plan.open.as_ref().map(|o| Schedule::new(&o.stages).peekable());
+    // Arrivals are shared among scenarios like users are: by the scenario's share of the pool.
+    let scenario_weights: Vec<u64> = (0..plan.scenarios.len())
+        .scan(0u64, |acc, i| {
+            *acc += plan.assignment.iter().filter(|&&a| a == i).count() as u64;
+            Some(*acc)
+        })
+        .collect();
+    let mut dispatch_rng = rand::rngs::SmallRng::seed_from_u64(user_seed(plan.seed, u64::MAX));
+    // The open model's ramp-up is its first stage when that stage ramps up.
+    let open_ramp = plan
+        .open
+        .as_ref()
+        .and_then(|o| o.stages.first().filter(|s| s.to > s.from).map(|s| s.duration));
     let mut next_user = 0usize;
     let mut ramp_up_s = None;
     let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
@@ -169,34 +206,80 @@ async fn run_targets(
         while next_user < plan.assignment.len() && Instant::now() >= start + spawn_every * next_user as u32 {
             let k = next_user;
             next_user += 1;
-            let (plan, shared, active, peak, stop) = (
+            let (plan, shared, active, peak, mut stop) = (
                 plan.clone(),
                 shared.clone(),
                 active.clone(),
                 peak.clone(),
                 stop_rx.clone(),
             );
+            let queue = receivers[plan.assignment[k]].clone();
             users.spawn(async move {
                 let scenario = &plan.scenarios[plan.assignment[k]];
                 let n = active.fetch_add(1, Ordering::Relaxed) + 1;
                 peak.fetch_max(n, Ordering::Relaxed);
                 let mut user = User::new(&shared, scenario, user_seed(plan.seed, k as u64), k % 2 == 1);
-                user.run(stop).await;
+                if plan.open.is_none() {
+                    user.run(stop).await;
+                } else if user.start().await {
+                    loop {
+                        let arrival = {
+                            let mut rx = queue.lock().await;
+                            tokio::select! {
+                                a = rx.recv() => a,
+                                _ = stop.wait_for(|s| *s) => None,
+                            }
+                        };
+                        let Some(intended) = arrival else { break };
+                        shared.health.queued(Instant::now().saturating_duration_since(intended));
+                        user.task(Some(intended)).await;
+                    }
+                }
                 user.stop().await;
                 active.fetch_sub(1, Ordering::Relaxed);
             });
         }
-        if next_user == plan.assignment.len() && ramp_up_s.is_none() {
+        let ramp_done = match open_ramp {
+            Some(d) => start.elapsed() >= d,
+            None => next_user == plan.assignment.len(),
+        };
+        if ramp_done && ramp_up_s.is_none() {
             ramp_up_s = Some(start.elapsed().as_secs_f64());
             shared.targets.iter().for_each(|t| t.recorder.end_ramp_up());
         }
+        // Dispatch every arrival that is due; lateness here is the generator's own.
+        if let Some(sched) = schedule.as_mut() {
+            let now = Instant::now();
+            while let Some(&t) = sched.peek() {
+                let intended = start + Duration::from_secs_f64(t);
+                if intended > now || intended >= deadline {
+                    break;
+                }
+                sched.next();
+                shared.health.planned_send(now.saturating_duration_since(intended));
+                let total = scenario_weights.last().copied().unwrap_or(1).max(1);
+                let pick = dispatch_rng.random_range(0..total);
+                let s = scenario_weights.partition_point(|&c| c <= pick).min(queues.len() - 1);
+                let dropped = queues[s].try_send(intended).is_err();
+                shared.health.arrival(dropped);
+            }
+        }
+        let far = deadline + Duration::from_secs(3600);
         let next_spawn = if next_user < plan.assignment.len() {
             start + spawn_every * next_user as u32
         } else {
-            deadline + Duration::from_secs(3600)
+            far
+        };
+        let next_arrival = schedule
+            .as_mut()
+            .and_then(|s| s.peek().copied())
+            .map_or(far, |t| start + Duration::from_secs_f64(t));
+        let next_ramp = match (open_ramp, ramp_up_s) {
+            (Some(d), None) => start + d,
+            _ => far,
         };
         tokio::select! {
-            _ = tokio::time::sleep_until(next_spawn.min(deadline)) => {
+            _ = tokio::time::sleep_until(next_spawn.min(next_arrival).min(next_ramp).min(deadline)) => {
                 if Instant::now() >= deadline { break; }
             }
             _ = tick.tick() => {
@@ -251,6 +334,11 @@ async fn run_targets(
     let users = active.load(Ordering::Relaxed);
     shared.targets.iter().for_each(|t| t.recorder.collect(users));
     let finished_at = SystemTime::now();
+    let cpu_s = match (cpu_start, process_cpu_seconds()) {
+        (Some(a), Some(b)) => Some(((b - a) * 100.0).round() / 100.0),
+        _ => None,
+    };
+    let generator = shared.health.summary(cpu_s, start.elapsed().as_secs_f64(), workers);
     let commit = current_commit();
     let duet = (bases.len() > 1).then(|| format!("{}-{}", plan.seed, humantime::format_rfc3339_seconds(started_at)));
     let results = shared
@@ -296,7 +384,18 @@ async fn run_targets(
                 finished_at: humantime::format_rfc3339_seconds(finished_at).to_string(),
                 target: base.to_string(),
                 load: LoadInfo {
-                    model: "closed".into(),
+                    model: if open { "open".into() } else { "closed".into() },
+                    stages: plan
+                        .open
+                        .iter()
+                        .flat_map(|o| o.stages.iter())
+                        .map(|s| StageInfo {
+                            duration_s: s.duration.as_secs_f64(),
+                            from_rate: s.from,
+                            to_rate: s.to,
+                        })
+                        .collect(),
+                    generator: generator.clone(),
                     users: plan.users,
                     spawn_rate: plan.spawn_rate.is_finite().then_some(plan.spawn_rate),
                     run_time_s: plan.run_time.as_secs_f64(),

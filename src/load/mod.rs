@@ -1,5 +1,6 @@
 //! The load engine: plan, scheduler, virtual users and their HTTP connections.
 
+pub mod arrivals;
 pub mod client;
 pub mod engine;
 pub mod plan;

@@ -163,6 +163,8 @@ pub struct Plan {
     pub timeout: Duration,
     /// Seed of every random choice.
     pub seed: u64,
+    /// The open model's stages and pool, when load is an arrival rate.
+    pub open: Option<gate::OpenModel>,
 }
 
 impl Plan {
@@ -195,6 +197,26 @@ impl Plan {
         let run_time = o.run_time.unwrap_or(gate.load.run_time);
         if run_time.is_zero() {
             return Err("--run-time must be longer than zero".into());
+        }
+        let mut open = gate.load.open.clone();
+        if let Some(m) = &mut open {
+            if o.users.is_some() || o.spawn_rate.is_some() {
+                return Err(format!(
+                    "{}: --users and --spawn-rate are for the closed model; this gate's load is an arrival rate (set `max_connections` for the pool)",
+                    gate.file
+                ));
+            }
+            if let Some(rt) = o.run_time {
+                match m.stages.as_mut_slice() {
+                    [only] if only.from == only.to => only.duration = rt,
+                    _ => {
+                        return Err(format!(
+                            "{}: --run-time cannot stretch a staged arrival rate; change the stages' durations",
+                            gate.file
+                        ))
+                    }
+                }
+            }
         }
         let selected: Vec<&gate::Scenario> = if o.scenarios.is_empty() {
             gate.selected_scenarios()
@@ -331,6 +353,7 @@ impl Plan {
             grace: gate.load.grace,
             timeout: gate.timeout,
             seed,
+            open,
         })
     }
 }

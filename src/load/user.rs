@@ -5,6 +5,7 @@
 
 use super::client::{read_body, Connector, Failure};
 use super::plan::{render_json, Body, PlannedRequest, PlannedScenario};
+use crate::metrics::health::Health;
 use crate::metrics::{FailureKind, Recorder, Sample};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -27,10 +28,12 @@ pub struct Target {
     pub host: HeaderValue,
 }
 
-/// What every user shares: the targets and the stop signal.
+/// What every user shares: the targets, the stop signal and the generator's health counters.
 pub struct Shared {
     /// Head first; in duet mode base second.
     pub targets: Vec<Target>,
+    /// How late planned sends started.
+    pub health: Health,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Set when no new request may start.
@@ -95,47 +98,66 @@ impl<'a> User<'a> {
         }
     }
 
-    /// Sends `r` to every target whose variables it needs are set.
-    async fn step(&mut self, r: &PlannedRequest) {
+    /// Sends `r` to every target whose variables it needs are set; `intended` is when the first send was planned.
+    async fn step(&mut self, r: &PlannedRequest, intended: Option<Instant>) {
         let n = self.sides.len();
         for side in self.order() {
             if side < n && self.has(side, &r.needs) {
-                self.exec(r, side).await;
+                self.exec(r, side, intended).await;
             }
         }
     }
 
-    /// Runs `on_start`, then tasks with think time until stopped; `on_stop` is left to [`User::stop`].
-    pub async fn run(&mut self, mut stop: watch::Receiver<bool>) {
-        let s = self.scenario;
-        for r in &s.on_start {
+    /// Runs the `on_start` requests; false when stopped meanwhile.
+    pub async fn start(&mut self) -> bool {
+        for r in &self.scenario.on_start {
             if self.stopping() {
-                return;
+                return false;
             }
-            self.step(r).await;
+            self.step(r, None).await;
         }
+        true
+    }
+
+    /// Picks a task by weight and runs it; its first send was planned for `intended`.
+    pub async fn task(&mut self, intended: Option<Instant>) {
+        let s = self.scenario;
         let total = s.cumulative.last().copied().unwrap_or(0);
         if total == 0 {
             return;
         }
-        while !self.stopping() {
-            let pick = self.rng.random_range(0..total);
-            let idx = s.cumulative.partition_point(|&c| c <= pick);
-            let task = &s.tasks[idx];
-            let mut runs = false;
-            for side in 0..self.sides.len() {
-                let ok = self.has(side, &task.needs);
-                self.shared.targets[side].recorder.record_task(task.id, !ok);
-                runs |= ok;
-            }
-            if runs {
-                for r in &task.requests {
-                    if self.stopping() {
-                        break;
-                    }
-                    self.step(r).await;
+        let pick = self.rng.random_range(0..total);
+        let idx = s.cumulative.partition_point(|&c| c <= pick);
+        let task = &s.tasks[idx];
+        let mut runs = false;
+        for side in 0..self.sides.len() {
+            let ok = self.has(side, &task.needs);
+            self.shared.targets[side].recorder.record_task(task.id, !ok);
+            runs |= ok;
+        }
+        if runs {
+            let mut intended = intended;
+            for r in &task.requests {
+                if self.stopping() {
+                    break;
                 }
+                self.step(r, intended.take()).await;
             }
+        }
+    }
+
+    /// The closed model: `on_start`, then tasks with think time until stopped; `on_stop` is left to [`User::stop`].
+    pub async fn run(&mut self, mut stop: watch::Receiver<bool>) {
+        if !self.start().await {
+            return;
+        }
+        let s = self.scenario;
+        if s.tasks.is_empty() {
+            return;
+        }
+        let mut planned = None;
+        while !self.stopping() {
+            self.task(planned).await;
             let (lo, hi) = s.think_time;
             let think = if hi > lo {
                 Duration::from_nanos(self.rng.random_range(lo.as_nanos() as u64..=hi.as_nanos() as u64))
@@ -143,8 +165,12 @@ impl<'a> User<'a> {
                 lo
             };
             if !think.is_zero() {
+                let wake = Instant::now() + think;
                 tokio::select! {
-                    _ = tokio::time::sleep(think) => {}
+                    _ = tokio::time::sleep_until(wake) => {
+                        self.shared.health.planned_send(Instant::now().saturating_duration_since(wake));
+                        planned = Some(wake);
+                    }
                     _ = stop.wait_for(|s| *s) => {}
                 }
             } else if *stop.borrow() {
@@ -156,12 +182,13 @@ impl<'a> User<'a> {
     /// Runs the `on_stop` requests whose variables are set.
     pub async fn stop(&mut self) {
         for r in &self.scenario.on_stop {
-            self.step(r).await;
+            self.step(r, None).await;
         }
     }
 
-    /// Sends one request to one target, records it, and applies extractions.
-    async fn exec(&mut self, req: &PlannedRequest, side: usize) {
+    /// Sends one request to one target, records it, and applies extractions. With `intended`, latency
+    /// counts from that planned time (no coordinated omission) and the service time is kept apart.
+    async fn exec(&mut self, req: &PlannedRequest, side: usize, intended: Option<Instant>) {
         let uri = match &req.fixed_uri {
             Some(u) => u.clone(),
             None => {
@@ -200,7 +227,10 @@ impl<'a> User<'a> {
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
         let result = tokio::time::timeout(shared.timeout, self.send(request, keep, side)).await;
         shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-        let us = start.elapsed().as_micros() as u64;
+        let service_us = start.elapsed().as_micros() as u64;
+        let us = intended
+            .map_or(service_us, |t| t.elapsed().as_micros() as u64)
+            .max(service_us);
         let (status, bytes, failure) = match result {
             Err(_) => {
                 self.sides[side].sender = None;
@@ -218,6 +248,7 @@ impl<'a> User<'a> {
             status,
             bytes,
             failure,
+            service_us,
         });
     }
 

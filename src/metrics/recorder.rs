@@ -30,6 +30,8 @@ pub struct Sample {
     pub bytes: u64,
     /// Why it failed, if it did.
     pub failure: Option<FailureKind>,
+    /// Time from the actual send (equals `us` unless the send was late against its plan).
+    pub service_us: u64,
 }
 
 #[derive(Clone, Default)]
@@ -44,6 +46,8 @@ struct Acc {
     status: Vec<(u16, u64)>,
     failed_status: Vec<(u16, u64)>,
     hist: Hist,
+    /// Service time (from the actual send), kept apart in the open model only.
+    service: Option<Hist>,
 }
 
 impl Acc {
@@ -66,6 +70,9 @@ impl Acc {
             bump(&mut self.status, status);
         }
         self.hist.record(us);
+        if let Some(svc) = &mut self.service {
+            svc.record(x.service_us);
+        }
     }
 
     fn drain_into(&mut self, out: &mut Stats) {
@@ -93,10 +100,15 @@ impl Acc {
             s.failed_statuses.insert(*code, *n);
         }
         std::mem::swap(&mut s.histogram, &mut self.hist);
+        s.service_histogram = self.service.take();
         out.merge(&s);
-        // Keep the (grown) histogram allocation for the next interval.
+        // Keep the (grown) histogram allocations for the next interval.
         std::mem::swap(&mut s.histogram, &mut self.hist);
         self.hist.0.reset();
+        self.service = s.service_histogram.take().map(|mut h| {
+            h.0.reset();
+            h
+        });
         self.requests = 0;
         self.bytes = 0;
         self.failures = 0;
@@ -150,11 +162,16 @@ thread_local! {
 pub const MAX_SERIES: usize = 3600;
 
 impl Recorder {
-    /// A recorder for these request names and `tasks` task counters, with one shard per worker thread.
-    pub fn new(names: Vec<String>, tasks: usize, workers: usize, start: Instant) -> Recorder {
+    /// A recorder for these request names and `tasks` task counters, with one shard per worker thread;
+    /// `service` keeps service times apart from latencies (the open model).
+    pub fn new(names: Vec<String>, tasks: usize, workers: usize, start: Instant, service: bool) -> Recorder {
+        let acc = Acc {
+            service: service.then(Hist::new),
+            ..Acc::default()
+        };
         let shard = || {
             Mutex::new(Shard {
-                acc: [vec![Acc::default(); names.len()], vec![Acc::default(); names.len()]],
+                acc: [vec![acc.clone(); names.len()], vec![acc.clone(); names.len()]],
                 tasks: vec![(0, 0); tasks],
             })
         };
@@ -324,13 +341,14 @@ mod tests {
 
     #[test]
     fn phases_and_series() {
-        let r = Recorder::new(vec!["a".into(), "b".into()], 1, 2, Instant::now());
+        let r = Recorder::new(vec!["a".into(), "b".into()], 1, 2, Instant::now(), false);
         let s = |name, us, status, failure| Sample {
             name,
             us,
             status,
             bytes: 10,
             failure,
+            service_us: us,
         };
         r.record(&s(0, 1000, 200, None));
         r.record(&s(0, 3000, 500, Some(FailureKind::Status)));

@@ -36,8 +36,11 @@ pub struct Stats {
     /// Statuses of answers that failed for their status.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub failed_statuses: BTreeMap<u16, u64>,
-    /// Latency histogram of every completed request, µs.
+    /// Latency histogram of every completed request, µs (open model: from the intended send time).
     pub histogram: Hist,
+    /// Open model: service time from the actual send, µs (what a tool with coordinated omission reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_histogram: Option<Hist>,
 }
 
 impl Stats {
@@ -66,6 +69,11 @@ impl Stats {
             *self.failed_statuses.entry(*k).or_default() += v;
         }
         self.histogram.add(&o.histogram);
+        match (&mut self.service_histogram, &o.service_histogram) {
+            (Some(a), Some(b)) => a.add(b),
+            (None, Some(b)) => self.service_histogram = Some(b.clone()),
+            _ => {}
+        }
     }
 
     /// Mean latency in milliseconds (0 when empty).
@@ -258,6 +266,31 @@ impl Environment {
     }
 }
 
+/// How well the load generator held its plan, and what it cost.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Generator {
+    /// CPU time the perfgate process used, seconds (user + system), when the OS tells.
+    pub cpu_s: Option<f64>,
+    /// That CPU time as a share of all cores over the run, percent.
+    pub cpu_pct: Option<f64>,
+    /// Sends that had a planned time (after think time, or an arrival).
+    pub planned_sends: u64,
+    /// Of those, sends that started more than 10 ms after their planned time.
+    pub late_sends: u64,
+    /// Largest lateness, ms.
+    pub max_lag_ms: f64,
+    /// Mean lateness, ms.
+    pub mean_lag_ms: f64,
+    /// Open model: arrivals planned.
+    pub arrivals: u64,
+    /// Open model: arrivals dropped because every connection was busy and the queue full.
+    pub dropped: u64,
+    /// Open model: arrivals that waited more than 10 ms for a free connection (the target was slow).
+    pub queued: u64,
+    /// Why the run cannot be trusted, when the generator could not hold the plan.
+    pub untrusted: Option<String>,
+}
+
 /// Planned and achieved load.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadInfo {
@@ -285,9 +318,26 @@ pub struct LoadInfo {
     pub peak_users: u32,
     /// Requests still in flight when the grace period ended (not counted).
     pub abandoned_requests: u64,
+    /// Open model: the stages as planned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageInfo>,
+    /// How well the generator held the plan.
+    #[serde(default)]
+    pub generator: Generator,
     /// Set when this run was one side of a duet (head and base loaded together).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duet: Option<Duet>,
+}
+
+/// One open-model stage as planned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageInfo {
+    /// Length, s.
+    pub duration_s: f64,
+    /// Arrivals per second at its start.
+    pub from_rate: f64,
+    /// Arrivals per second at its end.
+    pub to_rate: f64,
 }
 
 /// Which duet a results file belongs to, and which side it is.

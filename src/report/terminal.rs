@@ -93,6 +93,48 @@ pub fn failure_lines(r: &Results) -> Vec<String> {
     out
 }
 
+/// One line on the generator: its CPU, how late planned sends were, and dropped arrivals.
+pub fn generator_line(r: &Results) -> String {
+    let g = &r.load.generator;
+    let cpu = match (g.cpu_s, g.cpu_pct) {
+        (Some(s), Some(p)) => format!("{s:.2} s CPU ({p:.1}% of {} cores)", r.environment.cpus),
+        _ => "CPU unknown".into(),
+    };
+    let mut line = format!(
+        "generator: {cpu}; {} of {} planned sends late by more than 10 ms (max {:.1} ms)",
+        g.late_sends, g.planned_sends, g.max_lag_ms
+    );
+    if r.load.model == "open" {
+        line.push_str(&format!(
+            "; {} arrivals, {} dropped (no free connection), {} waited for a connection",
+            g.arrivals, g.dropped, g.queued
+        ));
+    }
+    if r.load.model == "open" {
+        let mut service = Stats::default();
+        let mut total = Stats::default();
+        for q in &r.requests {
+            let s = q.phases.all();
+            if let Some(h) = &s.service_histogram {
+                service.histogram.add(h);
+            }
+            total.merge(&s);
+        }
+        let q = |s: &Stats, p: f64| ms(s.histogram.quantile_us(p) as f64 / 1000.0);
+        line.push_str(&format!(
+            "\nlatency from the planned send: p50 {} / p99 {} ms; service time from the actual send: p50 {} / p99 {} ms",
+            q(&total, 0.5),
+            q(&total, 0.99),
+            q(&service, 0.5),
+            q(&service, 0.99)
+        ));
+    }
+    if let Some(why) = &g.untrusted {
+        line.push_str(&format!("\n  UNTRUSTED: {why}"));
+    }
+    line
+}
+
 /// One paragraph about the run: target, load, duration, ramp-up, seed.
 pub fn run_summary(r: &Results) -> String {
     let per: Vec<String> = r

@@ -527,6 +527,8 @@ mod tests {
                 duration_s: 30.0,
                 peak_users: 10,
                 abandoned_requests: 0,
+                stages: vec![],
+                generator: Default::default(),
                 duet: None,
             },
             interrupted: false,

@@ -1,0 +1,143 @@
+//! Generator health: how late planned sends started, and the CPU the generator used.
+
+use super::results::Generator;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Lateness above this counts a send as late.
+pub const LATE: Duration = Duration::from_millis(10);
+/// More late sends than this share make the run untrusted.
+pub const MAX_LATE_SHARE: f64 = 0.05;
+/// More CPU than this share of all cores makes the run untrusted.
+pub const MAX_CPU_SHARE: f64 = 0.90;
+
+/// Counters the users and the dispatcher update; lock-free.
+#[derive(Default)]
+pub struct Health {
+    planned: AtomicU64,
+    late: AtomicU64,
+    lag_sum_us: AtomicU64,
+    lag_max_us: AtomicU64,
+    arrivals: AtomicU64,
+    dropped: AtomicU64,
+    queued: AtomicU64,
+}
+
+impl Health {
+    /// A planned send started `lag` after its planned time.
+    #[inline]
+    pub fn planned_send(&self, lag: Duration) {
+        let us = lag.as_micros() as u64;
+        self.planned.fetch_add(1, Ordering::Relaxed);
+        self.lag_sum_us.fetch_add(us, Ordering::Relaxed);
+        self.lag_max_us.fetch_max(us, Ordering::Relaxed);
+        if lag > LATE {
+            self.late.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An arrival was planned (open model); `dropped` when no connection could take it.
+    pub fn arrival(&self, dropped: bool) {
+        self.arrivals.fetch_add(1, Ordering::Relaxed);
+        if dropped {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// An arrival waited this long for a free connection.
+    pub fn queued(&self, wait: Duration) {
+        if wait > LATE {
+            self.queued.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The summary for the results, with the verdict on whether the numbers can be trusted.
+    pub fn summary(&self, cpu_s: Option<f64>, wall_s: f64, cores: usize) -> Generator {
+        let planned = self.planned.load(Ordering::Relaxed);
+        let late = self.late.load(Ordering::Relaxed);
+        let cpu_pct = cpu_s.map(|c| c / (wall_s.max(1e-9) * cores.max(1) as f64) * 100.0);
+        let mut g = Generator {
+            cpu_s,
+            cpu_pct: cpu_pct.map(|p| (p * 10.0).round() / 10.0),
+            planned_sends: planned,
+            late_sends: late,
+            max_lag_ms: self.lag_max_us.load(Ordering::Relaxed) as f64 / 1000.0,
+            mean_lag_ms: if planned > 0 {
+                self.lag_sum_us.load(Ordering::Relaxed) as f64 / planned as f64 / 1000.0
+            } else {
+                0.0
+            },
+            arrivals: self.arrivals.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            queued: self.queued.load(Ordering::Relaxed),
+            untrusted: None,
+        };
+        let late_share = if planned > 0 { late as f64 / planned as f64 } else { 0.0 };
+        if planned >= 20 && late_share > MAX_LATE_SHARE {
+            g.untrusted = Some(format!(
+                "the load generator could not hold its plan: {late} of {planned} sends ({:.1}%) started more than {} ms late (max {:.0} ms); the numbers describe the runner, not the service",
+                late_share * 100.0,
+                LATE.as_millis(),
+                g.max_lag_ms
+            ));
+        } else if let Some(p) = cpu_pct.filter(|p| *p >= MAX_CPU_SHARE * 100.0) {
+            g.untrusted = Some(format!(
+                "the load generator used {p:.0}% of all {cores} cores: it was saturated, so latencies include its own queueing"
+            ));
+        }
+        g
+    }
+}
+
+/// CPU time (user + system) this process has used, from /proc/self/stat; None where there is no /proc.
+pub fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // The kernel reports clock ticks; USER_HZ is 100 on every Linux architecture perfgate targets.
+    Some((utime + stime) / 100.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn late_sends_make_a_run_untrusted() {
+        let h = Health::default();
+        for _ in 0..90 {
+            h.planned_send(Duration::from_millis(1));
+        }
+        assert!(h.summary(Some(1.0), 10.0, 2).untrusted.is_none());
+        for _ in 0..10 {
+            h.planned_send(Duration::from_millis(50));
+        }
+        let g = h.summary(Some(1.0), 10.0, 2);
+        assert_eq!((g.planned_sends, g.late_sends), (100, 10));
+        assert!(g.untrusted.unwrap().contains("10 of 100"));
+        assert_eq!(g.max_lag_ms, 50.0);
+    }
+
+    #[test]
+    fn saturated_cpu_makes_a_run_untrusted() {
+        let h = Health::default();
+        assert!(h.summary(Some(19.0), 10.0, 2).untrusted.unwrap().contains("95%"));
+        assert!(h.summary(Some(5.0), 10.0, 2).untrusted.is_none());
+    }
+
+    #[test]
+    fn reads_own_cpu_time() {
+        if std::path::Path::new("/proc/self/stat").exists() {
+            let a = process_cpu_seconds().unwrap();
+            let mut x = 0u64;
+            for i in 0..20_000_000u64 {
+                x = x.wrapping_add(i * i);
+            }
+            std::hint::black_box(x);
+            assert!(process_cpu_seconds().unwrap() >= a);
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The open model's accounting against a demo that stalls: latency from the planned send, service
+//! time kept apart, waits for a connection counted (no coordinated omission).
+
+use perfgate::demo::{DemoOptions, DemoServer};
+use perfgate::gate::Gate;
+use perfgate::load::{self, Overrides, Plan};
+use perfgate::metrics::results::{GateInfo, Results, Stats};
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn open_run(opts: DemoOptions, yaml: &str) -> Results {
+    let server = DemoServer::start(opts).await.unwrap();
+    let gate = Gate::parse("open.yaml", yaml).unwrap_or_else(|e| panic!("{e}"));
+    let plan = Plan::new(
+        &gate,
+        &Overrides {
+            host: Some(server.url()),
+            seed: Some(11),
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    let info = GateInfo {
+        file: gate.file.clone(),
+        name: gate.name.clone(),
+        sha256: gate.sha256.clone(),
+    };
+    let run = load::run(Arc::new(plan), info, |_| {}, std::future::pending());
+    let results = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the run ends by itself")
+        .unwrap();
+    server.stop().await;
+    results
+}
+
+fn health_stats(r: &Results) -> Stats {
+    r.requests
+        .iter()
+        .find(|q| q.name == "GET /api/health")
+        .unwrap()
+        .phases
+        .all()
+}
+
+const GATE: &str = r#"
+version: 1
+load:
+  arrival_rate: 100
+  run_time: 5s
+  max_connections: 4
+  grace: 2s
+scenarios:
+  Poller:
+    tasks:
+      - request: GET /api/health
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_shows_in_latency_from_the_planned_send_but_not_in_service_time() {
+    let opts = DemoOptions {
+        no_base_latency: true,
+        stall_every: Some(Duration::from_secs(2)),
+        stall_for: Duration::from_millis(500),
+        ..DemoOptions::default()
+    };
+    let r = open_run(opts, GATE).await;
+    assert_eq!(r.load.model, "open");
+    let s = health_stats(&r);
+    let service = s.service_histogram.clone().expect("the open model keeps service time");
+    // The plan: 100 arrivals/s for 5 s.
+    let g = &r.load.generator;
+    assert!((480..=500).contains(&g.arrivals), "{} arrivals planned", g.arrivals);
+    assert_eq!(g.dropped, 0);
+    assert_eq!(s.requests, g.arrivals, "every arrival was sent once");
+    // Four connections are all stuck in each 500 ms stall, so arrivals queue for a connection...
+    assert!(g.queued >= 20, "arrivals that waited for a connection: {}", g.queued);
+    // ...and their wait is in the latency: a fifth of the arrivals fall in a stall.
+    let corrected_p90 = s.quantile_ms(0.90);
+    let service_p90 = service.quantile_us(0.90) as f64 / 1000.0;
+    assert!(
+        corrected_p90 >= 100.0,
+        "corrected p90 {corrected_p90} ms should show the stall"
+    );
+    assert!(
+        service_p90 < 50.0,
+        "service time p90 {service_p90} ms: only 8 sends sat in a stall"
+    );
+    // Latency from the planned time is never below the service time, quantile by quantile.
+    for q in [0.1, 0.5, 0.9, 0.99, 0.999, 1.0] {
+        assert!(
+            s.histogram.quantile_us(q) >= service.quantile_us(q),
+            "q{q}: corrected {} < service {}",
+            s.histogram.quantile_us(q),
+            service.quantile_us(q)
+        );
+    }
+    assert!(s.min_us >= service.0.min(), "min corrected below min service");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_stall_both_measures_agree_and_nothing_waits() {
+    let opts = DemoOptions {
+        no_base_latency: true,
+        ..DemoOptions::default()
+    };
+    let yaml = GATE.replace("max_connections: 4", "max_connections: 50");
+    let r = open_run(opts, &yaml).await;
+    let s = health_stats(&r);
+    let service = s.service_histogram.clone().unwrap();
+    let (c50, s50) = (s.quantile_ms(0.5), service.quantile_us(0.5) as f64 / 1000.0);
+    assert!(c50 - s50 < 5.0, "p50 from plan {c50} ms vs service {s50} ms");
+    assert!(
+        r.load.generator.queued * 20 < r.load.generator.arrivals,
+        "{:?}",
+        r.load.generator
+    );
+    assert!(r.load.generator.untrusted.is_none(), "{:?}", r.load.generator);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stages_ramp_the_arrival_rate() {
+    let opts = DemoOptions {
+        no_base_latency: true,
+        ..DemoOptions::default()
+    };
+    let yaml = r#"
+version: 1
+load:
+  stages:
+    - {duration: 2s, rate: 100}
+    - {duration: 2s, rate: 100}
+  max_connections: 20
+scenarios:
+  Poller:
+    tasks:
+      - request: GET /api/health
+"#;
+    let r = open_run(opts, yaml).await;
+    // 0 -> 100/s over 2 s (100 arrivals) then 100/s for 2 s (200): 300 planned.
+    let g = &r.load.generator;
+    assert!((295..=300).contains(&g.arrivals), "{}", g.arrivals);
+    assert_eq!(r.load.stages.len(), 2);
+    assert!(
+        (r.load.ramp_up_s - 2.0).abs() < 0.3,
+        "the ramp stage is the ramp-up: {}",
+        r.load.ramp_up_s
+    );
+    let s = health_stats(&r);
+    assert!(s.requests >= 290);
+    let ramp = r.requests[0].phases.ramp_up.requests;
+    assert!((80..=120).contains(&ramp), "about 100 arrivals in the ramp: {ramp}");
+}
+
+#[test]
+fn open_model_gate_errors_are_located() {
+    let both = "version: 1\nload:\n  users: 5\n  arrival_rate: 10\n  run_time: 5s\nscenarios: {A: {tasks: [{request: GET /}]}}\n";
+    let e = Gate::parse("g.yaml", both).unwrap_err().to_string();
+    assert!(e.contains("g.yaml:3:10") && e.contains("choose one"), "{e}");
+    let stages_vs_run_time = "version: 1\nload:\n  stages: [{duration: 5s, rate: 10}]\n  run_time: 1m\nscenarios: {A: {tasks: [{request: GET /}]}}\n";
+    let e = Gate::parse("g.yaml", stages_vs_run_time).unwrap_err().to_string();
+    assert!(e.contains("differs from the stages' total"), "{e}");
+    let neither = "version: 1\nload:\n  run_time: 5s\nscenarios: {A: {tasks: [{request: GET /}]}}\n";
+    let e = Gate::parse("g.yaml", neither).unwrap_err().to_string();
+    assert!(e.contains("needs `users`"), "{e}");
+}
