@@ -71,6 +71,17 @@ pub enum Command {
         #[command(flatten)]
         reports: ReportArgs,
     },
+    /// Post or update the sticky PR comment for a saved results file (with a baseline: its deltas).
+    Comment {
+        /// The head run's results.
+        results: PathBuf,
+        /// The base run's results, for the delta table.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// The gate file (default: the file named in the results).
+        #[arg(long)]
+        gate: Option<PathBuf>,
+    },
     /// Judge a saved results file against a gate's targets and write reports, without load.
     Report {
         /// The results JSON written by `perfgate run --out`.
@@ -125,6 +136,9 @@ pub struct ReportArgs {
     /// Write Locust-compatible CSV files PREFIX_stats.csv, _stats_history.csv, _failures.csv, _exceptions.csv.
     #[arg(long, value_name = "PREFIX")]
     pub csv: Option<PathBuf>,
+    /// Post or update one sticky comment on the pull request (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_EVENT_PATH).
+    #[arg(long)]
+    pub comment: bool,
 }
 
 impl ReportArgs {
@@ -231,13 +245,27 @@ async fn dispatch(cmd: Command) -> i32 {
         }
         Command::ServeDemo { port, demo } => serve_demo(port, demo).await,
         Command::Demo(args) => demo(args).await,
-        Command::Report { results, gate, reports } => report_cmd(&results, gate, &reports),
+        Command::Report { results, gate, reports } => report_cmd(&results, gate, &reports).await,
+        Command::Comment {
+            results,
+            baseline,
+            gate,
+        } => {
+            let args = ReportArgs {
+                comment: true,
+                ..ReportArgs::default()
+            };
+            match baseline {
+                Some(base) => compare_cmd(&base, &results, gate, &args).await,
+                None => report_cmd(&results, gate, &args).await,
+            }
+        }
         Command::Compare {
             base,
             head,
             gate,
             reports,
-        } => compare_cmd(&base, &head, gate, &reports),
+        } => compare_cmd(&base, &head, gate, &reports).await,
     }
 }
 
@@ -402,6 +430,19 @@ pub async fn run_gate(
         Some(b) => format!("{} and base {b} (duet, interleaved)", plan.base),
         None => plan.base.to_string(),
     };
+    let actions = crate::github::commands::in_actions();
+    if actions {
+        // Secrets the gate sends in headers never reach the job's log.
+        for name in gate.env_vars() {
+            if let Some(line) = std::env::var(&name)
+                .ok()
+                .and_then(|v| crate::github::commands::mask(&v))
+            {
+                println!("{line}");
+            }
+        }
+        println!("::group::perfgate: load against {}", plan.base);
+    }
     eprintln!(
         "perfgate: {} against {against}: {load_text} for {}, seed {}",
         gate.name,
@@ -423,6 +464,9 @@ pub async fn run_gate(
             .map(|head| (head, base_file.map(|b| (b, Mode::Sequential)))),
     };
     display.finish();
+    if actions {
+        println!("::endgroup::");
+    }
     let (results, base) = match outcome {
         Ok(r) => r,
         Err(e) => {
@@ -445,7 +489,14 @@ pub async fn run_gate(
         }
         return if results.interrupted { EXIT_UNTRUSTED } else { EXIT_PASS };
     }
-    conclude(gate, &results, base.as_ref().map(|(b, m)| (b, *m)), &reports)
+    conclude(
+        gate,
+        &results,
+        base.as_ref().map(|(b, m)| (b, *m)),
+        &reports,
+        &args.reports,
+    )
+    .await
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what CI runners send on cancel).
@@ -465,7 +516,13 @@ async fn interrupted() {
 }
 
 /// Judges, prints, writes reports and publishes; returns the exit code.
-fn conclude(gate: &Gate, results: &Results, base: Option<(&Results, Mode)>, reports: &Reports) -> i32 {
+async fn conclude(
+    gate: &Gate,
+    results: &Results,
+    base: Option<(&Results, Mode)>,
+    reports: &Reports,
+    args: &ReportArgs,
+) -> i32 {
     let verdict = match base {
         Some((b, mode)) => verdict::judge_with_baseline(gate, results, b, mode),
         None => verdict::judge(gate, results),
@@ -484,9 +541,13 @@ fn conclude(gate: &Gate, results: &Results, base: Option<(&Results, Mode)>, repo
             return EXIT_UNTRUSTED;
         }
     }
-    if let Err(e) = crate::github::append_step_summary(&report::markdown::render(&input)) {
-        eprintln!("warning: {e}");
-    }
+    let shown = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let paths = crate::github::Paths {
+        results: shown(&args.out),
+        summary: shown(&args.summary),
+        junit: shown(&args.junit),
+    };
+    crate::github::publish(&input, &paths, args.comment).await;
     if results.interrupted {
         eprintln!("error: the run was interrupted; its numbers describe a partial run");
         return EXIT_UNTRUSTED;
@@ -522,7 +583,7 @@ fn gate_for(results: &Results, path: &std::path::Path, gate: Option<PathBuf>) ->
     Ok(gate)
 }
 
-fn report_cmd(path: &std::path::Path, gate: Option<PathBuf>, args: &ReportArgs) -> i32 {
+async fn report_cmd(path: &std::path::Path, gate: Option<PathBuf>, args: &ReportArgs) -> i32 {
     let results = match Results::read(path) {
         Ok(r) => r,
         Err(e) => return input_error(&format!("error: {e}")),
@@ -535,10 +596,10 @@ fn report_cmd(path: &std::path::Path, gate: Option<PathBuf>, args: &ReportArgs) 
     if let Err(e) = reports.check() {
         return input_error(&format!("error: {e}"));
     }
-    conclude(&gate, &results, None, &reports)
+    conclude(&gate, &results, None, &reports, args).await
 }
 
-fn compare_cmd(
+async fn compare_cmd(
     base_path: &std::path::Path,
     head_path: &std::path::Path,
     gate: Option<PathBuf>,
@@ -560,7 +621,7 @@ fn compare_cmd(
         (Some(b), Some(h)) if b.id == h.id && b.side != h.side => Mode::Duet,
         _ => Mode::Sequential,
     };
-    conclude(&gate, &head, Some((&base, mode)), &reports)
+    conclude(&gate, &head, Some((&base, mode)), &reports, args).await
 }
 
 /// Prints the noise floor an A/A run measured for every budget, and which budgets it cannot resolve.

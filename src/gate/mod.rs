@@ -275,6 +275,30 @@ impl Gate {
         }
     }
 
+    /// Every environment variable the gate reads (`${env:NAME}`), for masking and redaction.
+    pub fn env_vars(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let requests = self.scenarios.iter().flat_map(|s| {
+            s.on_start
+                .iter()
+                .chain(s.tasks.iter().flat_map(|t| t.requests.iter()))
+                .chain(s.on_stop.iter())
+        });
+        for t in self
+            .headers
+            .iter()
+            .map(|(_, t)| t)
+            .chain(requests.flat_map(|r| r.headers.iter().map(|(_, t)| t)))
+        {
+            for e in t.envs() {
+                if !out.iter().any(|o| o == e) {
+                    out.push(e.to_string());
+                }
+            }
+        }
+        out
+    }
+
     /// Every distinct request name, in file order.
     pub fn request_names(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();

@@ -1,19 +1,163 @@
-//! Publishing to GitHub Actions: the job's step summary.
+//! Publishing to GitHub Actions: step summary, workflow commands and outputs, and the sticky PR comment.
 
-use std::io::Write;
+pub mod commands;
+pub mod comment;
+pub mod event;
+pub mod summary;
 
-/// Appends markdown to the file named by `GITHUB_STEP_SUMMARY`, when that is set; says why it could not.
-pub fn append_step_summary(markdown: &str) -> Result<bool, String> {
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
-        return Ok(false);
+pub use summary::append_step_summary;
+
+use crate::report::{markdown, Input};
+use crate::verdict::compare::Change;
+use crate::verdict::Outcome;
+
+/// Where the reports went, for the step's outputs.
+#[derive(Debug, Clone, Default)]
+pub struct Paths {
+    /// Results JSON.
+    pub results: Option<String>,
+    /// Markdown summary.
+    pub summary: Option<String>,
+    /// JUnit XML.
+    pub junit: Option<String>,
+}
+
+/// `pass`, `fail` or `untrusted`, as the step output `verdict`.
+pub fn verdict_word(input: &Input) -> &'static str {
+    let r = input.results;
+    if r.interrupted || r.load.generator.untrusted.is_some() {
+        "untrusted"
+    } else if input.verdict.passed() {
+        "pass"
+    } else {
+        "fail"
+    }
+}
+
+/// Everything the job sees: step summary, annotations and outputs (under Actions), and the PR comment
+/// when asked. Problems are notices: publishing never changes the exit code.
+pub async fn publish(input: &Input<'_>, paths: &Paths, comment: bool) {
+    if let Err(e) = append_step_summary(&markdown::render(input)) {
+        eprintln!("warning: {e}");
+    }
+    if commands::in_actions() {
+        for line in annotations(input) {
+            println!("{line}");
+        }
+        let mut outputs = vec![("verdict", verdict_word(input).to_string())];
+        for (name, p) in [
+            ("results", &paths.results),
+            ("summary", &paths.summary),
+            ("junit", &paths.junit),
+        ] {
+            if let Some(p) = p {
+                outputs.push((name, p.clone()));
+            }
+        }
+        if let Err(e) = commands::set_outputs(&outputs) {
+            eprintln!("warning: {e}");
+        }
+    }
+    if comment {
+        match post_comment(input).await {
+            Ok(msg) => eprintln!("{msg}"),
+            Err(msg) => notice(&format!("PR comment skipped: {msg}")),
+        }
+    }
+}
+
+fn notice(msg: &str) {
+    if commands::in_actions() {
+        println!("::notice title=perfgate::{}", commands::escape_data(msg));
+    } else {
+        eprintln!("notice: {msg}");
+    }
+}
+
+/// `::error` per failing check and regression, `::warning` per no-data check and inconclusive comparison.
+pub fn annotations(input: &Input) -> Vec<String> {
+    let v = input.verdict;
+    let file = input.gate_file;
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    for c in &v.checks {
+        let line = commands::annotation(
+            if c.outcome == Outcome::Pass { "notice" } else { "error" },
+            file,
+            c.pos.line,
+            &format!("perfgate: {}", c.name),
+            &c.message(),
+        );
+        match c.outcome {
+            Outcome::Fail => errors.push(line),
+            Outcome::NoData if v.no_data_fails => errors.push(line),
+            Outcome::NoData => warnings.push(line.replacen("::error", "::warning", 1)),
+            Outcome::Pass => {}
+        }
+    }
+    if let Some(reg) = &v.regression {
+        for c in &reg.comparisons {
+            let title = format!("perfgate: {}", c.name);
+            match c.change {
+                Change::Regression => errors.push(commands::annotation("error", file, c.pos.line, &title, &c.reason)),
+                Change::Inconclusive if reg.fail_on_inconclusive => {
+                    errors.push(commands::annotation("error", file, c.pos.line, &title, &c.reason))
+                }
+                Change::Inconclusive | Change::Warn => {
+                    warnings.push(commands::annotation("warning", file, c.pos.line, &title, &c.reason))
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(why) = &input.results.load.generator.untrusted {
+        errors.insert(
+            0,
+            format!("::error title=perfgate: untrusted run::{}", commands::escape_data(why)),
+        );
+    }
+    errors.truncate(commands::MAX_ANNOTATIONS);
+    warnings.truncate(commands::MAX_ANNOTATIONS);
+    errors.into_iter().chain(warnings).collect()
+}
+
+/// The comment's text: marker, the summary, and which commit it describes.
+pub fn comment_body(input: &Input, head_sha: &str) -> String {
+    let mut body = format!("{}\n", comment::marker(&input.results.gate.name));
+    body.push_str(&markdown::render(input));
+    let run = match (
+        std::env::var("GITHUB_SERVER_URL"),
+        std::env::var("GITHUB_REPOSITORY"),
+        std::env::var("GITHUB_RUN_ID"),
+    ) {
+        (Ok(s), Ok(r), Ok(id)) => format!(" · [workflow run]({s}/{r}/actions/runs/{id})"),
+        _ => String::new(),
     };
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| format!("cannot open GITHUB_STEP_SUMMARY ({}): {e}", path.to_string_lossy()))?;
-    f.write_all(markdown.as_bytes())
-        .and_then(|_| f.write_all(b"\n"))
-        .map_err(|e| format!("cannot append to GITHUB_STEP_SUMMARY: {e}"))?;
-    Ok(true)
+    body.push_str(&format!("\n<sub>perfgate for commit `{head_sha}`{run}</sub>\n"));
+    comment::cap(&body, comment::MAX_BODY)
+}
+
+async fn post_comment(input: &Input<'_>) -> Result<String, String> {
+    let token = std::env::var("GITHUB_TOKEN")
+        .or_else(|_| std::env::var("GH_TOKEN"))
+        .ok()
+        .filter(|t| !t.is_empty())
+        .ok_or("no GITHUB_TOKEN in the environment (give the step `env: GITHUB_TOKEN: ${{ github.token }}` and `permissions: pull-requests: write`)")?;
+    let repo = std::env::var("GITHUB_REPOSITORY").map_err(|_| "GITHUB_REPOSITORY is not set".to_string())?;
+    let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
+    let pr = event::from_env()?;
+    let client = comment::Client::new(&api, &token, &repo)?;
+    let body = comment_body(input, &pr.head_sha);
+    match client
+        .upsert(pr.number, &comment::marker(&input.results.gate.name), &body)
+        .await
+    {
+        Ok(comment::Posted::Created(id)) => Ok(format!("PR #{}: created comment {id}", pr.number)),
+        Ok(comment::Posted::Updated(id)) => Ok(format!("PR #{}: updated comment {id}", pr.number)),
+        Err(comment::CommentError::Refused { status: 403, .. }) => Err(format!(
+            "the token may not comment on PR #{} (403: a fork's read-only token?); the gate still decides",
+            pr.number
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }
