@@ -5,7 +5,9 @@ use crate::gate::{duration::parse_duration, Gate};
 use crate::load::url::BaseUrl;
 use crate::load::{self, Overrides, Plan, Progress};
 use crate::metrics::results::{GateInfo, Results};
+use crate::metrics::results::{ServerInfo, ServerSample};
 use crate::report::{self, terminal, Reports};
+use crate::serve::{ServeSpec, Service};
 use crate::verdict;
 use crate::verdict::compare::Mode;
 use clap::{Args, Parser, Subcommand};
@@ -169,6 +171,9 @@ pub struct RunArgs {
     /// Baseline comparison.
     #[command(flatten)]
     pub baseline: BaselineArgs,
+    /// Start the service under test: a shell command with `{port}` (a free loopback port); replaces --host.
+    #[arg(long, value_name = "CMD", conflicts_with = "host")]
+    pub serve: Option<String>,
 }
 
 /// How `perfgate run` compares with a baseline.
@@ -186,6 +191,9 @@ pub struct BaselineArgs {
     /// A/A calibration: drive the target against itself in duet mode and report the noise floor per budget.
     #[arg(long, conflicts_with_all = ["baseline", "baseline_host"])]
     pub calibrate: bool,
+    /// Duet mode with a started base build: a shell command with `{port}`, like --serve.
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["baseline", "baseline_host", "calibrate"])]
+    pub baseline_serve: Option<String>,
 }
 
 /// Arguments of `perfgate demo`.
@@ -229,7 +237,7 @@ async fn dispatch(cmd: Command) -> i32 {
                 Ok(g) => g,
                 Err(e) => return input_error(&e.to_string()),
             };
-            run_gate(&gate, args.host, args.scenarios, &args.load, &args.baseline).await
+            run_gate(&gate, args.host, args.scenarios, &args.load, &args.baseline, args.serve).await
         }
         Command::Validate { gate } => match Gate::load(&gate) {
             Ok(g) => {
@@ -340,7 +348,15 @@ async fn demo(args: DemoArgs) -> i32 {
     };
     let mut load = args.load.clone();
     load.run_time = load.run_time.or(Some(Duration::from_secs(20)));
-    let code = run_gate(&gate, Some(server.url()), Vec::new(), &load, &BaselineArgs::default()).await;
+    let code = run_gate(
+        &gate,
+        Some(server.url()),
+        Vec::new(),
+        &load,
+        &BaselineArgs::default(),
+        None,
+    )
+    .await;
     server.stop().await;
     code
 }
@@ -352,16 +368,47 @@ pub async fn run_gate(
     scenarios: Vec<String>,
     args: &LoadArgs,
     baseline: &BaselineArgs,
+    serve: Option<String>,
 ) -> i32 {
-    let overrides = Overrides {
-        host,
+    let serve_spec = |command: Option<&String>, name: &str| -> Option<ServeSpec> {
+        let from_gate = gate.serve.as_ref();
+        let command = command.cloned().or_else(|| from_gate.map(|s| s.command.clone()))?;
+        Some(ServeSpec {
+            command,
+            cwd: from_gate.and_then(|s| s.cwd.clone()).map(PathBuf::from),
+            env: from_gate.map(|s| s.env.clone()).unwrap_or_default(),
+            ready: from_gate
+                .map(|s| s.ready.clone())
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| gate.default_ready_path()),
+            ready_timeout: from_gate.map_or(Duration::from_secs(30), |s| s.ready_timeout),
+            stop_grace: from_gate.map_or(Duration::from_secs(5), |s| s.stop_grace),
+            log: crate::serve::log_path(args.reports.out.as_deref(), name),
+        })
+    };
+    let head_spec = if host.is_some() {
+        None
+    } else {
+        serve_spec(serve.as_ref(), "service")
+    };
+    let base_spec = baseline
+        .baseline_serve
+        .as_ref()
+        .and_then(|c| serve_spec(Some(c), "base-service"));
+    let mut overrides = Overrides {
+        // A placeholder target until the service is up: the plan is checked before anything starts.
+        host: if head_spec.is_some() {
+            Some("http://127.0.0.1:1".into())
+        } else {
+            host
+        },
         users: args.users,
         spawn_rate: args.spawn_rate,
         run_time: args.run_time,
         scenarios,
         seed: args.seed,
     };
-    let plan = match Plan::new(gate, &overrides) {
+    let mut plan = match Plan::new(gate, &overrides) {
         Ok(p) => Arc::new(p),
         Err(e) => return input_error(&format!("error: {e}")),
     };
@@ -389,6 +436,36 @@ pub async fn run_gate(
         if let Err(e) = report::check_writable(p) {
             return input_error(&format!("error: --baseline-out {e}"));
         }
+    }
+    let mut head_service = None;
+    let mut base_service = None;
+    let mut base_url = base_url;
+    if let Some(spec) = &head_spec {
+        match start_service(spec, "service").await {
+            Ok(s) => head_service = Some(s),
+            Err(code) => return code,
+        }
+    }
+    if let Some(spec) = &base_spec {
+        match start_service(spec, "base service").await {
+            Ok(s) => base_service = Some(s),
+            Err(code) => {
+                if let Some(s) = head_service.take() {
+                    s.stop().await;
+                }
+                return code;
+            }
+        }
+    }
+    if let Some(s) = &head_service {
+        overrides.host = Some(s.url.clone());
+        plan = match Plan::new(gate, &overrides) {
+            Ok(p) => Arc::new(p),
+            Err(e) => return input_error(&format!("error: {e}")),
+        };
+    }
+    if let Some(s) = &base_service {
+        base_url = BaseUrl::parse(&s.url).ok();
     }
     if (base_file.is_some() || base_url.is_some()) && gate.regression.budgets.is_empty() {
         eprintln!(
@@ -455,25 +532,68 @@ pub async fn run_gate(
         sha256: gate.sha256.clone(),
     };
     let mut display = ProgressDisplay::new(args.quiet, plan.run_time);
+    let samplers: Vec<_> = [&head_service, &base_service]
+        .iter()
+        .map(|s| s.as_ref().map(|s| sample_resources(s.pid())))
+        .collect();
+    let exit_note: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let stop = async {
+        tokio::select! {
+            _ = interrupted() => {}
+            status = watch_exit(&mut head_service) => {
+                *exit_note.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("the service exited during the run ({status})"));
+            }
+            status = watch_exit(&mut base_service) => {
+                *exit_note.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("the base service exited during the run ({status})"));
+            }
+        }
+    };
     let outcome = match base_url {
-        Some(url) => load::engine::run_duet(plan.clone(), url, info, |p| display.update(p), interrupted())
+        Some(url) => load::engine::run_duet(plan.clone(), url, info, |p| display.update(p), stop)
             .await
             .map(|(head, base)| (head, Some((base, Mode::Duet)))),
-        None => load::run(plan.clone(), info, |p| display.update(p), interrupted())
+        None => load::run(plan.clone(), info, |p| display.update(p), stop)
             .await
             .map(|head| (head, base_file.map(|b| (b, Mode::Sequential)))),
     };
     display.finish();
+    let exit_note = exit_note.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut servers = Vec::new();
+    for (service, sampler) in [head_service, base_service].into_iter().zip(samplers) {
+        if let (Some(s), Some((task, samples))) = (service, sampler) {
+            task.abort();
+            let samples = samples.lock().map(|v| v.clone()).unwrap_or_default();
+            if exit_note.is_some() {
+                eprintln!("  its last output ({}):\n{}", s.log.display(), s.tail());
+            }
+            servers.push(Some(ServerInfo {
+                command: s.command.clone(),
+                log: s.log.display().to_string(),
+                samples,
+                exited: exit_note.clone(),
+            }));
+            s.stop().await;
+        } else {
+            servers.push(None);
+        }
+    }
     if actions {
         println!("::endgroup::");
     }
-    let (results, base) = match outcome {
+    let (mut results, mut base) = match outcome {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_UNTRUSTED;
         }
     };
+    if let Some(note) = &exit_note {
+        eprintln!("error: {note}");
+    }
+    results.server = servers.first().cloned().flatten();
+    if let (Some((b, Mode::Duet)), Some(server)) = (&mut base, servers.get(1).cloned().flatten()) {
+        b.server = Some(server);
+    }
     if let (Some(p), Some((b, Mode::Duet))) = (&baseline.baseline_out, &base) {
         let written = serde_json::to_vec_pretty(b)
             .map_err(std::io::Error::other)
@@ -497,6 +617,49 @@ pub async fn run_gate(
         &args.reports,
     )
     .await
+}
+
+/// Starts a service and waits until it is ready; an error is printed and becomes exit 3.
+async fn start_service(spec: &ServeSpec, which: &str) -> Result<Service, i32> {
+    eprintln!(
+        "perfgate: starting the {which}: {} (output: {})",
+        spec.command,
+        spec.log.display()
+    );
+    Service::start(spec).await.map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_UNTRUSTED
+    })
+}
+
+/// A task sampling a service's process tree every second into the shared list, until aborted.
+type Sampling = (tokio::task::JoinHandle<()>, Arc<std::sync::Mutex<Vec<ServerSample>>>);
+
+fn sample_resources(pid: u32) -> Sampling {
+    let out = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let shared = out.clone();
+    let task = tokio::spawn(async move {
+        let mut sampler = crate::serve::resources::Sampler::new(pid, std::time::Instant::now());
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if !sampler.sample() {
+                break;
+            }
+            if let Some(last) = sampler.samples.last() {
+                shared.lock().unwrap_or_else(|e| e.into_inner()).push(*last);
+            }
+        }
+    });
+    (task, out)
+}
+
+/// Resolves with the exit status when a started service exits; never without one.
+async fn watch_exit(service: &mut Option<Service>) -> String {
+    match service {
+        Some(s) => s.exited().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (what CI runners send on cancel).
@@ -735,6 +898,9 @@ pub fn print_verdict(v: &verdict::Verdict, file: &str) {
 pub fn print_results(r: &Results) {
     println!("{}", terminal::run_summary(r));
     println!("{}", terminal::generator_line(r));
+    if let Some(line) = terminal::server_line(r) {
+        println!("{line}");
+    }
     println!("{}", terminal::stats_table(r));
     for line in terminal::failure_lines(r) {
         println!("  {line}");

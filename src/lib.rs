@@ -7,4 +7,5 @@ pub mod github;
 pub mod load;
 pub mod metrics;
 pub mod report;
+pub mod serve;
 pub mod verdict;

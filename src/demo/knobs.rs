@@ -139,6 +139,8 @@ pub struct RouteFactor {
 
 /// The knobs compiled for the request path.
 pub(crate) struct Knobs {
+    /// KiB leaked per request.
+    leak_kb: u64,
     latency: Duration,
     base: bool,
     /// Global slowdown times the route's own factor, by [`Route::index`].
@@ -174,6 +176,7 @@ impl Knobs {
             .filter(|every| !every.is_zero() && !opts.stall_for.is_zero() && opts.stall_for < *every)
             .map(|every| (every, opts.stall_for));
         Knobs {
+            leak_kb: opts.leak_kb,
             latency: opts.latency,
             base: !opts.no_base_latency,
             factors,
@@ -214,8 +217,32 @@ impl Demo {
     }
 }
 
-/// The middleware applying the knobs every request shares: stall windows, fixed latency, injected 500s.
+/// Most memory `--leak-kb` leaks; beyond it the demo stops growing (so a forgotten demo cannot exhaust RAM).
+pub const LEAK_CAP: usize = 2 << 30;
+
+impl Demo {
+    /// Leaks `--leak-kb` KiB (touched, so it counts in RSS) and returns the extra latency the leak causes.
+    fn leak(&self) -> Duration {
+        let kb = self.knobs.leak_kb;
+        if kb == 0 {
+            return Duration::ZERO;
+        }
+        let mut leak = lock(&self.leak);
+        let leaked: usize = leak.len() * kb as usize * 1024;
+        if leaked < LEAK_CAP {
+            leak.push(vec![0xA5u8; kb as usize * 1024].into_boxed_slice());
+        }
+        // 0.1 ms per leaked MiB: latency grows with the leak, like a registry scanned on every call.
+        Duration::from_secs_f64(leaked as f64 / (1024.0 * 1024.0) * 0.0001)
+    }
+}
+
+/// The middleware applying the knobs every request shares: stall windows, fixed latency, the leak, injected 500s.
 pub(crate) async fn apply(State(demo): State<Arc<Demo>>, req: Request, next: Next) -> Response {
+    let slower = demo.leak();
+    if !slower.is_zero() {
+        tokio::time::sleep(slower).await;
+    }
     if let Some(wait) = demo.knobs.stall_wait(Instant::now()) {
         tokio::time::sleep(wait).await;
     }

@@ -55,6 +55,10 @@ pub struct DemoOptions {
     /// Seed for the demo's own randomness (failures, run outcomes).
     #[arg(id = "demo_seed", long = "demo-seed")]
     pub seed: Option<u64>,
+    /// Leak this many KiB per request, and answer slower as the leak grows (0.1 ms per leaked MiB):
+    /// a service that degrades over a run while every average may still pass.
+    #[arg(long, value_name = "KIB", default_value_t = 0)]
+    pub leak_kb: u64,
 }
 
 impl Default for DemoOptions {
@@ -68,6 +72,7 @@ impl Default for DemoOptions {
             stall_for: Duration::from_millis(500),
             no_base_latency: false,
             seed: None,
+            leak_kb: 0,
         }
     }
 }
@@ -187,6 +192,8 @@ pub(crate) struct Demo {
     started: Instant,
     /// Flips to `true` when the server stops; background run tasks watch it.
     stop: watch::Sender<bool>,
+    /// Memory leaked on purpose by `--leak-kb` (bounded by [`knobs::LEAK_CAP`]).
+    leak: Mutex<Vec<Box<[u8]>>>,
 }
 
 impl Demo {
@@ -201,6 +208,7 @@ impl Demo {
             stats: stats::StatsCache::default(),
             started: Instant::now(),
             stop: watch::channel(false).0,
+            leak: Mutex::new(Vec::new()),
         }
     }
 

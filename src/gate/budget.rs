@@ -53,6 +53,11 @@ pub fn worse_is_up(metric: Metric) -> bool {
 /// Parses `+10%`, `10%`, `+2ms`, `+0.5pp`, `-10%` (rps), or a `warn..fail` pair such as `+10%..+20%`.
 pub fn parse_limit(metric: Metric, text: &str) -> Result<BudgetLimit, String> {
     match metric {
+        Metric::Trend(_) | Metric::Server(_) => {
+            return Err(format!(
+                "`{metric}` has no regression budget yet: judge it with a target (`targets:`), which applies to every run"
+            ))
+        }
         Metric::Min | Metric::Max | Metric::Requests => {
             return Err(format!(
                 "`{metric}` has no regression budget: min and max are single samples and the request count follows the load; budget `avg`, a percentile, `error_rate` or `rps`"

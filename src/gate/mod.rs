@@ -42,6 +42,8 @@ pub struct Gate {
     pub verdict: VerdictSettings,
     /// Regression budgets against a baseline.
     pub regression: RegressionPolicy,
+    /// How to start the service under test, when the gate says.
+    pub serve: Option<Serve>,
 }
 
 /// One target: a selector and its limits.
@@ -59,6 +61,35 @@ pub struct Target {
     pub include_ramp_up: bool,
     /// Where the target is written.
     pub pos: Pos,
+}
+
+/// How perfgate starts the service under test.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Serve {
+    /// Shell command with `{port}`.
+    pub command: String,
+    /// Working directory.
+    pub cwd: Option<String>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Readiness path.
+    pub ready: String,
+    /// Readiness timeout.
+    pub ready_timeout: Duration,
+    /// SIGTERM to SIGKILL.
+    pub stop_grace: Duration,
+}
+
+impl Gate {
+    /// The readiness path when none is given: the first GET without variables, else `/`.
+    pub fn default_ready_path(&self) -> String {
+        self.scenarios
+            .iter()
+            .flat_map(|s| s.on_start.iter().chain(s.tasks.iter().flat_map(|t| t.requests.iter())))
+            .find(|r| r.method == "GET" && r.vars().is_empty())
+            .map(|r| r.path.to_string())
+            .unwrap_or_else(|| "/".into())
+    }
 }
 
 /// How head is compared with a baseline run.

@@ -56,6 +56,36 @@ pub struct GateFile {
     /// Regression budgets against a baseline run.
     #[serde(default)]
     pub regression: Option<RegressionSpec>,
+    /// How perfgate starts the service under test itself (`--serve` overrides the command).
+    #[serde(default)]
+    pub serve: Option<ServeSpec>,
+}
+
+/// The service under test, started by perfgate on a free loopback port.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSpec {
+    /// Shell command; `{port}` becomes the chosen port (also in `$PORT`), e.g. `uvicorn app:app --port {port}`.
+    #[schemars(with = "String")]
+    pub command: At<String>,
+    /// Working directory, relative to where perfgate runs.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, String>")]
+    pub env: IndexMap<String, Scalar>,
+    /// Path that answers (any status below 500) once the service is ready (default: the gate's first GET).
+    #[serde(default)]
+    pub ready: Option<String>,
+    /// How long readiness may take (default `30s`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub ready_timeout: Option<At<String>>,
+    /// How long the service may take to exit after SIGTERM before SIGKILL (default `5s`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub stop_grace: Option<At<String>>,
 }
 
 /// The load profile: closed (Locust's users, spawn rate, run time) or open (arrival rate in stages).

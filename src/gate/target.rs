@@ -7,6 +7,8 @@ use std::fmt;
 pub enum Selector {
     /// Every request.
     Total,
+    /// The service under test's process tree (`--serve`), for `server.*` metrics.
+    Server,
     /// Every request of one method, e.g. `GET`.
     Method(String),
     /// One request name, e.g. `GET /api/runs/{run_id}`.
@@ -23,6 +25,8 @@ impl Selector {
         let t = text.trim();
         if t.eq_ignore_ascii_case("total") || t == "*" {
             Selector::Total
+        } else if t.eq_ignore_ascii_case("server") {
+            Selector::Server
         } else if METHODS.contains(&t.to_ascii_uppercase().as_str()) {
             Selector::Method(t.to_ascii_uppercase())
         } else if t.contains(['*', '?']) {
@@ -36,6 +40,7 @@ impl Selector {
     pub fn matches(&self, name: &str, method: &str) -> bool {
         match self {
             Selector::Total => true,
+            Selector::Server => false,
             Selector::Method(m) => m == method,
             Selector::Name(n) => n == name,
             Selector::Glob(g) => glob(g.as_bytes(), name.as_bytes()),
@@ -47,6 +52,7 @@ impl fmt::Display for Selector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Selector::Total => f.write_str("total"),
+            Selector::Server => f.write_str("server"),
             Selector::Method(s) | Selector::Name(s) | Selector::Glob(s) => f.write_str(s),
         }
     }
@@ -94,6 +100,56 @@ pub enum Metric {
     Rps,
     /// Number of requests.
     Requests,
+    /// Slope of a latency percentile over the steady phase, percent of its mean per minute.
+    Trend(f64),
+    /// A resource of the service's process tree.
+    Server(ServerMetric),
+}
+
+/// Resources of the service under test that targets can limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerMetric {
+    /// Largest resident memory, MB.
+    RssMax,
+    /// Mean resident memory, MB.
+    RssMean,
+    /// Slope of resident memory over the steady phase, MB per minute.
+    RssTrend,
+    /// Mean CPU, percent of one core.
+    CpuMean,
+    /// Largest CPU in a second, percent of one core.
+    CpuMax,
+    /// Most open file descriptors.
+    FdsMax,
+    /// Most threads.
+    ThreadsMax,
+}
+
+impl ServerMetric {
+    const ALL: [(&'static str, ServerMetric); 7] = [
+        ("rss_max", ServerMetric::RssMax),
+        ("rss_mean", ServerMetric::RssMean),
+        ("rss_trend", ServerMetric::RssTrend),
+        ("cpu_mean", ServerMetric::CpuMean),
+        ("cpu_max", ServerMetric::CpuMax),
+        ("fds_max", ServerMetric::FdsMax),
+        ("threads_max", ServerMetric::ThreadsMax),
+    ];
+
+    /// Reads `rss_max`, `cpu_mean`, ... (with or without a `server.` prefix).
+    pub fn parse(key: &str) -> Option<ServerMetric> {
+        let key = key.strip_prefix("server.").unwrap_or(key);
+        Self::ALL.iter().find(|(k, _)| *k == key).map(|(_, m)| *m)
+    }
+
+    /// The key as written.
+    pub fn key(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, m)| *m == self)
+            .map(|(k, _)| *k)
+            .unwrap_or("")
+    }
 }
 
 impl Metric {
@@ -107,6 +163,13 @@ impl Metric {
             "error_rate" => Metric::ErrorRate,
             "rps" => Metric::Rps,
             "requests" => Metric::Requests,
+            t if t.ends_with("_trend") && t.starts_with('p') => {
+                let v: f64 = t.strip_prefix('p')?.strip_suffix("_trend")?.parse().ok()?;
+                if !(v > 0.0 && v < 100.0) {
+                    return None;
+                }
+                Metric::Trend(v)
+            }
             p => {
                 let v: f64 = p.strip_prefix('p')?.parse().ok()?;
                 if !(v > 0.0 && v < 100.0) {
@@ -120,6 +183,11 @@ impl Metric {
     /// Whether this metric is a latency (milliseconds).
     pub fn is_latency(self) -> bool {
         matches!(self, Metric::Avg | Metric::Min | Metric::Max | Metric::Percentile(_))
+    }
+
+    /// Whether this metric describes the service's process tree (needs `select: server`).
+    pub fn is_server(self) -> bool {
+        matches!(self, Metric::Server(_))
     }
 
     /// The comparison used when a limit gives none: latency and errors are upper bounds, throughput a lower one.
@@ -136,6 +204,11 @@ impl Metric {
             Metric::ErrorRate => "%",
             Metric::Rps => " req/s",
             Metric::Requests => "",
+            Metric::Trend(_) => " %/min",
+            Metric::Server(ServerMetric::RssMax | ServerMetric::RssMean) => " MB",
+            Metric::Server(ServerMetric::RssTrend) => " MB/min",
+            Metric::Server(ServerMetric::CpuMean | ServerMetric::CpuMax) => "%",
+            Metric::Server(_) => "",
             _ => " ms",
         }
     }
@@ -151,6 +224,8 @@ impl fmt::Display for Metric {
             Metric::ErrorRate => f.write_str("error_rate"),
             Metric::Rps => f.write_str("rps"),
             Metric::Requests => f.write_str("requests"),
+            Metric::Trend(p) => write!(f, "p{p}_trend"),
+            Metric::Server(m) => f.write_str(m.key()),
         }
     }
 }
@@ -244,6 +319,29 @@ impl Limit {
                     .filter(|v| *v >= 0.0)
                     .ok_or_else(|| format!("`rps`: expected requests per second such as `>= 100`, found `{text}`"))?
             }
+            Metric::Trend(_) => {
+                let n = rest
+                    .strip_suffix("/min")
+                    .map(str::trim)
+                    .and_then(|n| n.strip_suffix('%'))
+                    .map(str::trim);
+                n.and_then(|n| n.parse::<f64>().ok())
+                    .ok_or_else(|| format!("`{metric}`: expected a slope such as `< 5%/min`, found `{text}`"))?
+            }
+            Metric::Server(ServerMetric::RssMax | ServerMetric::RssMean) => megabytes(rest)
+                .ok_or_else(|| format!("`{metric}`: expected a size such as `< 500MB` or `< 1GB`, found `{text}`"))?,
+            Metric::Server(ServerMetric::RssTrend) => rest
+                .strip_suffix("/min")
+                .and_then(|n| megabytes(n.trim()))
+                .ok_or_else(|| format!("`{metric}`: expected a growth such as `< 10MB/min`, found `{text}`"))?,
+            Metric::Server(ServerMetric::CpuMean | ServerMetric::CpuMax) => rest
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<f64>().ok())
+                .ok_or_else(|| format!("`{metric}`: expected a share of one core such as `< 80%`, found `{text}`"))?,
+            Metric::Server(_) => rest
+                .parse::<u64>()
+                .map(|v| v as f64)
+                .map_err(|_| format!("`{metric}`: expected a count such as `< 1000`, found `{text}`"))?,
             _ => rest
                 .parse::<u64>()
                 .map(|v| v as f64)
@@ -256,6 +354,20 @@ impl Limit {
             text: rest.to_string(),
         })
     }
+}
+
+/// `500MB`, `1.5GB`, `512MiB` in MB (MiB and MB are both 2^20 bytes here, as `ps` and `top` show them).
+fn megabytes(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic())?;
+    let v: f64 = t[..split].trim().parse().ok()?;
+    let scale = match t[split..].trim() {
+        "KB" | "KiB" | "kB" => 1.0 / 1024.0,
+        "MB" | "MiB" => 1.0,
+        "GB" | "GiB" => 1024.0,
+        _ => return None,
+    };
+    Some(v * scale)
 }
 
 impl fmt::Display for Limit {
@@ -295,5 +407,14 @@ mod tests {
         assert_eq!(Metric::parse("p99.9"), Some(Metric::Percentile(99.9)));
         assert_eq!(Metric::parse("p100"), None);
         assert_eq!(Limit::parse(Metric::Avg, "< 100ms").unwrap().to_string(), "avg < 100ms");
+        assert_eq!(Metric::parse("p95_trend"), Some(Metric::Trend(95.0)));
+        assert_eq!(Limit::parse(Metric::Trend(95.0), "< 5%/min").unwrap().value, 5.0);
+        let rss = Metric::Server(ServerMetric::RssMax);
+        assert_eq!(Limit::parse(rss, "< 1GB").unwrap().value, 1024.0);
+        assert!(Limit::parse(rss, "< 100").is_err());
+        let trend = Metric::Server(ServerMetric::RssTrend);
+        assert_eq!(Limit::parse(trend, "< 10MB/min").unwrap().value, 10.0);
+        assert_eq!(ServerMetric::parse("server.cpu_mean"), Some(ServerMetric::CpuMean));
+        assert_eq!(Selector::parse("server"), Selector::Server);
     }
 }

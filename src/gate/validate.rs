@@ -4,9 +4,11 @@ use super::budget::{self, Budget};
 use super::duration::{parse_duration, parse_range};
 use super::error::{closest, GateError, Pos, Problem};
 use super::model::{self, At, RequestSpec};
-use super::target::{Limit, Metric, Selector};
+use super::target::{Limit, Metric, Selector, ServerMetric};
 use super::template::{JsonPath, Template};
-use super::{Gate, LoadProfile, OpenModel, RegressionPolicy, Request, Scenario, Stage, Target, Task, VerdictSettings};
+use super::{
+    Gate, LoadProfile, OpenModel, RegressionPolicy, Request, Scenario, Serve, Stage, Target, Task, VerdictSettings,
+};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -88,6 +90,31 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
         .filter_map(|t| target(&mut cx, t, &verdict, &names))
         .collect();
     let regression = regression(&mut cx, raw.regression.as_ref(), &names);
+    let serve = raw.serve.as_ref().map(|sv| Serve {
+        command: sv.command.value.clone(),
+        cwd: sv.cwd.clone(),
+        env: sv.env.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
+        ready: sv.ready.clone().unwrap_or_default(),
+        ready_timeout: sv
+            .ready_timeout
+            .as_ref()
+            .map(|d| duration(&mut cx, d, "serve.ready_timeout"))
+            .unwrap_or(Duration::from_secs(30)),
+        stop_grace: sv
+            .stop_grace
+            .as_ref()
+            .map(|d| duration(&mut cx, d, "serve.stop_grace"))
+            .unwrap_or(Duration::from_secs(5)),
+    });
+    if let Some(sv) = &raw.serve {
+        if sv.command.value.trim().is_empty() {
+            cx.err(
+                Pos::of(&sv.command),
+                "`serve.command` is empty",
+                Some("e.g. `command: uvicorn app:app --port {port}`".into()),
+            );
+        }
+    }
 
     if !cx.problems.is_empty() {
         cx.problems.sort_by_key(|p| p.pos.map(|p| (p.line, p.col)));
@@ -116,6 +143,7 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
         targets,
         verdict,
         regression,
+        serve,
     })
 }
 
@@ -608,6 +636,15 @@ fn verdict_settings(cx: &mut Ctx, spec: Option<&model::VerdictSpec>) -> VerdictS
 }
 
 const TARGET_KEYS: [&str; 4] = ["select", "each", "min_samples", "include_ramp_up"];
+const SERVER_KEYS: [&str; 7] = [
+    "rss_max",
+    "rss_mean",
+    "rss_trend",
+    "cpu_mean",
+    "cpu_max",
+    "fds_max",
+    "threads_max",
+];
 const METRIC_KEYS: [&str; 11] = [
     "avg",
     "min",
@@ -681,13 +718,13 @@ fn target(
                     None,
                 ),
             },
-            other => match Metric::parse(other) {
+            other => match Metric::parse(other).or_else(|| ServerMetric::parse(other).map(Metric::Server)) {
                 Some(metric) => match Limit::parse(metric, &v.value.0) {
                     Ok(l) => t.limits.push(l),
                     Err(e) => cx.err(Pos::of(v), e, None),
                 },
                 None => {
-                    let help = closest(other, TARGET_KEYS.iter().chain(METRIC_KEYS.iter()).copied())
+                    let help = closest(other, TARGET_KEYS.iter().chain(METRIC_KEYS.iter()).chain(SERVER_KEYS.iter()).copied())
                         .map(|c| format!("did you mean `{c}`?"))
                         .unwrap_or_else(|| format!("a target has `select`, `each`, `min_samples`, `include_ramp_up` and limits: {}, or any `pNN`", METRIC_KEYS.join(", ")));
                     cx.err(Pos::of(v), format!("unknown key `{other}` in a target"), Some(help));

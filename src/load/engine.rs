@@ -416,6 +416,7 @@ async fn run_targets(
                 requests,
                 tasks,
                 series,
+                server: None,
             }
         })
         .collect();

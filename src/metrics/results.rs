@@ -329,6 +329,44 @@ pub struct LoadInfo {
     pub duet: Option<Duet>,
 }
 
+/// The service perfgate started and watched (`--serve`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ServerInfo {
+    /// The command as run.
+    pub command: String,
+    /// Where its output went.
+    pub log: String,
+    /// One sample per second of its process tree.
+    pub samples: Vec<ServerSample>,
+    /// Set when it exited during the run: its status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exited: Option<String>,
+}
+
+/// The service's process tree at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerSample {
+    /// Seconds since the load started.
+    pub t: f64,
+    /// CPU over the last interval, percent of one core.
+    pub cpu_pct: f64,
+    /// Resident memory, MiB.
+    pub rss_mb: f64,
+    /// Open file descriptors.
+    pub fds: u64,
+    /// Threads.
+    pub threads: u64,
+    /// Processes.
+    pub processes: u64,
+}
+
+impl ServerInfo {
+    /// Samples after `from` seconds (the steady phase when `from` is the ramp-up).
+    pub fn after(&self, from: f64) -> Vec<ServerSample> {
+        self.samples.iter().copied().filter(|s| s.t > from).collect()
+    }
+}
+
 /// One open-model stage as planned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageInfo {
@@ -380,6 +418,9 @@ pub struct Results {
     pub tasks: Vec<TaskStats>,
     /// Per interval.
     pub series: Vec<SeriesPoint>,
+    /// The service under test, when perfgate started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerInfo>,
 }
 
 /// Why a results file could not be read.

@@ -72,6 +72,9 @@ pub fn render(input: &Input) -> String {
     if let Some(reg) = &v.regression {
         out.push_str(&regression_table(reg));
     }
+    if let Some(line) = crate::report::terminal::server_line(r) {
+        out.push_str(&format!("{}\n\n", cell(&line)));
+    }
     out.push_str("<details><summary>Per-request stats</summary>\n\n");
     out.push_str(
         "| Name | Requests | Fails | Avg ms | Min ms | Max ms | p50 ms | p90 ms | p95 ms | p99 ms | req/s |\n",

@@ -135,6 +135,26 @@ pub fn generator_line(r: &Results) -> String {
     line
 }
 
+/// One line on the service perfgate started: CPU and memory (peak and mean), files, threads, its log.
+pub fn server_line(r: &Results) -> Option<String> {
+    let s = r.server.as_ref()?;
+    let n = s.samples.len().max(1) as f64;
+    let peak = |f: fn(&crate::metrics::results::ServerSample) -> f64| s.samples.iter().map(f).fold(0.0, f64::max);
+    let mean = |f: fn(&crate::metrics::results::ServerSample) -> f64| s.samples.iter().map(f).sum::<f64>() / n;
+    Some(format!(
+        "service: CPU mean {:.0}% (peak {:.0}%) of one core, RSS mean {:.1} MB (peak {:.1} MB), up to {:.0} open files and {:.0} threads over {} samples; output in {}{}",
+        mean(|x| x.cpu_pct),
+        peak(|x| x.cpu_pct),
+        mean(|x| x.rss_mb),
+        peak(|x| x.rss_mb),
+        peak(|x| x.fds as f64),
+        peak(|x| x.threads as f64),
+        s.samples.len(),
+        s.log,
+        s.exited.as_ref().map(|e| format!("; {e}")).unwrap_or_default()
+    ))
+}
+
 /// One paragraph about the run: target, load, duration, ramp-up, seed.
 pub fn run_summary(r: &Results) -> String {
     let per: Vec<String> = r

@@ -545,6 +545,7 @@ mod tests {
                 .collect(),
             tasks: vec![],
             series: vec![],
+            server: None,
         }
     }
 

@@ -3,8 +3,9 @@
 
 pub mod compare;
 pub mod stats;
+pub mod trend;
 
-use crate::gate::target::{Limit, Metric, Selector};
+use crate::gate::target::{Limit, Metric, Op, Selector};
 use crate::gate::{Gate, Pos};
 use crate::metrics::results::{Results, Stats};
 use serde::Serialize;
@@ -59,6 +60,10 @@ pub struct Check {
     pub outcome: Outcome,
     /// Why the check has no data, when it has none.
     pub note: Option<String>,
+    /// For slopes: the 95 % confidence interval of the measured value (the check fails only when
+    /// the whole interval is past the limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<(f64, f64)>,
     /// Where the target is written in the gate file.
     pub pos: Pos,
     /// Whether the ramp-up was judged too.
@@ -70,9 +75,12 @@ impl Check {
     pub fn message(&self) -> String {
         match (self.measured, &self.note) {
             (Some(m), _) => format!(
-                "measured {}{} (limit {} {}{}, {} samples)",
+                "measured {}{}{} (limit {} {}{}, {} samples)",
                 fmt_value(m),
                 self.unit,
+                self.interval
+                    .map(|(lo, hi)| format!(", 95% CI [{}, {}]", fmt_value(lo), fmt_value(hi)))
+                    .unwrap_or_default(),
                 self.op,
                 fmt_value(self.threshold),
                 self.unit,
@@ -227,21 +235,52 @@ fn check(
     } else {
         "the steady phase (ramp-up left out)"
     };
-    let note = if idx.is_empty() {
-        Some(format!("no data: `{select}` matched no request name"))
-    } else if stats.requests < min_samples.max(1) {
-        Some(format!(
-            "no data: {} samples in {phase}, fewer than the {} needed",
-            stats.requests,
-            min_samples.max(1)
-        ))
-    } else if limit.metric == Metric::Rps && window_s <= 0.0 {
-        Some(format!("no data: {phase} lasted no time"))
-    } else {
-        None
+    let from = if include_ramp_up { 0.0 } else { results.load.ramp_up_s };
+    let mut samples = stats.requests;
+    let mut interval = None;
+    let (measured, note) = match limit.metric {
+        Metric::Server(m) => {
+            let (v, n, ci, why) = server_value(results, m, from);
+            samples = n;
+            interval = ci;
+            (v, why)
+        }
+        _ if idx.is_empty() => (None, Some(format!("no data: `{select}` matched no request name"))),
+        _ if stats.requests < min_samples.max(1) => (
+            None,
+            Some(format!(
+                "no data: {} samples in {phase}, fewer than the {} needed",
+                stats.requests,
+                min_samples.max(1)
+            )),
+        ),
+        Metric::Rps if window_s <= 0.0 => (None, Some(format!("no data: {phase} lasted no time"))),
+        Metric::Trend(p) => {
+            let names: Vec<&str> = idx.iter().map(|&i| results.requests[i].name.as_str()).collect();
+            let points = latency_points(results, select, &names, p, from);
+            match trend::fit(&points, stats::z_for(0.95)) {
+                Some(sl) if sl.mean > 0.0 => {
+                    let rel = |x: f64| x / sl.mean * 100.0;
+                    interval = Some((rel(sl.ci.0), rel(sl.ci.1)));
+                    (Some(rel(sl.per_min)), None)
+                }
+                _ => (
+                    None,
+                    Some(format!(
+                        "no data: {} intervals with requests in {phase}, 5 needed for a slope",
+                        points.len()
+                    )),
+                ),
+            }
+        }
+        m => (Some(measure(m, stats, window_s)), None),
     };
-    let measured = note.is_none().then(|| measure(limit.metric, stats, window_s));
-    let outcome = match measured {
+    // A slope fails only when its whole interval is past the limit: noise alone never fails a trend.
+    let judged = match (measured, interval) {
+        (Some(_), Some((lo, hi))) => Some(if matches!(limit.op, Op::Lt | Op::Le) { lo } else { hi }),
+        (m, _) => m,
+    };
+    let outcome = match judged {
         None => Outcome::NoData,
         Some(m) if limit.op.holds(m, limit.value) => Outcome::Pass,
         Some(_) => Outcome::Fail,
@@ -256,17 +295,20 @@ fn check(
         threshold: limit.value,
         unit: limit.metric.unit().to_string(),
         measured,
-        samples: stats.requests,
+        samples,
         outcome,
         note,
+        interval,
         pos,
         include_ramp_up,
     }
 }
 
-/// The value of a metric over merged stats; latencies in ms.
+/// The value of a metric over merged stats; latencies in ms (slopes and server metrics come from
+/// the series and the service samples instead, and read 0 here).
 pub fn measure(metric: Metric, s: &Stats, window_s: f64) -> f64 {
     match metric {
+        Metric::Trend(_) | Metric::Server(_) => 0.0,
         Metric::Avg => s.mean_ms(),
         Metric::Min => s.min_us as f64 / 1000.0,
         Metric::Max => s.max_us as f64 / 1000.0,
@@ -286,4 +328,89 @@ pub fn fmt_value(v: f64) -> String {
     } else {
         format!("{v:.2}")
     }
+}
+
+/// Per-interval values of a latency percentile for the selected names after `from` seconds, as `(t, ms)`.
+fn latency_points(r: &Results, select: &Selector, names: &[&str], p: f64, from: f64) -> Vec<(f64, f64)> {
+    let pick = |n: &crate::metrics::results::NamePoint| -> f64 {
+        if p <= 50.0 {
+            n.p50_ms
+        } else if p <= 95.0 {
+            n.p95_ms
+        } else {
+            n.p99_ms
+        }
+    };
+    r.series
+        .iter()
+        .filter(|pt| pt.t > from && pt.dt > 0.5 && pt.requests > 0)
+        .filter_map(|pt| {
+            if *select == Selector::Total {
+                let v = if p <= 50.0 {
+                    pt.p50_ms
+                } else if p <= 95.0 {
+                    pt.p95_ms
+                } else {
+                    pt.p99_ms
+                };
+                return Some((pt.t, v));
+            }
+            // Request-weighted mean of the names' interval percentiles.
+            let (mut sum, mut n) = (0.0, 0u64);
+            for np in pt.names.iter().filter(|np| names.contains(&np.name.as_str())) {
+                sum += pick(np) * np.requests as f64;
+                n += np.requests;
+            }
+            (n > 0).then(|| (pt.t, sum / n as f64))
+        })
+        .collect()
+}
+
+/// A server metric's value, its sample count, its interval (slopes), or why there is none.
+type ServerValue = (Option<f64>, u64, Option<(f64, f64)>, Option<String>);
+
+/// A server metric after `from` seconds: value, sample count, interval (trends), or why there is none.
+fn server_value(r: &Results, m: crate::gate::target::ServerMetric, from: f64) -> ServerValue {
+    use crate::gate::target::ServerMetric as S;
+    let Some(server) = &r.server else {
+        return (
+            None,
+            0,
+            None,
+            Some("no data: no service samples (start the service with --serve)".into()),
+        );
+    };
+    let samples = server.after(from);
+    if samples.is_empty() {
+        return (
+            None,
+            0,
+            None,
+            Some("no data: no service samples after the ramp-up".into()),
+        );
+    }
+    let n = samples.len() as u64;
+    let max = |f: fn(&crate::metrics::results::ServerSample) -> f64| samples.iter().map(f).fold(f64::MIN, f64::max);
+    let mean = |f: fn(&crate::metrics::results::ServerSample) -> f64| samples.iter().map(f).sum::<f64>() / n as f64;
+    let value = match m {
+        S::RssMax => max(|s| s.rss_mb),
+        S::RssMean => mean(|s| s.rss_mb),
+        S::CpuMax => max(|s| s.cpu_pct),
+        S::CpuMean => mean(|s| s.cpu_pct),
+        S::FdsMax => max(|s| s.fds as f64),
+        S::ThreadsMax => max(|s| s.threads as f64),
+        S::RssTrend => {
+            let pts: Vec<(f64, f64)> = samples.iter().map(|s| (s.t, s.rss_mb)).collect();
+            return match trend::fit(&pts, stats::z_for(0.95)) {
+                Some(sl) => (Some(sl.per_min), n, Some(sl.ci), None),
+                None => (
+                    None,
+                    n,
+                    None,
+                    Some(format!("no data: {n} service samples, 5 needed for a slope")),
+                ),
+            };
+        }
+    };
+    (Some(value), n, None, None)
 }

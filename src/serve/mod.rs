@@ -1,0 +1,289 @@
+//! The service under test: started by perfgate on a free loopback port, watched while loaded, stopped after.
+
+pub mod resources;
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+/// How to start the service.
+#[derive(Debug, Clone)]
+pub struct ServeSpec {
+    /// Shell command; `{port}` is replaced by the chosen port.
+    pub command: String,
+    /// Working directory.
+    pub cwd: Option<PathBuf>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Path that answers when the service is ready, e.g. `/api/health`.
+    pub ready: String,
+    /// How long readiness may take.
+    pub ready_timeout: Duration,
+    /// How long the service may take to exit after SIGTERM before SIGKILL.
+    pub stop_grace: Duration,
+    /// Where its output goes.
+    pub log: PathBuf,
+}
+
+/// Why the service could not be used; each means an untrusted run (exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The command could not be started.
+    #[error("cannot start `{command}`: {source}")]
+    Spawn {
+        /// The command.
+        command: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// It exited before it was ready.
+    #[error("`{command}` exited with {status} before it was ready; its last output ({log}):\n{tail}")]
+    ExitedEarly {
+        /// The command.
+        command: String,
+        /// Exit status.
+        status: String,
+        /// Log file.
+        log: String,
+        /// Last lines of its output.
+        tail: String,
+    },
+    /// It never answered its readiness URL.
+    #[error("`{command}` was not ready within {timeout:?}: {url} never answered; its last output ({log}):\n{tail}")]
+    NotReady {
+        /// The command.
+        command: String,
+        /// Readiness timeout.
+        timeout: Duration,
+        /// The URL polled.
+        url: String,
+        /// Log file.
+        log: String,
+        /// Last lines of its output.
+        tail: String,
+    },
+    /// Something else (no free port, log file).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Lines of output kept in memory for error messages.
+const TAIL_LINES: usize = 20;
+
+/// A running service.
+pub struct Service {
+    child: Child,
+    pid: u32,
+    /// Base URL, e.g. `http://127.0.0.1:38211`.
+    pub url: String,
+    /// The command as run.
+    pub command: String,
+    /// Its log file.
+    pub log: PathBuf,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    stop_grace: Duration,
+}
+
+/// A free port on 127.0.0.1 (bound, then released for the service).
+pub fn free_port() -> std::io::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    l.local_addr().map(|a| a.port())
+}
+
+impl Service {
+    /// Starts the service and waits until its readiness URL answers (any status below 500).
+    pub async fn start(spec: &ServeSpec) -> Result<Service, ServeError> {
+        let port = free_port().map_err(|e| ServeError::Other(format!("no free loopback port: {e}")))?;
+        let command = spec.command.replace("{port}", &port.to_string());
+        let log_file = tokio::fs::File::create(&spec.log)
+            .await
+            .map_err(|e| ServeError::Other(format!("cannot create the service log {}: {e}", spec.log.display())))?;
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(&command)
+            .env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        cmd.process_group(0);
+        if let Some(dir) = &spec.cwd {
+            cmd.current_dir(dir);
+        }
+        for (k, v) in &spec.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|source| ServeError::Spawn {
+            command: command.clone(),
+            source,
+        })?;
+        let pid = child.id().unwrap_or(0);
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let log = Arc::new(tokio::sync::Mutex::new(log_file));
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(pump(out, log.clone(), tail.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(pump(err, log.clone(), tail.clone()));
+        }
+        let mut service = Service {
+            child,
+            pid,
+            url: format!("http://127.0.0.1:{port}"),
+            command,
+            log: spec.log.clone(),
+            tail,
+            stop_grace: spec.stop_grace,
+        };
+        let ready_url = format!("{}{}", service.url, spec.ready);
+        let deadline = Instant::now() + spec.ready_timeout;
+        loop {
+            if let Some(status) = service.exit_status() {
+                // Give the output pumps a moment to drain the last lines.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return Err(ServeError::ExitedEarly {
+                    command: service.command.clone(),
+                    status,
+                    log: service.log.display().to_string(),
+                    tail: service.tail(),
+                });
+            }
+            if answers(port, &spec.ready).await {
+                return Ok(service);
+            }
+            if Instant::now() >= deadline {
+                let err = ServeError::NotReady {
+                    command: service.command.clone(),
+                    timeout: spec.ready_timeout,
+                    url: ready_url,
+                    log: service.log.display().to_string(),
+                    tail: service.tail(),
+                };
+                service.stop().await;
+                return Err(err);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The service's process id (its process group leader).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The last lines of its output.
+    pub fn tail(&self) -> String {
+        let t = self.tail.lock().unwrap_or_else(|e| e.into_inner());
+        t.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Its exit status, once it has exited.
+    pub fn exit_status(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(s)) => Some(s.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(format!("unknown status ({e})")),
+        }
+    }
+
+    /// Resolves when the service exits, with its status.
+    pub async fn exited(&mut self) -> String {
+        match self.child.wait().await {
+            Ok(s) => s.to_string(),
+            Err(e) => format!("unknown status ({e})"),
+        }
+    }
+
+    /// Stops the whole process group: SIGTERM, then SIGKILL after the grace period.
+    pub async fn stop(mut self) {
+        if self.exit_status().is_some() {
+            signal_group(self.pid, Signal::Kill);
+            return;
+        }
+        signal_group(self.pid, Signal::Term);
+        if tokio::time::timeout(self.stop_grace, self.child.wait()).await.is_err() {
+            signal_group(self.pid, Signal::Kill);
+            let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        } else {
+            // Children that ignored the group's SIGTERM go too.
+            signal_group(self.pid, Signal::Kill);
+        }
+    }
+}
+
+enum Signal {
+    Term,
+    Kill,
+}
+
+fn signal_group(pid: u32, sig: Signal) {
+    #[cfg(unix)]
+    if pid > 0 {
+        let sig = match sig {
+            Signal::Term => libc::SIGTERM,
+            Signal::Kill => libc::SIGKILL,
+        };
+        // SAFETY: kill(2) with a negative pid signals the process group the service leads
+        // (created with process_group(0)); it touches no memory of ours.
+        unsafe {
+            libc::kill(-(pid as i32), sig);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (pid, sig);
+}
+
+/// Whether `GET path` on the port gets an HTTP answer below 500.
+async fn answers(port: u16, path: &str) -> bool {
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut line = String::new();
+        BufReader::new(s).read_line(&mut line).await.ok()?;
+        let code: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(code < 500)
+    };
+    tokio::time::timeout(Duration::from_secs(2), attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
+async fn pump(
+    stream: impl AsyncRead + Unpin,
+    log: Arc<tokio::sync::Mutex<tokio::fs::File>>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        {
+            let mut f = log.lock().await;
+            let _ = f.write_all(line.as_bytes()).await;
+            let _ = f.write_all(b"\n").await;
+        }
+        let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+        if t.len() == TAIL_LINES {
+            t.pop_front();
+        }
+        t.push_back(line);
+    }
+    let _ = log.lock().await.flush().await;
+}
+
+/// A log path beside `near` (the results file) or in the temp folder.
+pub fn log_path(near: Option<&Path>, name: &str) -> PathBuf {
+    let dir = near
+        .and_then(|p| p.parent())
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    dir.join(format!("perfgate-{name}-{}.log", std::process::id()))
+}

@@ -1,0 +1,215 @@
+//! `--serve`: perfgate starts the service on a free port, waits until it is ready, samples its
+//! resources, judges trends, and always stops it.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_perfgate")
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("perfgate-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Processes whose command line contains `marker` (there must be none once perfgate has exited).
+fn alive_with(marker: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            // Zombies have an empty cmdline; only live processes count.
+            if cmd.contains(marker) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+fn run(args: &[&str], deadline: Duration) -> (Output, Duration) {
+    let start = Instant::now();
+    let mut child = Command::new(bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if start.elapsed() > deadline {
+            let _ = child.kill();
+            panic!("perfgate {args:?} ran past {deadline:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child.wait_with_output().unwrap(), start.elapsed())
+}
+
+const GATE: &str = r#"
+version: 1
+load: {users: 10, spawn_rate: 20, run_time: RUNTIME}
+scenarios:
+  Poller:
+    think_time: 20ms..40ms
+    tasks:
+      - request: GET /api/health
+targets:
+  - select: server
+    rss_max: < 1GB
+    cpu_mean: < 400%
+    rss_trend: < 10MB/min
+  - select: GET /api/health
+    p95_trend: < 50%/min
+"#;
+
+fn gate(dir: &std::path::Path, run_time: &str, extra: &str) -> String {
+    let p = dir.join("g.yaml");
+    std::fs::write(&p, format!("{}{extra}", GATE.replace("RUNTIME", run_time))).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn a_served_demo_passes_with_plausible_resource_samples_and_is_stopped() {
+    let dir = tmp("ok");
+    let g = gate(&dir, "8s", "");
+    let out = dir.join("r.json");
+    let marker = format!("{}", 900_000_000 + std::process::id());
+    let serve = format!(
+        "{} serve-demo --port {{port}} --no-base-latency --demo-seed {marker}",
+        bin()
+    );
+    let (o, _) = run(
+        &["run", &g, "--serve", &serve, "-q", "--out", out.to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("service: CPU mean"), "{stdout}");
+    let r = perfgate::metrics::Results::read(&out).unwrap();
+    let s = r.server.expect("the results carry the service's samples");
+    assert!(
+        s.command.contains("serve-demo --port ") && !s.command.contains("{port}"),
+        "{}",
+        s.command
+    );
+    assert!(
+        (6..=10).contains(&s.samples.len()),
+        "one sample per second: {}",
+        s.samples.len()
+    );
+    for x in &s.samples {
+        assert!(x.rss_mb > 2.0 && x.rss_mb < 1024.0, "{x:?}");
+        assert!(x.cpu_pct >= 0.0 && x.cpu_pct < 400.0, "{x:?}");
+        assert!(x.threads >= 1 && x.fds >= 3 && x.processes >= 1, "{x:?}");
+    }
+    assert!(
+        s.samples.iter().any(|x| x.cpu_pct > 0.0),
+        "a loaded service uses some CPU"
+    );
+    assert!(
+        r.target.starts_with("http://127.0.0.1:"),
+        "--host derived from the port: {}",
+        r.target
+    );
+    assert!(std::path::Path::new(&s.log).exists());
+    assert!(alive_with(&marker).is_empty(), "the service outlived perfgate");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_leaking_service_fails_the_trend_targets_a_normal_one_passes() {
+    let dir = tmp("leak");
+    let g = gate(&dir, "12s", "");
+    let serve = format!("{} serve-demo --port {{port}} --no-base-latency --leak-kb 64", bin());
+    let (o, _) = run(&["run", &g, "--serve", &serve, "-q"], Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL    server: rss_trend < 10MB/min"), "{stdout}");
+    assert!(
+        stdout.contains("FAIL    GET /api/health: p95_trend < 50%/min"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("pass    server: rss_max < 1GB"),
+        "every average passes: {stdout}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_service_that_never_becomes_ready_exits_3_with_its_output() {
+    let dir = tmp("notready");
+    let g = gate(
+        &dir,
+        "5s",
+        "serve:\n  command: unused\n  ready: /health\n  ready_timeout: 2s\n  stop_grace: 1s\n",
+    );
+    let marker = format!("{}.5", 100 + std::process::id() % 800);
+    let serve = format!("echo booting the backend; echo still booting >&2; exec sleep {marker}");
+    let (o, took) = run(&["run", &g, "--serve", &serve, "-q"], Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(took < Duration::from_secs(8), "readiness is bounded: {took:?}");
+    assert!(
+        stderr.contains("was not ready within 2s") && stderr.contains("/health"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("booting the backend") && stderr.contains("still booting"),
+        "its output: {stderr}"
+    );
+    assert!(
+        alive_with(&format!("sleep {marker}")).is_empty(),
+        "the command was stopped"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_service_that_exits_early_or_crashes_mid_run_exits_3() {
+    let dir = tmp("crash");
+    let g = gate(&dir, "20s", "");
+    // Exits before it is ready.
+    let (o, _) = run(
+        &["run", &g, "--serve", "echo no such module >&2; exit 7", "-q"],
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("exited with exit status: 7") && stderr.contains("no such module"),
+        "{stderr}"
+    );
+    // Crashes 3 s into a 20 s run.
+    let serve = format!(
+        "timeout -s KILL 3 {} serve-demo --port {{port}} --no-base-latency",
+        bin()
+    );
+    let (o, took) = run(&["run", &g, "--serve", &serve, "-q"], Duration::from_secs(40));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("the service exited during the run"), "{stderr}");
+    assert!(
+        took < Duration::from_secs(12),
+        "the run stops when the service dies: {took:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
