@@ -662,8 +662,19 @@ async fn watch_exit(service: &mut Option<Service>) -> String {
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what CI runners send on cancel).
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what CI runners send on cancel); from then on a second
+/// signal exits at once, without waiting for in-flight requests or reports.
 async fn interrupted() {
+    one_signal().await;
+    eprintln!("perfgate: stopping: in-flight requests get the grace period, then reports are written (a second signal exits at once)");
+    tokio::spawn(async {
+        one_signal().await;
+        eprintln!("perfgate: second signal: exiting now, reports not written");
+        std::process::exit(EXIT_UNTRUSTED);
+    });
+}
+
+async fn one_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

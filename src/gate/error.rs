@@ -68,6 +68,8 @@ impl fmt::Display for GateError {
             }
             if let Some(pos) = p.pos {
                 if let Some(text) = self.source.lines().nth(pos.line.saturating_sub(1) as usize) {
+                    let text = redact_line(text);
+                    let text = text.as_ref();
                     let num = pos.line.to_string();
                     let pad = " ".repeat(num.len());
                     let caret_col = text
@@ -84,6 +86,25 @@ impl fmt::Display for GateError {
         }
         Ok(())
     }
+}
+
+/// Headers whose values are secrets wherever they appear.
+pub const SECRET_HEADERS: [&str; 4] = ["authorization", "proxy-authorization", "cookie", "x-api-key"];
+
+/// A gate-file line with the value of a secret header (`Authorization: ...`) replaced, for snippets.
+pub fn redact_line(line: &str) -> std::borrow::Cow<'_, str> {
+    let lower = line.to_ascii_lowercase();
+    for h in SECRET_HEADERS {
+        if let Some(i) = lower.find(h) {
+            if let Some(colon) = line[i + h.len()..].find(':') {
+                let cut = i + h.len() + colon + 1;
+                if line[i + h.len()..cut - 1].trim().trim_matches(['"', '\'']).is_empty() {
+                    return format!("{} <redacted>", &line[..cut]).into();
+                }
+            }
+        }
+    }
+    line.into()
 }
 
 /// The candidate closest to `word` when it is a plausible misspelling of it.
@@ -159,6 +180,19 @@ mod tests {
         assert_eq!(closest("uesrs", ["users", "spawn_rate", "run_time"]), Some("users"));
         assert_eq!(closest("think", ["think_time", "weight"]), Some("think_time"));
         assert_eq!(closest("zzz", ["users", "spawn_rate"]), None);
+    }
+
+    #[test]
+    fn redacts_secret_headers_in_snippets() {
+        assert_eq!(
+            redact_line("  Authorization: Bearer abc123"),
+            "  Authorization: <redacted>"
+        );
+        assert_eq!(
+            redact_line("  headers: {Cookie: sid=42}"),
+            "  headers: {Cookie: <redacted>"
+        );
+        assert_eq!(redact_line("  users: 10"), "  users: 10");
     }
 
     #[test]

@@ -178,6 +178,12 @@ fn header(cx: &mut Ctx, name: &str, value: &str, pos: Pos) -> Option<(String, Te
     match Template::parse(value) {
         Ok(t) => Some((name.to_string(), t)),
         Err(e) => {
+            let secret = super::error::SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str());
+            let e = if secret {
+                "its value is not a valid template (the value is not shown: it may be a secret); use `${env:NAME}` for secrets".to_string()
+            } else {
+                e
+            };
             cx.err(pos, format!("header `{name}`: {e}"), None);
             None
         }
