@@ -213,3 +213,47 @@ fn a_service_that_exits_early_or_crashes_mid_run_exits_3() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn duet_with_two_started_builds_compares_their_resources() {
+    let dir = tmp("duet");
+    let g = dir.join("g.yaml");
+    std::fs::write(
+        &g,
+        "version: 1\nload: {users: 10, spawn_rate: 20, run_time: 6s}\nscenarios:\n  P:\n    think_time: 20ms..40ms\n    tasks: [{request: GET /api/health}]\nregression:\n  budgets:\n    - select: server\n      rss_max: +20%\n",
+    )
+    .unwrap();
+    let head = format!("{} serve-demo --port {{port}} --no-base-latency --leak-kb 32", bin());
+    let base = format!("{} serve-demo --port {{port}} --no-base-latency", bin());
+    let out = dir.join("head.json");
+    let base_out = dir.join("base.json");
+    let (o, _) = run(
+        &[
+            "run",
+            g.to_str().unwrap(),
+            "--serve",
+            &head,
+            "--baseline-serve",
+            &base,
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+            "--baseline-out",
+            base_out.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("REGRESSION   server: rss_max +20% vs base"), "{stdout}");
+    let h = perfgate::metrics::Results::read(&out).unwrap();
+    let b = perfgate::metrics::Results::read(&base_out).unwrap();
+    assert_ne!(h.target, b.target, "two services on two ports");
+    assert!(h.server.is_some() && b.server.is_some(), "both sides sampled");
+    std::fs::remove_dir_all(&dir).ok();
+}

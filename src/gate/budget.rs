@@ -53,9 +53,9 @@ pub fn worse_is_up(metric: Metric) -> bool {
 /// Parses `+10%`, `10%`, `+2ms`, `+0.5pp`, `-10%` (rps), or a `warn..fail` pair such as `+10%..+20%`.
 pub fn parse_limit(metric: Metric, text: &str) -> Result<BudgetLimit, String> {
     match metric {
-        Metric::Trend(_) | Metric::Server(_) => {
+        Metric::Trend(_) | Metric::Server(crate::gate::target::ServerMetric::RssTrend) => {
             return Err(format!(
-                "`{metric}` has no regression budget yet: judge it with a target (`targets:`), which applies to every run"
+                "`{metric}` has no regression budget: a slope is judged by a target (`targets:`), which applies to every run"
             ))
         }
         Metric::Min | Metric::Max | Metric::Requests => {
@@ -129,6 +129,12 @@ fn amount(metric: Metric, raw: &str) -> Result<Amount, String> {
         }
         let v: f64 = p.trim().parse().map_err(|_| bad())?;
         return (v >= 0.0).then_some(Amount::Relative(v / 100.0)).ok_or_else(bad);
+    }
+    if let Metric::Server(_) = metric {
+        // Absolute server budgets in the metric's own unit: MB, % of a core, or a count.
+        let n = rest.trim_end_matches("MB").trim_end_matches("MiB").trim();
+        let v: f64 = n.parse().map_err(|_| bad())?;
+        return Ok(Amount::Absolute(v));
     }
     if metric.is_latency() {
         let d = crate::gate::duration::parse_duration(rest).map_err(|_| bad())?;

@@ -809,7 +809,7 @@ fn regression(cx: &mut Ctx, spec: Option<&model::RegressionSpec>, names: &[Strin
                         None,
                     ),
                 },
-                other => match Metric::parse(other) {
+                other => match Metric::parse(other).or_else(|| ServerMetric::parse(other).map(Metric::Server)) {
                     Some(metric) => match budget::parse_limit(metric, &v.value.0) {
                         Ok(l) => budget.limits.push(l),
                         Err(e) => cx.err(Pos::of(v), e, None),
@@ -832,6 +832,16 @@ fn regression(cx: &mut Ctx, spec: Option<&model::RegressionSpec>, names: &[Strin
                     }
                 },
             }
+        }
+        let server_limits = budget.limits.iter().filter(|l| l.metric.is_server()).count();
+        if budget.select == Selector::Server && server_limits != budget.limits.len() {
+            cx.err(budget.pos, "`select: server` takes only the service's metrics", None);
+        } else if budget.select != Selector::Server && server_limits > 0 {
+            cx.err(
+                budget.pos,
+                "the service's metrics (`rss_max`, `cpu_mean`, ...) need `select: server`",
+                None,
+            );
         }
         if budget.limits.is_empty() {
             cx.err(

@@ -186,6 +186,10 @@ pub fn compare(
         let names_b: Vec<&str> = base_idx.iter().map(|&i| base.requests[i].name.as_str()).collect();
         let names_h: Vec<&str> = head_idx.iter().map(|&i| head.requests[i].name.as_str()).collect();
         for limit in &budget.limits {
+            if let Metric::Server(m) = limit.metric {
+                comparisons.push(judge_server(m, limit, base, head, noise, budget.pos, include_ramp_up));
+                continue;
+            }
             let ctx = Side {
                 stats: (&bs, &hs),
                 rps: (
@@ -450,6 +454,114 @@ fn judge(
                 fmt(fail, &c.ci_unit)
             )
         };
+    }
+    c
+}
+
+/// A server metric, head against base: a point comparison (one value per run, no sampling
+/// interval), with the run-to-run noise allowed for in sequential mode.
+fn judge_server(
+    m: crate::gate::target::ServerMetric,
+    limit: &BudgetLimit,
+    base: &Results,
+    head: &Results,
+    noise: f64,
+    pos: Pos,
+    include_ramp_up: bool,
+) -> Comparison {
+    let value = |r: &Results| -> Option<(f64, u64)> {
+        let from = if include_ramp_up { 0.0 } else { r.load.ramp_up_s };
+        let samples = r.server.as_ref()?.after(from);
+        if samples.is_empty() {
+            return None;
+        }
+        let n = samples.len();
+        let max = |f: fn(&crate::metrics::results::ServerSample) -> f64| samples.iter().map(f).fold(f64::MIN, f64::max);
+        let mean = |f: fn(&crate::metrics::results::ServerSample) -> f64| samples.iter().map(f).sum::<f64>() / n as f64;
+        use crate::gate::target::ServerMetric as S;
+        let v = match m {
+            S::RssMax => max(|s| s.rss_mb),
+            S::RssMean => mean(|s| s.rss_mb),
+            S::CpuMax => max(|s| s.cpu_pct),
+            S::CpuMean => mean(|s| s.cpu_pct),
+            S::FdsMax => max(|s| s.fds as f64),
+            S::ThreadsMax => max(|s| s.threads as f64),
+            S::RssTrend => return None,
+        };
+        Some((v, n as u64))
+    };
+    let mut c = Comparison {
+        name: format!("server: {} {} vs base", limit.metric, limit.text),
+        subject: "server".into(),
+        metric: limit.metric.to_string(),
+        budget: limit.text.clone(),
+        base: None,
+        head: None,
+        unit: limit.metric.unit().to_string(),
+        delta_pct: None,
+        worse_ci: None,
+        ci_unit: match limit.fail {
+            Amount::Relative(_) => "%".into(),
+            Amount::Absolute(_) => limit.metric.unit().to_string(),
+        },
+        change: Change::Inconclusive,
+        reason: String::new(),
+        samples: (0, 0),
+        pos,
+    };
+    let (Some((b, nb)), Some((h, nh))) = (value(base), value(head)) else {
+        c.reason = "no service samples on both sides: start base and head with --serve / --baseline-serve".into();
+        return c;
+    };
+    c.base = Some(b);
+    c.head = Some(h);
+    c.samples = (nb, nh);
+    if b > 0.0 {
+        c.delta_pct = Some((h / b - 1.0) * 100.0);
+    }
+    let (worse, fail, warn, allowance) = match limit.fail {
+        Amount::Relative(f) => {
+            if b <= 0.0 {
+                c.reason = "the base value is 0: a relative budget cannot judge it".into();
+                return c;
+            }
+            (
+                (h / b - 1.0) * 100.0,
+                f * 100.0,
+                limit
+                    .warn
+                    .map(|w| if let Amount::Relative(w) = w { w * 100.0 } else { 0.0 }),
+                noise * 100.0,
+            )
+        }
+        Amount::Absolute(a) => (
+            h - b,
+            a,
+            limit.warn.map(|w| if let Amount::Absolute(w) = w { w } else { 0.0 }),
+            noise * b,
+        ),
+    };
+    c.worse_ci = Some((worse - allowance, worse + allowance));
+    let u = c.ci_unit.clone();
+    if worse - allowance > fail {
+        c.change = Change::Regression;
+        c.reason = format!("worse by {}, beyond the budget of {}", fmt(worse, &u), fmt(fail, &u));
+    } else if worse + allowance <= fail {
+        c.change = if worse + allowance < 0.0 {
+            Change::Improvement
+        } else if warn.is_some_and(|w| worse > w) {
+            Change::Warn
+        } else {
+            Change::Pass
+        };
+        c.reason = format!("change {} is within the budget of {}", fmt(worse, &u), fmt(fail, &u));
+    } else {
+        c.reason = format!(
+            "change {} is within ±{} of the budget {}: run-to-run noise cannot be told apart",
+            fmt(worse, &u),
+            fmt(allowance, &u),
+            fmt(fail, &u)
+        );
     }
     c
 }
