@@ -839,7 +839,6 @@ fn parse_budget_value(text: &str) -> Option<f64> {
 
 /// Prints the comparison with the baseline: one line per comparison, regressions first, then notes.
 fn print_regression(r: &verdict::compare::Regression, file: &str) {
-    use verdict::compare::Change;
     println!(
         "Compared with base ({}, {:.0}% confidence for all {} comparisons together):",
         match r.mode {
@@ -850,13 +849,7 @@ fn print_regression(r: &verdict::compare::Regression, file: &str) {
         r.comparisons.len()
     );
     let mut comps: Vec<_> = r.comparisons.iter().collect();
-    comps.sort_by_key(|c| match c.change {
-        Change::Regression => 0,
-        Change::Inconclusive => 1,
-        Change::Warn => 2,
-        Change::Improvement => 3,
-        Change::Pass => 4,
-    });
+    comps.sort_by_key(|c| c.change.rank());
     for c in comps {
         let values = match (c.base, c.head) {
             (Some(b), Some(h)) => format!(

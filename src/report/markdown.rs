@@ -146,13 +146,7 @@ pub fn regression_table(reg: &crate::verdict::compare::Regression) -> String {
         "| | Comparison | Base | Head | Change | Interval (+ is worse) | Budget |\n|:-:|---|--:|--:|--:|--:|--:|\n",
     );
     let mut comps: Vec<_> = reg.comparisons.iter().collect();
-    comps.sort_by_key(|c| match c.change {
-        Change::Regression => 0,
-        Change::Inconclusive => 1,
-        Change::Warn => 2,
-        Change::Improvement => 3,
-        Change::Pass => 4,
-    });
+    comps.sort_by_key(|c| c.change.rank());
     for c in comps {
         let icon = match c.change {
             Change::Regression => "❌ regression",

@@ -35,6 +35,17 @@ pub enum Change {
 }
 
 impl Change {
+    /// Order in reports: what needs attention first.
+    pub fn rank(self) -> u8 {
+        match self {
+            Change::Regression => 0,
+            Change::Inconclusive => 1,
+            Change::Warn => 2,
+            Change::Improvement => 3,
+            Change::Pass => 4,
+        }
+    }
+
     /// Short label for tables.
     pub fn label(self) -> &'static str {
         match self {
@@ -469,26 +480,9 @@ fn judge_server(
     pos: Pos,
     include_ramp_up: bool,
 ) -> Comparison {
-    let value = |r: &Results| -> Option<(f64, u64)> {
+    let value = |r: &Results| {
         let from = if include_ramp_up { 0.0 } else { r.load.ramp_up_s };
-        let samples = r.server.as_ref()?.after(from);
-        if samples.is_empty() {
-            return None;
-        }
-        let n = samples.len();
-        let max = |f: fn(&crate::metrics::results::ServerSample) -> f64| samples.iter().map(f).fold(f64::MIN, f64::max);
-        let mean = |f: fn(&crate::metrics::results::ServerSample) -> f64| samples.iter().map(f).sum::<f64>() / n as f64;
-        use crate::gate::target::ServerMetric as S;
-        let v = match m {
-            S::RssMax => max(|s| s.rss_mb),
-            S::RssMean => mean(|s| s.rss_mb),
-            S::CpuMax => max(|s| s.cpu_pct),
-            S::CpuMean => mean(|s| s.cpu_pct),
-            S::FdsMax => max(|s| s.fds as f64),
-            S::ThreadsMax => max(|s| s.threads as f64),
-            S::RssTrend => return None,
-        };
-        Some((v, n as u64))
+        super::server_point(r, m, from)
     };
     let mut c = Comparison {
         name: format!("server: {} {} vs base", limit.metric, limit.text),

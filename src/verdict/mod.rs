@@ -390,27 +390,39 @@ fn server_value(r: &Results, m: crate::gate::target::ServerMetric, from: f64) ->
         );
     }
     let n = samples.len() as u64;
+    if m != S::RssTrend {
+        return (server_point(r, m, from).map(|(v, _)| v), n, None, None);
+    }
+    let pts: Vec<(f64, f64)> = samples.iter().map(|s| (s.t, s.rss_mb)).collect();
+    match trend::fit(&pts, stats::z_for(0.95)) {
+        Some(sl) => (Some(sl.per_min), n, Some(sl.ci), None),
+        None => (
+            None,
+            n,
+            None,
+            Some(format!("no data: {n} service samples, 5 needed for a slope")),
+        ),
+    }
+}
+
+/// A non-slope server metric over the samples after `from` seconds, with the sample count.
+pub(crate) fn server_point(r: &Results, m: crate::gate::target::ServerMetric, from: f64) -> Option<(f64, u64)> {
+    use crate::gate::target::ServerMetric as S;
+    let samples = r.server.as_ref()?.after(from);
+    if samples.is_empty() {
+        return None;
+    }
+    let n = samples.len();
     let max = |f: fn(&crate::metrics::results::ServerSample) -> f64| samples.iter().map(f).fold(f64::MIN, f64::max);
     let mean = |f: fn(&crate::metrics::results::ServerSample) -> f64| samples.iter().map(f).sum::<f64>() / n as f64;
-    let value = match m {
+    let v = match m {
         S::RssMax => max(|s| s.rss_mb),
         S::RssMean => mean(|s| s.rss_mb),
         S::CpuMax => max(|s| s.cpu_pct),
         S::CpuMean => mean(|s| s.cpu_pct),
         S::FdsMax => max(|s| s.fds as f64),
         S::ThreadsMax => max(|s| s.threads as f64),
-        S::RssTrend => {
-            let pts: Vec<(f64, f64)> = samples.iter().map(|s| (s.t, s.rss_mb)).collect();
-            return match trend::fit(&pts, stats::z_for(0.95)) {
-                Some(sl) => (Some(sl.per_min), n, Some(sl.ci), None),
-                None => (
-                    None,
-                    n,
-                    None,
-                    Some(format!("no data: {n} service samples, 5 needed for a slope")),
-                ),
-            };
-        }
+        S::RssTrend => return None,
     };
-    (Some(value), n, None, None)
+    Some((v, n as u64))
 }
