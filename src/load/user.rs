@@ -101,9 +101,12 @@ impl<'a> User<'a> {
     /// Sends `r` to every target whose variables it needs are set; `intended` is when the first send was planned.
     async fn step(&mut self, r: &PlannedRequest, intended: Option<Instant>) {
         let n = self.sides.len();
+        // The planned time belongs to the first send only: a second target's send starts when the
+        // first answered, and charging it the first one's wait would blind a duet comparison.
+        let mut intended = intended;
         for side in self.order() {
             if side < n && self.has(side, &r.needs) {
-                self.exec(r, side, intended).await;
+                self.exec(r, side, intended.take()).await;
             }
         }
     }
@@ -155,9 +158,10 @@ impl<'a> User<'a> {
         if s.tasks.is_empty() {
             return;
         }
-        let mut planned = None;
         while !self.stopping() {
-            self.task(planned).await;
+            // The closed model measures from the actual send, as Locust does: a user that woke late
+            // only thought longer; the lateness is the generator's and goes to its health counters.
+            self.task(None).await;
             let (lo, hi) = s.think_time;
             let think = if hi > lo {
                 Duration::from_nanos(self.rng.random_range(lo.as_nanos() as u64..=hi.as_nanos() as u64))
@@ -169,7 +173,6 @@ impl<'a> User<'a> {
                 tokio::select! {
                     _ = tokio::time::sleep_until(wake) => {
                         self.shared.health.planned_send(Instant::now().saturating_duration_since(wake));
-                        planned = Some(wake);
                     }
                     _ = stop.wait_for(|s| *s) => {}
                 }

@@ -217,7 +217,7 @@ pub fn compare(
                 if let Amount::Relative(f) = l.fail {
                     if f <= noise {
                         notes.push(format!(
-                            "budget `{} {}` at line {} is within the {:.0}% run-to-run noise allowed for sequential runs, so it can only come out inconclusive: compare side by side (--baseline-host) or calibrate the noise",
+                            "budget `{} {}` at line {} is within the {:.0}% run-to-run noise allowed for sequential runs: only a change beyond budget + noise can be called a regression, and a pass needs a clear improvement; compare side by side (--baseline-host) or calibrate the noise",
                             l.metric,
                             l.text,
                             b.pos.line,
@@ -398,15 +398,33 @@ fn judge(
     let warn = limit.warn.map(scale);
     let (lo, hi) = (ci.lo - noise_abs, ci.hi + noise_abs);
     let allowance = if noise_abs > 0.0 {
-        format!(" (with ±{} run-to-run noise allowed)", fmt(noise_abs, &c.ci_unit))
+        format!(" (with ±{noise_abs:.1}{} run-to-run noise allowed)", c.ci_unit)
     } else {
         String::new()
     };
     let abs_ms = (h - b).abs();
-    if metric.is_latency() && abs_ms < policy.min_effect_ms {
+    // The worst change the interval allows, in ms: min_effect may clear a change only when even
+    // that is below it (a tiny point estimate with a wide interval is not evidence of "no change").
+    let worst_ms = match limit.fail {
+        Amount::Relative(_) => b * (lo.abs().max(hi.abs())) / 100.0,
+        Amount::Absolute(_) => lo.abs().max(hi.abs()),
+    };
+    if metric.is_latency() && lo > fail && abs_ms < policy.min_effect_ms {
         c.change = Change::Pass;
         c.reason = format!(
-            "the change of {abs_ms:.3} ms is below min_effect {} ms",
+            "worse by {:.3} ms [{}, {}], but below min_effect {} ms",
+            h - b,
+            fmt(ci.lo, &c.ci_unit),
+            fmt(ci.hi, &c.ci_unit),
+            policy.min_effect_ms
+        );
+    } else if metric.is_latency() && worst_ms < policy.min_effect_ms && lo <= fail && hi > fail {
+        c.change = Change::Pass;
+        c.reason = format!(
+            "change {} [{}, {}]: even the worst case, {worst_ms:.3} ms, is below min_effect {} ms",
+            fmt(point, &c.ci_unit),
+            fmt(ci.lo, &c.ci_unit),
+            fmt(ci.hi, &c.ci_unit),
             policy.min_effect_ms
         );
     } else if lo > fail {
@@ -449,12 +467,12 @@ fn judge(
         c.change = Change::Inconclusive;
         c.reason = if noise_abs > 0.0 && ci.hi <= fail {
             format!(
-                "change {} [{}, {}] is within the budget of {}, but not once ±{} of run-to-run noise is allowed for",
+                "change {} [{}, {}] is within the budget of {}, but not once ±{noise_abs:.1}{} of run-to-run noise is allowed for",
                 fmt(point, &c.ci_unit),
                 fmt(ci.lo, &c.ci_unit),
                 fmt(ci.hi, &c.ci_unit),
                 fmt(fail, &c.ci_unit),
-                fmt(noise_abs, &c.ci_unit)
+                c.ci_unit
             )
         } else {
             format!(
