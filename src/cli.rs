@@ -112,6 +112,12 @@ pub struct LoadArgs {
     /// Seed for a reproducible task and think-time sequence.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Also trust the certificates in this PEM file for https targets (a private CA, a self-signed service).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any TLS certificate (encryption without authentication: test services only).
+    #[arg(long)]
+    pub insecure: bool,
     /// Only the final table: no progress output.
     #[arg(short, long)]
     pub quiet: bool,
@@ -407,6 +413,10 @@ pub async fn run_gate(
         run_time: args.run_time,
         scenarios,
         seed: args.seed,
+        tls: crate::load::client::TlsOptions {
+            ca_file: args.ca_file.clone(),
+            insecure: args.insecure,
+        },
     };
     let mut plan = match Plan::new(gate, &overrides) {
         Ok(p) => Arc::new(p),
@@ -474,7 +484,11 @@ pub async fn run_gate(
         );
     }
     for url in std::iter::once(&plan.base).chain(base_url.iter()) {
-        if let Err(e) = load::engine::preflight(url).await {
+        if let Err(e) = load::engine::preflight(url, &plan.tls).await {
+            if let load::EngineError::Setup(why) = &e {
+                // A bad CA file or server name is the input's fault, not the target's.
+                return input_error(&format!("error: {why}"));
+            }
             eprintln!("error: {e}");
             eprintln!("  = help: start the service first, or point --host (and --baseline-host) at it");
             return EXIT_UNTRUSTED;

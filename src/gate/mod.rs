@@ -44,6 +44,8 @@ pub struct Gate {
     pub regression: RegressionPolicy,
     /// How to start the service under test, when the gate says.
     pub serve: Option<Serve>,
+    /// How https targets are verified.
+    pub tls: crate::load::client::TlsOptions,
 }
 
 /// One target: a selector and its limits.

@@ -59,6 +59,21 @@ pub struct GateFile {
     /// How perfgate starts the service under test itself (`--serve` overrides the command).
     #[serde(default)]
     pub serve: Option<ServeSpec>,
+    /// How https targets are verified.
+    #[serde(default)]
+    pub tls: Option<TlsSpec>,
+}
+
+/// TLS verification settings.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    /// Also trust the certificates in this PEM file (a private CA or a self-signed service).
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// Accept any certificate (encryption without authentication; test services only).
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 /// The service under test, started by perfgate on a free loopback port.

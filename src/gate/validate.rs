@@ -144,6 +144,14 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
         verdict,
         regression,
         serve,
+        tls: crate::load::client::TlsOptions {
+            ca_file: raw
+                .tls
+                .as_ref()
+                .and_then(|t| t.ca_file.clone())
+                .map(std::path::PathBuf::from),
+            insecure: raw.tls.as_ref().is_some_and(|t| t.insecure),
+        },
     })
 }
 

@@ -28,18 +28,84 @@ pub struct Failure {
     pub detail: String,
 }
 
+/// How https targets are verified.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TlsOptions {
+    /// Also trust the certificates in this PEM file (a private CA or a self-signed service).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Accept any certificate: encryption without authentication, for test services only.
+    pub insecure: bool,
+}
+
+/// Accepts every server certificate (`--insecure`); handshake signatures are still checked.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 impl Connector {
-    /// A connector for this base URL (TLS with the Mozilla roots for https).
-    pub fn new(base: &BaseUrl) -> Result<Connector, String> {
+    /// A connector for this base URL (TLS with the Mozilla roots for https, plus `tls_opts`).
+    pub fn new(base: &BaseUrl, tls_opts: &TlsOptions) -> Result<Connector, String> {
         let tls = if base.tls {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
             let mut roots = rustls::RootCertStore::empty();
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            let config =
-                rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| format!("TLS setup: {e}"))?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
+            if let Some(ca) = &tls_opts.ca_file {
+                use rustls::pki_types::pem::PemObject;
+                let bad = |e: &dyn std::fmt::Display| format!("--ca-file {}: {e}", ca.display());
+                let mut added = 0;
+                for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).map_err(|e| bad(&e))? {
+                    roots.add(cert.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+                    added += 1;
+                }
+                if added == 0 {
+                    return Err(bad(&"no PEM certificate in it"));
+                }
+            }
+            let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS setup: {e}"))?;
+            let config = if tls_opts.insecure {
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+                    .with_no_client_auth()
+            } else {
+                builder.with_root_certificates(roots).with_no_client_auth()
+            };
             let name = rustls::pki_types::ServerName::try_from(base.host.clone())
                 .map_err(|_| format!("`{}` is not a valid TLS server name", base.host))?;
             Some((tokio_rustls::TlsConnector::from(Arc::new(config)), name))

@@ -1,7 +1,7 @@
 //! The scheduler: spawns users at the spawn rate, stops them at the run time, collects each second.
 
 use super::arrivals::Schedule;
-use super::client::Connector;
+use super::client::{Connector, TlsOptions};
 use super::plan::Plan;
 use super::url::BaseUrl;
 use super::user::{Shared, Target, User};
@@ -62,8 +62,8 @@ pub const ARRIVAL_QUEUE: usize = 100_000;
 pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Checks that a target accepts a connection (and a TLS handshake) before load starts.
-pub async fn preflight(base: &BaseUrl) -> Result<(), EngineError> {
-    let connector = Connector::new(base).map_err(EngineError::Setup)?;
+pub async fn preflight(base: &BaseUrl, tls: &TlsOptions) -> Result<(), EngineError> {
+    let connector = Connector::new(base, tls).map_err(EngineError::Setup)?;
     let url = base.to_string();
     match tokio::time::timeout(PREFLIGHT_TIMEOUT, connector.connect()).await {
         Ok(Ok(_)) => Ok(()),
@@ -147,7 +147,7 @@ async fn run_targets(
     for base in bases {
         targets.push(Target {
             recorder: Recorder::new(plan.names.clone(), plan.tasks.len(), workers, start.into_std(), open),
-            connector: Connector::new(base).map_err(EngineError::Setup)?,
+            connector: Connector::new(base, &plan.tls).map_err(EngineError::Setup)?,
             host: hyper::header::HeaderValue::from_str(&base.authority)
                 .map_err(|_| EngineError::Setup(format!("invalid host `{}`", base.authority)))?,
         });

@@ -23,6 +23,8 @@ pub struct Overrides {
     pub scenarios: Vec<String>,
     /// `--seed`.
     pub seed: Option<u64>,
+    /// `--ca-file` and `--insecure`.
+    pub tls: super::client::TlsOptions,
 }
 
 /// A piece of a compiled template.
@@ -165,6 +167,8 @@ pub struct Plan {
     pub seed: u64,
     /// The open model's stages and pool, when load is an arrival rate.
     pub open: Option<gate::OpenModel>,
+    /// How https targets are verified.
+    pub tls: super::client::TlsOptions,
 }
 
 impl Plan {
@@ -354,6 +358,10 @@ impl Plan {
             timeout: gate.timeout,
             seed,
             open,
+            tls: super::client::TlsOptions {
+                ca_file: o.tls.ca_file.clone().or_else(|| gate.tls.ca_file.clone()),
+                insecure: o.tls.insecure || gate.tls.insecure,
+            },
         })
     }
 }
