@@ -104,7 +104,7 @@ pub struct LoadArgs {
     #[arg(short = 'u', long)]
     pub users: Option<u32>,
     /// Users started per second (overrides `load.spawn_rate`).
-    #[arg(short = 'r', long)]
+    #[arg(short = 'r', long, allow_negative_numbers = true)]
     pub spawn_rate: Option<f64>,
     /// How long to run, e.g. `30s`, `1m` (overrides `load.run_time`).
     #[arg(short = 't', long, value_parser = parse_duration)]

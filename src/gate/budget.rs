@@ -89,6 +89,14 @@ pub fn parse_limit(metric: Metric, text: &str) -> Result<BudgetLimit, String> {
 }
 
 fn amount(metric: Metric, raw: &str) -> Result<Amount, String> {
+    let a = amount_of(metric, raw)?;
+    match a {
+        Amount::Relative(v) | Amount::Absolute(v) if v.is_finite() => Ok(a),
+        _ => Err(format!("`{metric}: {raw}`: a budget must be a finite number")),
+    }
+}
+
+fn amount_of(metric: Metric, raw: &str) -> Result<Amount, String> {
     let t = raw.trim();
     let (sign, rest) = match t.as_bytes().first() {
         Some(b'+') => (Some(1.0), &t[1..]),

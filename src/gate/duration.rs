@@ -8,10 +8,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if s.is_empty() {
         return Err("expected a duration such as `30s`, `500ms` or `1m30s`, found an empty value".into());
     }
-    if let Ok(secs) = s.parse::<f64>() {
-        return seconds(secs, text);
+    // A bare number means seconds.
+    if s.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return nanos(s, NANOS_PER_SEC)
+            .ok_or_else(|| bad(text))
+            .and_then(|n| finish(n, text));
     }
-    let mut total = 0f64;
+    let mut total: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
         let num_len = rest
@@ -20,24 +23,46 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if num_len == 0 {
             return Err(bad(text));
         }
-        let value: f64 = rest[..num_len].parse().map_err(|_| bad(text))?;
+        let number = &rest[..num_len];
         rest = &rest[num_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
         let unit = rest[..unit_len].trim();
         rest = rest[unit_len..].trim_start();
-        let factor = match unit {
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" | "sec" | "secs" => 1.0,
-            "m" | "min" | "mins" => 60.0,
-            "h" | "hr" | "hrs" => 3600.0,
+        let per: u128 = match unit {
+            "us" | "µs" => 1_000,
+            "ms" => 1_000_000,
+            "s" | "sec" | "secs" => NANOS_PER_SEC,
+            "m" | "min" | "mins" => 60 * NANOS_PER_SEC,
+            "h" | "hr" | "hrs" => 3600 * NANOS_PER_SEC,
             _ => return Err(bad(text)),
         };
-        total += value * factor;
+        total = total.saturating_add(nanos(number, per).ok_or_else(|| bad(text))?);
     }
-    seconds(total, text)
+    finish(total, text)
+}
+
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+
+/// `number` (digits with at most one `.`) times `per` nanoseconds, exactly, in whole nanoseconds.
+fn nanos(number: &str, per: u128) -> Option<u128> {
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    if (int.is_empty() && frac.is_empty()) || frac.contains('.') || int.len() > 20 {
+        return None;
+    }
+    let whole: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let frac = &frac[..frac.len().min(18)];
+    let part: u128 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    let scale = 10u128.pow(frac.len() as u32);
+    whole.checked_mul(per)?.checked_add(part.checked_mul(per)? / scale)
+}
+
+fn finish(nanos: u128, text: &str) -> Result<Duration, String> {
+    if nanos > 366 * 86_400 * NANOS_PER_SEC {
+        return Err(format!("the duration `{text}` is longer than a year"));
+    }
+    Ok(Duration::from_nanos(nanos as u64))
 }
 
 /// Parses a think-time range such as `1s..3s`, or a single fixed duration such as `2s`.
@@ -78,6 +103,7 @@ pub fn format_duration(d: Duration) -> String {
     }
     let whole = d.as_secs();
     let (h, m, s) = (whole / 3600, (whole % 3600) / 60, whole % 60);
+    let millis = d.subsec_millis();
     let mut out = String::new();
     if h > 0 {
         out.push_str(&format!("{h}h"));
@@ -85,20 +111,14 @@ pub fn format_duration(d: Duration) -> String {
     if m > 0 {
         out.push_str(&format!("{m}m"));
     }
-    if s > 0 {
+    if millis > 0 {
+        let secs = format!("{s}.{millis:03}");
+        out.push_str(secs.trim_end_matches('0'));
+        out.push('s');
+    } else if s > 0 {
         out.push_str(&format!("{s}s"));
     }
     out
-}
-
-fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(bad(text));
-    }
-    if secs > 366.0 * 86400.0 {
-        return Err(format!("the duration `{text}` is longer than a year"));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 fn bad(text: &str) -> String {
@@ -147,7 +167,7 @@ mod tests {
 
     #[test]
     fn formats_round_trip() {
-        for s in ["250ms", "2.5s", "1m30s", "1h", "30s"] {
+        for s in ["250ms", "2.5s", "1m30s", "1h", "30s", "1m0.001s", "1h2.5s"] {
             assert_eq!(format_duration(parse_duration(s).unwrap()), s);
         }
     }

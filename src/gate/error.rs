@@ -110,8 +110,19 @@ pub fn redact_line(line: &str) -> std::borrow::Cow<'_, str> {
 /// The candidate closest to `word` when it is a plausible misspelling of it.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(&str, f64)> = None;
+    let sorted = |s: &str| {
+        let mut v: Vec<char> = s.to_ascii_lowercase().chars().collect();
+        v.sort_unstable();
+        v
+    };
     for c in candidates {
-        let score = strsim::jaro_winkler(&word.to_ascii_lowercase(), &c.to_ascii_lowercase());
+        // The same letters in another order (GTE, agv) is a typo too.
+        let anagram = word.len() > 1 && sorted(word) == sorted(c);
+        let score = if anagram {
+            0.99
+        } else {
+            strsim::jaro_winkler(&word.to_ascii_lowercase(), &c.to_ascii_lowercase())
+        };
         if score > 0.8 && best.is_none_or(|(_, b)| score > b) {
             best = Some((c, score));
         }
@@ -120,14 +131,22 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// Turns a serde-saphyr error into a problem, adding a suggestion for a misspelt key.
-pub fn from_yaml(err: &serde_saphyr::Error) -> Problem {
-    let pos = err.location().map(|l| Pos {
+pub fn from_yaml(err: &serde_saphyr::Error, source: &str) -> Problem {
+    let mut pos = err.location().map(|l| Pos {
         line: l.line() as u32,
         col: l.column() as u32,
     });
     let raw = err.without_snippet().to_string();
     let mut message = strip_location_prefix(&raw).to_string();
     let mut help = None;
+    // The key and the value written where the error points, to say which setting is wrong.
+    let (key, found) = pos.map(|p| key_and_value(source, p)).unwrap_or_default();
+    let key_text = key.as_deref().map(|k| format!("`{k}`: ")).unwrap_or_default();
+    let found_text = found
+        .as_deref()
+        .filter(|f| !f.is_empty())
+        .map(|f| format!(", found `{f}`"))
+        .unwrap_or_default();
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((key, expected)) = rest.split_once("`, expected ") {
             let options: Vec<&str> = expected
@@ -141,16 +160,116 @@ pub fn from_yaml(err: &serde_saphyr::Error) -> Problem {
             });
             message = format!("unknown key `{key}`");
         }
-    } else if message.starts_with("missing field `") {
-        message = message.replacen("missing field", "missing key", 1);
+    } else if let Some(rest) = message.clone().strip_prefix("missing field `") {
+        let missing = rest.split('`').next().unwrap_or("");
+        message = format!("missing key `{missing}`");
+        if matches!(missing, "version" | "load" | "scenarios") {
+            // A top-level key: the file as a whole lacks it, so point at its start.
+            pos = Some(Pos { line: 1, col: 1 });
+            help = Some(match missing {
+                "version" => "start the file with `version: 1`".into(),
+                "load" => "add e.g. `load: {users: 10, spawn_rate: 2, run_time: 1m}`".into(),
+                _ => "add at least one user class under `scenarios:`".into(),
+            });
+        }
     } else if let Some(ty) = message.strip_prefix("invalid ") {
-        if matches!(ty, "u32" | "u64" | "u16" | "i64" | "usize") {
-            message = "expected a whole number".into();
-        } else if matches!(ty, "f64" | "f32") {
-            message = "expected a number".into();
+        let what = match ty {
+            "u32" | "u64" | "u16" | "u8" | "i64" | "i32" | "usize" => Some("a whole number"),
+            "f64" | "f32" | "floating point" => Some("a number"),
+            "boolean" => Some("true or false"),
+            _ => None,
+        };
+        if let Some(what) = what {
+            message = format!("{key_text}expected {what}{found_text}");
+        }
+    } else if message.starts_with("cannot deserialize null") {
+        message = format!("{key_text}expected a value here, found nothing (null)");
+    } else if message.starts_with("expected mapping start") {
+        message = format!("{key_text}expected a mapping of `key: value` entries{found_text}");
+        if key.as_deref() == Some("scenarios") {
+            message.push_str("; a gate needs at least one user class");
+        }
+    } else if message.contains("DuplicateKeyPolicy") {
+        message = message
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        help = Some("each key may appear once in a mapping".into());
+    } else if message.starts_with("budget breached") {
+        message = "the YAML expands past the parser's budget (an alias repeated until it multiplies the document): a gate file needs no alias bombs".into();
+    } else if message.contains("tabs disallowed") {
+        help = Some("indent with spaces: YAML does not allow tabs for indentation".into());
+    }
+    // A syntax error after an unclosed `[` or `{` is that bracket's fault: point at it.
+    let is_syntax = !message.starts_with('`') && !message.contains("key") && !message.contains("expected a");
+    if let (true, Some(p)) = (is_syntax, pos) {
+        if let Some((ch, open)) = unclosed_bracket(source, p.line) {
+            if open.line < p.line {
+                pos = Some(open);
+                message = format!("unclosed bracket '{ch}'");
+                help = Some(format!(
+                    "close it with '{}' on the same line, or write the entries as an indented block",
+                    if ch == '[' { ']' } else { '}' }
+                ));
+            }
         }
     }
     Problem { pos, message, help }
+}
+
+/// The key before a value position on its line (`users` in `  users: ten`) and the value itself.
+pub fn key_and_value(source: &str, pos: Pos) -> (Option<String>, Option<String>) {
+    let Some(line) = source.lines().nth(pos.line.saturating_sub(1) as usize) else {
+        return (None, None);
+    };
+    let chars: Vec<char> = line.chars().collect();
+    let at = (pos.col.saturating_sub(1) as usize).min(chars.len());
+    // The position may point at the key's own colon (an empty value): include it.
+    let upto = if chars.get(at) == Some(&':') { at + 1 } else { at };
+    let before: String = chars[..upto].iter().collect();
+    let key = before.rfind(':').and_then(|colon| {
+        let head = &before[..colon];
+        let start = head
+            .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.'))
+            .map_or(0, |i| i + 1);
+        let k = head[start..].trim();
+        (!k.is_empty()).then(|| k.to_string())
+    });
+    let rest: String = chars[upto..].iter().collect();
+    let value = rest
+        .split(['#', ',', '}', ']'])
+        .next()
+        .map(|v| v.trim().trim_matches(['"', '\'']).to_string());
+    (key, value)
+}
+
+/// The first `[` or `{` still open at the end of line `upto` (outside quotes), with its position.
+fn unclosed_bracket(source: &str, upto: u32) -> Option<(char, Pos)> {
+    let mut stack: Vec<(char, Pos)> = Vec::new();
+    for (i, line) in source.lines().take(upto as usize).enumerate() {
+        let mut quote: Option<char> = None;
+        for (j, c) in line.chars().enumerate() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '#') => break,
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '[' | '{') => stack.push((
+                    c,
+                    Pos {
+                        line: i as u32 + 1,
+                        col: j as u32 + 1,
+                    },
+                )),
+                (None, ']' | '}') => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+        }
+    }
+    stack.first().copied()
 }
 
 fn strip_location_prefix(s: &str) -> &str {
@@ -180,6 +299,16 @@ mod tests {
         assert_eq!(closest("uesrs", ["users", "spawn_rate", "run_time"]), Some("users"));
         assert_eq!(closest("think", ["think_time", "weight"]), Some("think_time"));
         assert_eq!(closest("zzz", ["users", "spawn_rate"]), None);
+        assert_eq!(closest("GTE", ["GET", "POST"]), Some("GET"));
+        assert_eq!(closest("agv", ["avg", "max"]), Some("avg"));
+        assert_eq!(
+            key_and_value("  users: ten\n", Pos { line: 1, col: 10 }),
+            (Some("users".into()), Some("ten".into()))
+        );
+        assert_eq!(
+            unclosed_bracket("a: [1, 2\nb: 3\n", 2),
+            Some(('[', Pos { line: 1, col: 4 }))
+        );
     }
 
     #[test]

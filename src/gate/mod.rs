@@ -8,6 +8,8 @@ pub mod target;
 pub mod template;
 mod validate;
 
+pub use validate::MAX_USERS;
+
 pub use error::{GateError, Pos};
 pub use template::{JsonPath, Part, Template};
 
@@ -294,7 +296,7 @@ impl Gate {
         let raw: model::GateFile = serde_saphyr::from_str(source).map_err(|e| GateError {
             file: file.to_string(),
             source: source.to_string(),
-            problems: vec![error::from_yaml(&e)],
+            problems: vec![error::from_yaml(&e, source)],
         })?;
         let sha256 = hex(&Sha256::digest(source.as_bytes()));
         validate::validate(file, source, raw, sha256)

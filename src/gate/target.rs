@@ -347,6 +347,9 @@ impl Limit {
                 .map(|v| v as f64)
                 .map_err(|_| format!("`requests`: expected a count such as `>= 1000`, found `{text}`"))?,
         };
+        if !value.is_finite() {
+            return Err(format!("`{metric}`: the limit `{text}` is not a finite number"));
+        }
         Ok(Limit {
             metric,
             op,

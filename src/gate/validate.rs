@@ -12,13 +12,49 @@ use super::{
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+/// Most virtual users (or pooled connections) one process drives.
+pub const MAX_USERS: u32 = 1_000_000;
+
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 struct Ctx {
     problems: Vec<Problem>,
+    source: String,
 }
 
 impl Ctx {
+    /// Where the value of `key` is written at or below `from` (fields of a mapping keep no position
+    /// of their own); `from` when it cannot be found nearby.
+    fn value_pos(&self, from: Pos, key: &str) -> Pos {
+        let needle = format!("{key}:");
+        for (i, line) in self
+            .source
+            .lines()
+            .enumerate()
+            .skip(from.line.saturating_sub(1) as usize)
+            .take(40)
+        {
+            let mut search = 0;
+            while let Some(found) = line[search..].find(&needle) {
+                let at = search + found;
+                let boundary = line[..at]
+                    .chars()
+                    .last()
+                    .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+                if boundary {
+                    let after = &line[at + needle.len()..];
+                    let value_at = at + needle.len() + (after.len() - after.trim_start().len());
+                    return Pos {
+                        line: i as u32 + 1,
+                        col: line[..value_at].chars().count() as u32 + 1,
+                    };
+                }
+                search = at + needle.len();
+            }
+        }
+        from
+    }
+
     fn err(&mut self, pos: Pos, message: impl Into<String>, help: Option<String>) {
         self.problems.push(Problem {
             pos: Some(pos),
@@ -29,7 +65,10 @@ impl Ctx {
 }
 
 pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: String) -> Result<Gate, GateError> {
-    let mut cx = Ctx { problems: Vec::new() };
+    let mut cx = Ctx {
+        problems: Vec::new(),
+        source: source.to_string(),
+    };
     if raw.version.value != 1 {
         cx.err(
             Pos::of(&raw.version),
@@ -52,8 +91,8 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
         .as_ref()
         .map(|t| duration(&mut cx, t, "timeout"))
         .unwrap_or(Duration::from_secs(30));
-    if timeout.is_zero() {
-        if let Some(t) = &raw.timeout {
+    if let Some(t) = &raw.timeout {
+        if timeout.is_zero() && parse_duration(&t.value).is_ok() {
             cx.err(Pos::of(t), "`timeout` must be longer than zero", None);
         }
     }
@@ -210,6 +249,15 @@ fn load_profile(
         (Some(u), None) => {
             if u.value == 0 {
                 cx.err(Pos::of(u), "`users` must be at least 1", None);
+            } else if u.value > MAX_USERS {
+                cx.err(
+                    Pos::of(u),
+                    format!(
+                        "`users` is {}, more than the {MAX_USERS} one perfgate process drives",
+                        u.value
+                    ),
+                    Some("shard the load across runs, or use the open model (`arrival_rate`)".into()),
+                );
             }
             u.value
         }
@@ -377,9 +425,13 @@ fn scenario(
                 );
                 continue;
             }
-            (Some(_), Some(_)) => {
-                cx.err(tpos, "a task has either `request` or `sequence`, not both", None);
-                continue;
+            (Some(r), Some(_)) => {
+                cx.err(
+                    tpos,
+                    "a task has either `request` or `sequence`, not both",
+                    Some("use `sequence` for requests sent back to back".into()),
+                );
+                request(cx, r, gate_headers).into_iter().collect()
             }
             (None, None) => {
                 cx.err(
@@ -523,8 +575,13 @@ fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Templa
         return None;
     }
     if !full.path.starts_with('/') {
+        let at = if matches!(spec.value, RequestSpec::Short(_)) {
+            pos
+        } else {
+            cx.value_pos(pos, "path")
+        };
         cx.err(
-            pos,
+            at,
             format!("the path `{}` must start with `/`", full.path),
             Some("the host comes from `host` or `--host`".into()),
         );
@@ -583,7 +640,10 @@ fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Templa
     for (var, path) in &full.extract {
         match JsonPath::parse(path) {
             Ok(p) => extract.push((var.clone(), p)),
-            Err(e) => cx.err(pos, format!("extract `{var}`: {e}"), None),
+            Err(e) => {
+                let at = cx.value_pos(cx.value_pos(pos, "extract"), var);
+                cx.err(at, format!("extract `{var}`: {e}"), None)
+            }
         }
     }
     let expect = full.expect.clone().unwrap_or_default();
@@ -680,6 +740,7 @@ fn target(
     names: &[String],
 ) -> Option<Target> {
     let pos = Pos::of(spec);
+    let errors_before = cx.problems.len();
     let mut t = Target {
         select: Selector::Total,
         each: false,
@@ -746,12 +807,31 @@ fn target(
             },
         }
     }
+    for (key, v) in &spec.value {
+        let is_server = ServerMetric::parse(key).is_some();
+        if is_server && t.select != Selector::Server {
+            cx.err(
+                Pos::of(v),
+                format!("`{key}` is a metric of the service under test: it needs `select: server`"),
+                Some("put it in its own target: `- {select: server, rss_max: < 500MB}`".into()),
+            );
+        } else if !is_server && t.select == Selector::Server && !TARGET_KEYS.contains(&key.as_str()) {
+            cx.err(
+                Pos::of(v),
+                format!("`select: server` takes the service's metrics, not `{key}`"),
+                Some(format!("server metrics: {}", SERVER_KEYS.join(", "))),
+            );
+        }
+    }
     if t.limits.is_empty() {
-        cx.err(
-            pos,
-            "this target sets no limit",
-            Some("add one, e.g. `avg: < 100ms`, `p95: < 200ms`, `error_rate: < 1%` or `rps: > 100`".into()),
-        );
+        // Only when nothing else was wrong here: a misspelt limit already said so.
+        if cx.problems.len() == errors_before {
+            cx.err(
+                pos,
+                "this target sets no limit",
+                Some("add one, e.g. `avg: < 100ms`, `p95: < 200ms`, `error_rate: < 1%` or `rps: > 100`".into()),
+            );
+        }
         return None;
     }
     Some(t)
@@ -971,6 +1051,14 @@ fn open_model(cx: &mut Ctx, l: &model::LoadSpec, load_pos: Pos) -> Option<OpenMo
     let max_connections = match &l.max_connections {
         Some(m) if m.value == 0 => {
             cx.err(Pos::of(m), "`max_connections` must be at least 1", None);
+            1
+        }
+        Some(m) if m.value > MAX_USERS => {
+            cx.err(
+                Pos::of(m),
+                format!("`max_connections` must be at most {MAX_USERS}"),
+                None,
+            );
             1
         }
         Some(m) => m.value,

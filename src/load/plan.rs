@@ -194,6 +194,12 @@ impl Plan {
         if users == 0 {
             return Err("--users must be at least 1".into());
         }
+        if users > gate::MAX_USERS {
+            return Err(format!(
+                "--users {users} is more than the {} one perfgate process drives: shard the load across runs",
+                gate::MAX_USERS
+            ));
+        }
         let spawn_rate = o.spawn_rate.unwrap_or(gate.load.spawn_rate);
         if spawn_rate.is_nan() || spawn_rate <= 0.0 {
             return Err("--spawn-rate must be a positive number of users per second".into());

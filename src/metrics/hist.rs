@@ -56,20 +56,63 @@ impl Hist {
         base64::engine::general_purpose::STANDARD.encode(buf)
     }
 
-    /// Decodes what [`Hist::encode`] wrote.
+    /// Decodes what [`Hist::encode`] wrote, refusing sizes and counts a real run cannot have
+    /// (a corrupt file must be an error, never an allocation of whatever its header claims).
     pub fn decode(text: &str) -> Result<Hist, String> {
         use base64::Engine;
+        use std::io::Read;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text)
             .map_err(|e| format!("histogram is not valid base64: {e}"))?;
+        let word =
+            |b: &[u8], at: usize| -> Option<u32> { Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?)) };
+        // V2 + deflate: cookie, compressed length, zlib stream of a plain V2 histogram.
+        const V2_DEFLATE_COOKIE: u32 = 0x1c84_9314;
+        const V2_COOKIE: u32 = 0x1c84_9313;
+        if word(&bytes, 0) != Some(V2_DEFLATE_COOKIE) {
+            return Err("histogram does not decode: it is not in the V2 + deflate encoding".into());
+        }
+        let claimed = word(&bytes, 4).unwrap_or(u32::MAX) as usize;
+        if claimed != bytes.len().saturating_sub(8) {
+            return Err(format!(
+                "histogram does not decode: its header claims {claimed} compressed bytes, it has {}",
+                bytes.len().saturating_sub(8)
+            ));
+        }
+        let mut inner = Vec::new();
+        flate2::read::ZlibDecoder::new(&bytes[8..])
+            .take(MAX_DECODED as u64 + 1)
+            .read_to_end(&mut inner)
+            .map_err(|e| format!("histogram does not decode: it does not decompress: {e}"))?;
+        if inner.len() > MAX_DECODED {
+            return Err(format!(
+                "histogram does not decode: it decompresses past {MAX_DECODED} bytes"
+            ));
+        }
+        let payload = word(&inner, 4).unwrap_or(u32::MAX) as usize;
+        if word(&inner, 0) != Some(V2_COOKIE) || payload > inner.len().saturating_sub(40) {
+            return Err("histogram does not decode: its payload length does not match its contents".into());
+        }
         let h: Histogram<u64> = Deserializer::new()
-            .deserialize(&mut bytes.as_slice())
+            .deserialize(&mut inner.as_slice())
             .map_err(|e| format!("histogram does not decode: {e:?}"))?;
+        let mut total: u64 = 0;
+        for v in h.iter_recorded() {
+            total = total
+                .checked_add(v.count_at_value())
+                .filter(|t| *t <= MAX_COUNT)
+                .ok_or_else(|| format!("histogram does not decode: its counts add up past {MAX_COUNT} requests"))?;
+        }
         let mut out = Hist::new();
         out.0.add(&h).map_err(|e| format!("histogram does not merge: {e:?}"))?;
         Ok(out)
     }
 }
+
+/// Largest decompressed histogram accepted (a 1 µs..1 h histogram at 3 digits is about 100 KB).
+const MAX_DECODED: usize = 16 << 20;
+/// Most requests one histogram may count (far beyond any run; guards arithmetic on corrupt files).
+const MAX_COUNT: u64 = 1 << 50;
 
 impl Serialize for Hist {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -55,18 +55,22 @@ impl Stats {
             self.min_us.min(o.min_us)
         };
         self.max_us = self.max_us.max(o.max_us);
-        self.requests += o.requests;
-        self.failures += o.failures;
-        self.sum_us += o.sum_us;
-        self.bytes += o.bytes;
+        // Saturating: a corrupt results file must not overflow (counts this large are never real).
+        self.requests = self.requests.saturating_add(o.requests);
+        self.failures = self.failures.saturating_add(o.failures);
+        self.sum_us = self.sum_us.saturating_add(o.sum_us);
+        self.bytes = self.bytes.saturating_add(o.bytes);
         for (k, v) in &o.failures_by_kind {
-            *self.failures_by_kind.entry(*k).or_default() += v;
+            let e = self.failures_by_kind.entry(*k).or_default();
+            *e = e.saturating_add(*v);
         }
         for (k, v) in &o.status_codes {
-            *self.status_codes.entry(*k).or_default() += v;
+            let e = self.status_codes.entry(*k).or_default();
+            *e = e.saturating_add(*v);
         }
         for (k, v) in &o.failed_statuses {
-            *self.failed_statuses.entry(*k).or_default() += v;
+            let e = self.failed_statuses.entry(*k).or_default();
+            *e = e.saturating_add(*v);
         }
         self.histogram.add(&o.histogram);
         match (&mut self.service_histogram, &o.service_histogram) {

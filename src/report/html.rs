@@ -107,7 +107,7 @@ pub fn render(input: &Input) -> Result<String, String> {
             format!(
                 "{} (sha256 {})",
                 input.gate_file,
-                &r.gate.sha256[..12.min(r.gate.sha256.len())]
+                r.gate.sha256.chars().take(12).collect::<String>()
             ),
         ),
         ("Users".into(), format!("{} ({})", r.load.users, per.join(", "))),

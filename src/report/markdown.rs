@@ -121,10 +121,10 @@ pub fn render(input: &Input) -> String {
         r.load.duration_s,
         r.load.ramp_up_s,
         r.load.seed,
-        r.commit.as_deref().map(|c| &c[..c.len().min(12)]).unwrap_or("unknown"),
+        r.commit.as_deref().map(|c| c.chars().take(12).collect::<String>()).unwrap_or_else(|| "unknown".into()),
         r.tool.version,
         cell(input.gate_file),
-        &r.gate.sha256[..r.gate.sha256.len().min(12)],
+        r.gate.sha256.chars().take(12).collect::<String>(),
         r.started_at,
     ));
     out

@@ -582,8 +582,8 @@ fn fmt(v: f64, unit: &str) -> String {
     format!("{}{v:.1}{unit}", if v > 0.0 { "+" } else { "" })
 }
 
-fn short(s: &str) -> &str {
-    &s[..s.len().min(12)]
+fn short(s: &str) -> String {
+    s.chars().take(12).collect()
 }
 
 #[cfg(test)]
