@@ -108,13 +108,15 @@ pub fn render(input: &Input) -> String {
         .iter()
         .map(|(k, n)| format!("{} {n}", cell(k)))
         .collect();
-    let ramp = if v.checks.iter().any(|c| !c.include_ramp_up) {
-        "left out of the checks"
+    let ramp = if v.checks.is_empty() {
+        ""
+    } else if v.checks.iter().any(|c| !c.include_ramp_up) {
+        " left out of the checks"
     } else {
-        "included in the checks"
+        " included in the checks"
     };
     out.push_str(&format!(
-        "Target `{}` · {} users ({}) · {:.0} s run, {:.1} s ramp-up {ramp} · seed {} · commit `{}` · perfgate {} · gate `{}` (sha256 {}) · started {}\n",
+        "Target `{}` · {} users ({}) · {:.0} s run, {:.1} s ramp-up{ramp} · seed {} · commit `{}` · perfgate {} · gate `{}` (sha256 {}) · started {}\n",
         cell(&r.target),
         r.load.users,
         per.join(", "),
