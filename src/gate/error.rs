@@ -231,8 +231,10 @@ pub fn key_and_value(source: &str, pos: Pos) -> (Option<String>, Option<String>)
     let key = before.rfind(':').and_then(|colon| {
         let head = &before[..colon];
         let start = head
-            .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '.'))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let k = head[start..].trim();
         (!k.is_empty()).then(|| k.to_string())
     });
@@ -305,6 +307,9 @@ mod tests {
             key_and_value("  users: ten\n", Pos { line: 1, col: 10 }),
             (Some("users".into()), Some("ten".into()))
         );
+        // Found by fuzzing: a multi-byte character before the colon.
+        assert_eq!(key_and_value("%¡:", Pos { line: 1, col: 3 }).0, None);
+        assert_eq!(key_and_value("  é_x: 1", Pos { line: 1, col: 8 }).0, Some("é_x".into()));
         assert_eq!(
             unclosed_bracket("a: [1, 2\nb: 3\n", 2),
             Some(('[', Pos { line: 1, col: 4 }))
