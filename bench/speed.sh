@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # perfgate's engine speed against wrk and oha, on one machine, in one invocation (see bench/README.md).
 #
-#   bash bench/speed.sh                           # 3 rounds x 20 s, plus the extra measurements (~15 min)
-#   bash bench/speed.sh --rounds 1 --seconds 5    # smoke run (~3 min)
+#   bash bench/speed.sh                           # 3 rounds x 20 s, plus the extra measurements (~13 min + build)
+#   bash bench/speed.sh --rounds 1 --seconds 5 --open-seconds 10 --rss-seconds 5,20   # smoke run (~2 min)
 #   bash bench/speed.sh --perfgate target/release/perfgate --no-extra
 #
 # What it does:
@@ -13,8 +13,9 @@
 #      every 30 s, up to --wait-minutes);
 #   3. starts nginx (1 worker, access_log off, keep-alive, keepalive_requests 10^9, sendfile,
 #      tcp_nodelay) serving a 200-byte JSON on 127.0.0.1, pinned to core 0; runs the generators pinned to
-#      core 1, one thread each (`wrk -t1`; perfgate and oha see one core through the affinity mask), at 10
-#      and 50 connections, each tool once per round, the order rotating from round to round;
+#      core 1, one thread each (`wrk -t1`, `oha --worker-threads 1`; perfgate's runtime sizes itself
+#      from the affinity mask), at 10 and 50 connections, each tool once per round, the order rotating
+#      from round to round;
 #   4. extra measurements for the issue's goals: perfgate's peak RSS over a 10 s and a 60 s run; p50 of
 #      perfgate and wrk against `perfgate serve-demo --no-base-latency --latency 20ms`; the open model
 #      (200/s, 30 s, 50 connections) against the demo stalling 500 ms every 5 s, perfgate's corrected
@@ -187,7 +188,9 @@ else
   OHA_NOTE="oha left out (--no-oha)"
 fi
 
+BUILT=0
 if [ -z "$PERFGATE" ]; then
+  BUILT=1
   log "building perfgate: cargo build --release"
   (cd "$ROOT" && cargo build --release --quiet)
   PERFGATE="$ROOT/target/release/perfgate"
@@ -199,11 +202,15 @@ PG="$OUT/perfgate"
 WRK_VERSION="$(wrk --version 2>&1 | head -1 | sed 's/ Copyright.*//' || true)"
 NGINX_VERSION="$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
 OHA_VERSION="$([ -n "$OHA" ] && "$OHA" --version 2>&1 | head -1 || echo "oha not available")"
-PG_COMMIT="$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')"
-if [ -n "$(cd "$ROOT" && git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null || true)" ]; then
-  PG_COMMIT="$PG_COMMIT + uncommitted changes in src/ or Cargo.*"
+if [ "$BUILT" = 1 ]; then
+  PG_COMMIT="built here from $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')"
+  if [ -n "$(cd "$ROOT" && git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null || true)" ]; then
+    PG_COMMIT="$PG_COMMIT + uncommitted changes in src/ or Cargo.*"
+  fi
+else
+  PG_COMMIT="given, modified $(date -r "$PERFGATE" '+%Y-%m-%d %H:%M')"
 fi
-PG_VERSION="$("$PG" --version 2>&1) ($PG_COMMIT; binary $PERFGATE)"
+PG_VERSION="$("$PG" --version 2>&1) (binary $PERFGATE, $PG_COMMIT)"
 
 # oha's flags moved between versions: --output-format json (1.6+) or --json (older).
 # One runtime thread where the version has the option (it defaults to the physical cores, whatever the
@@ -225,7 +232,7 @@ busy() {
   pgrep -x rustc >/dev/null 2>&1 && what="$what rustc"
   echo "$what"
 }
-QUIET_NOTE="quiet"
+QUIET_NOTE="no build or detection.py when measuring began"
 if [ "$WAIT_MINUTES" -gt 0 ]; then
   deadline=$(( $(date +%s) + WAIT_MINUTES * 60 ))
   while :; do
