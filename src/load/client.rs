@@ -1,13 +1,13 @@
-//! One keep-alive HTTP/1.1 connection owned by one virtual user (hyper's connection API).
+//! One keep-alive HTTP/1.1 connection owned by one virtual user: prepared request bytes out, responses
+//! parsed in place with httparse (no header map is built; only the framing headers are read).
 
 use crate::load::url::BaseUrl;
 use crate::metrics::FailureKind;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 /// Largest response body kept for extraction and checks; longer bodies are drained and the rest dropped.
@@ -118,8 +118,8 @@ impl Connector {
         })
     }
 
-    /// Opens a connection and starts its driver task.
-    pub async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, Failure> {
+    /// Opens a connection (and its TLS session for https).
+    pub async fn connect(&self) -> Result<Conn, Failure> {
         let connect_err = |e: String| Failure {
             kind: FailureKind::Connect,
             detail: e,
@@ -128,49 +128,385 @@ impl Connector {
             .await
             .map_err(|e| connect_err(format!("connect to {}:{}: {e}", self.base.host, self.base.port)))?;
         let _ = tcp.set_nodelay(true);
-        match &self.tls {
-            None => handshake(TokioIo::new(tcp)).await,
+        let io = match &self.tls {
+            None => Stream::Tcp(tcp),
             Some((tls, name)) => {
-                let stream = tls
-                    .connect(name.clone(), tcp)
-                    .await
-                    .map_err(|e| connect_err(format!("TLS handshake with {}: {e}", self.base.host)))?;
-                handshake(TokioIo::new(stream)).await
+                Stream::Tls(Box::new(tls.connect(name.clone(), tcp).await.map_err(|e| {
+                    connect_err(format!("TLS handshake with {}: {e}", self.base.host))
+                })?))
+            }
+        };
+        Ok(Conn::new(io))
+    }
+}
+
+/// A plain or TLS byte stream.
+pub enum Stream {
+    /// Plain TCP.
+    Tcp(TcpStream),
+    /// TLS over TCP.
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// First size of a connection's read buffer.
+const READ_BUF: usize = 8 * 1024;
+/// Largest read buffer: a response head must fit, and large bodies are read in pieces this big.
+const MAX_READ_BUF: usize = 64 * 1024;
+/// Most response headers parsed.
+const MAX_HEADERS: usize = 64;
+/// Longest chunk-size or trailer line.
+const MAX_LINE: usize = 4096;
+
+/// How a response body is delimited.
+enum Framing {
+    None,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// One keep-alive HTTP/1.1 connection.
+pub struct Conn {
+    io: Stream,
+    /// Read buffer; `buf[start..end]` is received and not yet consumed.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// False once the connection may not carry another request.
+    reusable: bool,
+}
+
+fn read_err(detail: String) -> Failure {
+    Failure {
+        kind: FailureKind::Read,
+        detail,
+    }
+}
+
+impl Conn {
+    /// A connection over an open stream.
+    pub fn new(io: Stream) -> Conn {
+        Conn {
+            io,
+            buf: vec![0; READ_BUF],
+            start: 0,
+            end: 0,
+            reusable: true,
+        }
+    }
+
+    /// True when the connection cannot carry another request: closed by us after a response that said
+    /// so, or by the server while idle (seen without blocking and, usually, without a system call).
+    pub fn is_closed(&mut self) -> bool {
+        if !self.reusable {
+            return true;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut probe = [0u8; 1];
+        let mut rb = ReadBuf::new(&mut probe);
+        match Pin::new(&mut self.io).poll_read(&mut cx, &mut rb) {
+            Poll::Pending => false,
+            // End of stream, an error, or bytes nobody asked for: do not reuse it.
+            Poll::Ready(_) => {
+                self.reusable = false;
+                true
+            }
+        }
+    }
+
+    /// Writes one prepared request and reads its response: the status and the body length, the body
+    /// itself kept in `body` (up to [`BODY_CAP`]) when `keep`. `head` says the request was a HEAD.
+    pub async fn exchange(
+        &mut self,
+        request: &[u8],
+        head: bool,
+        keep: bool,
+        body: &mut Vec<u8>,
+    ) -> Result<(u16, u64), Failure> {
+        body.clear();
+        // Until the response is complete the connection is not reusable.
+        self.reusable = false;
+        if let Err(e) = self.io.write_all(request).await {
+            return Err(read_err(format!("sending the request: {e}")));
+        }
+        if let Err(e) = self.io.flush().await {
+            return Err(read_err(format!("sending the request: {e}")));
+        }
+        let (status, framing, close) = loop {
+            let (status, framing, close) = self.read_head(head).await?;
+            // 1xx answers other than 101 come before the real one.
+            if (100..200).contains(&status) && status != 101 {
+                continue;
+            }
+            break (status, framing, close || status == 101);
+        };
+        let mut len = 0u64;
+        let complete = match framing {
+            Framing::None => true,
+            Framing::Length(n) => {
+                self.read_exact_body(n, keep, body, &mut len).await?;
+                true
+            }
+            Framing::Chunked => {
+                self.read_chunked(keep, body, &mut len).await?;
+                true
+            }
+            Framing::UntilClose => {
+                loop {
+                    len += self.take(usize::MAX, keep, body) as u64;
+                    if self
+                        .fill()
+                        .await
+                        .map_err(|e| read_err(format!("reading the body: {e}")))?
+                        == 0
+                    {
+                        break;
+                    }
+                }
+                false
+            }
+        };
+        // Bytes after the response were never asked for: the connection is not trusted again.
+        self.reusable = complete && !close && self.start == self.end;
+        Ok((status, len))
+    }
+
+    /// Reads more bytes into the buffer; 0 at the end of the stream.
+    async fn fill(&mut self) -> io::Result<usize> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.buf.len() < MAX_READ_BUF {
+                self.buf.resize(self.buf.len() * 2, 0);
+            } else {
+                return Err(io::Error::other("read buffer full"));
+            }
+        }
+        let room = self.buf.len() - self.end;
+        let n = self.io.read(&mut self.buf[self.end..]).await?;
+        self.end += n;
+        // A read that filled the room: a large body, so read in bigger pieces.
+        if n == room && self.buf.len() < MAX_READ_BUF {
+            let grown = (self.buf.len() * 2).min(MAX_READ_BUF);
+            self.buf.resize(grown, 0);
+        }
+        Ok(n)
+    }
+
+    /// Consumes up to `max` buffered body bytes; returns how many.
+    fn take(&mut self, max: usize, keep: bool, body: &mut Vec<u8>) -> usize {
+        let n = (self.end - self.start).min(max);
+        if keep {
+            let room = BODY_CAP.saturating_sub(body.len());
+            body.extend_from_slice(&self.buf[self.start..self.start + n.min(room)]);
+        }
+        self.start += n;
+        n
+    }
+
+    /// Parses the next response head: status, body framing, and whether the server closes afterwards.
+    async fn read_head(&mut self, head: bool) -> Result<(u16, Framing, bool), Failure> {
+        loop {
+            if self.end > self.start {
+                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                let mut resp = httparse::Response::new(&mut headers);
+                match resp.parse(&self.buf[self.start..self.end]) {
+                    Ok(httparse::Status::Complete(n)) => {
+                        let status = resp.code.unwrap_or(0);
+                        let mut length: Option<u64> = None;
+                        let mut chunked = false;
+                        let mut close = resp.version == Some(0);
+                        for h in resp.headers.iter() {
+                            let v = h.value;
+                            if h.name.eq_ignore_ascii_case("content-length") {
+                                let parsed = std::str::from_utf8(v).ok().and_then(|t| t.trim().parse::<u64>().ok());
+                                match (parsed, length) {
+                                    (None, _) => {
+                                        return Err(read_err(format!(
+                                            "invalid HTTP response: bad content-length `{}`",
+                                            String::from_utf8_lossy(v)
+                                        )))
+                                    }
+                                    (Some(a), Some(b)) if a != b => {
+                                        return Err(read_err(
+                                            "invalid HTTP response: two different content-length headers".into(),
+                                        ))
+                                    }
+                                    (Some(a), _) => length = Some(a),
+                                }
+                            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                                chunked = contains_token(v, b"chunked");
+                            } else if h.name.eq_ignore_ascii_case("connection") {
+                                if contains_token(v, b"close") {
+                                    close = true;
+                                } else if contains_token(v, b"keep-alive") {
+                                    close = false;
+                                }
+                            }
+                        }
+                        self.start += n;
+                        let framing = if head || (100..200).contains(&status) || status == 204 || status == 304 {
+                            Framing::None
+                        } else if chunked {
+                            Framing::Chunked
+                        } else if let Some(n) = length {
+                            Framing::Length(n)
+                        } else {
+                            close = true;
+                            Framing::UntilClose
+                        };
+                        return Ok((status, framing, close));
+                    }
+                    Ok(httparse::Status::Partial) => {}
+                    Err(httparse::Error::TooManyHeaders) => {
+                        return Err(read_err(format!(
+                            "invalid HTTP response: more than {MAX_HEADERS} headers"
+                        )))
+                    }
+                    Err(e) => return Err(read_err(format!("invalid HTTP response: {e}"))),
+                }
+                if self.end - self.start >= MAX_READ_BUF {
+                    return Err(read_err(format!(
+                        "invalid HTTP response: its head is over {} KiB",
+                        MAX_READ_BUF / 1024
+                    )));
+                }
+            }
+            let had = self.end > self.start;
+            let n = self
+                .fill()
+                .await
+                .map_err(|e| read_err(format!("reading the response: {e}")))?;
+            if n == 0 {
+                return Err(read_err(if had {
+                    "the connection closed in the middle of the response head".into()
+                } else {
+                    "the connection closed before a response".into()
+                }));
+            }
+        }
+    }
+
+    /// Reads a body of exactly `n` bytes.
+    async fn read_exact_body(&mut self, n: u64, keep: bool, body: &mut Vec<u8>, len: &mut u64) -> Result<(), Failure> {
+        let mut left = n;
+        loop {
+            let got = self.take(usize::try_from(left).unwrap_or(usize::MAX), keep, body) as u64;
+            left -= got;
+            *len += got;
+            if left == 0 {
+                return Ok(());
+            }
+            let r = self
+                .fill()
+                .await
+                .map_err(|e| read_err(format!("reading the body: {e}")))?;
+            if r == 0 {
+                return Err(read_err(format!(
+                    "the connection closed {left} bytes before the end of the body ({n} announced)"
+                )));
+            }
+        }
+    }
+
+    /// Reads one line (without its CRLF); returns its range in the buffer, valid until the next read.
+    async fn line(&mut self) -> Result<(usize, usize), Failure> {
+        loop {
+            if let Some(i) = self.buf[self.start..self.end].iter().position(|&b| b == b'\n') {
+                let a = self.start;
+                let mut b = a + i;
+                self.start = b + 1;
+                if b > a && self.buf[b - 1] == b'\r' {
+                    b -= 1;
+                }
+                return Ok((a, b));
+            }
+            if self.end - self.start > MAX_LINE {
+                return Err(read_err("invalid chunked body: a line over 4 KiB".into()));
+            }
+            let n = self
+                .fill()
+                .await
+                .map_err(|e| read_err(format!("reading the body: {e}")))?;
+            if n == 0 {
+                return Err(read_err("the connection closed in the middle of a chunked body".into()));
+            }
+        }
+    }
+
+    /// Reads a chunked body and its trailers.
+    async fn read_chunked(&mut self, keep: bool, body: &mut Vec<u8>, len: &mut u64) -> Result<(), Failure> {
+        loop {
+            let (a, b) = self.line().await?;
+            let line = &self.buf[a..b];
+            let hex = line.split(|&c| c == b';').next().unwrap_or(&[]);
+            let size = std::str::from_utf8(hex)
+                .ok()
+                .and_then(|t| u64::from_str_radix(t.trim(), 16).ok())
+                .ok_or_else(|| {
+                    read_err(format!(
+                        "invalid chunked body: bad chunk size `{}`",
+                        String::from_utf8_lossy(line)
+                    ))
+                })?;
+            if size == 0 {
+                // Trailers, up to an empty line.
+                loop {
+                    let (a, b) = self.line().await?;
+                    if a == b {
+                        return Ok(());
+                    }
+                }
+            }
+            self.read_exact_body(size, keep, body, len).await?;
+            let (a, b) = self.line().await?;
+            if a != b {
+                return Err(read_err("invalid chunked body: no line end after a chunk".into()));
             }
         }
     }
 }
 
-async fn handshake<T>(io: TokioIo<T>) -> Result<SendRequest<Full<Bytes>>, Failure>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (sender, conn) = http1::handshake(io).await.map_err(|e| Failure {
-        kind: FailureKind::Connect,
-        detail: format!("HTTP handshake: {e}"),
-    })?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(sender)
-}
-
-/// Reads the whole body, kept up to [`BODY_CAP`] when `keep`, otherwise drained; returns its length.
-pub async fn read_body(mut body: Incoming, keep: bool, buf: &mut Vec<u8>) -> Result<u64, Failure> {
-    buf.clear();
-    let mut len = 0u64;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| Failure {
-            kind: FailureKind::Read,
-            detail: format!("reading the body: {e}"),
-        })?;
-        if let Some(data) = frame.data_ref() {
-            len += data.len() as u64;
-            if keep {
-                let room = BODY_CAP.saturating_sub(buf.len());
-                buf.extend_from_slice(&data[..data.len().min(room)]);
-            }
-        }
-    }
-    Ok(len)
+/// Whether a comma-separated header value holds `token` (ASCII case-insensitive).
+fn contains_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&c| c == b',')
+        .any(|part| part.trim_ascii().eq_ignore_ascii_case(token))
 }

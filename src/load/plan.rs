@@ -83,10 +83,10 @@ pub struct PlannedRequest {
     pub method: Method,
     /// Path and query with the base prefix, as a template; `fixed_uri` when it has no variables.
     pub uri: Text,
-    /// The URI prepared once when the template is plain text.
-    pub fixed_uri: Option<hyper::Uri>,
-    /// Headers without variables, prepared once (Host is added per target).
-    pub headers: HeaderMap,
+    /// The path and query prepared once when the template is plain text.
+    pub fixed_uri: Option<String>,
+    /// Header lines without variables (`name: value\r\n`), prepared once; Host is the target's.
+    pub fixed_headers: Vec<u8>,
     /// Headers with variables.
     pub var_headers: Vec<(HeaderName, Text)>,
     /// Body.
@@ -464,11 +464,12 @@ fn compile_request(
     }
     merge_lits(&mut uri);
     let fixed_uri = match uri.pieces.as_slice() {
-        [Piece::Lit(s)] => Some(
+        [Piece::Lit(s)] => {
             s.parse::<hyper::Uri>()
-                .map_err(|e| format!("request `{}`: invalid path: {e}", r.name))?,
-        ),
-        [] => Some(hyper::Uri::from_static("/")),
+                .map_err(|e| format!("request `{}`: invalid path: {e}", r.name))?;
+            Some(s.clone())
+        }
+        [] => Some("/".to_string()),
         _ => None,
     };
     // The Host header is the target's, added per request (duet mode has two targets).
@@ -477,6 +478,10 @@ fn compile_request(
     let mut needs: Vec<usize> = Vec::new();
     for (k, v) in &r.headers {
         let hname = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name `{k}`"))?;
+        // The target sets Host and the body sets Content-Length.
+        if hname == hyper::header::HOST || hname == hyper::header::CONTENT_LENGTH {
+            continue;
+        }
         let text = compile_text(v, false, vars, idx, env)?;
         match text.pieces.as_slice() {
             [Piece::Lit(s)] => {
@@ -514,13 +519,20 @@ fn compile_request(
     for v in r.vars() {
         needs.push(idx(&v, vars));
     }
+    let mut fixed_headers = Vec::new();
+    for (k, v) in &headers {
+        fixed_headers.extend_from_slice(k.as_str().as_bytes());
+        fixed_headers.extend_from_slice(b": ");
+        fixed_headers.extend_from_slice(v.as_bytes());
+        fixed_headers.extend_from_slice(b"\r\n");
+    }
     let extract = r.extract.iter().map(|(k, p)| (idx(k, vars), p.clone())).collect();
     Ok(PlannedRequest {
         name,
         method,
         uri,
         fixed_uri,
-        headers,
+        fixed_headers,
         var_headers,
         body,
         expect_status: r.expect_status.clone(),

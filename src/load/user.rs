@@ -3,16 +3,15 @@
 //! In duet mode a user drives two targets (head and base) with the same task and think-time sequence,
 //! alternating which target goes first, so both see the same load and the same noise.
 
-use super::client::{read_body, Connector, Failure};
+use super::client::{Conn, Connector, Failure};
 use super::plan::{render_json, Body, PlannedRequest, PlannedScenario};
 use crate::metrics::health::Health;
 use crate::metrics::{FailureKind, Recorder, Sample};
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderValue, HOST};
+use hyper::header::HeaderValue;
+use hyper::Method;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -45,7 +44,7 @@ pub struct Shared {
 /// A user's state towards one target.
 struct Side {
     vars: Vec<Option<String>>,
-    sender: Option<SendRequest<Full<Bytes>>>,
+    conn: Option<Conn>,
 }
 
 /// A virtual user.
@@ -56,6 +55,9 @@ pub struct User<'a> {
     rng: SmallRng,
     flip: bool,
     uri_buf: String,
+    /// The request being sent, encoded.
+    wire: Vec<u8>,
+    json_buf: Vec<u8>,
     body_buf: Vec<u8>,
 }
 
@@ -70,12 +72,14 @@ impl<'a> User<'a> {
                 .iter()
                 .map(|_| Side {
                     vars: scenario.initial.clone(),
-                    sender: None,
+                    conn: None,
                 })
                 .collect(),
             rng: SmallRng::seed_from_u64(seed),
             flip,
             uri_buf: String::with_capacity(128),
+            wire: Vec::with_capacity(512),
+            json_buf: Vec::new(),
             body_buf: Vec::new(),
         }
     }
@@ -192,43 +196,13 @@ impl<'a> User<'a> {
     /// Sends one request to one target, records it, and applies extractions. With `intended`, latency
     /// counts from that planned time (no coordinated omission) and the service time is kept apart.
     async fn exec(&mut self, req: &PlannedRequest, side: usize, intended: Option<Instant>) {
-        let uri = match &req.fixed_uri {
-            Some(u) => u.clone(),
-            None => {
-                self.uri_buf.clear();
-                req.uri.render(&self.sides[side].vars, true, &mut self.uri_buf);
-                match self.uri_buf.parse::<hyper::Uri>() {
-                    Ok(u) => u,
-                    Err(_) => hyper::Uri::from_static("/"),
-                }
-            }
-        };
-        let vars = &self.sides[side].vars;
-        let body = match &req.body {
-            Body::Empty => Full::new(Bytes::new()),
-            Body::Fixed(b) => Full::new(b.clone()),
-            Body::Template(v) => Full::new(Bytes::from(
-                serde_json::to_vec(&render_json(v, vars)).unwrap_or_default(),
-            )),
-        };
+        self.encode(req, side);
         let target = &self.shared.targets[side];
-        let mut request = hyper::Request::new(body);
-        *request.method_mut() = req.method.clone();
-        *request.uri_mut() = uri;
-        *request.headers_mut() = req.headers.clone();
-        request.headers_mut().insert(HOST, target.host.clone());
-        for (name, text) in &req.var_headers {
-            let mut v = String::new();
-            text.render(vars, false, &mut v);
-            if let Ok(hv) = HeaderValue::from_str(&v) {
-                request.headers_mut().insert(name.clone(), hv);
-            }
-        }
         let keep = req.needs_body();
         let shared = self.shared;
         let start = Instant::now();
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
-        let result = tokio::time::timeout(shared.timeout, self.send(request, keep, side)).await;
+        let result = tokio::time::timeout(shared.timeout, self.send(req.method == Method::HEAD, keep, side)).await;
         shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         let service_us = start.elapsed().as_micros() as u64;
         let us = intended
@@ -236,11 +210,11 @@ impl<'a> User<'a> {
             .max(service_us);
         let (status, bytes, failure) = match result {
             Err(_) => {
-                self.sides[side].sender = None;
+                self.sides[side].conn = None;
                 (0, 0, Some(FailureKind::Timeout))
             }
             Ok(Err(f)) => {
-                self.sides[side].sender = None;
+                self.sides[side].conn = None;
                 (0, 0, Some(f.kind))
             }
             Ok(Ok((status, bytes))) => (status, bytes, self.judge(req, status, side)),
@@ -255,22 +229,67 @@ impl<'a> User<'a> {
         });
     }
 
-    async fn send(
-        &mut self,
-        request: hyper::Request<Full<Bytes>>,
-        keep: bool,
-        side: usize,
-    ) -> Result<(u16, u64), Failure> {
-        let connector = &self.shared.targets[side].connector;
-        let sender = match &mut self.sides[side].sender {
-            Some(s) if !s.is_closed() => s,
-            slot => slot.insert(connector.connect().await?),
+    /// Encodes `req` for `side` into the wire buffer: request line, Host, headers, Content-Length, body.
+    fn encode(&mut self, req: &PlannedRequest, side: usize) {
+        let vars = &self.sides[side].vars;
+        let w = &mut self.wire;
+        w.clear();
+        w.extend_from_slice(req.method.as_str().as_bytes());
+        w.push(b' ');
+        match &req.fixed_uri {
+            Some(u) => w.extend_from_slice(u.as_bytes()),
+            None => {
+                self.uri_buf.clear();
+                req.uri.render(vars, true, &mut self.uri_buf);
+                push_target(w, &self.uri_buf);
+            }
+        }
+        w.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        w.extend_from_slice(self.shared.targets[side].host.as_bytes());
+        w.extend_from_slice(b"\r\n");
+        w.extend_from_slice(&req.fixed_headers);
+        for (name, text) in &req.var_headers {
+            self.uri_buf.clear();
+            text.render(vars, false, &mut self.uri_buf);
+            // A value that is not valid in a header (a line break from a variable) is left out.
+            if HeaderValue::from_str(&self.uri_buf).is_ok() {
+                w.extend_from_slice(name.as_str().as_bytes());
+                w.extend_from_slice(b": ");
+                w.extend_from_slice(self.uri_buf.as_bytes());
+                w.extend_from_slice(b"\r\n");
+            }
+        }
+        let body: &[u8] = match &req.body {
+            Body::Empty => &[],
+            Body::Fixed(b) => b,
+            Body::Template(v) => {
+                self.json_buf.clear();
+                let _ = serde_json::to_writer(&mut self.json_buf, &render_json(v, vars));
+                &self.json_buf
+            }
         };
-        sender.ready().await.map_err(|e| read_failure(&e))?;
-        let resp = sender.send_request(request).await.map_err(|e| read_failure(&e))?;
-        let status = resp.status().as_u16();
-        let bytes = read_body(resp.into_body(), keep, &mut self.body_buf).await?;
-        Ok((status, bytes))
+        if !body.is_empty() || matches!(req.method, Method::POST | Method::PUT | Method::PATCH) {
+            let _ = write!(w, "content-length: {}\r\n", body.len());
+        }
+        w.extend_from_slice(b"\r\n");
+        w.extend_from_slice(body);
+    }
+
+    async fn send(&mut self, head: bool, keep: bool, side: usize) -> Result<(u16, u64), Failure> {
+        let connector = &self.shared.targets[side].connector;
+        let slot = &mut self.sides[side].conn;
+        if slot.as_mut().is_some_and(|c| c.is_closed()) {
+            *slot = None;
+        }
+        let conn = match slot {
+            Some(c) => c,
+            None => slot.insert(connector.connect().await?),
+        };
+        let result = conn.exchange(&self.wire, head, keep, &mut self.body_buf).await;
+        if result.is_err() {
+            *slot = None;
+        }
+        result
     }
 
     /// Checks status and JSON, sets extracted variables; returns the failure kind, if any.
@@ -316,9 +335,15 @@ impl<'a> User<'a> {
     }
 }
 
-fn read_failure(e: &hyper::Error) -> Failure {
-    Failure {
-        kind: FailureKind::Read,
-        detail: e.to_string(),
+/// Appends a rendered request target, percent-encoding any byte that may not appear in one.
+fn push_target(w: &mut Vec<u8>, target: &str) {
+    for &b in target.as_bytes() {
+        if (0x21..0x7f).contains(&b) {
+            w.push(b);
+        } else {
+            w.extend_from_slice(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        }
     }
 }
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
