@@ -179,7 +179,6 @@ async fn run_targets(
         queues.push(tx);
         receivers.push(Arc::new(tokio::sync::Mutex::new(rx)));
     }
-    let mut schedule = plan.open.as_ref().map(|o| Schedule::new(&o.stages).peekable());
     // Arrivals are shared among scenarios like users are: by the scenario's share of the pool.
     let scenario_weights: Vec<u64> = (0..plan.scenarios.len())
         .scan(0u64, |acc, i| {
@@ -187,7 +186,22 @@ async fn run_targets(
             Some(*acc)
         })
         .collect();
-    let mut dispatch_rng = rand::rngs::SmallRng::seed_from_u64(user_seed(plan.seed, u64::MAX));
+    let dispatcher = match &plan.open {
+        Some(o) => Some(
+            Dispatcher {
+                schedule: Schedule::new(&o.stages),
+                start: start.into_std(),
+                deadline: deadline.into_std(),
+                queues: std::mem::take(&mut queues),
+                weights: scenario_weights,
+                rng: rand::rngs::SmallRng::seed_from_u64(user_seed(plan.seed, u64::MAX)),
+                shared: shared.clone(),
+            }
+            .spawn()
+            .map_err(|e| EngineError::Setup(format!("cannot start the arrival dispatcher: {e}")))?,
+        ),
+        None => None,
+    };
     // The open model's ramp-up is its first stage when that stage ramps up.
     let open_ramp = plan
         .open
@@ -247,39 +261,18 @@ async fn run_targets(
             ramp_up_s = Some(start.elapsed().as_secs_f64());
             shared.targets.iter().for_each(|t| t.recorder.end_ramp_up());
         }
-        // Dispatch every arrival that is due; lateness here is the generator's own.
-        if let Some(sched) = schedule.as_mut() {
-            let now = Instant::now();
-            while let Some(&t) = sched.peek() {
-                let intended = start + Duration::from_secs_f64(t);
-                if intended > now || intended >= deadline {
-                    break;
-                }
-                sched.next();
-                shared.health.planned_send(now.saturating_duration_since(intended));
-                let total = scenario_weights.last().copied().unwrap_or(1).max(1);
-                let pick = dispatch_rng.random_range(0..total);
-                let s = scenario_weights.partition_point(|&c| c <= pick).min(queues.len() - 1);
-                let dropped = queues[s].try_send(intended).is_err();
-                shared.health.arrival(dropped);
-            }
-        }
         let far = deadline + Duration::from_secs(3600);
         let next_spawn = if next_user < plan.assignment.len() {
             start + spawn_every * next_user as u32
         } else {
             far
         };
-        let next_arrival = schedule
-            .as_mut()
-            .and_then(|s| s.peek().copied())
-            .map_or(far, |t| start + Duration::from_secs_f64(t));
         let next_ramp = match (open_ramp, ramp_up_s) {
             (Some(d), None) => start + d,
             _ => far,
         };
         tokio::select! {
-            _ = tokio::time::sleep_until(next_spawn.min(next_arrival).min(next_ramp).min(deadline)) => {
+            _ = tokio::time::sleep_until(next_spawn.min(next_ramp).min(deadline)) => {
                 if Instant::now() >= deadline { break; }
             }
             _ = tick.tick() => {
@@ -310,6 +303,10 @@ async fn run_targets(
 
     // Stop: no new request starts; in-flight requests and on_stop get the grace period.
     shared.stopping.store(true, Ordering::Relaxed);
+    if let Some(d) = dispatcher {
+        // It sleeps at most DISPATCH_POLL between looks at the stop flag.
+        let _ = tokio::task::spawn_blocking(move || d.join()).await;
+    }
     let _ = stop_tx.send(true);
     let grace_end = Instant::now() + plan.grace;
     let mut abandoned = 0;
@@ -421,6 +418,63 @@ async fn run_targets(
         })
         .collect();
     Ok(results)
+}
+
+/// Longest sleep of the dispatcher between looks at the stop flag.
+const DISPATCH_POLL: Duration = Duration::from_millis(20);
+
+/// The open model's arrivals, dispatched from a thread of their own: the runtime's timer has a 1 ms
+/// grain, which would charge each arrival up to 1 ms of the generator's lateness; a thread sleeping
+/// with a fine timer slack wakes within microseconds of the planned time.
+struct Dispatcher {
+    schedule: Schedule,
+    start: std::time::Instant,
+    deadline: std::time::Instant,
+    queues: Vec<mpsc::Sender<Instant>>,
+    /// Cumulative scenario weights.
+    weights: Vec<u64>,
+    rng: rand::rngs::SmallRng,
+    shared: Arc<Shared>,
+}
+
+impl Dispatcher {
+    fn spawn(self) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("perfgate-arrivals".into())
+            .spawn(move || self.run())
+    }
+
+    fn run(mut self) {
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack (1 ns).
+        unsafe {
+            libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+        }
+        let total = self.weights.last().copied().unwrap_or(1).max(1);
+        while let Some(t) = self.schedule.next() {
+            let intended = self.start + Duration::from_secs_f64(t);
+            if intended >= self.deadline {
+                return;
+            }
+            loop {
+                if self.shared.stopping.load(Ordering::Relaxed) {
+                    return;
+                }
+                let now = std::time::Instant::now();
+                if now >= intended {
+                    break;
+                }
+                std::thread::sleep((intended - now).min(DISPATCH_POLL));
+            }
+            let now = std::time::Instant::now();
+            // Lateness here is the generator's own.
+            self.shared.health.planned_send(now.saturating_duration_since(intended));
+            let pick = self.rng.random_range(0..total);
+            let s = self.weights.partition_point(|&c| c <= pick).min(self.queues.len() - 1);
+            let dropped = self.queues[s].try_send(Instant::from_std(intended)).is_err();
+            self.shared.health.arrival(dropped);
+        }
+    }
 }
 
 fn round3(x: f64) -> f64 {
