@@ -451,7 +451,7 @@ impl Dispatcher {
             libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
         }
         let total = self.weights.last().copied().unwrap_or(1).max(1);
-        while let Some(t) = self.schedule.next() {
+        for t in self.schedule.by_ref() {
             let intended = self.start + Duration::from_secs_f64(t);
             if intended >= self.deadline {
                 return;
