@@ -233,6 +233,20 @@ async fn trickle(mut c: Conn, n: Arc<AtomicUsize>) {
     }
 }
 
+/// `/slow` answers after 300 ms; `/hang` never answers.
+async fn slow_then_hang(mut c: Conn, n: Arc<AtomicUsize>) {
+    while let Some(path) = read_request(&mut c, &n).await {
+        if path != "/slow" {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let reply = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok";
+        if c.get_mut().write_all(reply).await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Size of the huge body.
 const BIG: u64 = 100 * 1024 * 1024;
 
@@ -630,6 +644,36 @@ scenarios:
         s.max_us
     );
     assert_eq!(r.load.abandoned_requests, 0, "the last timeouts fall inside the grace");
+}
+
+/// The request timeout's timer is kept from request to request: a hang right after a 300 ms answer
+/// must still get its full `timeout: 1s`, not what was left of the earlier request's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_counts_from_its_own_request_not_the_one_before() {
+    let _g = shared().await;
+    let server = RawServer::start(slow_then_hang).await;
+    let g = gate(
+        "
+version: 1
+timeout: 1s
+load: {users: 1, run_time: 3s, grace: 1500ms}
+scenarios:
+  S:
+    tasks:
+      - sequence: [GET /slow, GET /hang]
+",
+    );
+    let (r, _) = run_timed(&g, at(&server.url(), 4)).await;
+    let slow = stats(&r, "GET /slow");
+    let hang = stats(&r, "GET /hang");
+    eprintln!("slow: {}; hang: {}", brief(&slow), brief(&hang));
+    assert!(slow.requests >= 2 && slow.failures == 0, "{}", brief(&slow));
+    assert_all_failed("GET /hang", &hang, FailureKind::Timeout, 2);
+    assert!(
+        hang.min_us >= 990_000,
+        "a timeout after {} µs: the timer of the 300 ms request before it fired",
+        hang.min_us
+    );
 }
 
 /// 4. Headers, then a body trickling at one byte per 100 ms (1000 bytes): `timeout: 1s` cuts it.

@@ -12,10 +12,11 @@ use hyper::Method;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::io::Write;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 /// One target as the users see it: where to connect, its Host header, and where its samples go.
 pub struct Target {
@@ -59,6 +60,8 @@ pub struct User<'a> {
     wire: Vec<u8>,
     json_buf: Vec<u8>,
     body_buf: Vec<u8>,
+    /// The request timeout's timer, kept from request to request.
+    watchdog: Option<Pin<Box<Sleep>>>,
 }
 
 impl<'a> User<'a> {
@@ -81,6 +84,7 @@ impl<'a> User<'a> {
             wire: Vec::with_capacity(512),
             json_buf: Vec::new(),
             body_buf: Vec::new(),
+            watchdog: None,
         }
     }
 
@@ -202,7 +206,34 @@ impl<'a> User<'a> {
         let shared = self.shared;
         let start = Instant::now();
         shared.in_flight.fetch_add(1, Ordering::Relaxed);
-        let result = tokio::time::timeout(shared.timeout, self.send(req.method == Method::HEAD, keep, side)).await;
+        let limit = start + shared.timeout;
+        // One timer per user, re-armed lazily: it stays set for an earlier request (so at or before this
+        // one's limit) and, when it fires early, is moved to this request's limit. Most requests touch
+        // no timer at all.
+        let mut watchdog = self
+            .watchdog
+            .take()
+            .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(limit)));
+        if watchdog.deadline() < start {
+            watchdog.as_mut().reset(limit);
+        }
+        let result = {
+            let send = self.send(req.method == Method::HEAD, keep, side);
+            tokio::pin!(send);
+            loop {
+                tokio::select! {
+                    biased;
+                    r = &mut send => break Ok(r),
+                    _ = watchdog.as_mut() => {
+                        if Instant::now() >= limit {
+                            break Err(());
+                        }
+                        watchdog.as_mut().reset(limit);
+                    }
+                }
+            }
+        };
+        self.watchdog = Some(watchdog);
         shared.in_flight.fetch_sub(1, Ordering::Relaxed);
         let service_us = start.elapsed().as_micros() as u64;
         let us = intended
