@@ -356,7 +356,7 @@ impl Conn {
                         for h in resp.headers.iter() {
                             let v = h.value;
                             if h.name.eq_ignore_ascii_case("content-length") {
-                                let parsed = std::str::from_utf8(v).ok().and_then(|t| t.trim().parse::<u64>().ok());
+                                let parsed = content_length(v);
                                 match (parsed, length) {
                                     (None, _) => {
                                         return Err(read_err(format!(
@@ -502,6 +502,19 @@ impl Conn {
             }
         }
     }
+}
+
+/// A Content-Length value: a number, or a list of the same number (RFC 9110 8.6); None when invalid.
+fn content_length(value: &[u8]) -> Option<u64> {
+    let mut n = None;
+    for part in value.split(|&c| c == b',') {
+        let v: u64 = std::str::from_utf8(part.trim_ascii()).ok()?.parse().ok()?;
+        if n.is_some_and(|m| m != v) {
+            return None;
+        }
+        n = Some(v);
+    }
+    n
 }
 
 /// Whether a comma-separated header value holds `token` (ASCII case-insensitive).
