@@ -1713,5 +1713,16 @@ fn inputs_found_by_fuzzing() {
         }
     }
 
+    // A server-metric budget with a sign inside the number (`rss_max: +-1`): `parse_limit`
+    // (src/gate/budget.rs) took it as an allowance of -1 MB.
+    for m in [
+        perfgate::gate::target::Metric::Server(perfgate::gate::target::ServerMetric::RssMax),
+        perfgate::gate::target::Metric::Server(perfgate::gate::target::ServerMetric::CpuMean),
+    ] {
+        if let Ok(b) = budget::parse_limit(m, "+-1") {
+            wrong.push(format!("parse_limit: `{m}: +-1` was accepted as {b:?}"));
+        }
+    }
+
     assert!(wrong.is_empty(), "{} defects:\n  {}", wrong.len(), wrong.join("\n  "));
 }

@@ -142,7 +142,7 @@ fn amount_of(metric: Metric, raw: &str) -> Result<Amount, String> {
         // Absolute server budgets in the metric's own unit: MB, % of a core, or a count.
         let n = rest.trim_end_matches("MB").trim_end_matches("MiB").trim();
         let v: f64 = n.parse().map_err(|_| bad())?;
-        return Ok(Amount::Absolute(v));
+        return (v >= 0.0).then_some(Amount::Absolute(v)).ok_or_else(bad);
     }
     if metric.is_latency() {
         let d = crate::gate::duration::parse_duration(rest).map_err(|_| bad())?;
