@@ -823,6 +823,7 @@ scenarios:
     tasks:
       - sequence:
           - path: '/items/{token}'
+            headers: {User-Agent: 'gate-agent/{token}'}
             expect: {status: 200, json: {$.ok: true}}
           - method: POST
             path: /echo
@@ -849,6 +850,10 @@ scenarios:
     assert!(login.starts_with("POST /login HTTP/1.1\r\n"), "{login}");
     assert!(login.contains(&format!("\r\nhost: {host}\r\n")), "{login}");
     assert!(login.contains("\r\ncontent-type: application/json\r\n"), "{login}");
+    assert!(
+        login.contains(&format!("\r\nuser-agent: {}\r\n", perfgate::load::plan::USER_AGENT)),
+        "{login}"
+    );
     // `café` is 5 bytes: the length counts bytes, not characters.
     assert!(
         login.contains(&format!("\r\ncontent-length: {}\r\n", body.len())),
@@ -859,6 +864,9 @@ scenarios:
 
     let (item, body) = split(&reqs[1]);
     assert!(item.starts_with("GET /items/tok-42 HTTP/1.1\r\n"), "{item}");
+    // The gate's own User-Agent replaces perfgate's, once.
+    assert!(item.contains("\r\nuser-agent: gate-agent/tok-42\r\n"), "{item}");
+    assert_eq!(item.matches("user-agent:").count(), 1, "{item}");
     assert!(item.contains(&format!("\r\nhost: {host}\r\n")), "{item}");
     assert!(
         !item.contains("content-length"),

@@ -74,6 +74,9 @@ pub enum Body {
     Template(serde_json::Value),
 }
 
+/// The User-Agent sent when the gate sets none.
+pub const USER_AGENT: &str = concat!("perfgate/", env!("CARGO_PKG_VERSION"));
+
 /// One compiled request.
 #[derive(Debug, Clone)]
 pub struct PlannedRequest {
@@ -518,6 +521,12 @@ fn compile_request(
     };
     for v in r.vars() {
         needs.push(idx(&v, vars));
+    }
+    // Like k6 and oha, perfgate names itself unless the gate sets a User-Agent.
+    if !headers.contains_key(hyper::header::USER_AGENT)
+        && !var_headers.iter().any(|(n, _)| n == hyper::header::USER_AGENT)
+    {
+        headers.insert(hyper::header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     }
     let mut fixed_headers = Vec::new();
     for (k, v) in &headers {
