@@ -641,3 +641,61 @@ scenarios:
         Some(stats(&r, "GET /boom").requests + stats(&r, "POST /plain").requests)
     );
 }
+
+/// Threads of this process whose name is the arrival dispatcher's (`comm` keeps 15 bytes of it).
+#[cfg(target_os = "linux")]
+fn arrival_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim_end() == &"perfgate-arrivals"[..15])
+        .count()
+}
+
+/// The engine future dropped mid-run (an open-model run of 4 s cut at 500 ms) stops the arrival
+/// dispatcher's thread instead of leaving it to plan arrivals until the run's deadline. No other
+/// test in this file uses the open model, so no other dispatcher thread exists here.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_engine_future_stops_the_arrival_thread() {
+    let server = TestServer::start(path_logger(log())).await;
+    let g = gate(
+        "
+version: 1
+load: {arrival_rate: 20, run_time: 4s, max_connections: 2}
+scenarios:
+  S:
+    tasks:
+      - request: GET /x
+",
+    );
+    let plan = perfgate::load::Plan::new(&g, &at(&server.url(), 1)).unwrap_or_else(|e| panic!("plan: {e}"));
+    let info = perfgate::metrics::results::GateInfo {
+        file: g.file.clone(),
+        name: g.name.clone(),
+        sha256: g.sha256.clone(),
+    };
+    let probe = tokio::spawn(async {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        arrival_threads()
+    });
+    let run = perfgate::load::engine::run(Arc::new(plan), info, |_| {}, std::future::pending::<()>());
+    let cut = tokio::time::timeout(Duration::from_millis(500), run).await;
+    assert!(cut.is_err(), "a 4 s run ended within 500 ms");
+    assert_eq!(
+        probe.await.expect("probe"),
+        1,
+        "the dispatcher thread was not seen during the run: is it still named perfgate-arrivals?"
+    );
+    let gone = tokio::time::timeout(Duration::from_secs(1), async {
+        while arrival_threads() > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        gone.is_ok(),
+        "{} perfgate-arrivals thread(s) still running 1 s after the engine future was dropped",
+        arrival_threads()
+    );
+}

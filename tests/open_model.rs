@@ -1,12 +1,17 @@
 //! The open model's accounting against a demo that stalls: latency from the planned send, service
 //! time kept apart, waits for a connection counted (no coordinated omission).
 
+mod common;
+
+use axum::routing::delete;
+use axum::Router;
+use common::TestServer;
 use perfgate::demo::{DemoOptions, DemoServer};
 use perfgate::gate::Gate;
 use perfgate::load::{self, Overrides, Plan};
 use perfgate::metrics::results::{GateInfo, Results, Stats};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 async fn open_run(opts: DemoOptions, yaml: &str) -> Results {
     let server = DemoServer::start(opts).await.unwrap();
@@ -163,4 +168,96 @@ fn open_model_gate_errors_are_located() {
     let neither = "version: 1\nload:\n  run_time: 5s\nscenarios: {A: {tasks: [{request: GET /}]}}\n";
     let e = Gate::parse("g.yaml", neither).unwrap_err().to_string();
     assert!(e.contains("needs `users`"), "{e}");
+}
+
+/// Runs an open-model gate whose scenario ends with `on_stop: DELETE /bye` against a loopback server,
+/// and returns when each `/bye` arrived, counted from just before the run started.
+async fn on_stop_arrivals(load: &str) -> Vec<Duration> {
+    let byes: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let log = byes.clone();
+    let app = Router::new()
+        .route(
+            "/bye",
+            delete(move || {
+                let log = log.clone();
+                async move {
+                    log.lock().unwrap().push(Instant::now());
+                    "bye"
+                }
+            }),
+        )
+        .fallback(|| async { "ok" });
+    let server = TestServer::start(app).await;
+    let yaml = format!(
+        "
+version: 1
+load:
+{load}
+  max_connections: 2
+  grace: 2s
+scenarios:
+  Poller:
+    tasks:
+      - request: GET /api/health
+    on_stop:
+      - {{method: DELETE, path: /bye}}
+"
+    );
+    let gate = Gate::parse("open.yaml", &yaml).unwrap_or_else(|e| panic!("{e}"));
+    let plan = Plan::new(
+        &gate,
+        &Overrides {
+            host: Some(server.url()),
+            seed: Some(11),
+            ..Overrides::default()
+        },
+    )
+    .unwrap();
+    let info = GateInfo {
+        file: gate.file.clone(),
+        name: gate.name.clone(),
+        sha256: gate.sha256.clone(),
+    };
+    let started = Instant::now();
+    let run = load::run(Arc::new(plan), info, |_| {}, std::future::pending());
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the run ends by itself")
+        .unwrap();
+    let times = byes
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| t.duration_since(started))
+        .collect::<Vec<_>>();
+    times
+}
+
+/// Users stay until the run ends even when the arrival schedule ends before it: at 2/s for 3 s the
+/// last arrival is planned at 2.5 s, yet `on_stop` waits for the end of the run (3 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_stop_waits_for_the_end_of_the_run_not_of_the_schedule() {
+    let byes = on_stop_arrivals("  arrival_rate: 2\n  run_time: 3s").await;
+    assert!(!byes.is_empty(), "on_stop never ran");
+    let first = byes.iter().min().unwrap();
+    assert!(
+        *first >= Duration::from_millis(2700),
+        "`DELETE /bye` arrived {first:?} into a 3 s run: on_stop ran when the schedule ended"
+    );
+}
+
+/// The same with stages whose rate falls to 0 for the last second: arrivals end at 2 s, the run at
+/// 3 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_stop_waits_for_the_end_of_the_run_after_a_silent_stage() {
+    let byes = on_stop_arrivals(
+        "  start_rate: 5\n  stages: [{duration: 2s, rate: 5}, {duration: 1ms, rate: 0}, {duration: 999ms, rate: 0}]",
+    )
+    .await;
+    assert!(!byes.is_empty(), "on_stop never ran");
+    let first = byes.iter().min().unwrap();
+    assert!(
+        *first >= Duration::from_millis(2700),
+        "`DELETE /bye` arrived {first:?} into a 3 s run: on_stop ran when the schedule ended"
+    );
 }

@@ -159,6 +159,8 @@ async fn run_targets(
         stopping: AtomicBool::new(false),
         in_flight: AtomicU64::new(0),
     });
+    // Also when this future is dropped mid-run: the dispatcher thread and the users see the stop.
+    let _stop_on_drop = StopOnDrop(shared.clone());
     let active = Arc::new(AtomicU32::new(0));
     let peak = Arc::new(AtomicU32::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -192,7 +194,9 @@ async fn run_targets(
                 schedule: Schedule::new(&o.stages),
                 start: start.into_std(),
                 deadline: deadline.into_std(),
-                queues: std::mem::take(&mut queues),
+                // The engine keeps its own senders: the queues stay open (and idle users waiting)
+                // until the run stops, whenever the schedule ends.
+                queues: queues.clone(),
                 weights: scenario_weights,
                 rng: rand::rngs::SmallRng::seed_from_u64(user_seed(plan.seed, u64::MAX)),
                 shared: shared.clone(),
@@ -418,6 +422,15 @@ async fn run_targets(
         })
         .collect();
     Ok(results)
+}
+
+/// Sets the stop flag when dropped.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stopping.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Longest sleep of the dispatcher between looks at the stop flag.
