@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use perfgate::load::client::{Conn, Connector, Failure, TlsOptions, BODY_CAP};
+use perfgate::load::client::{Conn, Connector, Failure, TlsOptions, BODY_CAP, MAX_HEAD, MAX_HEADERS};
 use perfgate::load::url::BaseUrl;
 use perfgate::metrics::FailureKind;
 use serde_json::json;
@@ -717,30 +717,164 @@ async fn bad_content_length() {
     expect_read_failure(&mut conn, &get("/x"), "bad content-length `five`").await;
 }
 
-/// A response head over 64 KiB (one huge header) is refused rather than buffered without bound.
+/// A response head just over the limit (hyper's 400 KiB, one huge header) is refused rather than
+/// buffered without bound.
 #[tokio::test]
-async fn head_over_64_kib() {
+async fn head_over_the_limit() {
+    assert_eq!(MAX_HEAD, 400 * 1024);
     let big = format!(
         "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 2\r\n\r\nok",
-        "a".repeat(70 * 1024)
+        "a".repeat(MAX_HEAD)
     );
     let server = Scripted::start(vec![vec![Step::Read, send(big)]]).await;
     let mut conn = connect(&server.url()).await;
-    expect_read_failure(&mut conn, &get("/x"), "its head is over 64 KiB").await;
+    expect_read_failure(&mut conn, &get("/x"), "its head is over 400 KiB").await;
 }
 
-/// A head just under 64 KiB still parses.
+/// A head well over 64 KiB but under the limit still parses: an 80 KiB `Set-Cookie`, as real
+/// services send, and the connection stays aligned.
 #[tokio::test]
-async fn head_just_under_64_kib() {
+async fn head_with_an_80_kib_header_parses() {
     let big = format!(
-        "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 2\r\n\r\nok",
-        "a".repeat(63 * 1024)
+        "HTTP/1.1 200 OK\r\nSet-Cookie: session={}; Path=/\r\nContent-Length: 2\r\n\r\nok",
+        "a".repeat(80 * 1024)
     );
     let server = Scripted::start(vec![vec![Step::Read, send(big), Step::Read, send(ok_length("next"))]]).await;
     let mut conn = connect(&server.url()).await;
     expect_ok(&mut conn, &get("/x"), false, 200, b"ok").await;
     assert!(!conn.is_closed());
     expect_ok(&mut conn, &get("/y"), false, 200, b"next").await;
+}
+
+/// A response with `n` headers (`X-H-i: i`) and a content-length among them.
+fn many_headers(n: usize) -> String {
+    let mut head = String::from("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
+    for i in 1..n {
+        head.push_str(&format!("X-H-{i}: {i}\r\n"));
+    }
+    head.push_str("\r\nok");
+    head
+}
+
+/// 70 headers parse (more than the former 64); 101 are refused, like hyper's 100.
+#[tokio::test]
+async fn header_count_limit_is_100() {
+    assert_eq!(MAX_HEADERS, 100);
+    let server = Scripted::start(vec![
+        vec![Step::Read, send(many_headers(70)), Step::Read, send(ok_length("next"))],
+        vec![Step::Read, send(many_headers(100))],
+        vec![Step::Read, send(many_headers(101))],
+    ])
+    .await;
+    let mut conn = connect(&server.url()).await;
+    expect_ok(&mut conn, &get("/70"), false, 200, b"ok").await;
+    assert!(!conn.is_closed());
+    expect_ok(&mut conn, &get("/next"), false, 200, b"next").await;
+    let mut conn = connect(&server.url()).await;
+    expect_ok(&mut conn, &get("/100"), false, 200, b"ok").await;
+    let mut conn = connect(&server.url()).await;
+    expect_read_failure(&mut conn, &get("/101"), "more than 100 headers").await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Message framing (RFC 9112 6.3)
+// ---------------------------------------------------------------------------------------------
+
+/// Transfer-Encoding overrides Content-Length, even an invalid one: the chunked body is read.
+#[tokio::test]
+async fn chunked_wins_over_an_invalid_content_length() {
+    let server = Scripted::start(vec![vec![
+        Step::Read,
+        send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: abc\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+    ]])
+    .await;
+    let mut conn = connect(&server.url()).await;
+    expect_ok(&mut conn, &get("/x"), false, 200, b"hello").await;
+}
+
+/// `chunked` that is not the final coding does not delimit the body: it runs until the close, and
+/// the connection is spent.
+#[tokio::test]
+async fn chunked_not_last_reads_until_close() {
+    let server = Scripted::start(vec![vec![
+        Step::Read,
+        send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n5\r\nhello"),
+        Step::Sleep(20),
+        send(" world"),
+        Step::Close,
+    ]])
+    .await;
+    let mut conn = connect(&server.url()).await;
+    expect_ok(&mut conn, &get("/x"), false, 200, b"5\r\nhello world").await;
+    assert!(
+        conn.is_closed(),
+        "a body delimited by the close leaves nothing to reuse"
+    );
+}
+
+/// An HTTP/1.0 answer has no chunked coding: its body runs until the close.
+#[tokio::test]
+async fn http10_chunked_reads_until_close() {
+    let raw = "5\r\nhello\r\n0\r\n\r\n";
+    let server = Scripted::start(vec![vec![
+        Step::Read,
+        send(format!("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{raw}")),
+        Step::Sleep(20),
+        Step::Close,
+    ]])
+    .await;
+    let mut conn = connect(&server.url()).await;
+    expect_ok(&mut conn, &get("/x"), false, 200, raw.as_bytes()).await;
+    assert!(conn.is_closed());
+}
+
+/// Content-Length is digits only: `+5` is refused (Rust's integer parser would take it).
+#[tokio::test]
+async fn content_length_with_a_sign() {
+    let server = Scripted::start(vec![vec![
+        Step::Read,
+        send("HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello"),
+    ]])
+    .await;
+    let mut conn = connect(&server.url()).await;
+    expect_read_failure(&mut conn, &get("/x"), "bad content-length `+5`").await;
+}
+
+/// A chunk size is hex digits only: `+5` is refused; white space before `;` (BWS) is accepted.
+#[tokio::test]
+async fn chunk_size_with_a_sign_or_white_space() {
+    let server = Scripted::start(vec![
+        vec![
+            Step::Read,
+            send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+5\r\nhello\r\n0\r\n\r\n"),
+        ],
+        vec![
+            Step::Read,
+            send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 ;ext\r\nhello\r\n0\r\n\r\n"),
+            Step::Read,
+            send(ok_length("next")),
+        ],
+    ])
+    .await;
+    let mut conn = connect(&server.url()).await;
+    expect_read_failure(&mut conn, &get("/x"), "bad chunk size `+5`").await;
+    let mut conn = connect(&server.url()).await;
+    expect_ok(&mut conn, &get("/y"), false, 200, b"hello").await;
+    assert!(!conn.is_closed());
+    expect_ok(&mut conn, &get("/z"), false, 200, b"next").await;
+}
+
+/// `Connection: close` is not undone by a later `Connection: keep-alive` header.
+#[tokio::test]
+async fn close_then_keep_alive_is_still_close() {
+    let server = Scripted::start(vec![vec![
+        Step::Read,
+        send("HTTP/1.1 200 OK\r\nConnection: close\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nbye"),
+    ]])
+    .await;
+    let mut conn = connect(&server.url()).await;
+    expect_ok(&mut conn, &get("/x"), false, 200, b"bye").await;
+    assert!(conn.is_closed(), "`Connection: close` in any header must end reuse");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -889,4 +1023,282 @@ scenarios:
             "unexpected request {h}"
         );
     }
+}
+
+/// Answers one request per connection with a content-length 200 that does not announce a close,
+/// then, ~2 ms later, closes the socket without reading any more: a keep-alive connection that a
+/// server drops as the client reuses it. Counts connections and logs the requests it answered.
+struct CloseAfterAnswer {
+    addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    requests: Log<Vec<u8>>,
+    task: JoinHandle<()>,
+}
+
+impl CloseAfterAnswer {
+    async fn start() -> CloseAfterAnswer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let requests = log::<Vec<u8>>();
+        let (count, reqs) = (accepted.clone(), requests.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let reqs = reqs.clone();
+                tokio::spawn(async move {
+                    let _ = stream.set_nodelay(true);
+                    let mut pending = Vec::new();
+                    if let Ok(Some(req)) = timeout(LIMIT, read_request(&mut stream, &mut pending)).await {
+                        reqs.lock().unwrap().push(req);
+                        let _ = stream
+                            .write_all(
+                                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+                            )
+                            .await;
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
+                    // Dropped unread: the next request on this connection is lost.
+                });
+            }
+        });
+        CloseAfterAnswer {
+            addr,
+            accepted,
+            requests,
+            task,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for CloseAfterAnswer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A closed-model gate of 2 users without think time running one task for 1 s.
+fn busy_gate(task: &str) -> perfgate::gate::Gate {
+    gate(&format!(
+        "
+version: 1
+load: {{users: 2, run_time: 1s, grace: 2s}}
+scenarios:
+  S:
+    tasks:
+      - request: {task}
+"
+    ))
+}
+
+/// Failures by kind, without the kinds that did not occur.
+fn failure_kinds(s: &perfgate::metrics::results::Stats) -> Vec<(FailureKind, u64)> {
+    s.failures_by_kind
+        .iter()
+        .filter(|(_, &n)| n > 0)
+        .map(|(k, &n)| (*k, n))
+        .collect()
+}
+
+/// A GET that a reused connection loses before any answer (the server closed it as the request
+/// left) is sent again on a new connection (RFC 9112 9.3.1): no failure, and the retries show as
+/// more connections than users.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_retries_an_idempotent_request_lost_by_a_reused_connection() {
+    let server = CloseAfterAnswer::start().await;
+    let r = run(&busy_gate("GET /x"), at(&server.url(), 5)).await;
+    let s = stats(&r, "GET /x");
+    assert_eq!(s.failures, 0, "failures: {:?}", failure_kinds(&s));
+    assert!(s.requests >= 20, "only {} requests in 1 s from 2 users", s.requests);
+    let accepted = server.accepted.load(Ordering::SeqCst);
+    assert!(
+        accepted > 2,
+        "{accepted} connections for 2 users: the lost requests were not sent again on new ones"
+    );
+}
+
+/// The same server and a POST: POST is not idempotent, so a lost one is not sent again. It may fail,
+/// only ever as a `read` failure, and nothing panics: the difference from the GET is deliberate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_does_not_retry_a_lost_post() {
+    let server = CloseAfterAnswer::start().await;
+    let r = run(
+        &busy_gate("{method: POST, path: /x, json: {a: 1}}"),
+        at(&server.url(), 5),
+    )
+    .await;
+    let s = stats(&r, "POST /x");
+    assert!(s.requests > 0);
+    let kinds = failure_kinds(&s);
+    assert!(
+        kinds.iter().all(|(k, _)| *k == FailureKind::Read),
+        "failures other than `read`: {kinds:?}"
+    );
+    eprintln!(
+        "POST: {} requests, {} failures, {} connections",
+        s.requests,
+        s.failures,
+        server.accepted.load(Ordering::SeqCst)
+    );
+}
+
+/// A gate request with `Connection: close` does not reuse its connection: against the server that
+/// drops connections after one answer, a POST (never retried) does not fail, and each request has
+/// a connection of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_does_not_reuse_a_connection_after_a_connection_close_request() {
+    let server = CloseAfterAnswer::start().await;
+    let r = run(
+        &busy_gate("{method: POST, path: /x, json: {a: 1}, headers: {Connection: close}}"),
+        at(&server.url(), 5),
+    )
+    .await;
+    let s = stats(&r, "POST /x");
+    assert_eq!(s.failures, 0, "failures: {:?}", failure_kinds(&s));
+    assert!(s.requests >= 20, "only {} requests in 1 s from 2 users", s.requests);
+    let accepted = server.accepted.load(Ordering::SeqCst) as u64;
+    assert!(
+        accepted >= s.requests && accepted <= s.requests + 2,
+        "{accepted} connections for {} requests: one each expected",
+        s.requests
+    );
+    let reqs = entries(&server.requests);
+    assert!(
+        String::from_utf8_lossy(&reqs[0]).contains("\r\nconnection: close\r\n"),
+        "{}",
+        String::from_utf8_lossy(&reqs[0])
+    );
+}
+
+/// Answers every request with `{"token":"tok-42"}` and logs the raw requests.
+async fn token_server() -> (SocketAddr, Log<Vec<u8>>, JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    let requests = log::<Vec<u8>>();
+    let reqs = requests.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let reqs = reqs.clone();
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                while let Some(req) = read_request(&mut stream, &mut pending).await {
+                    reqs.lock().unwrap().push(req);
+                    let body = r#"{"token":"tok-42"}"#;
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(resp.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, requests, task)
+}
+
+/// Runs one user whose `on_start` is `steps` (after a login that extracts `token`) against the
+/// token server, checks nothing failed, and returns the heads and bodies the server received, in
+/// order (the login first).
+async fn encoded(steps: &str) -> Vec<(String, Vec<u8>)> {
+    let (addr, requests, task) = token_server().await;
+    let g = gate(&format!(
+        "
+version: 1
+load: {{users: 1, run_time: 300ms, grace: 2s}}
+scenarios:
+  S:
+    think_time: 10ms
+    on_start:
+      - method: POST
+        path: /login
+        json: {{user: alice}}
+        extract:
+          token: $.token
+{steps}
+    tasks:
+      - request: GET /idle
+"
+    ));
+    let r = run(&g, at(&format!("http://{addr}"), 3)).await;
+    task.abort();
+    for q in &r.requests {
+        let s = q.phases.all();
+        assert_eq!(s.failures, 0, "{}: {:?}", q.name, failure_kinds(&s));
+    }
+    entries(&requests)
+        .iter()
+        .map(|req| {
+            let end = find(req, b"\r\n\r\n").expect("a complete head") + 4;
+            (String::from_utf8_lossy(&req[..end]).to_string(), req[end..].to_vec())
+        })
+        .collect()
+}
+
+/// A fragment stays with the client: `/page#top` is sent as `/page`, and a templated path drops its
+/// fragment too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_sends_no_fragment() {
+    let reqs = encoded(
+        "      - path: '/page#top'
+      - path: '/items/{token}#frag'",
+    )
+    .await;
+    assert!(reqs.len() >= 3, "{} requests", reqs.len());
+    let page = &reqs[1].0;
+    assert!(page.starts_with("GET /page HTTP/1.1\r\n"), "{page}");
+    let item = &reqs[2].0;
+    assert!(item.starts_with("GET /items/tok-42 HTTP/1.1\r\n"), "{item}");
+    assert!(!item.contains('#') && !item.contains("frag"), "{item}");
+}
+
+/// perfgate frames the body itself: a gate's `Transfer-Encoding: chunked` is not sent beside the
+/// Content-Length of a JSON body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_drops_a_gate_transfer_encoding() {
+    let reqs = encoded(
+        "      - method: POST
+        path: /chunked
+        headers: {Transfer-Encoding: chunked}
+        json: {a: 1}",
+    )
+    .await;
+    assert!(reqs.len() >= 2, "{} requests", reqs.len());
+    let (post, body) = &reqs[1];
+    assert!(post.starts_with("POST /chunked HTTP/1.1\r\n"), "{post}");
+    assert!(
+        !post.to_ascii_lowercase().contains("transfer-encoding"),
+        "the gate's Transfer-Encoding was sent: {post}"
+    );
+    assert!(
+        post.contains(&format!("\r\ncontent-length: {}\r\n", body.len())),
+        "{post}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(body).expect("a JSON body");
+    assert_eq!(v, json!({"a": 1}));
+}
+
+/// A header given twice in different case, once fixed and once templated, is sent once: the later
+/// one in the gate's order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_sends_a_repeated_header_once() {
+    let reqs = encoded(
+        "      - path: /dup
+        headers: {X-A: one, x-a: '{token}'}",
+    )
+    .await;
+    assert!(reqs.len() >= 2, "{} requests", reqs.len());
+    let dup = &reqs[1].0;
+    assert!(dup.starts_with("GET /dup HTTP/1.1\r\n"), "{dup}");
+    assert_eq!(
+        dup.to_ascii_lowercase().matches("\r\nx-a:").count(),
+        1,
+        "one x-a line expected: {dup}"
+    );
+    assert!(dup.contains("\r\nx-a: tok-42\r\n"), "the later header wins: {dup}");
 }

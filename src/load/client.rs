@@ -4,6 +4,7 @@
 use crate::load::url::BaseUrl;
 use crate::metrics::FailureKind;
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -182,12 +183,27 @@ impl AsyncWrite for Stream {
 
 /// First size of a connection's read buffer.
 const READ_BUF: usize = 8 * 1024;
-/// Largest read buffer: a response head must fit, and large bodies are read in pieces this big.
+/// Largest read buffer for bodies: large bodies are read in pieces this big.
 const MAX_READ_BUF: usize = 64 * 1024;
-/// Most response headers parsed.
-const MAX_HEADERS: usize = 64;
+/// Largest response head (hyper's default limit).
+pub const MAX_HEAD: usize = 400 * 1024;
+/// Most response headers parsed (hyper's default limit).
+pub const MAX_HEADERS: usize = 100;
 /// Longest chunk-size or trailer line.
 const MAX_LINE: usize = 4096;
+
+/// What a response head says about its body and the connection.
+#[derive(Default)]
+struct FramingHeaders {
+    length: Option<u64>,
+    /// Why the Content-Length headers are unusable, if they are.
+    length_error: Option<String>,
+    transfer_encoding: bool,
+    /// Whether the final transfer coding is chunked.
+    chunked: bool,
+    close: bool,
+    keep_alive: bool,
+}
 
 /// How a response body is delimited.
 enum Framing {
@@ -206,6 +222,10 @@ pub struct Conn {
     end: usize,
     /// False once the connection may not carry another request.
     reusable: bool,
+    /// Responses read completely on this connection.
+    served: u64,
+    /// Whether the current exchange received any byte.
+    received: bool,
 }
 
 fn read_err(detail: String) -> Failure {
@@ -224,7 +244,16 @@ impl Conn {
             start: 0,
             end: 0,
             reusable: true,
+            served: 0,
+            received: false,
         }
+    }
+
+    /// Whether the last exchange failed on a connection that had served earlier requests before any
+    /// byte of its answer came back: the server closed the idle connection as the request left, so
+    /// the request may be sent again on a new one (RFC 9112 9.3.1, for idempotent methods).
+    pub fn closed_unanswered(&self) -> bool {
+        self.served > 0 && !self.received
     }
 
     /// True when the connection cannot carry another request: closed by us after a response that said
@@ -258,6 +287,7 @@ impl Conn {
         body.clear();
         // Until the response is complete the connection is not reusable.
         self.reusable = false;
+        self.received = false;
         if let Err(e) = self.io.write_all(request).await {
             return Err(read_err(format!("sending the request: {e}")));
         }
@@ -300,11 +330,17 @@ impl Conn {
         };
         // Bytes after the response were never asked for: the connection is not trusted again.
         self.reusable = complete && !close && self.start == self.end;
+        self.served += 1;
         Ok((status, len))
     }
 
     /// Reads more bytes into the buffer; 0 at the end of the stream.
     async fn fill(&mut self) -> io::Result<usize> {
+        self.fill_up_to(MAX_READ_BUF).await
+    }
+
+    /// Reads more bytes, letting the buffer grow up to `limit` when unread bytes fill it.
+    async fn fill_up_to(&mut self, limit: usize) -> io::Result<usize> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
@@ -313,8 +349,9 @@ impl Conn {
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
-            } else if self.buf.len() < MAX_READ_BUF {
-                self.buf.resize(self.buf.len() * 2, 0);
+            } else if self.buf.len() < limit {
+                let grown = (self.buf.len() * 2).min(limit);
+                self.buf.resize(grown, 0);
             } else {
                 return Err(io::Error::other("read buffer full"));
             }
@@ -322,6 +359,7 @@ impl Conn {
         let room = self.buf.len() - self.end;
         let n = self.io.read(&mut self.buf[self.end..]).await?;
         self.end += n;
+        self.received |= n > 0;
         // A read that filled the room: a large body, so read in bigger pieces.
         if n == room && self.buf.len() < MAX_READ_BUF {
             let grown = (self.buf.len() * 2).min(MAX_READ_BUF);
@@ -345,54 +383,40 @@ impl Conn {
     async fn read_head(&mut self, head: bool) -> Result<(u16, Framing, bool), Failure> {
         loop {
             if self.end > self.start {
-                let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-                let mut resp = httparse::Response::new(&mut headers);
-                match resp.parse(&self.buf[self.start..self.end]) {
+                let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+                let mut resp = httparse::Response::new(&mut []);
+                match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+                    &mut resp,
+                    &self.buf[self.start..self.end],
+                    &mut headers,
+                ) {
                     Ok(httparse::Status::Complete(n)) => {
                         let status = resp.code.unwrap_or(0);
-                        let mut length: Option<u64> = None;
-                        let mut chunked = false;
-                        let mut close = resp.version == Some(0);
-                        for h in resp.headers.iter() {
-                            let v = h.value;
-                            if h.name.eq_ignore_ascii_case("content-length") {
-                                let parsed = content_length(v);
-                                match (parsed, length) {
-                                    (None, _) => {
-                                        return Err(read_err(format!(
-                                            "invalid HTTP response: bad content-length `{}`",
-                                            String::from_utf8_lossy(v)
-                                        )))
-                                    }
-                                    (Some(a), Some(b)) if a != b => {
-                                        return Err(read_err(
-                                            "invalid HTTP response: two different content-length headers".into(),
-                                        ))
-                                    }
-                                    (Some(a), _) => length = Some(a),
-                                }
-                            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                                chunked = contains_token(v, b"chunked");
-                            } else if h.name.eq_ignore_ascii_case("connection") {
-                                if contains_token(v, b"close") {
-                                    close = true;
-                                } else if contains_token(v, b"keep-alive") {
-                                    close = false;
-                                }
-                            }
-                        }
+                        let http10 = resp.version == Some(0);
+                        let framing = Framing::of(resp.headers);
                         self.start += n;
-                        let framing = if head || (100..200).contains(&status) || status == 204 || status == 304 {
+                        // RFC 9112 6.3: no body for HEAD, 1xx, 204 and 304; Transfer-Encoding over
+                        // Content-Length; chunked only when it is the final coding (and not in HTTP/1.0);
+                        // otherwise the body runs until the server closes.
+                        let mut close = framing.close || (http10 && !framing.keep_alive);
+                        let body = if head || (100..200).contains(&status) || status == 204 || status == 304 {
                             Framing::None
-                        } else if chunked {
-                            Framing::Chunked
-                        } else if let Some(n) = length {
+                        } else if framing.transfer_encoding {
+                            if framing.chunked && !http10 {
+                                Framing::Chunked
+                            } else {
+                                close = true;
+                                Framing::UntilClose
+                            }
+                        } else if let Some(e) = framing.length_error {
+                            return Err(read_err(format!("invalid HTTP response: {e}")));
+                        } else if let Some(n) = framing.length {
                             Framing::Length(n)
                         } else {
                             close = true;
                             Framing::UntilClose
                         };
-                        return Ok((status, framing, close));
+                        return Ok((status, body, close));
                     }
                     Ok(httparse::Status::Partial) => {}
                     Err(httparse::Error::TooManyHeaders) => {
@@ -402,16 +426,16 @@ impl Conn {
                     }
                     Err(e) => return Err(read_err(format!("invalid HTTP response: {e}"))),
                 }
-                if self.end - self.start >= MAX_READ_BUF {
+                if self.end - self.start >= MAX_HEAD {
                     return Err(read_err(format!(
                         "invalid HTTP response: its head is over {} KiB",
-                        MAX_READ_BUF / 1024
+                        MAX_HEAD / 1024
                     )));
                 }
             }
             let had = self.end > self.start;
             let n = self
-                .fill()
+                .fill_up_to(MAX_HEAD)
                 .await
                 .map_err(|e| read_err(format!("reading the response: {e}")))?;
             if n == 0 {
@@ -476,10 +500,12 @@ impl Conn {
         loop {
             let (a, b) = self.line().await?;
             let line = &self.buf[a..b];
-            let hex = line.split(|&c| c == b';').next().unwrap_or(&[]);
-            let size = std::str::from_utf8(hex)
-                .ok()
-                .and_then(|t| u64::from_str_radix(t.trim(), 16).ok())
+            // chunk-size [ BWS ";" chunk-ext ]: hex digits, then optional white space.
+            let hex = line.split(|&c| c == b';').next().unwrap_or(&[]).trim_ascii_end();
+            let size = (!hex.is_empty() && hex.iter().all(u8::is_ascii_hexdigit))
+                .then(|| std::str::from_utf8(hex).ok())
+                .flatten()
+                .and_then(|t| u64::from_str_radix(t, 16).ok())
                 .ok_or_else(|| {
                     read_err(format!(
                         "invalid chunked body: bad chunk size `{}`",
@@ -504,11 +530,47 @@ impl Conn {
     }
 }
 
-/// A Content-Length value: a number, or a list of the same number (RFC 9110 8.6); None when invalid.
+impl Framing {
+    /// Reads the framing headers: Content-Length, Transfer-Encoding, Connection.
+    fn of(headers: &[httparse::Header<'_>]) -> FramingHeaders {
+        let mut f = FramingHeaders::default();
+        for h in headers {
+            let v = h.value;
+            if h.name.eq_ignore_ascii_case("content-length") {
+                match (content_length(v), f.length) {
+                    (None, _) => {
+                        f.length_error = Some(format!("bad content-length `{}`", String::from_utf8_lossy(v)));
+                    }
+                    (Some(a), Some(b)) if a != b => {
+                        f.length_error = Some("two different content-length headers".into());
+                    }
+                    (Some(a), _) => f.length = Some(a),
+                }
+            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                // The last header's last coding is the final one.
+                f.transfer_encoding = true;
+                f.chunked = v
+                    .rsplit(|&c| c == b',')
+                    .next()
+                    .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            } else if h.name.eq_ignore_ascii_case("connection") {
+                f.close |= contains_token(v, b"close");
+                f.keep_alive |= contains_token(v, b"keep-alive");
+            }
+        }
+        f
+    }
+}
+
+/// A Content-Length value: digits, or a list of the same number (RFC 9110 8.6); None when invalid.
 fn content_length(value: &[u8]) -> Option<u64> {
     let mut n = None;
     for part in value.split(|&c| c == b',') {
-        let v: u64 = std::str::from_utf8(part.trim_ascii()).ok()?.parse().ok()?;
+        let digits = part.trim_ascii();
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let v: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
         if n.is_some_and(|m| m != v) {
             return None;
         }

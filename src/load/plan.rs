@@ -90,6 +90,8 @@ pub struct PlannedRequest {
     pub fixed_uri: Option<String>,
     /// Header lines without variables (`name: value\r\n`), prepared once; Host is the target's.
     pub fixed_headers: Vec<u8>,
+    /// The gate's `Connection: close`: the connection is not reused after this request.
+    pub close: bool,
     /// Headers with variables.
     pub var_headers: Vec<(HeaderName, Text)>,
     /// Body.
@@ -470,7 +472,8 @@ fn compile_request(
         [Piece::Lit(s)] => {
             s.parse::<hyper::Uri>()
                 .map_err(|e| format!("request `{}`: invalid path: {e}", r.name))?;
-            Some(s.clone())
+            // A fragment stays with the client; it is never sent.
+            Some(s.split('#').next().unwrap_or("/").to_string())
         }
         [] => Some("/".to_string()),
         _ => None,
@@ -481,10 +484,16 @@ fn compile_request(
     let mut needs: Vec<usize> = Vec::new();
     for (k, v) in &r.headers {
         let hname = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name `{k}`"))?;
-        // The target sets Host and the body sets Content-Length.
-        if hname == hyper::header::HOST || hname == hyper::header::CONTENT_LENGTH {
+        // The target sets Host, and perfgate frames the body itself (Content-Length).
+        if hname == hyper::header::HOST
+            || hname == hyper::header::CONTENT_LENGTH
+            || hname == hyper::header::TRANSFER_ENCODING
+        {
             continue;
         }
+        // A later header of the same name (in any case) replaces an earlier one.
+        headers.remove(&hname);
+        var_headers.retain(|(n, _)| n != hname);
         let text = compile_text(v, false, vars, idx, env)?;
         match text.pieces.as_slice() {
             [Piece::Lit(s)] => {
@@ -501,7 +510,9 @@ fn compile_request(
     let body = match &r.json {
         None => Body::Empty,
         Some(v) => {
-            if !headers.contains_key(hyper::header::CONTENT_TYPE) {
+            if !headers.contains_key(hyper::header::CONTENT_TYPE)
+                && !var_headers.iter().any(|(n, _)| n == hyper::header::CONTENT_TYPE)
+            {
                 headers.insert(
                     hyper::header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
@@ -528,6 +539,11 @@ fn compile_request(
     {
         headers.insert(hyper::header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     }
+    let close = headers.get(hyper::header::CONNECTION).is_some_and(|v| {
+        v.as_bytes()
+            .split(|&c| c == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    });
     let mut fixed_headers = Vec::new();
     for (k, v) in &headers {
         fixed_headers.extend_from_slice(k.as_str().as_bytes());
@@ -542,6 +558,7 @@ fn compile_request(
         uri,
         fixed_uri,
         fixed_headers,
+        close,
         var_headers,
         body,
         expect_status: r.expect_status.clone(),

@@ -218,7 +218,7 @@ impl<'a> User<'a> {
             watchdog.as_mut().reset(limit);
         }
         let result = {
-            let send = self.send(req.method == Method::HEAD, keep, side);
+            let send = self.send(req, keep, side);
             tokio::pin!(send);
             loop {
                 tokio::select! {
@@ -306,21 +306,32 @@ impl<'a> User<'a> {
         w.extend_from_slice(body);
     }
 
-    async fn send(&mut self, head: bool, keep: bool, side: usize) -> Result<(u16, u64), Failure> {
+    /// Sends the encoded request on the side's connection (opened when there is none) and reads the
+    /// answer. An idempotent request that a reused connection lost before any answer came back (the
+    /// server closed it as the request left) is sent once more on a new connection.
+    async fn send(&mut self, req: &PlannedRequest, keep: bool, side: usize) -> Result<(u16, u64), Failure> {
+        let head = req.method == Method::HEAD;
         let connector = &self.shared.targets[side].connector;
         let slot = &mut self.sides[side].conn;
         if slot.as_mut().is_some_and(|c| c.is_closed()) {
             *slot = None;
         }
-        let conn = match slot {
-            Some(c) => c,
-            None => slot.insert(connector.connect().await?),
-        };
-        let result = conn.exchange(&self.wire, head, keep, &mut self.body_buf).await;
-        if result.is_err() {
-            *slot = None;
+        let mut retried = false;
+        loop {
+            let conn = match slot {
+                Some(c) => c,
+                None => slot.insert(connector.connect().await?),
+            };
+            let result = conn.exchange(&self.wire, head, keep, &mut self.body_buf).await;
+            let retry = result.is_err() && !retried && conn.closed_unanswered() && idempotent(&req.method);
+            if result.is_err() || req.close {
+                *slot = None;
+            }
+            if !retry {
+                return result;
+            }
+            retried = true;
         }
-        result
     }
 
     /// Checks status and JSON, sets extracted variables; returns the failure kind, if any.
@@ -366,8 +377,13 @@ impl<'a> User<'a> {
     }
 }
 
-/// Appends a rendered request target, percent-encoding any byte that may not appear in one.
+/// Appends a rendered request target, percent-encoding any byte that may not appear in one; a
+/// fragment (`#...`) is the client's and is left out.
 fn push_target(w: &mut Vec<u8>, target: &str) {
+    let target = target.split('#').next().unwrap_or("");
+    if target.is_empty() {
+        w.push(b'/');
+    }
     for &b in target.as_bytes() {
         if (0x21..0x7f).contains(&b) {
             w.push(b);
@@ -378,3 +394,11 @@ fn push_target(w: &mut Vec<u8>, target: &str) {
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Methods that may be sent twice with the effect of once (RFC 9110 9.2.2).
+fn idempotent(m: &Method) -> bool {
+    matches!(
+        *m,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    )
+}
