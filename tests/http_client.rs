@@ -1302,3 +1302,39 @@ async fn engine_sends_a_repeated_header_once() {
     );
     assert!(dup.contains("\r\nx-a: tok-42\r\n"), "the later header wins: {dup}");
 }
+
+/// A templated header whose value holds a line break (from a variable) is left out rather than
+/// splitting the request; a tab and non-ASCII text are valid and sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_leaves_out_a_header_value_with_a_line_break() {
+    let (addr, requests, task) = token_server().await;
+    let g = gate(
+        "
+version: 1
+load: {users: 1, run_time: 300ms, grace: 2s}
+variables:
+  broken: \"a\\r\\nX-Injected: yes\"
+  tabbed: \"a\\tb\"
+  accented: \"café\"
+scenarios:
+  S:
+    think_time: 50ms
+    tasks:
+      - request:
+          path: /h
+          headers: {X-Broken: '{broken}', X-Tabbed: '{tabbed}', X-Accented: '{accented}'}
+",
+    );
+    let r = run(&g, at(&format!("http://{addr}"), 3)).await;
+    task.abort();
+    let s = stats(&r, "GET /h");
+    assert!(s.requests >= 1 && s.failures == 0, "{s:?}");
+    let reqs = entries(&requests);
+    assert!(!reqs.is_empty());
+    for req in &reqs {
+        let text = String::from_utf8_lossy(req).to_ascii_lowercase();
+        assert!(!text.contains("x-injected") && !text.contains("x-broken"), "{text}");
+        assert!(text.contains("\r\nx-tabbed: a\tb\r\n"), "{text}");
+        assert!(text.contains("\r\nx-accented: café\r\n"), "{text}");
+    }
+}

@@ -288,10 +288,11 @@ impl Conn {
         // Until the response is complete the connection is not reusable.
         self.reusable = false;
         self.received = false;
-        if let Err(e) = self.io.write_all(request).await {
-            return Err(read_err(format!("sending the request: {e}")));
-        }
-        if let Err(e) = self.io.flush().await {
+        let sent = match self.io.write_all(request).await {
+            Ok(()) => self.io.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
             return Err(read_err(format!("sending the request: {e}")));
         }
         let (status, framing, close) = loop {
@@ -393,7 +394,7 @@ impl Conn {
                     Ok(httparse::Status::Complete(n)) => {
                         let status = resp.code.unwrap_or(0);
                         let http10 = resp.version == Some(0);
-                        let framing = Framing::of(resp.headers);
+                        let framing = FramingHeaders::of(resp.headers);
                         self.start += n;
                         // RFC 9112 6.3: no body for HEAD, 1xx, 204 and 304; Transfer-Encoding over
                         // Content-Length; chunked only when it is the final coding (and not in HTTP/1.0);
@@ -530,7 +531,7 @@ impl Conn {
     }
 }
 
-impl Framing {
+impl FramingHeaders {
     /// Reads the framing headers: Content-Length, Transfer-Encoding, Connection.
     fn of(headers: &[httparse::Header<'_>]) -> FramingHeaders {
         let mut f = FramingHeaders::default();
@@ -580,7 +581,7 @@ fn content_length(value: &[u8]) -> Option<u64> {
 }
 
 /// Whether a comma-separated header value holds `token` (ASCII case-insensitive).
-fn contains_token(value: &[u8], token: &[u8]) -> bool {
+pub(crate) fn contains_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|&c| c == b',')
         .any(|part| part.trim_ascii().eq_ignore_ascii_case(token))

@@ -539,11 +539,9 @@ fn compile_request(
     {
         headers.insert(hyper::header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
     }
-    let close = headers.get(hyper::header::CONNECTION).is_some_and(|v| {
-        v.as_bytes()
-            .split(|&c| c == b',')
-            .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
-    });
+    let close = headers
+        .get(hyper::header::CONNECTION)
+        .is_some_and(|v| super::client::contains_token(v.as_bytes(), b"close"));
     let mut fixed_headers = Vec::new();
     for (k, v) in &headers {
         fixed_headers.extend_from_slice(k.as_str().as_bytes());

@@ -283,7 +283,7 @@ impl<'a> User<'a> {
             self.uri_buf.clear();
             text.render(vars, false, &mut self.uri_buf);
             // A value that is not valid in a header (a line break from a variable) is left out.
-            if HeaderValue::from_str(&self.uri_buf).is_ok() {
+            if valid_header_value(&self.uri_buf) {
                 w.extend_from_slice(name.as_str().as_bytes());
                 w.extend_from_slice(b": ");
                 w.extend_from_slice(self.uri_buf.as_bytes());
@@ -394,6 +394,11 @@ fn push_target(w: &mut Vec<u8>, target: &str) {
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Whether `v` may be sent as a header value: no control character but tab (as `HeaderValue` checks).
+fn valid_header_value(v: &str) -> bool {
+    v.bytes().all(|b| (b >= 0x20 && b != 0x7f) || b == b'\t')
+}
 
 /// Methods that may be sent twice with the effect of once (RFC 9110 9.2.2).
 fn idempotent(m: &Method) -> bool {
