@@ -8,33 +8,13 @@ use axum::Router;
 use common::TestServer;
 use perfgate::demo::{DemoOptions, DemoServer};
 use perfgate::gate::Gate;
-use perfgate::load::{self, Overrides, Plan};
-use perfgate::metrics::results::{GateInfo, Results, Stats};
+use perfgate::metrics::results::{Results, Stats};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 async fn open_run(opts: DemoOptions, yaml: &str) -> Results {
     let server = DemoServer::start(opts).await.unwrap();
-    let gate = Gate::parse("open.yaml", yaml).unwrap_or_else(|e| panic!("{e}"));
-    let plan = Plan::new(
-        &gate,
-        &Overrides {
-            host: Some(server.url()),
-            seed: Some(11),
-            ..Overrides::default()
-        },
-    )
-    .unwrap();
-    let info = GateInfo {
-        file: gate.file.clone(),
-        name: gate.name.clone(),
-        sha256: gate.sha256.clone(),
-    };
-    let run = load::run(Arc::new(plan), info, |_| {}, std::future::pending());
-    let results = tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the run ends by itself")
-        .unwrap();
+    let results = common::run(&common::gate(yaml), common::at(&server.url(), 11)).await;
     server.stop().await;
     results
 }
@@ -203,27 +183,9 @@ scenarios:
       - {{method: DELETE, path: /bye}}
 "
     );
-    let gate = Gate::parse("open.yaml", &yaml).unwrap_or_else(|e| panic!("{e}"));
-    let plan = Plan::new(
-        &gate,
-        &Overrides {
-            host: Some(server.url()),
-            seed: Some(11),
-            ..Overrides::default()
-        },
-    )
-    .unwrap();
-    let info = GateInfo {
-        file: gate.file.clone(),
-        name: gate.name.clone(),
-        sha256: gate.sha256.clone(),
-    };
+    let gate = common::gate(&yaml);
     let started = Instant::now();
-    let run = load::run(Arc::new(plan), info, |_| {}, std::future::pending());
-    tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the run ends by itself")
-        .unwrap();
+    common::run(&gate, common::at(&server.url(), 11)).await;
     let times = byes
         .lock()
         .unwrap()
