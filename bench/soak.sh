@@ -187,21 +187,9 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 log() { printf '[soak %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# Every background job in its own process group (pgid = $!), stopped by the trap.
-set -m
-PGIDS=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local g
-  for g in "${PGIDS[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
-  sleep 0.5
-  for g in "${PGIDS[@]}"; do kill -KILL -- "-$g" 2>/dev/null || true; done
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# Every background job in its own process group, stopped by the trap (procs.sh).
+# shellcheck source=bench/procs.sh
+source "$HERE/procs.sh"
 
 if [ -z "$PERFGATE" ]; then
   log "building perfgate: cargo build --release"
@@ -252,7 +240,7 @@ while kill -0 "$RUN" 2>/dev/null; do
 done
 rc=0
 wait "$RUN" || rc=$?
-PGIDS=("$DEMO")
+forget "$RUN"
 log "perfgate exited $rc (0 pass, 1 a target or budget missed, 3 untrusted run)"
 printf 'MINUTES=%q\nRC=%q\nGATE=%q\nINTERVAL=%q\n' "$MINUTES" "$rc" "$GATE" "$INTERVAL" > "$OUT/soak.env"
 report "$OUT" "$MINUTES" "$rc" "$GATE" "$INTERVAL"

@@ -92,44 +92,10 @@ RUNS="$OUT/runs.jsonl"
 log() { printf '[speed %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 # ---------------------------------------------------------------------------------------------------
-# Process bookkeeping: job control gives every background job its own process group (pgid = $!), so
-# the trap can stop a job together with everything it started.
-set -m
-PGIDS=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  local g
-  for g in "${PGIDS[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
-  sleep 0.3
-  for g in "${PGIDS[@]}"; do kill -KILL -- "-$g" 2>/dev/null || true; done
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# Process groups, the stop trap, stop_group and nap.
+# shellcheck source=bench/procs.sh
+source "$HERE/procs.sh"
 
-forget() { # remove a stopped group from the list
-  local g="$1" keep=() x
-  for x in "${PGIDS[@]}"; do [ "$x" = "$g" ] || keep+=("$x"); done
-  PGIDS=("${keep[@]}")
-}
-stop_group() {
-  local g="$1"
-  kill -TERM -- "-$g" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 -- "-$g" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL -- "-$g" 2>/dev/null || true
-  wait "$g" 2>/dev/null || true
-  forget "$g"
-}
-
-nap() { # sleep in a background job, so a signal's trap runs at once rather than after the sleep
-  sleep "$1" &
-  local g=$!
-  PGIDS+=("$g")
-  wait "$g" || true
-  forget "$g"
-}
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
