@@ -1,5 +1,15 @@
-//! The `perfgate` binary: parses arguments and maps the outcome to an exit code.
+//! The `perfgate` binary: runs the command and maps its outcome or error to the exit code.
 
 fn main() {
-    std::process::exit(perfgate::cli::main());
+    let code = match perfgate::cli::main() {
+        Ok(outcome) => outcome.exit_code(),
+        Err(e) => {
+            let message = e.to_string();
+            if !message.is_empty() {
+                eprintln!("{message}");
+            }
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
 }

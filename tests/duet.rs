@@ -2,9 +2,9 @@
 
 use perfgate::demo::{DemoOptions, DemoServer, RouteFactor};
 use perfgate::gate::Gate;
-use perfgate::load::url::BaseUrl;
+use perfgate::http::BaseUrl;
 use perfgate::load::{engine, Overrides, Plan};
-use perfgate::metrics::results::GateInfo;
+use perfgate::metrics::results::{GateInfo, Side};
 use perfgate::verdict::compare::{Change, Mode};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,21 +54,24 @@ async fn duet(head_factor: Option<f64>) -> Vec<Change> {
         name: gate.name.clone(),
         sha256: gate.sha256.clone(),
     };
+    let plan = Arc::new(plan);
     let run = engine::run_duet(
-        Arc::new(plan),
+        plan.clone(),
         BaseUrl::parse(&base.url()).unwrap(),
-        info,
         |_| {},
         std::future::pending(),
     );
-    let (h, b) = tokio::time::timeout(Duration::from_secs(30), run)
+    let measured = tokio::time::timeout(Duration::from_secs(30), run)
         .await
         .unwrap()
         .unwrap();
+    let provenance = perfgate::metrics::assemble::Provenance::new(info, None, perfgate::app::current_environment());
+    let mut both = perfgate::metrics::assemble::assemble(&plan.planned(), measured, &provenance).into_iter();
+    let (h, b) = (both.next().unwrap(), both.next().unwrap());
     head.stop().await;
     base.stop().await;
-    assert_eq!(h.load.duet.as_ref().map(|d| d.side.as_str()), Some("head"));
-    assert_eq!(b.load.duet.as_ref().map(|d| d.side.as_str()), Some("base"));
+    assert_eq!(h.load.duet.as_ref().map(|d| d.side), Some(Side::Head));
+    assert_eq!(b.load.duet.as_ref().map(|d| d.side), Some(Side::Base));
     let (hs, bs) = (h.requests[0].phases.steady.clone(), b.requests[0].phases.steady.clone());
     // Paired users: both sides get the same number of requests.
     assert!(

@@ -292,16 +292,17 @@ scenarios:
     };
     let mut ticks = Vec::new();
     let started = std::time::Instant::now();
+    let plan = Arc::new(plan);
     let run = perfgate::load::run(
-        Arc::new(plan),
-        info,
+        plan.clone(),
         |p| ticks.push((p.elapsed, p.requests)),
         tokio::time::sleep(Duration::from_millis(1600)),
     );
-    let r = tokio::time::timeout(Duration::from_secs(15), run)
+    let m = tokio::time::timeout(Duration::from_secs(15), run)
         .await
         .expect("an interrupted run must end")
         .expect("engine");
+    let r = assembled(&plan, info, m).remove(0);
     let wall = started.elapsed();
     assert!(r.interrupted, "the results must say the run was interrupted");
     assert!(
@@ -679,7 +680,8 @@ scenarios:
         tokio::time::sleep(Duration::from_millis(250)).await;
         arrival_threads()
     });
-    let run = perfgate::load::engine::run(Arc::new(plan), info, |_| {}, std::future::pending::<()>());
+    let _ = info;
+    let run = perfgate::load::engine::run(Arc::new(plan), |_| {}, std::future::pending::<()>());
     let cut = tokio::time::timeout(Duration::from_millis(500), run).await;
     assert!(cut.is_err(), "a 4 s run ended within 500 ms");
     assert_eq!(

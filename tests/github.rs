@@ -419,7 +419,7 @@ fn the_body_is_capped_at_githubs_limit() {
     for i in 0..3000 {
         r.requests.push(RequestStats {
             name: format!("GET /api/a/very/long/path/segment/number/{i}/with/more/words"),
-            method: "GET".into(),
+            method: perfgate::http::Method::Get,
             phases: Phases::default(),
         });
     }

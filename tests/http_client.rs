@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use perfgate::load::client::{Conn, Connector, Failure, TlsOptions, BODY_CAP, MAX_HEAD, MAX_HEADERS};
-use perfgate::load::url::BaseUrl;
+use perfgate::http::{BaseUrl, TlsOptions};
+use perfgate::load::client::{Conn, Connector, Failure, BODY_CAP, MAX_HEAD, MAX_HEADERS};
 use perfgate::metrics::FailureKind;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

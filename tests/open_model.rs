@@ -50,7 +50,7 @@ async fn a_stall_shows_in_latency_from_the_planned_send_but_not_in_service_time(
         ..DemoOptions::default()
     };
     let r = open_run(opts, GATE).await;
-    assert_eq!(r.load.model, "open");
+    assert_eq!(r.load.model, perfgate::metrics::results::LoadModel::Open);
     let s = health_stats(&r);
     let service = s.service_histogram.clone().expect("the open model keeps service time");
     // The plan: 100 arrivals/s for 5 s.

@@ -1,6 +1,6 @@
 //! HTML and CSV reports of real demo runs: the HTML rendered by headless Chromium, the CSV read by a CSV parser.
 
-use perfgate::cli::PRISMQ_GATE;
+use perfgate::app::PRISMQ_GATE;
 use perfgate::demo::{DemoOptions, DemoServer};
 use perfgate::gate::Gate;
 use perfgate::load::{self, Overrides, Plan};
@@ -39,20 +39,20 @@ async fn demo_run(opts: DemoOptions, paths: &Paths) -> Results {
         name: gate.name.clone(),
         sha256: gate.sha256.clone(),
     };
-    let results = load::run(Arc::new(plan), info, |_| {}, std::future::pending())
-        .await
-        .unwrap();
+    let plan = Arc::new(plan);
+    let measured = load::run(plan.clone(), |_| {}, std::future::pending()).await.unwrap();
+    let provenance = perfgate::metrics::assemble::Provenance::new(info, None, perfgate::app::current_environment());
+    let results = perfgate::metrics::assemble::assemble(&plan.planned(), measured, &provenance).remove(0);
     server.stop().await;
     let v = verdict::judge(&gate, &results);
     let reports = Reports::new(paths);
     reports.check().unwrap();
-    reports
-        .write(&report::Input {
-            results: &results,
-            verdict: &v,
-            gate_file: &gate.file,
-        })
-        .unwrap();
+    let written = reports.write(&report::Input {
+        results: &results,
+        verdict: &v,
+        gate_file: &gate.file,
+    });
+    assert!(written.failed.is_empty(), "{:?}", written.failed);
     results
 }
 
@@ -112,7 +112,7 @@ async fn csv_files_have_locust_headers_and_agree_with_the_results() {
     );
     for (row, q) in rows.iter().zip(&results.requests) {
         let s = q.phases.all();
-        assert_eq!(row[0], q.method);
+        assert_eq!(row[0], q.method.as_str());
         assert_eq!(format!("{} {}", row[0], row[1]), q.name);
         assert_eq!(row[2].parse::<u64>().unwrap(), s.requests, "{}", q.name);
         assert_eq!(row[3].parse::<u64>().unwrap(), s.failures, "{}", q.name);

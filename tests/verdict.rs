@@ -117,11 +117,14 @@ async fn load(gate: &Gate, host: &str, seed: u64) -> Results {
         name: gate.name.clone(),
         sha256: gate.sha256.clone(),
     };
-    let run = perfgate::load::run(Arc::new(plan), info, |_| {}, std::future::pending::<()>());
-    let results = tokio::time::timeout(limit, run)
+    let plan = Arc::new(plan);
+    let run = perfgate::load::run(plan.clone(), |_| {}, std::future::pending::<()>());
+    let measured = tokio::time::timeout(limit, run)
         .await
         .unwrap_or_else(|_| panic!("the engine did not finish within {limit:?}"))
         .unwrap_or_else(|e| panic!("engine error: {e}"));
+    let provenance = perfgate::metrics::assemble::Provenance::new(info, None, perfgate::app::current_environment());
+    let results = perfgate::metrics::assemble::assemble(&plan.planned(), measured, &provenance).remove(0);
     assert!(!results.interrupted, "the run says it was interrupted");
     results
 }

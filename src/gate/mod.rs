@@ -47,7 +47,7 @@ pub struct Gate {
     /// How to start the service under test, when the gate says.
     pub serve: Option<Serve>,
     /// How https targets are verified.
-    pub tls: crate::load::client::TlsOptions,
+    pub tls: crate::http::TlsOptions,
 }
 
 /// One target: a selector and its limits.
@@ -76,21 +76,49 @@ pub struct Serve {
     pub cwd: Option<String>,
     /// Extra environment.
     pub env: Vec<(String, String)>,
-    /// Readiness path.
-    pub ready: String,
+    /// Readiness path (None: [`Gate::default_ready_path`]).
+    pub ready: Option<String>,
     /// Readiness timeout.
     pub ready_timeout: Duration,
     /// SIGTERM to SIGKILL.
     pub stop_grace: Duration,
 }
 
+impl Serve {
+    /// How long readiness may take when the gate does not say.
+    pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
+    /// How long the service may take to exit after SIGTERM when the gate does not say.
+    pub const STOP_GRACE: Duration = Duration::from_secs(5);
+}
+
 impl Gate {
+    /// How to start the service under test: the gate's `serve:` with `command` replacing its command
+    /// (`--serve`), defaults filled in; None when there is neither.
+    pub fn serve_with(&self, command: Option<&str>) -> Option<Serve> {
+        let from_gate = self.serve.as_ref();
+        let command = command
+            .map(str::to_string)
+            .or_else(|| from_gate.map(|s| s.command.clone()))?;
+        Some(Serve {
+            command,
+            cwd: from_gate.and_then(|s| s.cwd.clone()),
+            env: from_gate.map(|s| s.env.clone()).unwrap_or_default(),
+            ready: Some(
+                from_gate
+                    .and_then(|s| s.ready.clone())
+                    .unwrap_or_else(|| self.default_ready_path()),
+            ),
+            ready_timeout: from_gate.map_or(Serve::READY_TIMEOUT, |s| s.ready_timeout),
+            stop_grace: from_gate.map_or(Serve::STOP_GRACE, |s| s.stop_grace),
+        })
+    }
+
     /// The readiness path when none is given: the first GET without variables, else `/`.
     pub fn default_ready_path(&self) -> String {
         self.scenarios
             .iter()
             .flat_map(|s| s.on_start.iter().chain(s.tasks.iter().flat_map(|t| t.requests.iter())))
-            .find(|r| r.method == "GET" && r.vars().is_empty())
+            .find(|r| r.method == crate::http::Method::Get && r.vars().is_empty())
             .map(|r| r.path.to_string())
             .unwrap_or_else(|| "/".into())
     }
@@ -221,8 +249,8 @@ pub struct Task {
 /// One request template.
 #[derive(Debug, Clone)]
 pub struct Request {
-    /// HTTP method, upper case.
-    pub method: String,
+    /// HTTP method.
+    pub method: crate::http::Method,
     /// Path template (without query).
     pub path: Template,
     /// Query parameters.

@@ -1,5 +1,6 @@
 //! Targets as the gate file writes them: a selector over request names and limits on metrics.
 
+use crate::http::Method;
 use std::fmt;
 
 /// Which request names a target judges.
@@ -10,14 +11,12 @@ pub enum Selector {
     /// The service under test's process tree (`--serve`), for `server.*` metrics.
     Server,
     /// Every request of one method, e.g. `GET`.
-    Method(String),
+    Method(Method),
     /// One request name, e.g. `GET /api/runs/{run_id}`.
     Name(String),
     /// Request names matching a glob (`*` any text, `?` one character), e.g. `GET /api/runs*`.
     Glob(String),
 }
-
-const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 impl Selector {
     /// Reads `total`, a method, a glob or a name.
@@ -27,8 +26,8 @@ impl Selector {
             Selector::Total
         } else if t.eq_ignore_ascii_case("server") {
             Selector::Server
-        } else if METHODS.contains(&t.to_ascii_uppercase().as_str()) {
-            Selector::Method(t.to_ascii_uppercase())
+        } else if let Some(m) = Method::parse(t) {
+            Selector::Method(m)
         } else if t.contains(['*', '?']) {
             Selector::Glob(t.to_string())
         } else {
@@ -37,11 +36,11 @@ impl Selector {
     }
 
     /// Whether a request with this name and method is selected.
-    pub fn matches(&self, name: &str, method: &str) -> bool {
+    pub fn matches(&self, name: &str, method: Method) -> bool {
         match self {
             Selector::Total => true,
             Selector::Server => false,
-            Selector::Method(m) => m == method,
+            Selector::Method(m) => *m == method,
             Selector::Name(n) => n == name,
             Selector::Glob(g) => glob(g.as_bytes(), name.as_bytes()),
         }
@@ -53,7 +52,8 @@ impl fmt::Display for Selector {
         match self {
             Selector::Total => f.write_str("total"),
             Selector::Server => f.write_str("server"),
-            Selector::Method(s) | Selector::Name(s) | Selector::Glob(s) => f.write_str(s),
+            Selector::Method(m) => f.write_str(m.as_str()),
+            Selector::Name(s) | Selector::Glob(s) => f.write_str(s),
         }
     }
 }
@@ -386,14 +386,14 @@ mod tests {
     #[test]
     fn selectors() {
         assert_eq!(Selector::parse("total"), Selector::Total);
-        assert_eq!(Selector::parse("get"), Selector::Method("GET".into()));
+        assert_eq!(Selector::parse("get"), Selector::Method(Method::Get));
         let g = Selector::parse("GET /api/runs*");
-        assert!(g.matches("GET /api/runs?limit=20", "GET"));
-        assert!(g.matches("GET /api/runs/{run_id}", "GET"));
-        assert!(!g.matches("GET /api/modules", "GET"));
-        assert!(Selector::parse("POST /a/?").matches("POST /a/b", "POST"));
-        assert!(Selector::parse("*/config").matches("POST /api/modules/{id}/config", "POST"));
-        assert!(Selector::parse("GET /x").matches("GET /x", "GET"));
+        assert!(g.matches("GET /api/runs?limit=20", Method::Get));
+        assert!(g.matches("GET /api/runs/{run_id}", Method::Get));
+        assert!(!g.matches("GET /api/modules", Method::Get));
+        assert!(Selector::parse("POST /a/?").matches("POST /a/b", Method::Post));
+        assert!(Selector::parse("*/config").matches("POST /api/modules/{id}/config", Method::Post));
+        assert!(Selector::parse("GET /x").matches("GET /x", Method::Get));
     }
 
     #[test]

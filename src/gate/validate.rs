@@ -9,13 +9,12 @@ use super::template::{JsonPath, Template};
 use super::{
     Gate, LoadProfile, OpenModel, RegressionPolicy, Request, Scenario, Serve, Stage, Target, Task, VerdictSettings,
 };
+use crate::http::Method;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Most virtual users (or pooled connections) one process drives.
 pub const MAX_USERS: u32 = 1_000_000;
-
-const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 struct Ctx {
     problems: Vec<Problem>,
@@ -133,17 +132,17 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
         command: sv.command.value.clone(),
         cwd: sv.cwd.clone(),
         env: sv.env.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
-        ready: sv.ready.clone().unwrap_or_default(),
+        ready: sv.ready.clone().filter(|r| !r.is_empty()),
         ready_timeout: sv
             .ready_timeout
             .as_ref()
             .map(|d| duration(&mut cx, d, "serve.ready_timeout"))
-            .unwrap_or(Duration::from_secs(30)),
+            .unwrap_or(Serve::READY_TIMEOUT),
         stop_grace: sv
             .stop_grace
             .as_ref()
             .map(|d| duration(&mut cx, d, "serve.stop_grace"))
-            .unwrap_or(Duration::from_secs(5)),
+            .unwrap_or(Serve::STOP_GRACE),
     });
     if let Some(sv) = &raw.serve {
         if sv.command.value.trim().is_empty() {
@@ -183,7 +182,7 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
         verdict,
         regression,
         serve,
-        tls: crate::load::client::TlsOptions {
+        tls: crate::http::TlsOptions {
             ca_file: raw
                 .tls
                 .as_ref()
@@ -195,7 +194,7 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
 }
 
 fn check_host(cx: &mut Ctx, h: &At<String>) {
-    if let Err(e) = crate::load::url::BaseUrl::parse(&h.value) {
+    if let Err(e) = crate::http::BaseUrl::parse(&h.value) {
         cx.err(
             Pos::of(h),
             format!("`host`: {e}"),
@@ -561,19 +560,19 @@ fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Templa
         }
         RequestSpec::Full(f) => (**f).clone(),
     };
-    let method = full.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
-    if !METHODS.contains(&method.as_str()) {
-        let help = closest(&method, METHODS).map(|c| format!("did you mean `{c}`?"));
+    let method_text = full.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+    let Some(method) = Method::parse(&method_text) else {
+        let help = closest(&method_text, Method::names()).map(|c| format!("did you mean `{c}`?"));
         cx.err(
             pos,
             format!(
-                "`{method}` is not an HTTP method: expected one of {}",
-                METHODS.join(", ")
+                "`{method_text}` is not an HTTP method: expected one of {}",
+                Method::names().join(", ")
             ),
             help,
         );
         return None;
-    }
+    };
     if !full.path.starts_with('/') {
         let at = if matches!(spec.value, RequestSpec::Short(_)) {
             pos

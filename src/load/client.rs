@@ -1,7 +1,7 @@
 //! One keep-alive HTTP/1.1 connection owned by one virtual user: prepared request bytes out, responses
 //! parsed in place with httparse (no header map is built; only the framing headers are read).
 
-use crate::load::url::BaseUrl;
+use crate::http::{BaseUrl, TlsOptions};
 use crate::metrics::FailureKind;
 use std::io;
 use std::mem::MaybeUninit;
@@ -27,15 +27,6 @@ pub struct Failure {
     pub kind: FailureKind,
     /// A short description.
     pub detail: String,
-}
-
-/// How https targets are verified.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct TlsOptions {
-    /// Also trust the certificates in this PEM file (a private CA or a self-signed service).
-    pub ca_file: Option<std::path::PathBuf>,
-    /// Accept any certificate: encryption without authentication, for test services only.
-    pub insecure: bool,
 }
 
 /// Accepts every server certificate (`--insecure`); handshake signatures are still checked.

@@ -1,14 +1,12 @@
 //! The scheduler: spawns users at the spawn rate, stops them at the run time, collects each second.
 
 use super::arrivals::Schedule;
-use super::client::{Connector, TlsOptions};
+use super::client::Connector;
 use super::plan::Plan;
-use super::url::BaseUrl;
-use super::user::{Shared, Target, User};
+use super::user::{Endpoint, Shared, User};
+use crate::http::{BaseUrl, TlsOptions};
+use crate::metrics::assemble::{Measurements, TargetMeasurements};
 use crate::metrics::health::{process_cpu_seconds, Health};
-use crate::metrics::results::{
-    Duet, Environment, GateInfo, LoadInfo, RequestStats, Results, StageInfo, TaskStats, Tool, SCHEMA, SCHEMA_VERSION,
-};
 use crate::metrics::Recorder;
 use rand::{Rng, SeedableRng};
 use std::future::Future;
@@ -50,9 +48,13 @@ pub enum EngineError {
         /// The connection error.
         detail: String,
     },
-    /// The HTTP client could not be set up.
+    /// The input cannot run: a CA file that does not load, a server name TLS cannot use, a duet the
+    /// engine cannot interleave.
     #[error("{0}")]
-    Setup(String),
+    Input(String),
+    /// The engine itself failed (a thread could not start).
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Arrivals that may wait for a free connection, per scenario; beyond this they are dropped and counted.
@@ -63,7 +65,7 @@ pub const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Checks that a target accepts a connection (and a TLS handshake) before load starts.
 pub async fn preflight(base: &BaseUrl, tls: &TlsOptions) -> Result<(), EngineError> {
-    let connector = Connector::new(base, tls).map_err(EngineError::Setup)?;
+    let connector = Connector::new(base, tls).map_err(EngineError::Input)?;
     let url = base.to_string();
     match tokio::time::timeout(PREFLIGHT_TIMEOUT, connector.connect()).await {
         Ok(Ok(_)) => Ok(()),
@@ -83,77 +85,71 @@ fn user_seed(seed: u64, user: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Runs the plan to completion (or until `interrupt` resolves) and returns the results.
+/// Checks, before anything starts, that the engine can reach `base` with these TLS settings: the CA
+/// file loads and the server name suits TLS. An error is the input's fault.
+pub fn check_endpoint(base: &BaseUrl, tls: &TlsOptions) -> Result<(), String> {
+    Connector::new(base, tls).map(|_| ())
+}
+
+/// Checks that the plan can drive `base` beside its own target in one duet; an error is the input's fault.
+pub fn check_duet(plan: &Plan, base: &BaseUrl) -> Result<(), String> {
+    if plan.open.is_some() {
+        return Err(
+            "duet mode needs the closed model (`users`): with an arrival rate, the second target's sends would wait for the first's".into(),
+        );
+    }
+    if base.prefix != plan.base.prefix {
+        return Err(format!(
+            "duet mode needs the same path prefix on both targets: `{}` and `{}`",
+            plan.base, base
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the plan to completion (or until `interrupt` resolves) and returns what it measured.
 pub async fn run(
     plan: Arc<Plan>,
-    gate: GateInfo,
     progress: impl FnMut(&Progress),
     interrupt: impl Future<Output = ()>,
-) -> Result<Results, EngineError> {
-    let mut out = run_targets(
-        plan.clone(),
-        std::slice::from_ref(&plan.base),
-        gate,
-        progress,
-        interrupt,
-    )
-    .await?;
-    Ok(out.remove(0))
+) -> Result<Measurements, EngineError> {
+    run_endpoints(plan.clone(), std::slice::from_ref(&plan.base), progress, interrupt).await
 }
 
 /// Runs the plan against head and base in the same window (duet mode): every user drives both with the
-/// same task and think-time sequence, alternating which goes first. Returns (head, base).
+/// same task and think-time sequence, alternating which goes first. Measurements: head first, base second.
 pub async fn run_duet(
     plan: Arc<Plan>,
     base: BaseUrl,
-    gate: GateInfo,
     progress: impl FnMut(&Progress),
     interrupt: impl Future<Output = ()>,
-) -> Result<(Results, Results), EngineError> {
-    if plan.open.is_some() {
-        return Err(EngineError::Setup(
-            "duet mode needs the closed model (`users`): with an arrival rate, the second target's sends would wait for the first's".into(),
-        ));
-    }
-    if base.prefix != plan.base.prefix {
-        return Err(EngineError::Setup(format!(
-            "duet mode needs the same path prefix on both targets: `{}` and `{}`",
-            plan.base, base
-        )));
-    }
-    let mut out = run_targets(plan.clone(), &[plan.base.clone(), base], gate, progress, interrupt).await?;
-    let base = out
-        .pop()
-        .ok_or_else(|| EngineError::Setup("duet run lost its base results".into()))?;
-    let head = out
-        .pop()
-        .ok_or_else(|| EngineError::Setup("duet run lost its head results".into()))?;
-    Ok((head, base))
+) -> Result<Measurements, EngineError> {
+    check_duet(&plan, &base).map_err(EngineError::Input)?;
+    run_endpoints(plan.clone(), &[plan.base.clone(), base], progress, interrupt).await
 }
 
-async fn run_targets(
+async fn run_endpoints(
     plan: Arc<Plan>,
     bases: &[BaseUrl],
-    gate: GateInfo,
     mut progress: impl FnMut(&Progress),
     interrupt: impl Future<Output = ()>,
-) -> Result<Vec<Results>, EngineError> {
+) -> Result<Measurements, EngineError> {
     let started_at = SystemTime::now();
     let start = Instant::now();
     let cpu_start = process_cpu_seconds();
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let open = plan.open.is_some();
-    let mut targets = Vec::new();
+    let mut endpoints = Vec::new();
     for base in bases {
-        targets.push(Target {
+        endpoints.push(Endpoint {
             recorder: Recorder::new(plan.names.clone(), plan.tasks.len(), workers, start.into_std(), open),
-            connector: Connector::new(base, &plan.tls).map_err(EngineError::Setup)?,
+            connector: Connector::new(base, &plan.tls).map_err(EngineError::Input)?,
             host: hyper::header::HeaderValue::from_str(&base.authority)
-                .map_err(|_| EngineError::Setup(format!("invalid host `{}`", base.authority)))?,
+                .map_err(|_| EngineError::Input(format!("invalid host `{}`", base.authority)))?,
         });
     }
     let shared = Arc::new(Shared {
-        targets,
+        endpoints,
         health: Health::default(),
         timeout: plan.timeout,
         stopping: AtomicBool::new(false),
@@ -202,7 +198,7 @@ async fn run_targets(
                 shared: shared.clone(),
             }
             .spawn()
-            .map_err(|e| EngineError::Setup(format!("cannot start the arrival dispatcher: {e}")))?,
+            .map_err(|e| EngineError::Internal(format!("cannot start the arrival dispatcher: {e}")))?,
         ),
         None => None,
     };
@@ -263,7 +259,7 @@ async fn run_targets(
         };
         if ramp_done && ramp_up_s.is_none() {
             ramp_up_s = Some(start.elapsed().as_secs_f64());
-            shared.targets.iter().for_each(|t| t.recorder.end_ramp_up());
+            shared.endpoints.iter().for_each(|t| t.recorder.end_ramp_up());
         }
         let far = deadline + Duration::from_secs(3600);
         let next_spawn = if next_user < plan.assignment.len() {
@@ -281,8 +277,8 @@ async fn run_targets(
             }
             _ = tick.tick() => {
                 let users = active.load(Ordering::Relaxed);
-                shared.targets.iter().for_each(|t| t.recorder.collect(users));
-                let (requests, failures) = shared.targets.iter().map(|t| t.recorder.counts()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+                shared.endpoints.iter().for_each(|t| t.recorder.collect(users));
+                let (requests, failures) = shared.endpoints.iter().map(|t| t.recorder.counts()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
                 progress(&Progress {
                     elapsed: start.elapsed(),
                     run_time: plan.run_time,
@@ -302,7 +298,7 @@ async fn run_targets(
     }
     let duration_s = start.elapsed().as_secs_f64();
     if ramp_up_s.is_none() {
-        shared.targets.iter().for_each(|t| t.recorder.end_ramp_up());
+        shared.endpoints.iter().for_each(|t| t.recorder.end_ramp_up());
     }
 
     // Stop: no new request starts; in-flight requests and on_stop get the grace period.
@@ -333,95 +329,38 @@ async fn run_targets(
         }
     }
     let users = active.load(Ordering::Relaxed);
-    shared.targets.iter().for_each(|t| t.recorder.collect(users));
+    shared.endpoints.iter().for_each(|t| t.recorder.collect(users));
     let finished_at = SystemTime::now();
     let cpu_s = match (cpu_start, process_cpu_seconds()) {
         (Some(a), Some(b)) => Some(((b - a) * 100.0).round() / 100.0),
         _ => None,
     };
     let generator = shared.health.summary(cpu_s, start.elapsed().as_secs_f64(), workers);
-    let commit = current_commit();
-    let duet = (bases.len() > 1).then(|| format!("{}-{}", plan.seed, humantime::format_rfc3339_seconds(started_at)));
-    let results = shared
-        .targets
+    let targets = shared
+        .endpoints
         .iter()
         .zip(bases)
-        .enumerate()
-        .map(|(i, (t, base))| {
-            let (phases, task_counts, series) = t.recorder.snapshot();
-            let requests = plan
-                .names
-                .iter()
-                .zip(&plan.methods)
-                .zip(phases)
-                .map(|((name, method), phases)| RequestStats {
-                    name: name.clone(),
-                    method: method.clone(),
-                    phases,
-                })
-                .collect();
-            let tasks = plan
-                .tasks
-                .iter()
-                .zip(task_counts)
-                .map(|((scenario, task), (runs, skipped))| TaskStats {
-                    scenario: scenario.clone(),
-                    task: task.clone(),
-                    runs,
-                    skipped,
-                })
-                .collect();
-            Results {
-                schema: SCHEMA.into(),
-                schema_version: SCHEMA_VERSION,
-                tool: Tool {
-                    name: "perfgate".into(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                },
-                gate: gate.clone(),
-                commit: if i == 0 { commit.clone() } else { None },
-                environment: Environment::current(),
-                started_at: humantime::format_rfc3339_seconds(started_at).to_string(),
-                finished_at: humantime::format_rfc3339_seconds(finished_at).to_string(),
+        .map(|(e, base)| {
+            let (phases, tasks, series) = e.recorder.snapshot();
+            TargetMeasurements {
                 target: base.to_string(),
-                load: LoadInfo {
-                    model: if open { "open".into() } else { "closed".into() },
-                    stages: plan
-                        .open
-                        .iter()
-                        .flat_map(|o| o.stages.iter())
-                        .map(|s| StageInfo {
-                            duration_s: s.duration.as_secs_f64(),
-                            from_rate: s.from,
-                            to_rate: s.to,
-                        })
-                        .collect(),
-                    generator: generator.clone(),
-                    users: plan.users,
-                    spawn_rate: plan.spawn_rate.is_finite().then_some(plan.spawn_rate),
-                    run_time_s: plan.run_time.as_secs_f64(),
-                    grace_s: plan.grace.as_secs_f64(),
-                    scenarios: plan.scenarios.iter().map(|s| s.name.clone()).collect(),
-                    users_per_scenario: plan.users_per_scenario(),
-                    seed: plan.seed,
-                    ramp_up_s: round3(ramp_up_s.unwrap_or(duration_s)),
-                    duration_s: round3(duration_s),
-                    peak_users: peak.load(Ordering::Relaxed),
-                    abandoned_requests: abandoned,
-                    duet: duet.clone().map(|id| Duet {
-                        id,
-                        side: if i == 0 { "head".into() } else { "base".into() },
-                    }),
-                },
-                interrupted,
-                requests,
+                phases,
                 tasks,
                 series,
-                server: None,
             }
         })
         .collect();
-    Ok(results)
+    Ok(Measurements {
+        targets,
+        generator,
+        started_at,
+        finished_at,
+        ramp_up_s: ramp_up_s.unwrap_or(duration_s),
+        duration_s,
+        peak_users: peak.load(Ordering::Relaxed),
+        abandoned_requests: abandoned,
+        interrupted,
+    })
 }
 
 /// Sets the stop flag when dropped.
@@ -488,26 +427,4 @@ impl Dispatcher {
             self.shared.health.arrival(dropped);
         }
     }
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
-/// The commit under test: `GITHUB_SHA`, else `git rev-parse HEAD` in the working directory.
-pub fn current_commit() -> Option<String> {
-    if let Ok(sha) = std::env::var("GITHUB_SHA") {
-        if !sha.is_empty() {
-            return Some(sha);
-        }
-    }
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
 }

@@ -4,7 +4,6 @@ pub mod arrivals;
 pub mod client;
 pub mod engine;
 pub mod plan;
-pub mod url;
 pub mod user;
 
 pub use engine::{run, EngineError, Progress};

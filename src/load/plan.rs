@@ -1,10 +1,10 @@
 //! The plan: a validated gate compiled for the engine, with templates resolved to indices once.
 
 use crate::gate::{self, Gate, JsonPath, Part, Template};
-use crate::load::url::BaseUrl;
+use crate::http::BaseUrl;
+use crate::http::Method;
 use bytes::Bytes;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use hyper::Method;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ pub struct Overrides {
     /// `--seed`.
     pub seed: Option<u64>,
     /// `--ca-file` and `--insecure`.
-    pub tls: super::client::TlsOptions,
+    pub tls: crate::http::TlsOptions,
 }
 
 /// A piece of a compiled template.
@@ -151,7 +151,7 @@ pub struct Plan {
     /// Request names, indexed by `PlannedRequest::name`.
     pub names: Vec<String>,
     /// Method of each request name.
-    pub methods: Vec<String>,
+    pub methods: Vec<Method>,
     /// `(scenario, task)` names, indexed by `PlannedTask::id`.
     pub tasks: Vec<(String, String)>,
     /// Selected user classes.
@@ -173,10 +173,41 @@ pub struct Plan {
     /// The open model's stages and pool, when load is an arrival rate.
     pub open: Option<gate::OpenModel>,
     /// How https targets are verified.
-    pub tls: super::client::TlsOptions,
+    pub tls: crate::http::TlsOptions,
 }
 
 impl Plan {
+    /// The load as planned, in the results' terms.
+    pub fn planned(&self) -> crate::metrics::assemble::Planned {
+        use crate::metrics::results::{LoadModel, StageInfo};
+        crate::metrics::assemble::Planned {
+            model: if self.open.is_some() {
+                LoadModel::Open
+            } else {
+                LoadModel::Closed
+            },
+            users: self.users,
+            spawn_rate: self.spawn_rate.is_finite().then_some(self.spawn_rate),
+            run_time_s: self.run_time.as_secs_f64(),
+            grace_s: self.grace.as_secs_f64(),
+            scenarios: self.scenarios.iter().map(|s| s.name.clone()).collect(),
+            users_per_scenario: self.users_per_scenario(),
+            seed: self.seed,
+            stages: self
+                .open
+                .iter()
+                .flat_map(|o| o.stages.iter())
+                .map(|s| StageInfo {
+                    duration_s: s.duration.as_secs_f64(),
+                    from_rate: s.from,
+                    to_rate: s.to,
+                })
+                .collect(),
+            names: self.names.iter().cloned().zip(self.methods.iter().copied()).collect(),
+            tasks: self.tasks.clone(),
+        }
+    }
+
     /// Users per scenario.
     pub fn users_per_scenario(&self) -> BTreeMap<String, u32> {
         let mut m = BTreeMap::new();
@@ -262,7 +293,7 @@ impl Plan {
             }
         };
         let mut names: Vec<String> = Vec::new();
-        let mut methods: Vec<String> = Vec::new();
+        let mut methods: Vec<Method> = Vec::new();
         let mut tasks = Vec::new();
         let mut scenarios = Vec::new();
         let env = |name: &str| -> Result<String, String> {
@@ -279,7 +310,7 @@ impl Plan {
                     Some(i) => i,
                     None => {
                         names.push(r.name.clone());
-                        methods.push(r.method.clone());
+                        methods.push(r.method);
                         names.len() - 1
                     }
                 };
@@ -369,7 +400,7 @@ impl Plan {
             timeout: gate.timeout,
             seed,
             open,
-            tls: super::client::TlsOptions {
+            tls: crate::http::TlsOptions {
                 ca_file: o.tls.ca_file.clone().or_else(|| gate.tls.ca_file.clone()),
                 insecure: o.tls.insecure || gate.tls.insecure,
             },
@@ -454,7 +485,7 @@ fn compile_request(
     idx: &mut VarIdx<'_>,
     env: &dyn Fn(&str) -> Result<String, String>,
 ) -> Result<PlannedRequest, String> {
-    let method = Method::from_bytes(r.method.as_bytes()).map_err(|_| format!("bad method `{}`", r.method))?;
+    let method = r.method;
     let mut uri = compile_text(&r.path, false, vars, idx, env)?;
     if !base.prefix.is_empty() {
         uri.pieces.insert(0, Piece::Lit(base.prefix.clone()));

@@ -5,10 +5,10 @@
 
 use super::client::{Conn, Connector, Failure};
 use super::plan::{render_json, Body, PlannedRequest, PlannedScenario};
+use crate::http::Method;
 use crate::metrics::health::Health;
 use crate::metrics::{FailureKind, Recorder, Sample};
 use hyper::header::HeaderValue;
-use hyper::Method;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::io::Write;
@@ -18,8 +18,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
-/// One target as the users see it: where to connect, its Host header, and where its samples go.
-pub struct Target {
+/// One service under load as the users see it: where to connect, its Host header, and where its samples go.
+pub struct Endpoint {
     /// Where samples go.
     pub recorder: Recorder,
     /// How to open connections.
@@ -28,10 +28,10 @@ pub struct Target {
     pub host: HeaderValue,
 }
 
-/// What every user shares: the targets, the stop signal and the generator's health counters.
+/// What every user shares: the endpoints, the stop signal and the generator's health counters.
 pub struct Shared {
     /// Head first; in duet mode base second.
-    pub targets: Vec<Target>,
+    pub endpoints: Vec<Endpoint>,
     /// How late planned sends started.
     pub health: Health,
     /// Per-request timeout.
@@ -42,8 +42,8 @@ pub struct Shared {
     pub in_flight: AtomicU64,
 }
 
-/// A user's state towards one target.
-struct Side {
+/// A user's state towards one endpoint.
+struct Session {
     vars: Vec<Option<String>>,
     conn: Option<Conn>,
 }
@@ -52,7 +52,7 @@ struct Side {
 pub struct User<'a> {
     shared: &'a Shared,
     scenario: &'a PlannedScenario,
-    sides: Vec<Side>,
+    sessions: Vec<Session>,
     rng: SmallRng,
     flip: bool,
     uri_buf: String,
@@ -70,10 +70,10 @@ impl<'a> User<'a> {
         User {
             shared,
             scenario,
-            sides: shared
-                .targets
+            sessions: shared
+                .endpoints
                 .iter()
-                .map(|_| Side {
+                .map(|_| Session {
                     vars: scenario.initial.clone(),
                     conn: None,
                 })
@@ -93,7 +93,7 @@ impl<'a> User<'a> {
     }
 
     fn has(&self, side: usize, needs: &[usize]) -> bool {
-        needs.iter().all(|&v| self.sides[side].vars[v].is_some())
+        needs.iter().all(|&v| self.sessions[side].vars[v].is_some())
     }
 
     /// The order of targets for the next step: alternating in duet mode.
@@ -108,7 +108,7 @@ impl<'a> User<'a> {
 
     /// Sends `r` to every target whose variables it needs are set; `intended` is when the first send was planned.
     async fn step(&mut self, r: &PlannedRequest, intended: Option<Instant>) {
-        let n = self.sides.len();
+        let n = self.sessions.len();
         // The planned time belongs to the first send only: a second target's send starts when the
         // first answered, and charging it the first one's wait would blind a duet comparison.
         let mut intended = intended;
@@ -141,9 +141,9 @@ impl<'a> User<'a> {
         let idx = s.cumulative.partition_point(|&c| c <= pick);
         let task = &s.tasks[idx];
         let mut runs = false;
-        for side in 0..self.sides.len() {
+        for side in 0..self.sessions.len() {
             let ok = self.has(side, &task.needs);
-            self.shared.targets[side].recorder.record_task(task.id, !ok);
+            self.shared.endpoints[side].recorder.record_task(task.id, !ok);
             runs |= ok;
         }
         if runs {
@@ -201,7 +201,7 @@ impl<'a> User<'a> {
     /// counts from that planned time (no coordinated omission) and the service time is kept apart.
     async fn exec(&mut self, req: &PlannedRequest, side: usize, intended: Option<Instant>) {
         self.encode(req, side);
-        let target = &self.shared.targets[side];
+        let target = &self.shared.endpoints[side];
         let keep = req.needs_body();
         let shared = self.shared;
         let start = Instant::now();
@@ -241,11 +241,11 @@ impl<'a> User<'a> {
             .max(service_us);
         let (status, bytes, failure) = match result {
             Err(_) => {
-                self.sides[side].conn = None;
+                self.sessions[side].conn = None;
                 (0, 0, Some(FailureKind::Timeout))
             }
             Ok(Err(f)) => {
-                self.sides[side].conn = None;
+                self.sessions[side].conn = None;
                 (0, 0, Some(f.kind))
             }
             Ok(Ok((status, bytes))) => (status, bytes, self.judge(req, status, side)),
@@ -262,7 +262,7 @@ impl<'a> User<'a> {
 
     /// Encodes `req` for `side` into the wire buffer: request line, Host, headers, Content-Length, body.
     fn encode(&mut self, req: &PlannedRequest, side: usize) {
-        let vars = &self.sides[side].vars;
+        let vars = &self.sessions[side].vars;
         let w = &mut self.wire;
         w.clear();
         w.extend_from_slice(req.method.as_str().as_bytes());
@@ -276,7 +276,7 @@ impl<'a> User<'a> {
             }
         }
         w.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-        w.extend_from_slice(self.shared.targets[side].host.as_bytes());
+        w.extend_from_slice(self.shared.endpoints[side].host.as_bytes());
         w.extend_from_slice(b"\r\n");
         w.extend_from_slice(&req.fixed_headers);
         for (name, text) in &req.var_headers {
@@ -299,7 +299,7 @@ impl<'a> User<'a> {
                 &self.json_buf
             }
         };
-        if !body.is_empty() || matches!(req.method, Method::POST | Method::PUT | Method::PATCH) {
+        if !body.is_empty() || matches!(req.method, Method::Post | Method::Put | Method::Patch) {
             let _ = write!(w, "content-length: {}\r\n", body.len());
         }
         w.extend_from_slice(b"\r\n");
@@ -310,9 +310,9 @@ impl<'a> User<'a> {
     /// answer. An idempotent request that a reused connection lost before any answer came back (the
     /// server closed it as the request left) is sent once more on a new connection.
     async fn send(&mut self, req: &PlannedRequest, keep: bool, side: usize) -> Result<(u16, u64), Failure> {
-        let head = req.method == Method::HEAD;
-        let connector = &self.shared.targets[side].connector;
-        let slot = &mut self.sides[side].conn;
+        let head = req.method == Method::Head;
+        let connector = &self.shared.endpoints[side].connector;
+        let slot = &mut self.sessions[side].conn;
         if slot.as_mut().is_some_and(|c| c.is_closed()) {
             *slot = None;
         }
@@ -323,7 +323,7 @@ impl<'a> User<'a> {
                 None => slot.insert(connector.connect().await?),
             };
             let result = conn.exchange(&self.wire, head, keep, &mut self.body_buf).await;
-            let retry = result.is_err() && !retried && conn.closed_unanswered() && idempotent(&req.method);
+            let retry = result.is_err() && !retried && conn.closed_unanswered() && idempotent(req.method);
             if result.is_err() || req.close {
                 *slot = None;
             }
@@ -357,7 +357,7 @@ impl<'a> User<'a> {
                 });
             }
         };
-        let vars = &mut self.sides[side].vars;
+        let vars = &mut self.sessions[side].vars;
         let mut failure = None;
         for (var, path) in &req.extract {
             match path.find(&doc) {
@@ -401,9 +401,9 @@ fn valid_header_value(v: &str) -> bool {
 }
 
 /// Methods that may be sent twice with the effect of once (RFC 9110 9.2.2).
-fn idempotent(m: &Method) -> bool {
+fn idempotent(m: Method) -> bool {
     matches!(
-        *m,
-        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+        m,
+        Method::Get | Method::Head | Method::Put | Method::Delete | Method::Options
     )
 }

@@ -91,14 +91,7 @@ impl Health {
 
 /// CPU time (user + system) this process has used, from /proc/self/stat; None where there is no /proc.
 pub fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    // The kernel reports clock ticks; USER_HZ is 100 on every Linux architecture perfgate targets.
-    Some((utime + stime) / 100.0)
+    crate::procfs::stat_fields("self").map(|f| crate::procfs::cpu_seconds(&f))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Measurements: the recorder the engine writes to, and the results document it produces.
 
+pub mod assemble;
 pub mod health;
 pub mod hist;
 pub mod recorder;

@@ -128,7 +128,7 @@ pub struct RequestStats {
     /// Stats key, e.g. `GET /api/runs/{run_id}`.
     pub name: String,
     /// HTTP method.
-    pub method: String,
+    pub method: crate::http::Method,
     /// Per phase.
     pub phases: Phases,
 }
@@ -252,24 +252,6 @@ pub struct Environment {
     pub cpu_model: Option<String>,
 }
 
-impl Environment {
-    /// The machine this process runs on.
-    pub fn current() -> Environment {
-        let cpu_model = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        });
-        Environment {
-            os: std::env::consts::OS.to_string(),
-            arch: std::env::consts::ARCH.to_string(),
-            cpus: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            cpu_model,
-        }
-    }
-}
-
 /// How well the load generator held its plan, and what it cost.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Generator {
@@ -295,11 +277,31 @@ pub struct Generator {
     pub untrusted: Option<String>,
 }
 
+/// The load model of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadModel {
+    /// Users with think time (Locust's model).
+    Closed,
+    /// Arrivals at a planned rate, whatever the service's speed.
+    Open,
+}
+
+/// Which side of a duet a results file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The build under test.
+    Head,
+    /// The build it is compared with.
+    Base,
+}
+
 /// Planned and achieved load.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoadInfo {
-    /// `closed` (users with think time).
-    pub model: String,
+    /// `closed` (users with think time) or `open` (arrival rate).
+    pub model: LoadModel,
     /// Planned users.
     pub users: u32,
     /// Planned spawn rate, users/s (None: all at once).
@@ -388,7 +390,7 @@ pub struct Duet {
     /// Shared by both sides of one duet run.
     pub id: String,
     /// `head` or `base`.
-    pub side: String,
+    pub side: Side,
 }
 
 /// One run's results.

@@ -76,8 +76,8 @@ impl Format for StatsCsv {
         for q in &r.requests {
             stats_row(
                 &mut out,
-                &q.method,
-                name_without_method(&q.name, &q.method),
+                q.method.as_str(),
+                name_without_method(&q.name, q.method.as_str()),
                 &q.phases.all(),
                 r.load.duration_s,
             );
@@ -163,7 +163,7 @@ impl Format for FailuresCsv {
         let mut out = String::from("\"Method\",\"Name\",\"Error\",\"Occurrences\"\n");
         for q in &input.results.requests {
             let s = q.phases.all();
-            let name = field(name_without_method(&q.name, &q.method));
+            let name = field(name_without_method(&q.name, q.method.as_str()));
             for (code, n) in &s.failed_statuses {
                 let _ = writeln!(
                     out,

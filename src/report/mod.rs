@@ -97,18 +97,36 @@ impl Reports {
         Ok(())
     }
 
-    /// Renders and writes every report atomically; returns what was written.
-    pub fn write(&self, input: &Input) -> Result<Vec<String>, String> {
-        let mut done = Vec::new();
-        for (format, path) in &self.outputs {
-            let bytes = format
+    /// Renders and writes every report atomically, each on its own: one that fails does not stop the
+    /// others. The results JSON goes first, being the one the next run needs.
+    pub fn write(&self, input: &Input) -> Written {
+        let mut w = Written::default();
+        let mut order: Vec<&(Box<dyn Format>, PathBuf)> = self.outputs.iter().collect();
+        order.sort_by_key(|(f, _)| f.name() != json::Json.name());
+        for (format, path) in order {
+            let result = format
                 .render(input)
-                .map_err(|e| format!("cannot render the {}: {e}", format.name()))?;
-            write_atomic(path, &bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            done.push(format!("{} → {}", format.name(), path.display()));
+                .map_err(|e| format!("cannot render the {}: {e}", format.name()))
+                .and_then(|bytes| {
+                    write_atomic(path, &bytes)
+                        .map_err(|e| format!("cannot write the {} to {}: {e}", format.name(), path.display()))
+                });
+            match result {
+                Ok(()) => w.done.push(format!("{} → {}", format.name(), path.display())),
+                Err(e) => w.failed.push(e),
+            }
         }
-        Ok(done)
+        w
     }
+}
+
+/// What [`Reports::write`] wrote and what it could not.
+#[derive(Debug, Default)]
+pub struct Written {
+    /// `format → path` of each report written.
+    pub done: Vec<String>,
+    /// Why each other report was not written.
+    pub failed: Vec<String>,
 }
 
 /// One plain-text stats line for a request name.

@@ -104,13 +104,13 @@ pub fn generator_line(r: &Results) -> String {
         "generator: {cpu}; {} of {} planned sends late by more than 10 ms (max {:.1} ms)",
         g.late_sends, g.planned_sends, g.max_lag_ms
     );
-    if r.load.model == "open" {
+    if r.load.model == crate::metrics::results::LoadModel::Open {
         line.push_str(&format!(
             "; {} arrivals, {} dropped (no free connection), {} waited for a connection",
             g.arrivals, g.dropped, g.queued
         ));
     }
-    if r.load.model == "open" {
+    if r.load.model == crate::metrics::results::LoadModel::Open {
         let mut service = Stats::default();
         let mut total = Stats::default();
         for q in &r.requests {

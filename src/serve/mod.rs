@@ -1,34 +1,19 @@
 //! The service under test: started by perfgate on a free loopback port, watched while loaded, stopped after.
 
 pub mod resources;
+pub mod session;
 
+pub use session::{Session, Signals};
+
+use crate::gate::Serve;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
-
-/// How to start the service.
-#[derive(Debug, Clone)]
-pub struct ServeSpec {
-    /// Shell command; `{port}` is replaced by the chosen port.
-    pub command: String,
-    /// Working directory.
-    pub cwd: Option<PathBuf>,
-    /// Extra environment.
-    pub env: Vec<(String, String)>,
-    /// Path that answers when the service is ready, e.g. `/api/health`.
-    pub ready: String,
-    /// How long readiness may take.
-    pub ready_timeout: Duration,
-    /// How long the service may take to exit after SIGTERM before SIGKILL.
-    pub stop_grace: Duration,
-    /// Where its output goes.
-    pub log: PathBuf,
-}
 
 /// Why the service could not be used; each means an untrusted run (exit 3).
 #[derive(Debug, thiserror::Error)]
@@ -75,9 +60,11 @@ pub enum ServeError {
 /// Lines of output kept in memory for error messages.
 const TAIL_LINES: usize = 20;
 
-/// A running service.
+/// A running service; dropped without [`Service::stop`], it kills its whole process group, so no
+/// early return, panic or cancelled start leaves it running.
 pub struct Service {
     child: Child,
+    stopped: bool,
     pid: u32,
     /// Base URL, e.g. `http://127.0.0.1:38211`.
     pub url: String,
@@ -96,13 +83,13 @@ pub fn free_port() -> std::io::Result<u16> {
 }
 
 impl Service {
-    /// Starts the service and waits until its readiness URL answers (any status below 500).
-    pub async fn start(spec: &ServeSpec) -> Result<Service, ServeError> {
-        let port = free_port().map_err(|e| ServeError::Other(format!("no free loopback port: {e}")))?;
+    /// Starts the service on `port` and waits until its readiness path answers (any status below 500);
+    /// its output goes to `log`. Cancelling the returned future stops whatever it started.
+    pub async fn start(spec: &Serve, port: u16, log: &Path) -> Result<Service, ServeError> {
         let command = spec.command.replace("{port}", &port.to_string());
-        let log_file = tokio::fs::File::create(&spec.log)
+        let log_file = tokio::fs::File::create(log)
             .await
-            .map_err(|e| ServeError::Other(format!("cannot create the service log {}: {e}", spec.log.display())))?;
+            .map_err(|e| ServeError::Other(format!("cannot create the service log {}: {e}", log.display())))?;
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
             .arg(&command)
@@ -125,23 +112,25 @@ impl Service {
         })?;
         let pid = child.id().unwrap_or(0);
         let tail = Arc::new(Mutex::new(VecDeque::new()));
-        let log = Arc::new(tokio::sync::Mutex::new(log_file));
+        let sink = Arc::new(tokio::sync::Mutex::new(log_file));
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(pump(out, log.clone(), tail.clone()));
+            tokio::spawn(pump(out, sink.clone(), tail.clone()));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(pump(err, log.clone(), tail.clone()));
+            tokio::spawn(pump(err, sink.clone(), tail.clone()));
         }
         let mut service = Service {
             child,
+            stopped: false,
             pid,
             url: format!("http://127.0.0.1:{port}"),
             command,
-            log: spec.log.clone(),
+            log: log.to_path_buf(),
             tail,
             stop_grace: spec.stop_grace,
         };
-        let ready_url = format!("{}{}", service.url, spec.ready);
+        let ready = spec.ready.as_deref().unwrap_or("/");
+        let ready_url = format!("{}{ready}", service.url);
         let deadline = Instant::now() + spec.ready_timeout;
         loop {
             if let Some(status) = service.exit_status() {
@@ -154,7 +143,7 @@ impl Service {
                     tail: service.tail(),
                 });
             }
-            if answers(port, &spec.ready).await {
+            if answers(port, ready).await {
                 return Ok(service);
             }
             if Instant::now() >= deadline {
@@ -202,6 +191,7 @@ impl Service {
 
     /// Stops the whole process group: SIGTERM, then SIGKILL after the grace period.
     pub async fn stop(mut self) {
+        self.stopped = true;
         if self.exit_status().is_some() {
             signal_group(self.pid, Signal::Kill);
             return;
@@ -217,12 +207,23 @@ impl Service {
     }
 }
 
-enum Signal {
+impl Drop for Service {
+    fn drop(&mut self) {
+        if !self.stopped {
+            // No time for a grace period here: the group goes at once.
+            signal_group(self.pid, Signal::Kill);
+        }
+    }
+}
+
+/// A signal for a service's process group.
+pub(crate) enum Signal {
     Term,
     Kill,
 }
 
-fn signal_group(pid: u32, sig: Signal) {
+/// Sends a signal to the process group `pid` leads.
+pub(crate) fn signal_group(pid: u32, sig: Signal) {
     #[cfg(unix)]
     if pid > 0 {
         let sig = match sig {
@@ -257,25 +258,46 @@ async fn answers(port: u16, path: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Copies a service's output to its log byte for byte (output that is not UTF-8 included) and keeps
+/// its last lines for messages; reads until the service closes the stream, so the pipe stays open as
+/// long as the service lives.
 async fn pump(
-    stream: impl AsyncRead + Unpin,
+    mut stream: impl AsyncRead + Unpin,
     log: Arc<tokio::sync::Mutex<tokio::fs::File>>,
     tail: Arc<Mutex<VecDeque<String>>>,
 ) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
         {
             let mut f = log.lock().await;
-            let _ = f.write_all(line.as_bytes()).await;
-            let _ = f.write_all(b"\n").await;
+            let _ = f.write_all(&buf[..n]).await;
         }
-        let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
-        if t.len() == TAIL_LINES {
-            t.pop_front();
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                push_tail(&tail, &line);
+                line.clear();
+            } else if line.len() < 4096 {
+                line.push(b);
+            }
         }
-        t.push_back(line);
+    }
+    if !line.is_empty() {
+        push_tail(&tail, &line);
     }
     let _ = log.lock().await.flush().await;
+}
+
+fn push_tail(tail: &Mutex<VecDeque<String>>, line: &[u8]) {
+    let mut t = tail.lock().unwrap_or_else(|e| e.into_inner());
+    if t.len() == TAIL_LINES {
+        t.pop_front();
+    }
+    t.push_back(String::from_utf8_lossy(line).trim_end_matches('\r').to_string());
 }
 
 /// A log path beside `near` (the results file) or in the temp folder.

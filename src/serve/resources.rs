@@ -1,6 +1,7 @@
 //! Resource samples of the service's process tree from /proc: CPU, RSS, open files, threads.
 
 use crate::metrics::results::ServerSample;
+use crate::procfs::{cpu_seconds, stat_fields, status_kb};
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -27,7 +28,8 @@ pub fn tree(root: u32) -> Vec<u32> {
             let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
                 continue;
             };
-            if let Some(ppid) = stat_fields(pid).and_then(|f| f.get(1).and_then(|p| p.parse::<u32>().ok())) {
+            if let Some(ppid) = stat_fields(&pid.to_string()).and_then(|f| f.get(1).and_then(|p| p.parse::<u32>().ok()))
+            {
                 children.entry(ppid).or_default().push(pid);
             }
         }
@@ -43,28 +45,15 @@ pub fn tree(root: u32) -> Vec<u32> {
     out
 }
 
-/// The fields of /proc/PID/stat after the command name (field 3, state, is index 0).
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = s.get(s.rfind(')')? + 2..)?;
-    Some(rest.split_whitespace().map(str::to_string).collect())
-}
-
-fn status_kb(pid: u32, key: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = s.lines().find(|l| l.starts_with(key))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
 /// Current usage of the tree under `root`; None when the root is gone or there is no /proc.
 pub fn usage(root: u32) -> Option<Usage> {
-    stat_fields(root)?;
+    stat_fields(&root.to_string())?;
     let mut u = Usage::default();
     for pid in tree(root) {
-        let Some(f) = stat_fields(pid) else { continue };
-        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        // utime and stime are stat fields 14 and 15; USER_HZ is 100 on Linux.
-        u.cpu_s += (ticks(11) + ticks(12)) / 100.0;
+        let Some(f) = stat_fields(&pid.to_string()) else {
+            continue;
+        };
+        u.cpu_s += cpu_seconds(&f);
         u.threads += f.get(17).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         u.rss += status_kb(pid, "VmRSS:").unwrap_or(0) * 1024;
         u.fds += std::fs::read_dir(format!("/proc/{pid}/fd"))

@@ -161,7 +161,7 @@ pub fn compare(
     let mut plan: Vec<(&Budget, String, Vec<usize>, Vec<usize>)> = Vec::new();
     for b in &policy.budgets {
         let head_idx: Vec<usize> = (0..head.requests.len())
-            .filter(|&i| b.select.matches(&head.requests[i].name, &head.requests[i].method))
+            .filter(|&i| b.select.matches(&head.requests[i].name, head.requests[i].method))
             .collect();
         let find = |name: &str| base.requests.iter().position(|q| q.name == name);
         if b.each {
@@ -171,7 +171,7 @@ pub fn compare(
             }
         } else {
             let base_idx: Vec<usize> = (0..base.requests.len())
-                .filter(|&i| b.select.matches(&base.requests[i].name, &base.requests[i].method))
+                .filter(|&i| b.select.matches(&base.requests[i].name, base.requests[i].method))
                 .collect();
             plan.push((b, b.select.to_string(), head_idx, base_idx));
         }
@@ -639,7 +639,7 @@ mod tests {
             finished_at: "2026-01-01T00:00:30Z".into(),
             target: "http://127.0.0.1:1".into(),
             load: LoadInfo {
-                model: "closed".into(),
+                model: crate::metrics::results::LoadModel::Closed,
                 users: 10,
                 spawn_rate: None,
                 run_time_s: 30.0,
@@ -660,7 +660,7 @@ mod tests {
                 .into_iter()
                 .map(|(name, steady)| RequestStats {
                     name,
-                    method: "GET".into(),
+                    method: crate::http::Method::Get,
                     phases: Phases {
                         ramp_up: Stats::default(),
                         steady,

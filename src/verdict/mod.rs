@@ -156,7 +156,7 @@ pub fn judge(gate: &Gate, results: &Results) -> Verdict {
             .requests
             .iter()
             .enumerate()
-            .filter(|(_, r)| t.select.matches(&r.name, &r.method))
+            .filter(|(_, r)| t.select.matches(&r.name, r.method))
             .map(|(i, _)| i)
             .collect();
         let groups: Vec<(String, Vec<usize>)> = if t.each && !matched.is_empty() {

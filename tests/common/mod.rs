@@ -58,12 +58,28 @@ pub async fn run_timed(gate: &Gate, o: Overrides) -> (Results, Duration) {
         sha256: gate.sha256.clone(),
     };
     let started = Instant::now();
-    let run = perfgate::load::run(Arc::new(plan), info, |_| {}, std::future::pending::<()>());
-    let results = tokio::time::timeout(limit, run)
+    let plan = Arc::new(plan);
+    let run = perfgate::load::run(plan.clone(), |_| {}, std::future::pending::<()>());
+    let measured = tokio::time::timeout(limit, run)
         .await
         .unwrap_or_else(|_| panic!("the engine did not finish within {limit:?}"))
         .unwrap_or_else(|e| panic!("engine error: {e}"));
-    (results, started.elapsed())
+    (assembled(&plan, info, measured).remove(0), started.elapsed())
+}
+
+/// The results documents (head first) of what the engine measured, as `perfgate run` assembles them.
+pub fn assembled(plan: &Plan, gate: GateInfo, m: perfgate::metrics::assemble::Measurements) -> Vec<Results> {
+    let provenance = perfgate::metrics::assemble::Provenance::new(gate, None, perfgate::app::current_environment());
+    perfgate::metrics::assemble::assemble(&plan.planned(), m, &provenance)
+}
+
+/// The gate's identity as a results file records it.
+pub fn info(gate: &Gate) -> GateInfo {
+    GateInfo {
+        file: gate.file.clone(),
+        name: gate.name.clone(),
+        sha256: gate.sha256.clone(),
+    }
 }
 
 /// [`run_timed`] without the wall time.
@@ -351,4 +367,24 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Live processes (zombies excluded) whose command line contains `marker`, other than this one.
+pub fn alive_with(marker: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            // Zombies have an empty cmdline.
+            if String::from_utf8_lossy(&cmd).replace('\0', " ").contains(marker) {
+                out.push(pid);
+            }
+        }
+    }
+    out
 }

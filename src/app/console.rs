@@ -1,0 +1,195 @@
+//! What the app prints on the terminal while it works: the gate outline, live progress, the results,
+//! the verdict and the calibration table.
+
+use crate::gate::Gate;
+use crate::load::Progress;
+use crate::metrics::results::Results;
+use crate::report::terminal;
+use crate::verdict;
+use crate::verdict::compare::Mode;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+/// Prints what a validated gate would run.
+pub fn print_outline(g: &Gate) {
+    let l = &g.load;
+    let rate = if l.spawn_rate.is_finite() {
+        format!("{}/s", l.spawn_rate)
+    } else {
+        "all at once".into()
+    };
+    println!(
+        "  load: {} users, spawn {rate}, run {}",
+        l.users,
+        crate::gate::duration::format_duration(l.run_time)
+    );
+    for s in g.selected_scenarios() {
+        let (lo, hi) = s.think_time;
+        println!(
+            "  scenario {} (weight {}, think {}..{}): {} tasks",
+            s.name,
+            s.weight,
+            crate::gate::duration::format_duration(lo),
+            crate::gate::duration::format_duration(hi),
+            s.tasks.len()
+        );
+    }
+    println!("  request names: {}", g.request_names().join(", "));
+}
+
+/// Prints the noise floor an A/A run measured for every budget, and which budgets it cannot resolve.
+pub fn print_calibration(gate: &Gate, a: &Results, b: &Results) {
+    let reg = verdict::compare::compare(&gate.regression, a, b, Mode::Duet, gate.verdict.include_ramp_up);
+    println!("A/A calibration: the same target twice, interleaved. The noise floor is the widest change the intervals allow when nothing changed.");
+    if reg.comparisons.is_empty() {
+        println!("  the gate has no regression budgets to calibrate");
+    }
+    for c in &reg.comparisons {
+        let floor = c.worse_ci.map(|(lo, hi)| lo.abs().max(hi.abs()));
+        let (floor_text, verdict) = match floor {
+            Some(f) => {
+                let budget = parse_budget_value(&c.budget);
+                let ok = budget.is_none_or(|b| b > f);
+                (
+                    format!("±{f:.1}{}", c.ci_unit),
+                    if ok {
+                        "resolvable".to_string()
+                    } else {
+                        format!("WARNING: budget {} is below the noise floor", c.budget)
+                    },
+                )
+            }
+            None => ("unknown".into(), format!("inconclusive: {}", c.reason)),
+        };
+        println!(
+            "  {:<50} noise floor {floor_text:<10} {verdict}",
+            format!("{} {}", c.subject, c.metric)
+        );
+    }
+}
+
+/// The failing amount of a budget as written (`+10%..+20%` → 20), in its own unit.
+fn parse_budget_value(text: &str) -> Option<f64> {
+    let fail = text.rsplit("..").next()?.trim();
+    let digits: String = fail.chars().filter(|c| c.is_ascii_digit() || *c == '.').collect();
+    digits.parse().ok()
+}
+
+/// Prints the comparison with the baseline: one line per comparison, regressions first, then notes.
+pub fn print_regression(r: &verdict::compare::Regression, file: &str) {
+    println!(
+        "Compared with base ({}, {:.0}% confidence for all {} comparisons together):",
+        match r.mode {
+            Mode::Duet => "duet: loaded together",
+            Mode::Sequential => "sequential: base ran earlier",
+        },
+        r.confidence * 100.0,
+        r.comparisons.len()
+    );
+    let mut comps: Vec<_> = r.comparisons.iter().collect();
+    comps.sort_by_key(|c| c.change.rank());
+    for c in comps {
+        let values = match (c.base, c.head) {
+            (Some(b), Some(h)) => format!(
+                "{}{} -> {}{}{}",
+                verdict::fmt_value(b),
+                c.unit,
+                verdict::fmt_value(h),
+                c.unit,
+                c.delta_pct.map(|d| format!(" ({d:+.1}%)")).unwrap_or_default()
+            ),
+            _ => "-".into(),
+        };
+        println!(
+            "  {:<12} {}: {values}; {}  [{file}:{}]",
+            c.change.label(),
+            c.name,
+            c.reason,
+            c.pos.line
+        );
+    }
+    for n in &r.notes {
+        println!("  note: {n}");
+    }
+}
+
+/// Prints the verdict: headline, then every check with failures first.
+pub fn print_verdict(v: &verdict::Verdict, file: &str) {
+    println!("Verdict: {}", v.headline());
+    let mut checks: Vec<_> = v.checks.iter().collect();
+    checks.sort_by_key(|c| match c.outcome {
+        verdict::Outcome::Fail => 0,
+        verdict::Outcome::NoData => 1,
+        verdict::Outcome::Pass => 2,
+    });
+    for c in checks {
+        println!(
+            "  {:<7} {}: {}  [{file}:{}]",
+            c.outcome.label(),
+            c.name,
+            c.message(),
+            c.pos.line
+        );
+    }
+    if let Some(r) = &v.regression {
+        print_regression(r, file);
+    }
+}
+
+/// Prints the run summary, stats table and failure lines.
+pub fn print_results(r: &Results) {
+    println!("{}", terminal::run_summary(r));
+    println!("{}", terminal::generator_line(r));
+    if let Some(line) = terminal::server_line(r) {
+        println!("{line}");
+    }
+    println!("{}", terminal::stats_table(r));
+    for line in terminal::failure_lines(r) {
+        println!("  {line}");
+    }
+}
+
+/// Live progress: a bar on a terminal, a plain line every 10 s elsewhere (CI logs).
+pub struct ProgressDisplay {
+    bar: Option<indicatif::ProgressBar>,
+    plain: bool,
+    last_plain: Duration,
+}
+
+impl ProgressDisplay {
+    pub fn new(quiet: bool, run_time: Duration) -> ProgressDisplay {
+        let tty = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let bar = (!quiet && tty).then(|| {
+            let bar = indicatif::ProgressBar::new(run_time.as_secs().max(1));
+            if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len}s {msg}") {
+                bar.set_style(style);
+            }
+            bar
+        });
+        ProgressDisplay {
+            bar,
+            plain: !quiet && !tty,
+            last_plain: Duration::ZERO,
+        }
+    }
+
+    pub fn update(&mut self, p: &Progress) {
+        let msg = format!(
+            "users {}/{}, {} requests ({} failed), {:.1} req/s",
+            p.users, p.planned_users, p.requests, p.failures, p.rps
+        );
+        if let Some(bar) = &self.bar {
+            bar.set_position(p.elapsed.as_secs().min(p.run_time.as_secs()));
+            bar.set_message(msg);
+        } else if self.plain && p.elapsed >= self.last_plain + Duration::from_secs(10) {
+            self.last_plain = p.elapsed;
+            eprintln!("[{:>4}s/{}s] {msg}", p.elapsed.as_secs(), p.run_time.as_secs());
+        }
+    }
+
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Commands on saved results files: `report`, `compare` and `comment` judge without running load.
+
+use super::conclude::conclude;
+use super::{Error, Outcome, ReportOptions};
+use crate::gate::Gate;
+use crate::metrics::results::Results;
+use crate::report::Reports;
+use crate::verdict::compare::Mode;
+use std::path::{Path, PathBuf};
+
+/// Judges a saved results file against a gate's targets and writes reports.
+pub async fn report(results: &Path, gate: Option<PathBuf>, opts: &ReportOptions) -> Result<Outcome, Error> {
+    let head = Results::read(results).map_err(Error::input)?;
+    let gate = gate_for(&head, results, gate)?;
+    let reports = checked_reports(opts)?;
+    conclude(&gate, &head, None, &reports, opts).await
+}
+
+/// Compares two saved results files under a gate's budgets (and judges head's targets).
+pub async fn compare(base: &Path, head: &Path, gate: Option<PathBuf>, opts: &ReportOptions) -> Result<Outcome, Error> {
+    let base_results = Results::read(base).map_err(Error::input)?;
+    let head_results = Results::read(head).map_err(Error::input)?;
+    let gate = gate_for(&head_results, head, gate)?;
+    let reports = checked_reports(opts)?;
+    let mode = match (&base_results.load.duet, &head_results.load.duet) {
+        (Some(b), Some(h)) if b.id == h.id && b.side != h.side => Mode::Duet,
+        _ => Mode::Sequential,
+    };
+    conclude(&gate, &head_results, Some((&base_results, mode)), &reports, opts).await
+}
+
+/// Posts or updates the sticky PR comment for a saved results file (with a baseline: its deltas).
+pub async fn comment(results: &Path, baseline: Option<&Path>, gate: Option<PathBuf>) -> Result<Outcome, Error> {
+    let opts = ReportOptions {
+        comment: true,
+        ..ReportOptions::default()
+    };
+    match baseline {
+        Some(base) => compare(base, results, gate, &opts).await,
+        None => report(results, gate, &opts).await,
+    }
+}
+
+fn checked_reports(opts: &ReportOptions) -> Result<Reports, Error> {
+    let reports = Reports::new(&opts.paths);
+    reports.check().map_err(Error::input)?;
+    Ok(reports)
+}
+
+/// Loads the gate named by `--gate` or by the results, warning when it changed since the run.
+fn gate_for(results: &Results, path: &Path, gate: Option<PathBuf>) -> Result<Gate, Error> {
+    let gate_path = gate.unwrap_or_else(|| PathBuf::from(&results.gate.file));
+    let gate = Gate::load(&gate_path).map_err(|e| {
+        Error::Input(format!(
+            "{e}\n  = help: pass the gate file that produced {} with --gate",
+            path.display()
+        ))
+    })?;
+    if gate.sha256 != results.gate.sha256 {
+        eprintln!(
+            "warning: {} has changed since {} was recorded (sha256 differs); its current targets judge the old run",
+            gate.file,
+            path.display()
+        );
+    }
+    Ok(gate)
+}
