@@ -3,7 +3,7 @@
 use super::chart::{self, Line, PALETTE};
 use super::{Format, Input};
 use crate::metrics::results::{Results, Stats};
-use crate::report::terminal::ms;
+use crate::report::row::ms;
 use crate::verdict::{fmt_value, Outcome};
 use minijinja::{context, Environment, Value};
 

@@ -1,7 +1,7 @@
 //! Markdown summary: verdict line, checks table, per-request stats, run metadata (GitHub-flavoured).
 
 use super::{Format, Input};
-use crate::report::terminal::ms;
+use crate::report::row::ms;
 use crate::verdict::{fmt_value, Outcome};
 
 /// The markdown summary format.

@@ -6,6 +6,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod row;
 pub mod terminal;
 
 use crate::metrics::results::{Results, Stats};
@@ -113,19 +114,20 @@ impl Reports {
 
 /// One plain-text stats line for a request name.
 pub fn stats_line(name: &str, s: &Stats, secs: f64) -> String {
-    use terminal::ms;
+    use row::ms;
+    let v = row::StatsRow::of(name, s, secs);
     format!(
         "{name}: {} requests, {} failures, avg {} ms, min {} ms, max {} ms, p50 {} ms, p90 {} ms, p95 {} ms, p99 {} ms, {:.2} req/s",
-        s.requests,
-        s.failures,
-        ms(s.mean_ms()),
-        ms(s.min_us as f64 / 1000.0),
-        ms(s.max_us as f64 / 1000.0),
-        ms(s.quantile_ms(0.5)),
-        ms(s.quantile_ms(0.9)),
-        ms(s.quantile_ms(0.95)),
-        ms(s.quantile_ms(0.99)),
-        if secs > 0.0 { s.requests as f64 / secs } else { 0.0 }
+        v.requests,
+        v.failures,
+        ms(v.avg_ms),
+        ms(v.min_ms),
+        ms(v.max_ms),
+        ms(v.p50_ms),
+        ms(v.p90_ms),
+        ms(v.p95_ms),
+        ms(v.p99_ms),
+        v.rps
     )
 }
 

@@ -1,40 +1,27 @@
 //! The terminal report: a Locust-like table per request name with a total row.
 
+use super::row::{ms, rows, StatsRow};
 use crate::metrics::results::{Results, Stats};
 use comfy_table::{presets, CellAlignment, Table, TableComponent};
 
-/// Milliseconds with a precision that suits their size.
-pub fn ms(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-fn row(name: &str, s: &Stats, secs: f64) -> Vec<String> {
-    let rps = if secs > 0.0 { s.requests as f64 / secs } else { 0.0 };
-    let min = s.min_us as f64 / 1000.0;
-    let max = s.max_us as f64 / 1000.0;
-    let fails = if s.requests > 0 {
-        format!("{} ({:.1}%)", s.failures, s.error_rate_pct())
+fn cells(v: &StatsRow) -> Vec<String> {
+    let fails = if v.requests > 0 {
+        format!("{} ({:.1}%)", v.failures, v.error_rate_pct)
     } else {
         "0".into()
     };
     vec![
-        name.to_string(),
-        s.requests.to_string(),
+        v.name.to_string(),
+        v.requests.to_string(),
         fails,
-        ms(s.mean_ms()),
-        ms(min),
-        ms(max),
-        ms(s.quantile_ms(0.5)),
-        ms(s.quantile_ms(0.9)),
-        ms(s.quantile_ms(0.95)),
-        ms(s.quantile_ms(0.99)),
-        format!("{rps:.2}"),
+        ms(v.avg_ms),
+        ms(v.min_ms),
+        ms(v.max_ms),
+        ms(v.p50_ms),
+        ms(v.p90_ms),
+        ms(v.p95_ms),
+        ms(v.p99_ms),
+        format!("{:.2}", v.rps),
     ]
 }
 
@@ -47,11 +34,9 @@ pub fn stats_table(r: &Results) -> String {
     t.set_header(vec![
         "Name", "# reqs", "# fails", "Avg ms", "Min ms", "Max ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "req/s",
     ]);
-    let secs = r.load.duration_s;
-    for q in &r.requests {
-        t.add_row(row(&q.name, &q.phases.all(), secs));
+    for row in rows(r) {
+        t.add_row(cells(&row.values));
     }
-    t.add_row(row("Aggregated", &r.total(true), secs));
     for (i, col) in t.column_iter_mut().enumerate() {
         if i > 0 {
             col.set_cell_alignment(CellAlignment::Right);
