@@ -3,7 +3,7 @@
 use super::chart::{self, Line, PALETTE};
 use super::{Format, Input};
 use crate::metrics::results::{Results, Stats};
-use crate::report::row::ms;
+use crate::report::row::{ms, rows, StatsRow};
 use crate::verdict::{fmt_value, Outcome};
 use minijinja::{context, Environment, Value};
 
@@ -53,13 +53,7 @@ pub fn render(input: &Input) -> Result<String, String> {
             }
         })
         .collect();
-    let secs = r.load.duration_s;
-    let mut rows: Vec<Value> = r
-        .requests
-        .iter()
-        .map(|q| stats_row(&q.name, &q.phases.all(), secs))
-        .collect();
-    rows.push(stats_row("Aggregated", &r.total(true), secs));
+    let rows: Vec<Value> = rows(r).iter().map(|row| stats_row(&row.values)).collect();
 
     let mut charts = vec![
         chart_value("throughput", "Throughput", throughput(r)?),
@@ -201,19 +195,19 @@ pub fn render(input: &Input) -> Result<String, String> {
     .map_err(|e| e.to_string())
 }
 
-fn stats_row(name: &str, s: &Stats, secs: f64) -> Value {
+fn stats_row(v: &StatsRow) -> Value {
     context! {
-        name => name,
-        requests => s.requests,
-        failures => s.failures,
-        avg => ms(s.mean_ms()),
-        min => ms(s.min_us as f64 / 1000.0),
-        max => ms(s.max_us as f64 / 1000.0),
-        p50 => ms(s.quantile_ms(0.5)),
-        p90 => ms(s.quantile_ms(0.9)),
-        p95 => ms(s.quantile_ms(0.95)),
-        p99 => ms(s.quantile_ms(0.99)),
-        rps => format!("{:.2}", if secs > 0.0 { s.requests as f64 / secs } else { 0.0 }),
+        name => v.name,
+        requests => v.requests,
+        failures => v.failures,
+        avg => ms(v.avg_ms),
+        min => ms(v.min_ms),
+        max => ms(v.max_ms),
+        p50 => ms(v.p50_ms),
+        p90 => ms(v.p90_ms),
+        p95 => ms(v.p95_ms),
+        p99 => ms(v.p99_ms),
+        rps => format!("{:.2}", v.rps),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Markdown summary: verdict line, checks table, per-request stats, run metadata (GitHub-flavoured).
 
 use super::{Format, Input};
-use crate::report::row::ms;
+use crate::report::row::{ms, rows};
 use crate::verdict::{fmt_value, Outcome};
 
 /// The markdown summary format.
@@ -80,25 +80,21 @@ pub fn render(input: &Input) -> String {
         "| Name | Requests | Fails | Avg ms | Min ms | Max ms | p50 ms | p90 ms | p95 ms | p99 ms | req/s |\n",
     );
     out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
-    let secs = r.load.duration_s;
-    let mut rows: Vec<(String, crate::metrics::Stats)> =
-        r.requests.iter().map(|q| (q.name.clone(), q.phases.all())).collect();
-    rows.push(("Aggregated".into(), r.total(true)));
-    for (name, s) in rows {
-        let rps = if secs > 0.0 { s.requests as f64 / secs } else { 0.0 };
+    for row in rows(r) {
+        let v = &row.values;
         out.push_str(&format!(
             "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |\n",
-            cell(&name),
-            s.requests,
-            s.failures,
-            ms(s.mean_ms()),
-            ms(s.min_us as f64 / 1000.0),
-            ms(s.max_us as f64 / 1000.0),
-            ms(s.quantile_ms(0.5)),
-            ms(s.quantile_ms(0.9)),
-            ms(s.quantile_ms(0.95)),
-            ms(s.quantile_ms(0.99)),
-            rps
+            cell(v.name),
+            v.requests,
+            v.failures,
+            ms(v.avg_ms),
+            ms(v.min_ms),
+            ms(v.max_ms),
+            ms(v.p50_ms),
+            ms(v.p90_ms),
+            ms(v.p95_ms),
+            ms(v.p99_ms),
+            v.rps
         ));
     }
     out.push_str("\n</details>\n\n");
