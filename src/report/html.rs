@@ -3,7 +3,7 @@
 use super::chart::{self, Line, PALETTE};
 use super::{Format, Input};
 use crate::metrics::results::{Results, Stats};
-use crate::report::row::{ms, rows, StatsRow};
+use crate::report::row::{ms, per_second, rows, StatsRow};
 use crate::verdict::{fmt_value, Outcome};
 use minijinja::{context, Environment, Value};
 
@@ -212,7 +212,6 @@ fn stats_row(v: &StatsRow) -> Value {
 }
 
 fn throughput(r: &Results) -> Result<String, String> {
-    let per_s = |n: u64, dt: f64| if dt > 0.0 { n as f64 / dt } else { 0.0 };
     chart::lines(
         "Requests and failures per second",
         "seconds",
@@ -221,12 +220,12 @@ fn throughput(r: &Results) -> Result<String, String> {
             Line {
                 label: "requests/s",
                 color: PALETTE[0],
-                points: r.series.iter().map(|p| (p.t, per_s(p.requests, p.dt))).collect(),
+                points: r.series.iter().map(|p| (p.t, per_second(p.requests, p.dt))).collect(),
             },
             Line {
                 label: "failures/s",
                 color: PALETTE[1],
-                points: r.series.iter().map(|p| (p.t, per_s(p.failures, p.dt))).collect(),
+                points: r.series.iter().map(|p| (p.t, per_second(p.failures, p.dt))).collect(),
             },
         ],
     )
