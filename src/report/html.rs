@@ -31,13 +31,7 @@ fn chart_value(id: &str, title: &str, svg: String) -> Value {
 pub fn render(input: &Input) -> Result<String, String> {
     let r = input.results;
     let v = input.verdict;
-    let mut checks: Vec<_> = v.checks.iter().collect();
-    checks.sort_by_key(|c| match c.outcome {
-        Outcome::Fail => 0,
-        Outcome::NoData => 1,
-        Outcome::Pass => 2,
-    });
-    let checks: Vec<Value> = checks
+    let checks: Vec<Value> = super::checks_failing_first(v)
         .iter()
         .map(|c| {
             let failing = c.outcome == Outcome::Fail || (c.outcome == Outcome::NoData && v.no_data_fails);
@@ -88,12 +82,6 @@ pub fn render(input: &Input) -> Result<String, String> {
     }
     charts.shrink_to_fit();
     let failures = super::terminal::failure_lines(r);
-    let per: Vec<String> = r
-        .load
-        .users_per_scenario
-        .iter()
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect();
     let meta: Vec<(String, String)> = vec![
         ("Target".into(), r.target.clone()),
         (
@@ -104,7 +92,10 @@ pub fn render(input: &Input) -> Result<String, String> {
                 r.gate.sha256.chars().take(12).collect::<String>()
             ),
         ),
-        ("Users".into(), format!("{} ({})", r.load.users, per.join(", "))),
+        (
+            "Users".into(),
+            format!("{} ({})", r.load.users, super::users_per_scenario(r)),
+        ),
         (
             "Spawn rate".into(),
             r.load

@@ -40,13 +40,7 @@ pub fn render(input: &Input) -> String {
     }
     if !v.checks.is_empty() {
         out.push_str("| | Check | Measured | Limit | Samples |\n|:-:|---|--:|--:|--:|\n");
-        let mut checks: Vec<_> = v.checks.iter().collect();
-        checks.sort_by_key(|c| match c.outcome {
-            Outcome::Fail => 0,
-            Outcome::NoData => 1,
-            Outcome::Pass => 2,
-        });
-        for c in checks {
+        for c in super::checks_failing_first(v) {
             let icon = match c.outcome {
                 Outcome::Pass => "✅",
                 Outcome::Fail => "❌",
@@ -98,12 +92,6 @@ pub fn render(input: &Input) -> String {
         ));
     }
     out.push_str("\n</details>\n\n");
-    let per: Vec<String> = r
-        .load
-        .users_per_scenario
-        .iter()
-        .map(|(k, n)| format!("{} {n}", cell(k)))
-        .collect();
     let ramp = if v.checks.is_empty() {
         ""
     } else if v.checks.iter().any(|c| !c.include_ramp_up) {
@@ -115,7 +103,7 @@ pub fn render(input: &Input) -> String {
         "Target `{}` · {} users ({}) · {:.0} s run, {:.1} s ramp-up{ramp} · seed {} · commit `{}` · perfgate {} · gate `{}` (sha256 {}) · started {}\n",
         cell(&r.target),
         r.load.users,
-        per.join(", "),
+        cell(&super::users_per_scenario(r)),
         r.load.duration_s,
         r.load.ramp_up_s,
         r.load.seed,

@@ -10,7 +10,7 @@ pub mod row;
 pub mod terminal;
 
 use crate::metrics::results::{Results, Stats};
-use crate::verdict::Verdict;
+use crate::verdict::{Check, Outcome, Verdict};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -129,6 +129,28 @@ pub fn stats_line(name: &str, s: &Stats, secs: f64) -> String {
         ms(v.p99_ms),
         v.rps
     )
+}
+
+/// A verdict's checks in report order: failures, then checks without data, then passes.
+pub fn checks_failing_first(v: &Verdict) -> Vec<&Check> {
+    let mut checks: Vec<_> = v.checks.iter().collect();
+    checks.sort_by_key(|c| match c.outcome {
+        Outcome::Fail => 0,
+        Outcome::NoData => 1,
+        Outcome::Pass => 2,
+    });
+    checks
+}
+
+/// The users of each scenario, e.g. `Browse 10, Buy 2`.
+pub fn users_per_scenario(r: &Results) -> String {
+    let per: Vec<String> = r
+        .load
+        .users_per_scenario
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    per.join(", ")
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed over it.

@@ -142,18 +142,12 @@ pub fn server_line(r: &Results) -> Option<String> {
 
 /// One paragraph about the run: target, load, duration, ramp-up, seed.
 pub fn run_summary(r: &Results) -> String {
-    let per: Vec<String> = r
-        .load
-        .users_per_scenario
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
     format!(
         "{} against {}: {} users ({}), ran {:.1}s of {:.0}s, ramp-up {:.1}s, seed {}{}",
         r.gate.name,
         r.target,
         r.load.users,
-        per.join(", "),
+        super::users_per_scenario(r),
         r.load.duration_s,
         r.load.run_time_s,
         r.load.ramp_up_s,
