@@ -39,7 +39,7 @@ pub fn render(input: &Input) -> Result<String, String> {
                 name => c.name,
                 outcome => c.outcome.label(),
                 class => if failing { "fail" } else if c.outcome == Outcome::NoData { "warn" } else { "pass" },
-                measured => c.measured.map(|m| format!("{}{}", fmt_value(m), c.unit)).unwrap_or_else(|| "–".into()),
+                measured => super::value_or_dash(c.measured, &c.unit),
                 limit => format!("{} {}{}", c.op, fmt_value(c.threshold), c.unit),
                 samples => c.samples,
                 note => c.note.clone().unwrap_or_default(),
@@ -139,15 +139,14 @@ pub fn render(input: &Input) -> Result<String, String> {
                     Change::Inconclusive | Change::Warn => "warn",
                     _ => "pass",
                 };
-                let val = |x: Option<f64>| x.map(|x| format!("{}{}", fmt_value(x), c.unit)).unwrap_or_else(|| "–".into());
                 context! {
                     class => class,
                     change => c.change.label(),
                     name => format!("{}: {}", c.subject, c.metric),
-                    base => val(c.base),
-                    head => val(c.head),
-                    delta => c.delta_pct.map(|d| format!("{d:+.1}%")).unwrap_or_else(|| "–".into()),
-                    interval => c.worse_ci.map(|(lo, hi)| format!("[{lo:+.1}{u}, {hi:+.1}{u}]", u = c.ci_unit)).unwrap_or_else(|| "–".into()),
+                    base => super::value_or_dash(c.base, &c.unit),
+                    head => super::value_or_dash(c.head, &c.unit),
+                    delta => super::delta_text(c),
+                    interval => super::interval_text(c),
                     budget => c.budget,
                     reason => c.reason,
                 }

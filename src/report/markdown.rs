@@ -47,14 +47,10 @@ pub fn render(input: &Input) -> String {
                 Outcome::NoData if v.no_data_fails => "❌ no data",
                 Outcome::NoData => "⚠️ no data",
             };
-            let measured = c
-                .measured
-                .map(|m| format!("{}{}", fmt_value(m), c.unit))
-                .unwrap_or_else(|| "–".into());
             out.push_str(&format!(
                 "| {icon} | `{}` | {} | {} {}{} | {} |\n",
                 cell(&c.name),
-                cell(&measured),
+                cell(&super::value_or_dash(c.measured, &c.unit)),
                 c.op,
                 fmt_value(c.threshold),
                 c.unit,
@@ -142,22 +138,14 @@ pub fn regression_table(reg: &crate::verdict::compare::Regression) -> String {
             Change::Improvement => "🚀 improved",
             Change::Pass => "✅",
         };
-        let v = |x: Option<f64>| {
-            x.map(|x| format!("{}{}", fmt_value(x), c.unit))
-                .unwrap_or_else(|| "–".into())
-        };
-        let interval = c
-            .worse_ci
-            .map(|(lo, hi)| format!("[{lo:+.1}{u}, {hi:+.1}{u}]", u = c.ci_unit))
-            .unwrap_or_else(|| "–".into());
         out.push_str(&format!(
             "| {icon} | `{}: {}` | {} | {} | {} | {} | {} |\n",
             cell(&c.subject),
             c.metric,
-            v(c.base),
-            v(c.head),
-            c.delta_pct.map(|d| format!("{d:+.1}%")).unwrap_or_else(|| "–".into()),
-            interval,
+            super::value_or_dash(c.base, &c.unit),
+            super::value_or_dash(c.head, &c.unit),
+            super::delta_text(c),
+            super::interval_text(c),
             cell(&c.budget)
         ));
     }

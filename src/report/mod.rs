@@ -10,7 +10,8 @@ pub mod row;
 pub mod terminal;
 
 use crate::metrics::results::{Results, Stats};
-use crate::verdict::{Check, Outcome, Verdict};
+use crate::verdict::compare::Comparison;
+use crate::verdict::{fmt_value, Check, Outcome, Verdict};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -151,6 +152,24 @@ pub fn users_per_scenario(r: &Results) -> String {
         .map(|(k, n)| format!("{k} {n}"))
         .collect();
     per.join(", ")
+}
+
+/// A value with its unit, or `–` when there is none.
+pub fn value_or_dash(x: Option<f64>, unit: &str) -> String {
+    x.map(|x| format!("{}{unit}", fmt_value(x)))
+        .unwrap_or_else(|| "–".into())
+}
+
+/// A comparison's change from base to head in percent, or `–`.
+pub fn delta_text(c: &Comparison) -> String {
+    c.delta_pct.map(|d| format!("{d:+.1}%")).unwrap_or_else(|| "–".into())
+}
+
+/// A comparison's interval for how much worse head is than base, or `–`.
+pub fn interval_text(c: &Comparison) -> String {
+    c.worse_ci
+        .map(|(lo, hi)| format!("[{lo:+.1}{u}, {hi:+.1}{u}]", u = c.ci_unit))
+        .unwrap_or_else(|| "–".into())
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed over it.
