@@ -73,17 +73,11 @@ pub fn render(input: &Input) -> String {
     for row in rows(r) {
         let v = &row.values;
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |\n",
+            "| `{}` | {} | {} | {} | {:.2} |\n",
             cell(v.name),
             v.requests,
             v.failures,
-            ms(v.avg_ms),
-            ms(v.min_ms),
-            ms(v.max_ms),
-            ms(v.p50_ms),
-            ms(v.p90_ms),
-            ms(v.p95_ms),
-            ms(v.p99_ms),
+            v.latencies_ms().map(|(_, x)| ms(x)).join(" | "),
             v.rps
         ));
     }

@@ -117,17 +117,16 @@ impl Reports {
 pub fn stats_line(name: &str, s: &Stats, secs: f64) -> String {
     use row::ms;
     let v = row::StatsRow::of(name, s, secs);
+    let latencies: Vec<String> = v
+        .latencies_ms()
+        .iter()
+        .map(|(label, x)| format!("{label} {} ms", ms(*x)))
+        .collect();
     format!(
-        "{name}: {} requests, {} failures, avg {} ms, min {} ms, max {} ms, p50 {} ms, p90 {} ms, p95 {} ms, p99 {} ms, {:.2} req/s",
+        "{name}: {} requests, {} failures, {}, {:.2} req/s",
         v.requests,
         v.failures,
-        ms(v.avg_ms),
-        ms(v.min_ms),
-        ms(v.max_ms),
-        ms(v.p50_ms),
-        ms(v.p90_ms),
-        ms(v.p95_ms),
-        ms(v.p99_ms),
+        latencies.join(", "),
         v.rps
     )
 }

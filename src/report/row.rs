@@ -52,6 +52,19 @@ impl<'a> StatsRow<'a> {
             rps: per_second(s.requests, secs),
         }
     }
+
+    /// The latency columns in table order, each with its short label (`avg`, `min`, `max`, `p50` …).
+    pub fn latencies_ms(&self) -> [(&'static str, f64); 7] {
+        [
+            ("avg", self.avg_ms),
+            ("min", self.min_ms),
+            ("max", self.max_ms),
+            ("p50", self.p50_ms),
+            ("p90", self.p90_ms),
+            ("p95", self.p95_ms),
+            ("p99", self.p99_ms),
+        ]
+    }
 }
 
 /// One entry of the stats table: the request it describes, its stats over every phase, and its row.

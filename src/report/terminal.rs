@@ -10,19 +10,10 @@ fn cells(v: &StatsRow) -> Vec<String> {
     } else {
         "0".into()
     };
-    vec![
-        v.name.to_string(),
-        v.requests.to_string(),
-        fails,
-        ms(v.avg_ms),
-        ms(v.min_ms),
-        ms(v.max_ms),
-        ms(v.p50_ms),
-        ms(v.p90_ms),
-        ms(v.p95_ms),
-        ms(v.p99_ms),
-        format!("{:.2}", v.rps),
-    ]
+    let mut cells = vec![v.name.to_string(), v.requests.to_string(), fails];
+    cells.extend(v.latencies_ms().map(|(_, x)| ms(x)));
+    cells.push(format!("{:.2}", v.rps));
+    cells
 }
 
 /// The stats table of a run (every phase), one row per request name and a total.
