@@ -112,3 +112,20 @@ pub fn ms(v: f64) -> String {
         format!("{v:.2}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_row_is_all_zeros_and_a_run_of_no_time_has_no_rate() {
+        let v = StatsRow::of("GET /", &Stats::default(), 0.0);
+        assert_eq!((v.requests, v.failures, v.rps, v.error_rate_pct), (0, 0, 0.0, 0.0));
+        assert!(v.latencies_ms().iter().all(|(_, x)| *x == 0.0));
+        assert_eq!(per_second(30, 2.0), 15.0);
+        assert_eq!(
+            (ms(123.4), ms(12.34), ms(1.234)),
+            ("123".into(), "12.3".into(), "1.23".into())
+        );
+    }
+}
