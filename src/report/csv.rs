@@ -1,5 +1,6 @@
 //! Locust-compatible CSV: `PREFIX_stats.csv`, `_stats_history.csv`, `_failures.csv`, `_exceptions.csv`.
 
+use super::row::{per_second, rows, StatsRow};
 use super::{Format, Input};
 use crate::metrics::results::{Stats, LOCUST_PERCENTILES};
 use crate::metrics::FailureKind;
@@ -28,34 +29,33 @@ fn locust_ms(ms: f64) -> String {
     format!("{v:.0}")
 }
 
-fn stats_row(out: &mut String, kind: &str, name: &str, s: &Stats, secs: f64) {
-    let per_s = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+fn stats_row(out: &mut String, kind: &str, name: &str, v: &StatsRow, s: &Stats, secs: f64) {
     let _ = write!(
         out,
         "{},{},{},{},{},{},{},{},{},{},{}",
         field(kind),
         field(name),
-        s.requests,
-        s.failures,
-        locust_ms(s.quantile_ms(0.5)),
-        s.mean_ms(),
-        s.min_us as f64 / 1000.0,
-        s.max_us as f64 / 1000.0,
-        if s.requests > 0 {
-            s.bytes as f64 / s.requests as f64
+        v.requests,
+        v.failures,
+        locust_ms(v.p50_ms),
+        v.avg_ms,
+        v.min_ms,
+        v.max_ms,
+        if v.requests > 0 {
+            s.bytes as f64 / v.requests as f64
         } else {
             0.0
         },
-        per_s(s.requests),
-        per_s(s.failures),
+        v.rps,
+        per_second(v.failures, secs),
     );
     for q in LOCUST_PERCENTILES {
-        let v = if s.requests == 0 {
+        let pct = if v.requests == 0 {
             "N/A".into()
         } else {
             locust_ms(s.quantile_ms(q))
         };
-        let _ = write!(out, ",{v}");
+        let _ = write!(out, ",{pct}");
     }
     out.push('\n');
 }
@@ -73,16 +73,13 @@ impl Format for StatsCsv {
         let mut out = format!(
             "\"Type\",\"Name\",\"Request Count\",\"Failure Count\",\"Median Response Time\",\"Average Response Time\",\"Min Response Time\",\"Max Response Time\",\"Average Content Size\",\"Requests/s\",\"Failures/s\",{PCT_HEADER}\n"
         );
-        for q in &r.requests {
-            stats_row(
-                &mut out,
-                q.method.as_str(),
-                name_without_method(&q.name, q.method.as_str()),
-                &q.phases.all(),
-                r.load.duration_s,
-            );
+        for row in rows(r) {
+            let (kind, name) = match row.request {
+                Some(q) => (q.method.as_str(), name_without_method(&q.name, q.method.as_str())),
+                None => ("", row.values.name),
+            };
+            stats_row(&mut out, kind, name, &row.values, &row.stats, r.load.duration_s);
         }
-        stats_row(&mut out, "", "Aggregated", &r.total(true), r.load.duration_s);
         Ok(out.into_bytes())
     }
 }
@@ -113,7 +110,7 @@ impl Format for HistoryCsv {
             "\"Timestamp\",\"User Count\",\"Type\",\"Name\",\"Requests/s\",\"Failures/s\",{PCT_HEADER},\"Total Request Count\",\"Total Failure Count\",\"Total Median Response Time\",\"Total Average Response Time\",\"Total Min Response Time\",\"Total Max Response Time\",\"Total Average Content Size\"\n"
         );
         for p in &r.series {
-            let per_s = |n: u64| if p.dt > 0.0 { n as f64 / p.dt } else { 0.0 };
+            let per_s = |n: u64| per_second(n, p.dt);
             let _ = write!(
                 out,
                 "{},{},,Aggregated,{:.6},{:.6}",

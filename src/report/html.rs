@@ -3,7 +3,7 @@
 use super::chart::{self, Line, PALETTE};
 use super::{Format, Input};
 use crate::metrics::results::{Results, Stats};
-use crate::report::terminal::ms;
+use crate::report::row::{ms, per_second, rows, StatsRow};
 use crate::verdict::{fmt_value, Outcome};
 use minijinja::{context, Environment, Value};
 
@@ -31,13 +31,7 @@ fn chart_value(id: &str, title: &str, svg: String) -> Value {
 pub fn render(input: &Input) -> Result<String, String> {
     let r = input.results;
     let v = input.verdict;
-    let mut checks: Vec<_> = v.checks.iter().collect();
-    checks.sort_by_key(|c| match c.outcome {
-        Outcome::Fail => 0,
-        Outcome::NoData => 1,
-        Outcome::Pass => 2,
-    });
-    let checks: Vec<Value> = checks
+    let checks: Vec<Value> = super::checks_failing_first(v)
         .iter()
         .map(|c| {
             let failing = c.outcome == Outcome::Fail || (c.outcome == Outcome::NoData && v.no_data_fails);
@@ -45,7 +39,7 @@ pub fn render(input: &Input) -> Result<String, String> {
                 name => c.name,
                 outcome => c.outcome.label(),
                 class => if failing { "fail" } else if c.outcome == Outcome::NoData { "warn" } else { "pass" },
-                measured => c.measured.map(|m| format!("{}{}", fmt_value(m), c.unit)).unwrap_or_else(|| "–".into()),
+                measured => super::value_or_dash(c.measured, &c.unit),
                 limit => format!("{} {}{}", c.op, fmt_value(c.threshold), c.unit),
                 samples => c.samples,
                 note => c.note.clone().unwrap_or_default(),
@@ -53,13 +47,7 @@ pub fn render(input: &Input) -> Result<String, String> {
             }
         })
         .collect();
-    let secs = r.load.duration_s;
-    let mut rows: Vec<Value> = r
-        .requests
-        .iter()
-        .map(|q| stats_row(&q.name, &q.phases.all(), secs))
-        .collect();
-    rows.push(stats_row("Aggregated", &r.total(true), secs));
+    let rows: Vec<Value> = rows(r).iter().map(|row| stats_row(&row.values)).collect();
 
     let mut charts = vec![
         chart_value("throughput", "Throughput", throughput(r)?),
@@ -94,12 +82,6 @@ pub fn render(input: &Input) -> Result<String, String> {
     }
     charts.shrink_to_fit();
     let failures = super::terminal::failure_lines(r);
-    let per: Vec<String> = r
-        .load
-        .users_per_scenario
-        .iter()
-        .map(|(k, n)| format!("{k} {n}"))
-        .collect();
     let meta: Vec<(String, String)> = vec![
         ("Target".into(), r.target.clone()),
         (
@@ -110,7 +92,10 @@ pub fn render(input: &Input) -> Result<String, String> {
                 r.gate.sha256.chars().take(12).collect::<String>()
             ),
         ),
-        ("Users".into(), format!("{} ({})", r.load.users, per.join(", "))),
+        (
+            "Users".into(),
+            format!("{} ({})", r.load.users, super::users_per_scenario(r)),
+        ),
         (
             "Spawn rate".into(),
             r.load
@@ -154,15 +139,14 @@ pub fn render(input: &Input) -> Result<String, String> {
                     Change::Inconclusive | Change::Warn => "warn",
                     _ => "pass",
                 };
-                let val = |x: Option<f64>| x.map(|x| format!("{}{}", fmt_value(x), c.unit)).unwrap_or_else(|| "–".into());
                 context! {
                     class => class,
                     change => c.change.label(),
                     name => format!("{}: {}", c.subject, c.metric),
-                    base => val(c.base),
-                    head => val(c.head),
-                    delta => c.delta_pct.map(|d| format!("{d:+.1}%")).unwrap_or_else(|| "–".into()),
-                    interval => c.worse_ci.map(|(lo, hi)| format!("[{lo:+.1}{u}, {hi:+.1}{u}]", u = c.ci_unit)).unwrap_or_else(|| "–".into()),
+                    base => super::value_or_dash(c.base, &c.unit),
+                    head => super::value_or_dash(c.head, &c.unit),
+                    delta => super::delta_text(c),
+                    interval => super::interval_text(c),
                     budget => c.budget,
                     reason => c.reason,
                 }
@@ -201,24 +185,23 @@ pub fn render(input: &Input) -> Result<String, String> {
     .map_err(|e| e.to_string())
 }
 
-fn stats_row(name: &str, s: &Stats, secs: f64) -> Value {
+fn stats_row(v: &StatsRow) -> Value {
     context! {
-        name => name,
-        requests => s.requests,
-        failures => s.failures,
-        avg => ms(s.mean_ms()),
-        min => ms(s.min_us as f64 / 1000.0),
-        max => ms(s.max_us as f64 / 1000.0),
-        p50 => ms(s.quantile_ms(0.5)),
-        p90 => ms(s.quantile_ms(0.9)),
-        p95 => ms(s.quantile_ms(0.95)),
-        p99 => ms(s.quantile_ms(0.99)),
-        rps => format!("{:.2}", if secs > 0.0 { s.requests as f64 / secs } else { 0.0 }),
+        name => v.name,
+        requests => v.requests,
+        failures => v.failures,
+        avg => ms(v.avg_ms),
+        min => ms(v.min_ms),
+        max => ms(v.max_ms),
+        p50 => ms(v.p50_ms),
+        p90 => ms(v.p90_ms),
+        p95 => ms(v.p95_ms),
+        p99 => ms(v.p99_ms),
+        rps => format!("{:.2}", v.rps),
     }
 }
 
 fn throughput(r: &Results) -> Result<String, String> {
-    let per_s = |n: u64, dt: f64| if dt > 0.0 { n as f64 / dt } else { 0.0 };
     chart::lines(
         "Requests and failures per second",
         "seconds",
@@ -227,12 +210,12 @@ fn throughput(r: &Results) -> Result<String, String> {
             Line {
                 label: "requests/s",
                 color: PALETTE[0],
-                points: r.series.iter().map(|p| (p.t, per_s(p.requests, p.dt))).collect(),
+                points: r.series.iter().map(|p| (p.t, per_second(p.requests, p.dt))).collect(),
             },
             Line {
                 label: "failures/s",
                 color: PALETTE[1],
-                points: r.series.iter().map(|p| (p.t, per_s(p.failures, p.dt))).collect(),
+                points: r.series.iter().map(|p| (p.t, per_second(p.failures, p.dt))).collect(),
             },
         ],
     )

@@ -1,7 +1,7 @@
 //! Markdown summary: verdict line, checks table, per-request stats, run metadata (GitHub-flavoured).
 
 use super::{Format, Input};
-use crate::report::terminal::ms;
+use crate::report::row::{ms, rows};
 use crate::verdict::{fmt_value, Outcome};
 
 /// The markdown summary format.
@@ -40,27 +40,17 @@ pub fn render(input: &Input) -> String {
     }
     if !v.checks.is_empty() {
         out.push_str("| | Check | Measured | Limit | Samples |\n|:-:|---|--:|--:|--:|\n");
-        let mut checks: Vec<_> = v.checks.iter().collect();
-        checks.sort_by_key(|c| match c.outcome {
-            Outcome::Fail => 0,
-            Outcome::NoData => 1,
-            Outcome::Pass => 2,
-        });
-        for c in checks {
+        for c in super::checks_failing_first(v) {
             let icon = match c.outcome {
                 Outcome::Pass => "✅",
                 Outcome::Fail => "❌",
                 Outcome::NoData if v.no_data_fails => "❌ no data",
                 Outcome::NoData => "⚠️ no data",
             };
-            let measured = c
-                .measured
-                .map(|m| format!("{}{}", fmt_value(m), c.unit))
-                .unwrap_or_else(|| "–".into());
             out.push_str(&format!(
                 "| {icon} | `{}` | {} | {} {}{} | {} |\n",
                 cell(&c.name),
-                cell(&measured),
+                cell(&super::value_or_dash(c.measured, &c.unit)),
                 c.op,
                 fmt_value(c.threshold),
                 c.unit,
@@ -80,34 +70,18 @@ pub fn render(input: &Input) -> String {
         "| Name | Requests | Fails | Avg ms | Min ms | Max ms | p50 ms | p90 ms | p95 ms | p99 ms | req/s |\n",
     );
     out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
-    let secs = r.load.duration_s;
-    let mut rows: Vec<(String, crate::metrics::Stats)> =
-        r.requests.iter().map(|q| (q.name.clone(), q.phases.all())).collect();
-    rows.push(("Aggregated".into(), r.total(true)));
-    for (name, s) in rows {
-        let rps = if secs > 0.0 { s.requests as f64 / secs } else { 0.0 };
+    for row in rows(r) {
+        let v = &row.values;
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} |\n",
-            cell(&name),
-            s.requests,
-            s.failures,
-            ms(s.mean_ms()),
-            ms(s.min_us as f64 / 1000.0),
-            ms(s.max_us as f64 / 1000.0),
-            ms(s.quantile_ms(0.5)),
-            ms(s.quantile_ms(0.9)),
-            ms(s.quantile_ms(0.95)),
-            ms(s.quantile_ms(0.99)),
-            rps
+            "| `{}` | {} | {} | {} | {:.2} |\n",
+            cell(v.name),
+            v.requests,
+            v.failures,
+            v.latencies_ms().map(|(_, x)| ms(x)).join(" | "),
+            v.rps
         ));
     }
     out.push_str("\n</details>\n\n");
-    let per: Vec<String> = r
-        .load
-        .users_per_scenario
-        .iter()
-        .map(|(k, n)| format!("{} {n}", cell(k)))
-        .collect();
     let ramp = if v.checks.is_empty() {
         ""
     } else if v.checks.iter().any(|c| !c.include_ramp_up) {
@@ -119,7 +93,7 @@ pub fn render(input: &Input) -> String {
         "Target `{}` · {} users ({}) · {:.0} s run, {:.1} s ramp-up{ramp} · seed {} · commit `{}` · perfgate {} · gate `{}` (sha256 {}) · started {}\n",
         cell(&r.target),
         r.load.users,
-        per.join(", "),
+        cell(&super::users_per_scenario(r)),
         r.load.duration_s,
         r.load.ramp_up_s,
         r.load.seed,
@@ -158,22 +132,14 @@ pub fn regression_table(reg: &crate::verdict::compare::Regression) -> String {
             Change::Improvement => "🚀 improved",
             Change::Pass => "✅",
         };
-        let v = |x: Option<f64>| {
-            x.map(|x| format!("{}{}", fmt_value(x), c.unit))
-                .unwrap_or_else(|| "–".into())
-        };
-        let interval = c
-            .worse_ci
-            .map(|(lo, hi)| format!("[{lo:+.1}{u}, {hi:+.1}{u}]", u = c.ci_unit))
-            .unwrap_or_else(|| "–".into());
         out.push_str(&format!(
             "| {icon} | `{}: {}` | {} | {} | {} | {} | {} |\n",
             cell(&c.subject),
             c.metric,
-            v(c.base),
-            v(c.head),
-            c.delta_pct.map(|d| format!("{d:+.1}%")).unwrap_or_else(|| "–".into()),
-            interval,
+            super::value_or_dash(c.base, &c.unit),
+            super::value_or_dash(c.head, &c.unit),
+            super::delta_text(c),
+            super::interval_text(c),
             cell(&c.budget)
         ));
     }

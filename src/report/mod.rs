@@ -6,10 +6,12 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod row;
 pub mod terminal;
 
 use crate::metrics::results::{Results, Stats};
-use crate::verdict::Verdict;
+use crate::verdict::compare::Comparison;
+use crate::verdict::{fmt_value, Check, Outcome, Verdict};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -131,20 +133,60 @@ pub struct Written {
 
 /// One plain-text stats line for a request name.
 pub fn stats_line(name: &str, s: &Stats, secs: f64) -> String {
-    use terminal::ms;
+    use row::ms;
+    let v = row::StatsRow::of(name, s, secs);
+    let latencies: Vec<String> = v
+        .latencies_ms()
+        .iter()
+        .map(|(label, x)| format!("{label} {} ms", ms(*x)))
+        .collect();
     format!(
-        "{name}: {} requests, {} failures, avg {} ms, min {} ms, max {} ms, p50 {} ms, p90 {} ms, p95 {} ms, p99 {} ms, {:.2} req/s",
-        s.requests,
-        s.failures,
-        ms(s.mean_ms()),
-        ms(s.min_us as f64 / 1000.0),
-        ms(s.max_us as f64 / 1000.0),
-        ms(s.quantile_ms(0.5)),
-        ms(s.quantile_ms(0.9)),
-        ms(s.quantile_ms(0.95)),
-        ms(s.quantile_ms(0.99)),
-        if secs > 0.0 { s.requests as f64 / secs } else { 0.0 }
+        "{name}: {} requests, {} failures, {}, {:.2} req/s",
+        v.requests,
+        v.failures,
+        latencies.join(", "),
+        v.rps
     )
+}
+
+/// A verdict's checks in report order: failures, then checks without data, then passes.
+pub fn checks_failing_first(v: &Verdict) -> Vec<&Check> {
+    let mut checks: Vec<_> = v.checks.iter().collect();
+    checks.sort_by_key(|c| match c.outcome {
+        Outcome::Fail => 0,
+        Outcome::NoData => 1,
+        Outcome::Pass => 2,
+    });
+    checks
+}
+
+/// The users of each scenario, e.g. `Browse 10, Buy 2`.
+pub fn users_per_scenario(r: &Results) -> String {
+    let per: Vec<String> = r
+        .load
+        .users_per_scenario
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    per.join(", ")
+}
+
+/// A value with its unit, or `–` when there is none.
+pub fn value_or_dash(x: Option<f64>, unit: &str) -> String {
+    x.map(|x| format!("{}{unit}", fmt_value(x)))
+        .unwrap_or_else(|| "–".into())
+}
+
+/// A comparison's change from base to head in percent, or `–`.
+pub fn delta_text(c: &Comparison) -> String {
+    c.delta_pct.map(|d| format!("{d:+.1}%")).unwrap_or_else(|| "–".into())
+}
+
+/// A comparison's interval for how much worse head is than base, or `–`.
+pub fn interval_text(c: &Comparison) -> String {
+    c.worse_ci
+        .map(|(lo, hi)| format!("[{lo:+.1}{u}, {hi:+.1}{u}]", u = c.ci_unit))
+        .unwrap_or_else(|| "–".into())
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed over it.

@@ -1,41 +1,19 @@
 //! The terminal report: a Locust-like table per request name with a total row.
 
+use super::row::{ms, rows, StatsRow};
 use crate::metrics::results::{Results, Stats};
 use comfy_table::{presets, CellAlignment, Table, TableComponent};
 
-/// Milliseconds with a precision that suits their size.
-pub fn ms(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-fn row(name: &str, s: &Stats, secs: f64) -> Vec<String> {
-    let rps = if secs > 0.0 { s.requests as f64 / secs } else { 0.0 };
-    let min = s.min_us as f64 / 1000.0;
-    let max = s.max_us as f64 / 1000.0;
-    let fails = if s.requests > 0 {
-        format!("{} ({:.1}%)", s.failures, s.error_rate_pct())
+fn cells(v: &StatsRow) -> Vec<String> {
+    let fails = if v.requests > 0 {
+        format!("{} ({:.1}%)", v.failures, v.error_rate_pct)
     } else {
         "0".into()
     };
-    vec![
-        name.to_string(),
-        s.requests.to_string(),
-        fails,
-        ms(s.mean_ms()),
-        ms(min),
-        ms(max),
-        ms(s.quantile_ms(0.5)),
-        ms(s.quantile_ms(0.9)),
-        ms(s.quantile_ms(0.95)),
-        ms(s.quantile_ms(0.99)),
-        format!("{rps:.2}"),
-    ]
+    let mut cells = vec![v.name.to_string(), v.requests.to_string(), fails];
+    cells.extend(v.latencies_ms().map(|(_, x)| ms(x)));
+    cells.push(format!("{:.2}", v.rps));
+    cells
 }
 
 /// The stats table of a run (every phase), one row per request name and a total.
@@ -47,11 +25,9 @@ pub fn stats_table(r: &Results) -> String {
     t.set_header(vec![
         "Name", "# reqs", "# fails", "Avg ms", "Min ms", "Max ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "req/s",
     ]);
-    let secs = r.load.duration_s;
-    for q in &r.requests {
-        t.add_row(row(&q.name, &q.phases.all(), secs));
+    for row in rows(r) {
+        t.add_row(cells(&row.values));
     }
-    t.add_row(row("Aggregated", &r.total(true), secs));
     for (i, col) in t.column_iter_mut().enumerate() {
         if i > 0 {
             col.set_cell_alignment(CellAlignment::Right);
@@ -157,18 +133,12 @@ pub fn server_line(r: &Results) -> Option<String> {
 
 /// One paragraph about the run: target, load, duration, ramp-up, seed.
 pub fn run_summary(r: &Results) -> String {
-    let per: Vec<String> = r
-        .load
-        .users_per_scenario
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
     format!(
         "{} against {}: {} users ({}), ran {:.1}s of {:.0}s, ramp-up {:.1}s, seed {}{}",
         r.gate.name,
         r.target,
         r.load.users,
-        per.join(", "),
+        super::users_per_scenario(r),
         r.load.duration_s,
         r.load.run_time_s,
         r.load.ramp_up_s,
