@@ -5,6 +5,7 @@ pub mod demo;
 pub mod gate;
 pub mod github;
 pub mod load;
+pub mod metric;
 pub mod metrics;
 pub mod report;
 pub mod serve;
