@@ -7,6 +7,7 @@ pub mod gate;
 pub mod github;
 pub mod http;
 pub mod load;
+pub mod metric;
 pub mod metrics;
 pub mod procfs;
 pub mod report;

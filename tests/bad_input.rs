@@ -471,6 +471,12 @@ fn gate_rows() -> Vec<Row> {
             &["unknown key `agv` in a target", "did you mean `avg`?"],
         ),
         gate(
+            "target-trend-of-an-unstored-percentile",
+            good("    avg: < 100ms", "    p75_trend: < 5%/min"),
+            (33, 16),
+            &["`p75_trend`", "`p50_trend`, `p95_trend` or `p99_trend`"],
+        ),
+        gate(
             "target-latency-without-unit",
             good("    avg: < 100ms", "    avg: < 100"),
             (33, 10),

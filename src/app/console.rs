@@ -45,22 +45,7 @@ pub fn print_calibration(gate: &Gate, a: &Results, b: &Results) {
         println!("  the gate has no regression budgets to calibrate");
     }
     for c in &reg.comparisons {
-        let floor = c.worse_ci.map(|(lo, hi)| lo.abs().max(hi.abs()));
-        let (floor_text, verdict) = match floor {
-            Some(f) => {
-                let budget = parse_budget_value(&c.budget);
-                let ok = budget.is_none_or(|b| b > f);
-                (
-                    format!("±{f:.1}{}", c.ci_unit),
-                    if ok {
-                        "resolvable".to_string()
-                    } else {
-                        format!("WARNING: budget {} is below the noise floor", c.budget)
-                    },
-                )
-            }
-            None => ("unknown".into(), format!("inconclusive: {}", c.reason)),
-        };
+        let (floor_text, verdict) = noise_floor(c);
         println!(
             "  {:<50} noise floor {floor_text:<10} {verdict}",
             format!("{} {}", c.subject, c.metric)
@@ -68,11 +53,20 @@ pub fn print_calibration(gate: &Gate, a: &Results, b: &Results) {
     }
 }
 
-/// The failing amount of a budget as written (`+10%..+20%` → 20), in its own unit.
-fn parse_budget_value(text: &str) -> Option<f64> {
-    let fail = text.rsplit("..").next()?.trim();
-    let digits: String = fail.chars().filter(|c| c.is_ascii_digit() || *c == '.').collect();
-    digits.parse().ok()
+/// The noise floor of one A/A comparison (the widest change its interval allows when nothing changed)
+/// and whether its budget can be resolved above it.
+fn noise_floor(c: &verdict::compare::Comparison) -> (String, String) {
+    match c.worse_ci.map(|(lo, hi)| lo.abs().max(hi.abs())) {
+        Some(f) => (
+            format!("±{f:.1}{}", c.ci_unit),
+            if c.fail_at > f {
+                "resolvable".to_string()
+            } else {
+                format!("WARNING: budget {} is below the noise floor", c.budget)
+            },
+        ),
+        None => ("unknown".into(), format!("inconclusive: {}", c.reason)),
+    }
 }
 
 /// Prints the comparison with the baseline: one line per comparison, regressions first, then notes.
@@ -191,5 +185,40 @@ impl ProgressDisplay {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::compare::{Change, Comparison};
+
+    fn comparison(budget: &str, fail_at: f64, ci: (f64, f64)) -> Comparison {
+        Comparison {
+            name: format!("GET /x: avg {budget} vs base"),
+            subject: "GET /x".into(),
+            metric: "avg".into(),
+            budget: budget.into(),
+            fail_at,
+            base: Some(20.0),
+            head: Some(20.0),
+            unit: " ms".into(),
+            delta_pct: Some(0.0),
+            worse_ci: Some(ci),
+            ci_unit: " ms".into(),
+            change: Change::Pass,
+            reason: String::new(),
+            samples: (100, 100),
+            pos: crate::gate::Pos::default(),
+        }
+    }
+
+    #[test]
+    fn the_noise_floor_is_weighed_against_the_budget_in_the_interval_unit() {
+        // `+1.5s` is 1500 ms: a ±100 ms floor is well below it (reading the text gave 1.5).
+        let (floor, verdict) = noise_floor(&comparison("+1.5s", 1500.0, (-100.0, 80.0)));
+        assert_eq!((floor.as_str(), verdict.as_str()), ("±100.0 ms", "resolvable"));
+        let (_, verdict) = noise_floor(&comparison("+2ms", 2.0, (-3.0, 2.5)));
+        assert_eq!(verdict, "WARNING: budget +2ms is below the noise floor");
     }
 }

@@ -1,6 +1,7 @@
 //! Regression budgets as the gate file writes them: how much worse head may be than base, per metric.
 
 use super::target::{Metric, Selector};
+use crate::metric::{Place, Worse};
 use std::fmt;
 
 /// How much worse, in the metric's bad direction.
@@ -47,24 +48,12 @@ impl fmt::Display for BudgetLimit {
 
 /// Whether a metric gets worse by going up (latency, errors) or down (throughput).
 pub fn worse_is_up(metric: Metric) -> bool {
-    metric != Metric::Rps
+    metric.worse() == Worse::Up
 }
 
 /// Parses `+10%`, `10%`, `+2ms`, `+0.5pp`, `-10%` (rps), or a `warn..fail` pair such as `+10%..+20%`.
 pub fn parse_limit(metric: Metric, text: &str) -> Result<BudgetLimit, String> {
-    match metric {
-        Metric::Trend(_) | Metric::Server(crate::gate::target::ServerMetric::RssTrend) => {
-            return Err(format!(
-                "`{metric}` has no regression budget: a slope is judged by a target (`targets:`), which applies to every run"
-            ))
-        }
-        Metric::Min | Metric::Max | Metric::Requests => {
-            return Err(format!(
-                "`{metric}` has no regression budget: min and max are single samples and the request count follows the load; budget `avg`, a percentile, `error_rate` or `rps`"
-            ))
-        }
-        _ => {}
-    }
+    metric.allowed_in(Place::Budget)?;
     let (warn, fail) = match text.split_once("..") {
         Some((w, f)) => (Some(amount(metric, w)?), amount(metric, f)?),
         None => (None, amount(metric, text)?),

@@ -233,6 +233,16 @@ pub struct Scenario {
     pub pos: Pos,
 }
 
+impl Scenario {
+    /// Every request of the scenario in file order: `on_start`, the tasks' requests, `on_stop`.
+    pub fn requests(&self) -> impl Iterator<Item = &Request> {
+        self.on_start
+            .iter()
+            .chain(self.tasks.iter().flat_map(|t| t.requests.iter()))
+            .chain(self.on_stop.iter())
+    }
+}
+
 /// A weighted task: one request or a burst.
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -341,12 +351,7 @@ impl Gate {
     /// Every environment variable the gate reads (`${env:NAME}`), for masking and redaction.
     pub fn env_vars(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        let requests = self.scenarios.iter().flat_map(|s| {
-            s.on_start
-                .iter()
-                .chain(s.tasks.iter().flat_map(|t| t.requests.iter()))
-                .chain(s.on_stop.iter())
-        });
+        let requests = self.scenarios.iter().flat_map(Scenario::requests);
         for t in self
             .headers
             .iter()
@@ -365,16 +370,9 @@ impl Gate {
     /// Every distinct request name, in file order.
     pub fn request_names(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        for s in &self.scenarios {
-            for r in s
-                .on_start
-                .iter()
-                .chain(s.tasks.iter().flat_map(|t| t.requests.iter()))
-                .chain(s.on_stop.iter())
-            {
-                if !out.contains(&r.name) {
-                    out.push(r.name.clone());
-                }
+        for r in self.scenarios.iter().flat_map(Scenario::requests) {
+            if !out.contains(&r.name) {
+                out.push(r.name.clone());
             }
         }
         out
@@ -391,4 +389,244 @@ pub fn schema() -> String {
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metric::{self, Metric, Place};
+
+    /// A regular expression as JSON Schema writes it, for the few constructs the schema uses:
+    /// `^ $ ( | ) [a-z] \. ? * +` and literal characters.
+    #[derive(Debug)]
+    enum Node {
+        Start,
+        End,
+        Char(char),
+        Class(Vec<(char, char)>),
+        Group(Vec<Vec<Node>>),
+        Repeat(Box<Node>, usize, Option<usize>),
+    }
+
+    fn parse_alternatives(p: &[char], i: &mut usize) -> Vec<Vec<Node>> {
+        let mut alts = vec![Vec::new()];
+        while *i < p.len() && p[*i] != ')' {
+            let atom = match p[*i] {
+                '|' => {
+                    *i += 1;
+                    alts.push(Vec::new());
+                    continue;
+                }
+                '(' => {
+                    *i += 1;
+                    let g = parse_alternatives(p, i);
+                    assert_eq!(p.get(*i), Some(&')'), "unclosed group");
+                    *i += 1;
+                    Node::Group(g)
+                }
+                '[' => {
+                    *i += 1;
+                    let mut ranges = Vec::new();
+                    while p[*i] != ']' {
+                        if p.get(*i + 1) == Some(&'-') && p.get(*i + 2) != Some(&']') {
+                            ranges.push((p[*i], p[*i + 2]));
+                            *i += 3;
+                        } else {
+                            ranges.push((p[*i], p[*i]));
+                            *i += 1;
+                        }
+                    }
+                    *i += 1;
+                    Node::Class(ranges)
+                }
+                '\\' => {
+                    *i += 2;
+                    Node::Char(p[*i - 1])
+                }
+                '^' => {
+                    *i += 1;
+                    Node::Start
+                }
+                '$' => {
+                    *i += 1;
+                    Node::End
+                }
+                c => {
+                    assert!(!"{}.".contains(c), "the test matcher does not read `{c}`");
+                    *i += 1;
+                    Node::Char(c)
+                }
+            };
+            let atom = match p.get(*i) {
+                Some('?') => Node::Repeat(Box::new(atom), 0, Some(1)),
+                Some('*') => Node::Repeat(Box::new(atom), 0, None),
+                Some('+') => Node::Repeat(Box::new(atom), 1, None),
+                _ => {
+                    alts.last_mut().unwrap().push(atom);
+                    continue;
+                }
+            };
+            *i += 1;
+            alts.last_mut().unwrap().push(atom);
+        }
+        alts
+    }
+
+    fn walk(nodes: &[Node], s: &[char], at: usize, k: &mut dyn FnMut(usize) -> bool) -> bool {
+        let Some((first, rest)) = nodes.split_first() else {
+            return k(at);
+        };
+        match first {
+            Node::Start => at == 0 && walk(rest, s, at, k),
+            Node::End => at == s.len() && walk(rest, s, at, k),
+            Node::Char(c) => s.get(at) == Some(c) && walk(rest, s, at + 1, k),
+            Node::Class(r) => {
+                s.get(at).is_some_and(|c| r.iter().any(|(a, b)| a <= c && c <= b)) && walk(rest, s, at + 1, k)
+            }
+            Node::Group(alts) => alts.iter().any(|alt| walk(alt, s, at, &mut |p| walk(rest, s, p, k))),
+            Node::Repeat(node, min, max) => repeat(node, *min, *max, rest, s, at, k),
+        }
+    }
+
+    fn repeat(
+        node: &Node,
+        min: usize,
+        max: Option<usize>,
+        rest: &[Node],
+        s: &[char],
+        at: usize,
+        k: &mut dyn FnMut(usize) -> bool,
+    ) -> bool {
+        let more = max != Some(0)
+            && walk(std::slice::from_ref(node), s, at, &mut |p| {
+                p != at && repeat(node, min.saturating_sub(1), max.map(|m| m - 1), rest, s, p, k)
+            });
+        more || (min == 0 && walk(rest, s, at, k))
+    }
+
+    /// Whether `pattern` finds a match in `s`, as JSON Schema's `patternProperties` reads it.
+    fn matches(pattern: &str, s: &str) -> bool {
+        let p: Vec<char> = pattern.chars().collect();
+        let mut i = 0;
+        let alts = parse_alternatives(&p, &mut i);
+        assert_eq!(i, p.len(), "unbalanced `)` in {pattern}");
+        let s: Vec<char> = s.chars().collect();
+        let root = [Node::Group(alts)];
+        (0..=s.len()).any(|start| walk(&root, &s, start, &mut |_| true))
+    }
+
+    #[test]
+    fn the_test_matcher_reads_patterns() {
+        assert!(matches("^a(b|c)?d$", "ad") && matches("^a(b|c)?d$", "acd"));
+        assert!(!matches("^a(b|c)?d$", "abcd"));
+        assert!(matches("^[0-9]+x$", "123x") && !matches("^[0-9]+x$", "x"));
+        assert!(matches("b", "abc") && !matches("^b", "abc"));
+        assert!(matches(r"^p\.$", "p.") && !matches(r"^p\.$", "px"));
+    }
+
+    #[test]
+    fn the_percentile_pattern_admits_exactly_the_percentiles_the_parser_reads() {
+        let alphabet: Vec<char> = "0123456789.".chars().collect();
+        let mut words = vec![String::new()];
+        for _ in 0..5 {
+            let longer: Vec<String> = words
+                .iter()
+                .filter(|w| w.len() == words.last().map_or(0, String::len))
+                .flat_map(|w| alphabet.iter().map(move |c| format!("{w}{c}")))
+                .collect();
+            words.extend(longer);
+        }
+        for w in words {
+            let key = format!("p{w}");
+            let parsed = matches!(Metric::parse(&key), Some(Metric::Percentile(_)));
+            assert_eq!(
+                matches(metric::PERCENTILE_PATTERN, &key),
+                parsed,
+                "`{key}`: the pattern and the parser disagree"
+            );
+        }
+    }
+
+    /// A tiny gate with `key` in one target (or budget).
+    fn tiny_gate(place: Place, key: &str) -> String {
+        let entry_key = model::entry_keys(place).find(|k| k.key == key);
+        let metric = Metric::parse(key);
+        let select = if metric.is_some_and(Metric::is_server) {
+            "server"
+        } else {
+            "total"
+        };
+        let value = match (entry_key, metric) {
+            (Some(k), _) if k.json_type == "boolean" => "true".to_string(),
+            (Some(k), _) if k.json_type == "integer" => "5".to_string(),
+            (Some(_), _) => "total".to_string(),
+            (None, Some(m)) => m.example(place).to_string(),
+            (None, None) => "1".to_string(),
+        };
+        let mut entry = vec![format!("{key}: \"{value}\"")];
+        if key != "select" {
+            entry.push(format!("select: {select}"));
+        }
+        if entry_key.is_some() {
+            entry.push(format!("avg: \"{}\"", Metric::Avg.example(place)));
+        }
+        let entry = entry.join("\n      ");
+        let head = "version: 1\nload: {users: 1, run_time: 1s}\nscenarios:\n  U:\n    tasks: [{request: GET /x}]\n";
+        match place {
+            Place::Target => format!("{head}targets:\n  - {entry}\n").replace("\n      ", "\n    "),
+            Place::Budget => format!("{head}regression:\n  budgets:\n    - {entry}\n"),
+        }
+    }
+
+    #[test]
+    fn the_schema_admits_exactly_the_keys_the_validator_accepts() {
+        let schema: serde_json::Value = serde_json::from_str(&schema()).unwrap();
+        let mut candidates: Vec<String> = model::ENTRY_KEYS.iter().map(|k| k.key.to_string()).collect();
+        candidates.extend(metric::named_keys().iter().map(|n| n.key.to_string()));
+        candidates.extend(metric::aliases().into_iter().map(|(a, _)| a));
+        candidates.extend(
+            [
+                "p75",
+                "p75_trend",
+                "p99.9_trend",
+                "p100",
+                "p0",
+                "p0.5",
+                "p05",
+                "p99.99",
+                "p99.9999",
+                "rss",
+                "throughput",
+                "p99.9",
+                "server.rss_max",
+                "server.avg",
+                "server.",
+                "avg_trend",
+                "median_trend",
+                "mean",
+                "latency",
+                "error_rate_pct",
+            ]
+            .map(String::from),
+        );
+        for (place, def) in [(Place::Target, "TargetSchema"), (Place::Budget, "BudgetSchema")] {
+            let item = &schema["definitions"][def];
+            assert_eq!(item["additionalProperties"], false, "{def}");
+            let patterns = item["patternProperties"].as_object().unwrap();
+            for key in &candidates {
+                let admitted =
+                    item["properties"].get(key.as_str()).is_some() || patterns.keys().any(|p| matches(p, key));
+                let gate = tiny_gate(place, key);
+                let valid = Gate::parse("g.yaml", &gate);
+                assert_eq!(
+                    valid.is_ok(),
+                    admitted,
+                    "{place:?} key `{key}`: the schema {} it, the validator {}:\n{gate}\n{:?}",
+                    if admitted { "admits" } else { "refuses" },
+                    if valid.is_ok() { "accepts" } else { "refuses" },
+                    valid.err().map(|e| e.to_string())
+                );
+            }
+        }
+    }
 }

@@ -1,10 +1,12 @@
 //! The gate file as written: serde types that mirror the YAML, with source positions kept.
 
+use crate::metric::{self, Metric, Place};
 use indexmap::IndexMap;
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
+use std::borrow::Cow;
 use std::fmt;
 
 /// A YAML value with the line and column where it was written.
@@ -441,38 +443,124 @@ pub struct VerdictSpec {
     pub no_data: Option<At<String>>,
 }
 
-/// JSON Schema shape of a target (the parser reads any `pNN` key too).
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-pub struct TargetSchema {
-    /// `total`, a method (`GET`), a request name, or a glob over names (`GET /api/runs*`).
-    select: Option<String>,
-    /// Judge each matching request name on its own (default: all matches together).
-    each: Option<bool>,
-    /// Fewer samples than this make the check no-data.
-    min_samples: Option<u64>,
-    /// Judge the ramp-up too.
-    include_ramp_up: Option<bool>,
-    /// Mean latency limit, e.g. `< 100ms`.
-    avg: Option<String>,
-    /// Smallest latency limit.
-    min: Option<String>,
-    /// Largest latency limit.
-    max: Option<String>,
-    /// Median latency limit.
-    p50: Option<String>,
-    /// 90th percentile latency limit.
-    p90: Option<String>,
-    /// 95th percentile latency limit, e.g. `< 200ms`.
-    p95: Option<String>,
-    /// 99th percentile latency limit, e.g. `< 500ms`.
-    p99: Option<String>,
-    /// Failed share of requests, e.g. `< 1%`.
-    error_rate: Option<String>,
-    /// Requests per second, e.g. `> 100` (default comparison `>=`).
-    rps: Option<String>,
-    /// Number of requests, e.g. `>= 1000`.
-    requests: Option<String>,
+/// A key of a target or budget entry that is not a metric: the selector and its settings.
+#[derive(Debug, Clone, Copy)]
+pub struct EntryKey {
+    /// The key as written.
+    pub key: &'static str,
+    /// JSON Schema type of its value.
+    pub json_type: &'static str,
+    /// Whether budgets take it too (targets take every entry key).
+    pub in_budget: bool,
+    /// One line for the JSON Schema.
+    pub description: &'static str,
+}
+
+/// Every entry key, in help order.
+pub const ENTRY_KEYS: [EntryKey; 4] = [
+    EntryKey {
+        key: "select",
+        json_type: "string",
+        in_budget: true,
+        description: "`total`, `server`, a method (`GET`), a request name, or a glob over names (`GET /api/runs*`)",
+    },
+    EntryKey {
+        key: "each",
+        json_type: "boolean",
+        in_budget: true,
+        description: "Judge each matching request name on its own (default: all matches together)",
+    },
+    EntryKey {
+        key: "min_samples",
+        json_type: "integer",
+        in_budget: false,
+        description: "Fewer samples than this make the check no-data (default: `verdict.min_samples`)",
+    },
+    EntryKey {
+        key: "include_ramp_up",
+        json_type: "boolean",
+        in_budget: false,
+        description: "Judge the ramp-up too (default: `verdict.include_ramp_up`)",
+    },
+];
+
+/// The entry keys a target (or a budget) takes.
+pub fn entry_keys(place: Place) -> impl Iterator<Item = &'static EntryKey> {
+    ENTRY_KEYS.iter().filter(move |k| place == Place::Target || k.in_budget)
+}
+
+/// JSON Schema of one target or budget entry, generated from the entry keys and the metric registry.
+pub fn entry_schema(place: Place) -> serde_json::Value {
+    let mut properties = serde_json::Map::new();
+    for k in entry_keys(place) {
+        properties.insert(
+            k.key.into(),
+            serde_json::json!({"type": k.json_type, "description": k.description}),
+        );
+    }
+    let what = match place {
+        Place::Target => "limit",
+        Place::Budget => "budget",
+    };
+    for (key, description) in metric::keys(place) {
+        let example = Metric::parse(&key).map_or("", |m| m.example(place));
+        properties.insert(
+            key,
+            serde_json::json!({
+                "type": ["string", "number"],
+                "description": format!("{description}; {what}, e.g. `{example}`"),
+            }),
+        );
+    }
+    let mut patterns = serde_json::Map::new();
+    patterns.insert(
+        metric::PERCENTILE_PATTERN.into(),
+        serde_json::json!({
+            "type": ["string", "number"],
+            "description": format!(
+                "{}; {what}, e.g. `{}`",
+                metric::PERCENTILE_DESCRIPTION,
+                Metric::Percentile(75.0).example(place)
+            ),
+        }),
+    );
+    let description = match place {
+        Place::Target => "A target: a selector and limits on its metrics; server metrics need `select: server`.",
+        Place::Budget => "A budget: a selector and, per metric, how much worse head may be than base (`warn..fail`).",
+    };
+    serde_json::json!({
+        "type": "object",
+        "description": description,
+        "properties": properties,
+        "patternProperties": patterns,
+        "additionalProperties": false,
+    })
+}
+
+/// JSON Schema shape of a target, from the metric registry.
+pub struct TargetSchema;
+
+impl JsonSchema for TargetSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "TargetSchema".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        Schema::try_from(entry_schema(Place::Target)).unwrap_or_default()
+    }
+}
+
+/// JSON Schema shape of a budget, from the metric registry.
+pub struct BudgetSchema;
+
+impl JsonSchema for BudgetSchema {
+    fn schema_name() -> Cow<'static, str> {
+        "BudgetSchema".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        Schema::try_from(entry_schema(Place::Budget)).unwrap_or_default()
+    }
 }
 
 /// Regression budgets against a baseline run.
@@ -501,28 +589,4 @@ pub struct RegressionSpec {
     #[serde(default)]
     #[schemars(with = "Vec<BudgetSchema>")]
     pub budgets: Vec<At<IndexMap<String, At<Scalar>>>>,
-}
-
-/// JSON Schema shape of a budget (the parser reads any `pNN` key too).
-#[derive(JsonSchema)]
-#[allow(dead_code)]
-pub struct BudgetSchema {
-    /// `total`, a method, a request name, or a glob over names.
-    select: Option<String>,
-    /// Compare each matching request name on its own.
-    each: Option<bool>,
-    /// Mean latency budget, e.g. `+10%`, `+10%..+20%` (warn, fail) or `+5ms`.
-    avg: Option<String>,
-    /// Median latency budget.
-    p50: Option<String>,
-    /// 90th percentile budget.
-    p90: Option<String>,
-    /// 95th percentile budget, e.g. `+10%`.
-    p95: Option<String>,
-    /// 99th percentile budget.
-    p99: Option<String>,
-    /// Error rate budget in percentage points, e.g. `+0.5pp`.
-    error_rate: Option<String>,
-    /// Throughput budget, e.g. `-10%`.
-    rps: Option<String>,
 }

@@ -4,12 +4,13 @@ use super::budget::{self, Budget};
 use super::duration::{parse_duration, parse_range};
 use super::error::{closest, GateError, Pos, Problem};
 use super::model::{self, At, RequestSpec};
-use super::target::{Limit, Metric, Selector, ServerMetric};
+use super::target::{Limit, Selector};
 use super::template::{JsonPath, Template};
 use super::{
     Gate, LoadProfile, OpenModel, RegressionPolicy, Request, Scenario, Serve, Stage, Target, Task, VerdictSettings,
 };
 use crate::http::Method;
+use crate::metric::{self, Metric, Place};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -114,12 +115,7 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
     let verdict = verdict_settings(&mut cx, raw.verdict.as_ref());
     let names: Vec<String> = scenarios
         .iter()
-        .flat_map(|s: &Scenario| {
-            s.on_start
-                .iter()
-                .chain(s.tasks.iter().flat_map(|t| t.requests.iter()))
-                .chain(s.on_stop.iter())
-        })
+        .flat_map(Scenario::requests)
         .map(|r| r.name.clone())
         .collect();
     let targets = raw
@@ -481,11 +477,21 @@ fn scenario(
             defined.extend(f.extract.keys().cloned());
         }
     }
-    for r in on_start
-        .iter()
-        .chain(tasks.iter().flat_map(|t| t.requests.iter()))
-        .chain(on_stop.iter())
-    {
+    let scenario = Scenario {
+        name: name.to_string(),
+        weight: weight.unwrap_or(1),
+        think_time,
+        variables: s
+            .variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.value.0.clone()))
+            .collect(),
+        on_start,
+        tasks,
+        on_stop,
+        pos,
+    };
+    for r in scenario.requests() {
         for v in r.vars() {
             if !defined.contains(&v) {
                 let help = match closest(&v, defined.iter().map(String::as_str)) {
@@ -506,20 +512,7 @@ fn scenario(
         }
     }
 
-    Scenario {
-        name: name.to_string(),
-        weight: weight.unwrap_or(1),
-        think_time,
-        variables: s
-            .variables
-            .iter()
-            .map(|(k, v)| (k.clone(), v.value.0.clone()))
-            .collect(),
-        on_start,
-        tasks,
-        on_stop,
-        pos,
-    }
+    scenario
 }
 
 fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Template)]) -> Option<Request> {
@@ -708,29 +701,161 @@ fn verdict_settings(cx: &mut Ctx, spec: Option<&model::VerdictSpec>) -> VerdictS
     v
 }
 
-const TARGET_KEYS: [&str; 4] = ["select", "each", "min_samples", "include_ramp_up"];
-const SERVER_KEYS: [&str; 7] = [
-    "rss_max",
-    "rss_mean",
-    "rss_trend",
-    "cpu_mean",
-    "cpu_max",
-    "fds_max",
-    "threads_max",
-];
-const METRIC_KEYS: [&str; 11] = [
-    "avg",
-    "min",
-    "max",
-    "p50",
-    "p90",
-    "p95",
-    "p99",
-    "p99.9",
-    "error_rate",
-    "rps",
-    "requests",
-];
+/// What a target or budget entry sets besides its metric values.
+struct Entry<L> {
+    select: Selector,
+    each: bool,
+    min_samples: Option<u64>,
+    include_ramp_up: Option<bool>,
+    /// The metric values `parse` accepted, in file order.
+    limits: Vec<L>,
+    pos: Pos,
+    /// Problems found in the entry.
+    problems: usize,
+}
+
+/// `target` or `regression budget`, for messages.
+fn noun(place: Place) -> &'static str {
+    match place {
+        Place::Target => "target",
+        Place::Budget => "regression budget",
+    }
+}
+
+/// Reads one target or budget entry: the entry keys, then every metric key the registry allows at
+/// `place`, its value read by `parse` (a target limit or a budget amount).
+fn entry<L>(
+    cx: &mut Ctx,
+    spec: &At<indexmap::IndexMap<String, At<model::Scalar>>>,
+    place: Place,
+    names: &[String],
+    parse: impl Fn(Metric, &str) -> Result<L, String>,
+) -> Entry<L> {
+    let problems_before = cx.problems.len();
+    let mut e = Entry {
+        select: Selector::Total,
+        each: false,
+        min_samples: None,
+        include_ramp_up: None,
+        limits: Vec::new(),
+        pos: Pos::of(spec),
+        problems: 0,
+    };
+    let mut metrics: Vec<(Metric, &str, Pos)> = Vec::new();
+    for (key, v) in &spec.value {
+        if model::entry_keys(place).any(|k| k.key == key) {
+            match key.as_str() {
+                "select" => e.select = select(cx, v, names),
+                "each" => e.each = flag(cx, key, v),
+                "include_ramp_up" => e.include_ramp_up = Some(flag(cx, key, v)),
+                _ => match v.value.0.parse() {
+                    Ok(n) => e.min_samples = Some(n),
+                    Err(_) => cx.err(
+                        Pos::of(v),
+                        format!("`{key}`: expected a whole number, found `{}`", v.value.0),
+                        None,
+                    ),
+                },
+            }
+            continue;
+        }
+        let Some(metric) = Metric::parse(key) else {
+            match metric::refusal(key) {
+                Some(why) => cx.err(Pos::of(v), why, None),
+                None => unknown_key(cx, key, Pos::of(v), place),
+            }
+            continue;
+        };
+        metrics.push((metric, key, Pos::of(v)));
+        match metric.allowed_in(place).and_then(|()| parse(metric, &v.value.0)) {
+            Ok(l) => e.limits.push(l),
+            Err(why) => cx.err(Pos::of(v), why, None),
+        }
+    }
+    // Server metrics only with `select: server`, and nothing else there.
+    let server = e.select == Selector::Server;
+    match place {
+        Place::Target => {
+            for &(metric, key, pos) in &metrics {
+                if metric.is_server() && !server {
+                    cx.err(
+                        pos,
+                        format!("`{key}` is a metric of the service under test: it needs `select: server`"),
+                        Some("put it in its own target: `- {select: server, rss_max: < 500MB}`".into()),
+                    );
+                } else if !metric.is_server() && server {
+                    cx.err(
+                        pos,
+                        format!("`select: server` takes the service's metrics, not `{key}`"),
+                        Some(format!("server metrics: {}", metric_keys(place, true).join(", "))),
+                    );
+                }
+            }
+        }
+        Place::Budget => {
+            if server && metrics.iter().any(|(m, ..)| !m.is_server()) {
+                cx.err(e.pos, "`select: server` takes only the service's metrics", None);
+            } else if !server && metrics.iter().any(|(m, ..)| m.is_server()) {
+                cx.err(
+                    e.pos,
+                    "the service's metrics (`rss_max`, `cpu_mean`, ...) need `select: server`",
+                    None,
+                );
+            }
+        }
+    }
+    e.problems = cx.problems.len() - problems_before;
+    e
+}
+
+/// The named metric keys allowed at `place`, of the service (`server`) or of the requests.
+fn metric_keys(place: Place, server: bool) -> Vec<&'static str> {
+    metric::named_keys()
+        .iter()
+        .filter(|n| n.metric.is_server() == server && n.metric.allowed_in(place).is_ok())
+        .map(|n| n.key)
+        .collect()
+}
+
+fn unknown_key(cx: &mut Ctx, key: &str, pos: Pos, place: Place) {
+    let entry_keys: Vec<&str> = model::entry_keys(place).map(|k| k.key).collect();
+    let candidates: Vec<String> = metric::keys(place).into_iter().map(|(k, _)| k).collect();
+    let help = closest(
+        key,
+        entry_keys.iter().copied().chain(candidates.iter().map(String::as_str)),
+    )
+    .map(|c| format!("did you mean `{c}`?"))
+    .unwrap_or_else(|| {
+        let quoted = entry_keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>();
+        format!(
+            "a {} has {} and {}: {}, or any `pNN`; with `select: server`: {}",
+            noun(place),
+            quoted.join(", "),
+            match place {
+                Place::Target => "limits",
+                Place::Budget => "budgets",
+            },
+            metric_keys(place, false).join(", "),
+            metric_keys(place, true).join(", ")
+        )
+    });
+    cx.err(pos, format!("unknown key `{key}` in a {}", noun(place)), Some(help));
+}
+
+fn flag(cx: &mut Ctx, key: &str, v: &At<model::Scalar>) -> bool {
+    match v.value.0.as_str() {
+        "true" => true,
+        "false" => false,
+        other => {
+            cx.err(
+                Pos::of(v),
+                format!("`{key}`: expected true or false, found `{other}`"),
+                None,
+            );
+            false
+        }
+    }
+}
 
 fn target(
     cx: &mut Ctx,
@@ -738,102 +863,26 @@ fn target(
     verdict: &VerdictSettings,
     names: &[String],
 ) -> Option<Target> {
-    let pos = Pos::of(spec);
-    let errors_before = cx.problems.len();
-    let mut t = Target {
-        select: Selector::Total,
-        each: false,
-        limits: Vec::new(),
-        min_samples: verdict.min_samples,
-        include_ramp_up: verdict.include_ramp_up,
-        pos,
-    };
-    let flag = |cx: &mut Ctx, key: &str, v: &At<model::Scalar>| -> bool {
-        match v.value.0.as_str() {
-            "true" => true,
-            "false" => false,
-            other => {
-                cx.err(
-                    Pos::of(v),
-                    format!("`{key}`: expected true or false, found `{other}`"),
-                    None,
-                );
-                false
-            }
-        }
-    };
-    for (key, v) in &spec.value {
-        match key.as_str() {
-            "select" => {
-                t.select = Selector::parse(&v.value.0);
-                if let Selector::Name(n) = &t.select {
-                    if !names.contains(n) {
-                        let help = closest(n, names.iter().map(String::as_str))
-                            .map(|c| format!("did you mean `{c}`?"))
-                            .unwrap_or_else(|| {
-                                "select `total`, a method such as `GET`, a request name, or a glob such as `GET /api/*`"
-                                    .into()
-                            });
-                        cx.err(
-                            Pos::of(v),
-                            format!("`select: {n}` matches no request name of this gate"),
-                            Some(help),
-                        );
-                    }
-                }
-            }
-            "each" => t.each = flag(cx, key, v),
-            "include_ramp_up" => t.include_ramp_up = flag(cx, key, v),
-            "min_samples" => match v.value.0.parse() {
-                Ok(n) => t.min_samples = n,
-                Err(_) => cx.err(
-                    Pos::of(v),
-                    format!("`min_samples`: expected a whole number, found `{}`", v.value.0),
-                    None,
-                ),
-            },
-            other => match Metric::parse(other).or_else(|| ServerMetric::parse(other).map(Metric::Server)) {
-                Some(metric) => match Limit::parse(metric, &v.value.0) {
-                    Ok(l) => t.limits.push(l),
-                    Err(e) => cx.err(Pos::of(v), e, None),
-                },
-                None => {
-                    let help = closest(other, TARGET_KEYS.iter().chain(METRIC_KEYS.iter()).chain(SERVER_KEYS.iter()).copied())
-                        .map(|c| format!("did you mean `{c}`?"))
-                        .unwrap_or_else(|| format!("a target has `select`, `each`, `min_samples`, `include_ramp_up` and limits: {}, or any `pNN`", METRIC_KEYS.join(", ")));
-                    cx.err(Pos::of(v), format!("unknown key `{other}` in a target"), Some(help));
-                }
-            },
-        }
-    }
-    for (key, v) in &spec.value {
-        let is_server = ServerMetric::parse(key).is_some();
-        if is_server && t.select != Selector::Server {
-            cx.err(
-                Pos::of(v),
-                format!("`{key}` is a metric of the service under test: it needs `select: server`"),
-                Some("put it in its own target: `- {select: server, rss_max: < 500MB}`".into()),
-            );
-        } else if !is_server && t.select == Selector::Server && !TARGET_KEYS.contains(&key.as_str()) {
-            cx.err(
-                Pos::of(v),
-                format!("`select: server` takes the service's metrics, not `{key}`"),
-                Some(format!("server metrics: {}", SERVER_KEYS.join(", "))),
-            );
-        }
-    }
-    if t.limits.is_empty() {
+    let e = entry(cx, spec, Place::Target, names, Limit::parse);
+    if e.limits.is_empty() {
         // Only when nothing else was wrong here: a misspelt limit already said so.
-        if cx.problems.len() == errors_before {
+        if e.problems == 0 {
             cx.err(
-                pos,
+                e.pos,
                 "this target sets no limit",
                 Some("add one, e.g. `avg: < 100ms`, `p95: < 200ms`, `error_rate: < 1%` or `rps: > 100`".into()),
             );
         }
         return None;
     }
-    Some(t)
+    Some(Target {
+        select: e.select,
+        each: e.each,
+        limits: e.limits,
+        min_samples: e.min_samples.unwrap_or(verdict.min_samples),
+        include_ramp_up: e.include_ramp_up.unwrap_or(verdict.include_ramp_up),
+        pos: e.pos,
+    })
 }
 
 fn percent(cx: &mut Ctx, key: &str, v: &At<model::Scalar>, lo: f64, hi: f64) -> Option<f64> {
@@ -878,58 +927,13 @@ fn regression(cx: &mut Ctx, spec: Option<&model::RegressionSpec>, names: &[Strin
         p.min_samples = n;
     }
     for b in &spec.budgets {
-        let mut budget = Budget {
-            select: Selector::Total,
-            each: false,
-            limits: Vec::new(),
-            pos: Pos::of(b),
+        let e = entry(cx, b, Place::Budget, names, budget::parse_limit);
+        let budget = Budget {
+            select: e.select,
+            each: e.each,
+            limits: e.limits,
+            pos: e.pos,
         };
-        for (key, v) in &b.value {
-            match key.as_str() {
-                "select" => budget.select = select(cx, v, names),
-                "each" => match v.value.0.as_str() {
-                    "true" => budget.each = true,
-                    "false" => budget.each = false,
-                    other => cx.err(
-                        Pos::of(v),
-                        format!("`each`: expected true or false, found `{other}`"),
-                        None,
-                    ),
-                },
-                other => match Metric::parse(other).or_else(|| ServerMetric::parse(other).map(Metric::Server)) {
-                    Some(metric) => match budget::parse_limit(metric, &v.value.0) {
-                        Ok(l) => budget.limits.push(l),
-                        Err(e) => cx.err(Pos::of(v), e, None),
-                    },
-                    None => {
-                        let help = closest(
-                            other,
-                            ["select", "each", "avg", "p50", "p90", "p95", "p99", "error_rate", "rps"],
-                        )
-                        .map(|c| format!("did you mean `{c}`?"))
-                        .unwrap_or_else(|| {
-                            "a budget has `select`, `each`, and budgets for `avg`, any `pNN`, `error_rate` or `rps`"
-                                .into()
-                        });
-                        cx.err(
-                            Pos::of(v),
-                            format!("unknown key `{other}` in a regression budget"),
-                            Some(help),
-                        );
-                    }
-                },
-            }
-        }
-        let server_limits = budget.limits.iter().filter(|l| l.metric.is_server()).count();
-        if budget.select == Selector::Server && server_limits != budget.limits.len() {
-            cx.err(budget.pos, "`select: server` takes only the service's metrics", None);
-        } else if budget.select != Selector::Server && server_limits > 0 {
-            cx.err(
-                budget.pos,
-                "the service's metrics (`rss_max`, `cpu_mean`, ...) need `select: server`",
-                None,
-            );
-        }
         if budget.limits.is_empty() {
             cx.err(
                 budget.pos,

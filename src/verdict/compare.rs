@@ -2,9 +2,11 @@
 //! its confidence interval, and an outcome that says how sure perfgate is.
 
 use super::stats::{self, Interval};
-use crate::gate::budget::{worse_is_up, Amount, Budget, BudgetLimit};
-use crate::gate::target::Metric;
+use super::{groups, Group};
+use crate::gate::budget::{Amount, Budget, BudgetLimit};
+use crate::gate::target::Selector;
 use crate::gate::{Pos, RegressionPolicy};
+use crate::metric::{Metric, ServerMetric, Worse};
 use crate::metrics::results::{Results, Stats};
 use serde::Serialize;
 
@@ -81,6 +83,8 @@ pub struct Comparison {
     pub worse_ci: Option<(f64, f64)>,
     /// Unit of `worse_ci`: `%`, ` ms` or ` pp`.
     pub ci_unit: String,
+    /// The failing budget in `ci_unit` (`+10%` is 10, `+1.5s` is 1500 for a latency).
+    pub fail_at: f64,
     /// The outcome.
     pub change: Change,
     /// Why, in a sentence.
@@ -158,57 +162,43 @@ pub fn compare(
     let noise = if mode == Mode::Duet { 0.0 } else { policy.noise };
 
     // Groups first, so the number of comparisons is known for the Bonferroni correction.
-    let mut plan: Vec<(&Budget, String, Vec<usize>, Vec<usize>)> = Vec::new();
+    let mut plan: Vec<(&Budget, Group, Group)> = Vec::new();
     for b in &policy.budgets {
-        let head_idx: Vec<usize> = (0..head.requests.len())
-            .filter(|&i| b.select.matches(&head.requests[i].name, head.requests[i].method))
-            .collect();
-        let find = |name: &str| base.requests.iter().position(|q| q.name == name);
-        if b.each {
-            for &i in &head_idx {
-                let base_idx: Vec<usize> = find(&head.requests[i].name).into_iter().collect();
-                plan.push((b, head.requests[i].name.clone(), vec![i], base_idx));
+        for h in groups(head, &b.select, b.each, include_ramp_up) {
+            if b.each && h.indices.is_empty() {
+                // `each` over no request name compares nothing.
+                continue;
             }
-        } else {
-            let base_idx: Vec<usize> = (0..base.requests.len())
-                .filter(|&i| b.select.matches(&base.requests[i].name, base.requests[i].method))
-                .collect();
-            plan.push((b, b.select.to_string(), head_idx, base_idx));
+            let base_select = if b.each {
+                Selector::Name(h.subject.clone())
+            } else {
+                b.select.clone()
+            };
+            let base_group = groups(base, &base_select, false, include_ramp_up).swap_remove(0);
+            plan.push((b, base_group, h));
         }
     }
     let m: usize = plan.iter().map(|(b, ..)| b.limits.len()).sum::<usize>().max(1);
     let alpha = (1.0 - policy.confidence) / m as f64;
-    let z_diff = stats::z_for(1.0 - alpha);
-    let z_side = stats::z_for(1.0 - alpha / 2.0);
+    let z = Z {
+        side: stats::z_for(1.0 - alpha / 2.0),
+        diff: stats::z_for(1.0 - alpha),
+    };
 
     let mut comparisons = Vec::new();
-    for (budget, subject, head_idx, base_idx) in plan {
-        let merge = |r: &Results, idx: &[usize]| {
-            let mut s = Stats::default();
-            for &i in idx {
-                if include_ramp_up {
-                    s.merge(&r.requests[i].phases.ramp_up);
-                }
-                s.merge(&r.requests[i].phases.steady);
-            }
-            s
+    for (budget, bg, hg) in plan {
+        let pair = BaseHead {
+            stats: (&bg.stats, &hg.stats),
+            rps: (
+                rps_series(base, &bg.names(base), include_ramp_up),
+                rps_series(head, &hg.names(head), include_ramp_up),
+            ),
         };
-        let (bs, hs) = (merge(base, &base_idx), merge(head, &head_idx));
-        let names_b: Vec<&str> = base_idx.iter().map(|&i| base.requests[i].name.as_str()).collect();
-        let names_h: Vec<&str> = head_idx.iter().map(|&i| head.requests[i].name.as_str()).collect();
         for limit in &budget.limits {
-            if let Metric::Server(m) = limit.metric {
-                comparisons.push(judge_server(m, limit, base, head, noise, budget.pos, include_ramp_up));
-                continue;
-            }
-            let ctx = Side {
-                stats: (&bs, &hs),
-                rps: (
-                    rps_series(base, &names_b, include_ramp_up),
-                    rps_series(head, &names_h, include_ramp_up),
-                ),
-            };
-            comparisons.push(judge(policy, &subject, limit, &ctx, noise, z_side, z_diff, budget.pos));
+            comparisons.push(match limit.metric {
+                Metric::Server(m) => judge_server(m, limit, base, head, noise, budget.pos, include_ramp_up),
+                _ => judge(policy, &hg.subject, limit, &pair, noise, z, budget.pos),
+            });
         }
     }
     if noise > 0.0 {
@@ -237,9 +227,17 @@ pub fn compare(
     }
 }
 
-struct Side<'a> {
+/// Base and head of one group: merged stats and per-second request rates.
+struct BaseHead<'a> {
     stats: (&'a Stats, &'a Stats),
     rps: (Vec<f64>, Vec<f64>),
+}
+
+/// Normal quantiles of the corrected family: for one side's interval and for a difference.
+#[derive(Debug, Clone, Copy)]
+struct Z {
+    side: f64,
+    diff: f64,
 }
 
 /// Requests per second of the named requests in each interval of the judged phase.
@@ -259,58 +257,87 @@ fn rps_series(r: &Results, names: &[&str], include_ramp_up: bool) -> Vec<f64> {
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn judge(
-    policy: &RegressionPolicy,
-    subject: &str,
-    limit: &BudgetLimit,
-    side: &Side,
-    noise: f64,
-    z_side: f64,
-    z_diff: f64,
-    pos: Pos,
-) -> Comparison {
-    let (bs, hs) = side.stats;
-    let metric = limit.metric;
-    let up = worse_is_up(metric);
-    let unit = metric.unit().to_string();
-    let mut c = Comparison {
-        name: format!("{subject}: {metric} {} vs base", limit.text),
+/// A budget amount in the unit of the change: percent for relative budgets, else the metric's own.
+fn scale(a: Amount) -> f64 {
+    match a {
+        Amount::Relative(r) => r * 100.0,
+        Amount::Absolute(a) => a,
+    }
+}
+
+/// A comparison with its budget filled in and its outcome not yet known.
+fn comparison(name: String, subject: &str, limit: &BudgetLimit, ci_unit: String, pos: Pos) -> Comparison {
+    Comparison {
+        name,
         subject: subject.to_string(),
-        metric: metric.to_string(),
+        metric: limit.metric.to_string(),
         budget: limit.text.clone(),
         base: None,
         head: None,
-        unit,
+        unit: limit.metric.unit().to_string(),
         delta_pct: None,
         worse_ci: None,
-        ci_unit: match limit.fail {
-            Amount::Relative(_) => "%".into(),
-            Amount::Absolute(_) if metric == Metric::ErrorRate => " pp".into(),
-            Amount::Absolute(_) => " ms".into(),
-        },
+        ci_unit,
+        fail_at: scale(limit.fail),
         change: Change::Inconclusive,
         reason: String::new(),
-        samples: (bs.requests, hs.requests),
+        samples: (0, 0),
         pos,
-    };
+    }
+}
+
+/// The change of one metric from base to head, in the budget's unit (positive = worse).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Delta {
+    /// Base value in the metric's unit.
+    base: f64,
+    /// Head value in the metric's unit.
+    head: f64,
+    /// The change, point estimate.
+    point: f64,
+    /// Its confidence interval, before the noise allowance.
+    ci: Interval,
+    /// Run-to-run noise allowed for on each side of the interval.
+    noise: f64,
+}
+
+/// Why a change could not be computed, with the point values when they are known.
+#[derive(Debug, Clone, PartialEq)]
+struct NoDelta {
+    values: Option<(f64, f64)>,
+    reason: String,
+}
+
+/// Compute: base and head values of a request metric, the change in the budget's unit, its
+/// interval and the noise allowance; or why it cannot be computed.
+fn compute(
+    metric: Metric,
+    fail: Amount,
+    pair: &BaseHead,
+    noise: f64,
+    z: Z,
+    min_samples: u64,
+) -> Result<Delta, NoDelta> {
+    let (bs, hs) = pair.stats;
     if bs.requests == 0 || hs.requests == 0 {
-        c.reason = format!("no data: {} requests in base, {} in head", bs.requests, hs.requests);
-        return c;
+        return Err(NoDelta {
+            values: None,
+            reason: format!("no data: {} requests in base, {} in head", bs.requests, hs.requests),
+        });
     }
     // Point values and per-side intervals.
     let (b, h, bi, hi): (f64, f64, Option<Interval>, Option<Interval>) = match metric {
         Metric::Percentile(p) => (
             bs.quantile_ms(p / 100.0),
             hs.quantile_ms(p / 100.0),
-            stats::quantile_ci(bs, p / 100.0, z_side),
-            stats::quantile_ci(hs, p / 100.0, z_side),
+            stats::quantile_ci(bs, p / 100.0, z.side),
+            stats::quantile_ci(hs, p / 100.0, z.side),
         ),
         Metric::Avg => (
             bs.mean_ms(),
             hs.mean_ms(),
-            stats::mean_ci(bs, z_side),
-            stats::mean_ci(hs, z_side),
+            stats::mean_ci(bs, z.side),
+            stats::mean_ci(hs, z.side),
         ),
         Metric::Rps => {
             let mean = |v: &[f64]| {
@@ -321,176 +348,217 @@ fn judge(
                 }
             };
             (
-                mean(&side.rps.0),
-                mean(&side.rps.1),
-                stats::series_mean_ci(&side.rps.0, z_side),
-                stats::series_mean_ci(&side.rps.1, z_side),
+                mean(&pair.rps.0),
+                mean(&pair.rps.1),
+                stats::series_mean_ci(&pair.rps.0, z.side),
+                stats::series_mean_ci(&pair.rps.1, z.side),
             )
         }
         _ => (bs.error_rate_pct(), hs.error_rate_pct(), None, None),
     };
-    c.base = Some(b);
-    c.head = Some(h);
-    if b > 0.0 {
-        c.delta_pct = Some((h / b - 1.0) * 100.0);
-    }
-    let min_n = bs.requests.min(hs.requests);
-    if min_n < policy.min_samples {
-        c.reason = format!(
+    let fail_with = |reason: String| NoDelta {
+        values: Some((b, h)),
+        reason,
+    };
+    if bs.requests.min(hs.requests) < min_samples {
+        return Err(fail_with(format!(
             "too few samples: {} in base, {} in head, {} needed",
-            bs.requests, hs.requests, policy.min_samples
-        );
-        return c;
+            bs.requests, hs.requests, min_samples
+        )));
     }
-    // The change in the budget's unit, positive = worse, with its interval.
-    let (point, ci, noise_abs) = if metric == Metric::ErrorRate {
-        let Some(d) = stats::proportion_diff_ci(bs, hs, z_diff) else {
-            c.reason = "no data".into();
-            return c;
-        };
-        (h - b, d, 0.0)
-    } else {
-        let (Some(bi), Some(hi)) = (bi, hi) else {
-            c.reason = "too few samples or intervals to bound the change".into();
-            return c;
-        };
-        if !(bi.hi.is_finite() && hi.hi.is_finite()) || bi.lo <= 0.0 {
-            c.reason = format!(
-                "too few samples to bound {metric} (base {}, head {})",
-                bs.requests, hs.requests
-            );
-            return c;
-        }
-        match limit.fail {
-            Amount::Relative(_) => {
-                let (lo, hi_) = if up {
-                    (hi.lo / bi.hi - 1.0, hi.hi / bi.lo - 1.0)
-                } else {
-                    (1.0 - hi.hi / bi.lo, 1.0 - hi.lo / bi.hi)
-                };
-                let point = if up { h / b - 1.0 } else { 1.0 - h / b };
-                (
-                    point * 100.0,
-                    Interval {
-                        lo: lo * 100.0,
-                        hi: hi_ * 100.0,
-                    },
-                    noise * 100.0,
-                )
-            }
-            Amount::Absolute(_) => {
-                let (lo, hi_) = if up {
-                    (hi.lo - bi.hi, hi.hi - bi.lo)
-                } else {
-                    (bi.lo - hi.hi, bi.hi - hi.lo)
-                };
-                let point = if up { h - b } else { b - h };
-                (point, Interval { lo, hi: hi_ }, noise * b)
+    if metric == Metric::ErrorRate {
+        let ci = stats::proportion_diff_ci(bs, hs, z.diff).ok_or_else(|| fail_with("no data".into()))?;
+        return Ok(Delta {
+            base: b,
+            head: h,
+            point: h - b,
+            ci,
+            noise: 0.0,
+        });
+    }
+    let (Some(bi), Some(hi)) = (bi, hi) else {
+        return Err(fail_with("too few samples or intervals to bound the change".into()));
+    };
+    if !(bi.hi.is_finite() && hi.hi.is_finite()) || bi.lo <= 0.0 {
+        return Err(fail_with(format!(
+            "too few samples to bound {metric} (base {}, head {})",
+            bs.requests, hs.requests
+        )));
+    }
+    let up = metric.worse() == Worse::Up;
+    Ok(match fail {
+        Amount::Relative(_) => {
+            let (lo, hi_) = if up {
+                (hi.lo / bi.hi - 1.0, hi.hi / bi.lo - 1.0)
+            } else {
+                (1.0 - hi.hi / bi.lo, 1.0 - hi.lo / bi.hi)
+            };
+            let point = if up { h / b - 1.0 } else { 1.0 - h / b };
+            Delta {
+                base: b,
+                head: h,
+                point: point * 100.0,
+                ci: Interval {
+                    lo: lo * 100.0,
+                    hi: hi_ * 100.0,
+                },
+                noise: noise * 100.0,
             }
         }
-    };
-    c.worse_ci = Some((ci.lo, ci.hi));
-    let scale = |a: Amount| match a {
-        Amount::Relative(r) => r * 100.0,
-        Amount::Absolute(a) => a,
-    };
-    let fail = scale(limit.fail);
-    let warn = limit.warn.map(scale);
-    let (lo, hi) = (ci.lo - noise_abs, ci.hi + noise_abs);
-    let allowance = if noise_abs > 0.0 {
-        format!(" (with ±{noise_abs:.1}{} run-to-run noise allowed)", c.ci_unit)
+        Amount::Absolute(_) => {
+            let (lo, hi_) = if up {
+                (hi.lo - bi.hi, hi.hi - bi.lo)
+            } else {
+                (bi.lo - hi.hi, bi.hi - hi.lo)
+            };
+            Delta {
+                base: b,
+                head: h,
+                point: if up { h - b } else { b - h },
+                ci: Interval { lo, hi: hi_ },
+                noise: noise * b,
+            }
+        }
+    })
+}
+
+/// What the decision table reads, all in the budget's unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Facts {
+    /// Low end of the change's interval, widened by the noise allowance.
+    lo: f64,
+    /// High end of the change's interval, widened by the noise allowance.
+    hi: f64,
+    /// The change, point estimate.
+    point: f64,
+    /// The failing budget.
+    fail: f64,
+    /// The warning band, when there is one.
+    warn: Option<f64>,
+    /// Latencies only: the point change is below `min_effect`.
+    effect_below_min: bool,
+    /// Latencies only: even the worst change the interval allows is below `min_effect`.
+    worst_below_min: bool,
+}
+
+/// Classify: the decision table, from the widened interval, the point and the budget to the outcome.
+fn classify(f: Facts) -> Change {
+    let beyond = f.lo > f.fail;
+    let within = f.hi <= f.fail;
+    match (beyond, within) {
+        // Beyond the budget, but too small a change to matter.
+        (true, _) if f.effect_below_min => Change::Pass,
+        (true, _) => Change::Regression,
+        (false, true) if f.hi < 0.0 => Change::Improvement,
+        (false, true) if f.warn.is_some_and(|w| f.point > w) => Change::Warn,
+        (false, true) => Change::Pass,
+        // Straddling the budget, but even the worst case is too small a change to matter.
+        (false, false) if f.worst_below_min => Change::Pass,
+        (false, false) => Change::Inconclusive,
+    }
+}
+
+/// Describe: why a request metric's comparison came out as it did, from the computed numbers.
+fn describe(change: Change, d: &Delta, f: &Facts, u: &str, min_effect_ms: f64, worst_ms: f64) -> String {
+    let (point, lo, hi, fail) = (fmt(d.point, u), fmt(d.ci.lo, u), fmt(d.ci.hi, u), fmt(f.fail, u));
+    let allowance = if d.noise > 0.0 {
+        format!(" (with ±{:.1}{u} run-to-run noise allowed)", d.noise)
     } else {
         String::new()
     };
-    let abs_ms = (h - b).abs();
+    match change {
+        Change::Pass if f.lo > f.fail => format!(
+            "worse by {:.3} ms [{lo}, {hi}], but below min_effect {min_effect_ms} ms",
+            d.head - d.base
+        ),
+        Change::Pass if f.hi > f.fail => format!(
+            "change {point} [{lo}, {hi}]: even the worst case, {worst_ms:.3} ms, is below min_effect {min_effect_ms} ms"
+        ),
+        Change::Pass => format!("change {point} [{lo}, {hi}] is within the budget of {fail}{allowance}"),
+        Change::Regression => format!("worse by {point} [{lo}, {hi}], beyond the budget of {fail}{allowance}"),
+        Change::Improvement => format!(
+            "better by {} [{}, {}]{allowance}",
+            fmt(-d.point, u),
+            fmt(-d.ci.hi, u),
+            fmt(-d.ci.lo, u)
+        ),
+        Change::Warn => format!(
+            "worse by {point}, above the warning band of {} but within the budget of {fail}",
+            fmt(f.warn.unwrap_or(0.0), u)
+        ),
+        Change::Inconclusive if d.noise > 0.0 && d.ci.hi <= f.fail => format!(
+            "change {point} [{lo}, {hi}] is within the budget of {fail}, but not once ±{:.1}{u} of run-to-run noise is allowed for",
+            d.noise
+        ),
+        Change::Inconclusive => format!("change {point} [{lo}, {hi}] straddles the budget of {fail}{allowance}"),
+    }
+}
+
+/// One request metric of one group, head against base: compute, classify, describe.
+fn judge(
+    policy: &RegressionPolicy,
+    subject: &str,
+    limit: &BudgetLimit,
+    pair: &BaseHead,
+    noise: f64,
+    z: Z,
+    pos: Pos,
+) -> Comparison {
+    let metric = limit.metric;
+    let ci_unit = match limit.fail {
+        Amount::Relative(_) => "%",
+        Amount::Absolute(_) if metric == Metric::ErrorRate => " pp",
+        Amount::Absolute(_) => " ms",
+    };
+    let name = format!("{subject}: {metric} {} vs base", limit.text);
+    let mut c = comparison(name, subject, limit, ci_unit.into(), pos);
+    c.samples = (pair.stats.0.requests, pair.stats.1.requests);
+    let d = match compute(metric, limit.fail, pair, noise, z, policy.min_samples) {
+        Ok(d) => d,
+        Err(no) => {
+            if let Some((b, h)) = no.values {
+                c.base = Some(b);
+                c.head = Some(h);
+                if b > 0.0 {
+                    c.delta_pct = Some((h / b - 1.0) * 100.0);
+                }
+            }
+            c.reason = no.reason;
+            return c;
+        }
+    };
+    c.base = Some(d.base);
+    c.head = Some(d.head);
+    if d.base > 0.0 {
+        c.delta_pct = Some((d.head / d.base - 1.0) * 100.0);
+    }
+    c.worse_ci = Some((d.ci.lo, d.ci.hi));
+    let (lo, hi) = (d.ci.lo - d.noise, d.ci.hi + d.noise);
     // The worst change the interval allows, in ms: min_effect may clear a change only when even
     // that is below it (a tiny point estimate with a wide interval is not evidence of "no change").
     let worst_ms = match limit.fail {
-        Amount::Relative(_) => b * (lo.abs().max(hi.abs())) / 100.0,
+        Amount::Relative(_) => d.base * (lo.abs().max(hi.abs())) / 100.0,
         Amount::Absolute(_) => lo.abs().max(hi.abs()),
     };
-    if metric.is_latency() && lo > fail && abs_ms < policy.min_effect_ms {
-        c.change = Change::Pass;
-        c.reason = format!(
-            "worse by {:.3} ms [{}, {}], but below min_effect {} ms",
-            h - b,
-            fmt(ci.lo, &c.ci_unit),
-            fmt(ci.hi, &c.ci_unit),
-            policy.min_effect_ms
-        );
-    } else if metric.is_latency() && worst_ms < policy.min_effect_ms && lo <= fail && hi > fail {
-        c.change = Change::Pass;
-        c.reason = format!(
-            "change {} [{}, {}]: even the worst case, {worst_ms:.3} ms, is below min_effect {} ms",
-            fmt(point, &c.ci_unit),
-            fmt(ci.lo, &c.ci_unit),
-            fmt(ci.hi, &c.ci_unit),
-            policy.min_effect_ms
-        );
-    } else if lo > fail {
-        c.change = Change::Regression;
-        c.reason = format!(
-            "worse by {} [{}, {}], beyond the budget of {}{allowance}",
-            fmt(point, &c.ci_unit),
-            fmt(ci.lo, &c.ci_unit),
-            fmt(ci.hi, &c.ci_unit),
-            fmt(fail, &c.ci_unit)
-        );
-    } else if hi <= fail {
-        if hi < 0.0 {
-            c.change = Change::Improvement;
-            c.reason = format!(
-                "better by {} [{}, {}]{allowance}",
-                fmt(-point, &c.ci_unit),
-                fmt(-ci.hi, &c.ci_unit),
-                fmt(-ci.lo, &c.ci_unit)
-            );
-        } else if warn.is_some_and(|w| point > w) {
-            c.change = Change::Warn;
-            c.reason = format!(
-                "worse by {}, above the warning band of {} but within the budget of {}",
-                fmt(point, &c.ci_unit),
-                fmt(warn.unwrap_or(0.0), &c.ci_unit),
-                fmt(fail, &c.ci_unit)
-            );
-        } else {
-            c.change = Change::Pass;
-            c.reason = format!(
-                "change {} [{}, {}] is within the budget of {}{allowance}",
-                fmt(point, &c.ci_unit),
-                fmt(ci.lo, &c.ci_unit),
-                fmt(ci.hi, &c.ci_unit),
-                fmt(fail, &c.ci_unit)
-            );
-        }
-    } else {
-        c.change = Change::Inconclusive;
-        c.reason = if noise_abs > 0.0 && ci.hi <= fail {
-            format!(
-                "change {} [{}, {}] is within the budget of {}, but not once ±{noise_abs:.1}{} of run-to-run noise is allowed for",
-                fmt(point, &c.ci_unit),
-                fmt(ci.lo, &c.ci_unit),
-                fmt(ci.hi, &c.ci_unit),
-                fmt(fail, &c.ci_unit),
-                c.ci_unit
-            )
-        } else {
-            format!(
-                "change {} [{}, {}] straddles the budget of {}{allowance}",
-                fmt(point, &c.ci_unit),
-                fmt(ci.lo, &c.ci_unit),
-                fmt(ci.hi, &c.ci_unit),
-                fmt(fail, &c.ci_unit)
-            )
-        };
-    }
+    let latency = metric.is_latency();
+    let facts = Facts {
+        lo,
+        hi,
+        point: d.point,
+        fail: scale(limit.fail),
+        warn: limit.warn.map(scale),
+        effect_below_min: latency && (d.head - d.base).abs() < policy.min_effect_ms,
+        worst_below_min: latency && worst_ms < policy.min_effect_ms,
+    };
+    c.change = classify(facts);
+    c.reason = describe(c.change, &d, &facts, ci_unit, policy.min_effect_ms, worst_ms);
     c
 }
 
 /// A server metric, head against base: a point comparison (one value per run, no sampling
 /// interval), with the run-to-run noise allowed for in sequential mode.
 fn judge_server(
-    m: crate::gate::target::ServerMetric,
+    m: ServerMetric,
     limit: &BudgetLimit,
     base: &Results,
     head: &Results,
@@ -502,25 +570,12 @@ fn judge_server(
         let from = if include_ramp_up { 0.0 } else { r.load.ramp_up_s };
         super::server_point(r, m, from)
     };
-    let mut c = Comparison {
-        name: format!("server: {} {} vs base", limit.metric, limit.text),
-        subject: "server".into(),
-        metric: limit.metric.to_string(),
-        budget: limit.text.clone(),
-        base: None,
-        head: None,
-        unit: limit.metric.unit().to_string(),
-        delta_pct: None,
-        worse_ci: None,
-        ci_unit: match limit.fail {
-            Amount::Relative(_) => "%".into(),
-            Amount::Absolute(_) => limit.metric.unit().to_string(),
-        },
-        change: Change::Inconclusive,
-        reason: String::new(),
-        samples: (0, 0),
-        pos,
+    let ci_unit = match limit.fail {
+        Amount::Relative(_) => "%".to_string(),
+        Amount::Absolute(_) => limit.metric.unit().to_string(),
     };
+    let name = format!("server: {} {} vs base", limit.metric, limit.text);
+    let mut c = comparison(name, "server", limit, ci_unit, pos);
     let (Some((b, nb)), Some((h, nh))) = (value(base), value(head)) else {
         c.reason = "no service samples on both sides: start base and head with --serve / --baseline-serve".into();
         return c;
@@ -531,50 +586,35 @@ fn judge_server(
     if b > 0.0 {
         c.delta_pct = Some((h / b - 1.0) * 100.0);
     }
-    let (worse, fail, warn, allowance) = match limit.fail {
-        Amount::Relative(f) => {
-            if b <= 0.0 {
-                c.reason = "the base value is 0: a relative budget cannot judge it".into();
-                return c;
-            }
-            (
-                (h / b - 1.0) * 100.0,
-                f * 100.0,
-                limit
-                    .warn
-                    .map(|w| if let Amount::Relative(w) = w { w * 100.0 } else { 0.0 }),
-                noise * 100.0,
-            )
+    let (worse, allowance) = match limit.fail {
+        Amount::Relative(_) if b <= 0.0 => {
+            c.reason = "the base value is 0: a relative budget cannot judge it".into();
+            return c;
         }
-        Amount::Absolute(a) => (
-            h - b,
-            a,
-            limit.warn.map(|w| if let Amount::Absolute(w) = w { w } else { 0.0 }),
-            noise * b,
-        ),
+        Amount::Relative(_) => ((h / b - 1.0) * 100.0, noise * 100.0),
+        Amount::Absolute(_) => (h - b, noise * b),
     };
     c.worse_ci = Some((worse - allowance, worse + allowance));
-    let u = c.ci_unit.clone();
-    if worse - allowance > fail {
-        c.change = Change::Regression;
-        c.reason = format!("worse by {}, beyond the budget of {}", fmt(worse, &u), fmt(fail, &u));
-    } else if worse + allowance <= fail {
-        c.change = if worse + allowance < 0.0 {
-            Change::Improvement
-        } else if warn.is_some_and(|w| worse > w) {
-            Change::Warn
-        } else {
-            Change::Pass
-        };
-        c.reason = format!("change {} is within the budget of {}", fmt(worse, &u), fmt(fail, &u));
-    } else {
-        c.reason = format!(
-            "change {} is within ±{} of the budget {}: run-to-run noise cannot be told apart",
-            fmt(worse, &u),
-            fmt(allowance, &u),
-            fmt(fail, &u)
-        );
-    }
+    let facts = Facts {
+        lo: worse - allowance,
+        hi: worse + allowance,
+        point: worse,
+        fail: scale(limit.fail),
+        warn: limit.warn.map(scale),
+        effect_below_min: false,
+        worst_below_min: false,
+    };
+    c.change = classify(facts);
+    let (u, fail) = (c.ci_unit.as_str(), fmt(facts.fail, &c.ci_unit));
+    c.reason = match c.change {
+        Change::Regression => format!("worse by {}, beyond the budget of {fail}", fmt(worse, u)),
+        Change::Inconclusive => format!(
+            "change {} is within ±{} of the budget {fail}: run-to-run noise cannot be told apart",
+            fmt(worse, u),
+            fmt(allowance, u)
+        ),
+        _ => format!("change {} is within the budget of {fail}", fmt(worse, u)),
+    };
     c
 }
 
@@ -699,6 +739,95 @@ mod tests {
             false,
         );
         r.comparisons.iter().map(|c| c.change).collect()
+    }
+
+    /// Facts against a budget of 10, without a warning band, with min_effect cleared.
+    fn facts(lo: f64, hi: f64, point: f64) -> Facts {
+        Facts {
+            lo,
+            hi,
+            point,
+            fail: 10.0,
+            warn: None,
+            effect_below_min: false,
+            worst_below_min: false,
+        }
+    }
+
+    #[test]
+    fn classify_row_beyond_the_budget_but_below_min_effect_passes() {
+        let f = Facts {
+            effect_below_min: true,
+            ..facts(12.0, 20.0, 15.0)
+        };
+        assert_eq!(classify(f), Change::Pass);
+    }
+
+    #[test]
+    fn classify_row_straddling_with_the_worst_case_below_min_effect_passes() {
+        let f = Facts {
+            worst_below_min: true,
+            ..facts(5.0, 15.0, 10.0)
+        };
+        assert_eq!(classify(f), Change::Pass);
+    }
+
+    #[test]
+    fn classify_row_beyond_the_budget_is_a_regression() {
+        assert_eq!(classify(facts(10.5, 20.0, 15.0)), Change::Regression);
+        // The worst case below min_effect clears only a straddling interval.
+        let f = Facts {
+            worst_below_min: true,
+            ..facts(10.5, 20.0, 15.0)
+        };
+        assert_eq!(classify(f), Change::Regression);
+    }
+
+    #[test]
+    fn classify_row_wholly_better_is_an_improvement() {
+        assert_eq!(classify(facts(-8.0, -1.0, -4.0)), Change::Improvement);
+    }
+
+    #[test]
+    fn classify_row_within_the_budget_past_the_warning_band_warns() {
+        let f = Facts {
+            warn: Some(4.0),
+            ..facts(2.0, 8.0, 5.0)
+        };
+        assert_eq!(classify(f), Change::Warn);
+        // The warning band reads the point, not the interval.
+        let f = Facts {
+            warn: Some(6.0),
+            ..facts(2.0, 8.0, 5.0)
+        };
+        assert_eq!(classify(f), Change::Pass);
+    }
+
+    #[test]
+    fn classify_row_within_the_budget_passes() {
+        assert_eq!(classify(facts(-2.0, 10.0, 4.0)), Change::Pass);
+    }
+
+    #[test]
+    fn classify_row_straddling_the_budget_is_inconclusive() {
+        assert_eq!(classify(facts(5.0, 10.5, 8.0)), Change::Inconclusive);
+        assert_eq!(classify(facts(10.0, 12.0, 11.0)), Change::Inconclusive);
+    }
+
+    #[test]
+    fn the_failing_budget_is_a_number_in_the_interval_unit() {
+        let mut rng = SmallRng::seed_from_u64(6);
+        let mut p = policy(&[("p95", "+1.5s"), ("avg", "+5%..+20%")], 0.0);
+        p.min_samples = 1;
+        let r = compare(
+            &p,
+            &results(vec![("GET /x".into(), sample(&mut rng, 500, 20.0))]),
+            &results(vec![("GET /x".into(), sample(&mut rng, 500, 20.0))]),
+            Mode::Duet,
+            false,
+        );
+        let at: Vec<(f64, &str)> = r.comparisons.iter().map(|c| (c.fail_at, c.ci_unit.as_str())).collect();
+        assert_eq!(at, vec![(1500.0, " ms"), (20.0, "%")]);
     }
 
     #[test]

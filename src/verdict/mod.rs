@@ -5,8 +5,9 @@ pub mod compare;
 pub mod stats;
 pub mod trend;
 
-use crate::gate::target::{Limit, Metric, Op, Selector};
-use crate::gate::{Gate, Pos};
+use crate::gate::target::{Limit, Op, Selector};
+use crate::gate::{Gate, Pos, Target};
+use crate::metric::{trend_value, Metric, ServerMetric};
 use crate::metrics::results::{Results, Stats};
 use serde::Serialize;
 
@@ -152,48 +153,14 @@ impl Verdict {
 pub fn judge(gate: &Gate, results: &Results) -> Verdict {
     let mut checks = Vec::new();
     for t in &gate.targets {
-        let matched: Vec<usize> = results
-            .requests
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| t.select.matches(&r.name, r.method))
-            .map(|(i, _)| i)
-            .collect();
-        let groups: Vec<(String, Vec<usize>)> = if t.each && !matched.is_empty() {
-            matched
-                .iter()
-                .map(|&i| (results.requests[i].name.clone(), vec![i]))
-                .collect()
-        } else {
-            vec![(t.select.to_string(), matched)]
-        };
-        for (subject, idx) in groups {
-            let mut stats = Stats::default();
-            for &i in &idx {
-                let p = &results.requests[i].phases;
-                if t.include_ramp_up {
-                    stats.merge(&p.ramp_up);
-                }
-                stats.merge(&p.steady);
-            }
+        for g in groups(results, &t.select, t.each, t.include_ramp_up) {
             let window = if t.include_ramp_up {
                 results.load.duration_s
             } else {
                 results.load.duration_s - results.load.ramp_up_s
             };
             for limit in &t.limits {
-                checks.push(check(
-                    &subject,
-                    &idx,
-                    results,
-                    &stats,
-                    window,
-                    limit,
-                    t.min_samples,
-                    &t.select,
-                    t.pos,
-                    t.include_ramp_up,
-                ));
+                checks.push(check(&g, results, window, limit, t));
             }
         }
     }
@@ -202,6 +169,65 @@ pub fn judge(gate: &Gate, results: &Results) -> Verdict {
         no_data_fails: gate.verdict.no_data_fails,
         regression: None,
     }
+}
+
+/// Request names judged together, with their stats merged over the judged phases.
+#[derive(Debug, Clone)]
+pub struct Group {
+    /// The group's name in reports: a request name (with `each`) or the selector.
+    pub subject: String,
+    /// Indices into `Results::requests`, in results order.
+    pub indices: Vec<usize>,
+    /// Stats of those requests, merged.
+    pub stats: Stats,
+}
+
+impl Group {
+    /// The request names in the group.
+    pub fn names<'a>(&self, results: &'a Results) -> Vec<&'a str> {
+        self.indices
+            .iter()
+            .map(|&i| results.requests[i].name.as_str())
+            .collect()
+    }
+}
+
+/// The groups a selector makes of the results' request names: with `each` one per matching name
+/// (or, when none matches, one empty group named after the selector), else one for all matches.
+pub fn groups(results: &Results, select: &Selector, each: bool, include_ramp_up: bool) -> Vec<Group> {
+    let matched: Vec<usize> = results
+        .requests
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| select.matches(&r.name, r.method))
+        .map(|(i, _)| i)
+        .collect();
+    let parts: Vec<(String, Vec<usize>)> = if each && !matched.is_empty() {
+        matched
+            .iter()
+            .map(|&i| (results.requests[i].name.clone(), vec![i]))
+            .collect()
+    } else {
+        vec![(select.to_string(), matched)]
+    };
+    parts
+        .into_iter()
+        .map(|(subject, indices)| {
+            let mut stats = Stats::default();
+            for &i in &indices {
+                let p = &results.requests[i].phases;
+                if include_ramp_up {
+                    stats.merge(&p.ramp_up);
+                }
+                stats.merge(&p.steady);
+            }
+            Group {
+                subject,
+                indices,
+                stats,
+            }
+        })
+        .collect()
 }
 
 /// Judges head against the targets and, under the gate's budgets, against a baseline.
@@ -217,19 +243,10 @@ pub fn judge_with_baseline(gate: &Gate, head: &Results, base: &Results, mode: co
     v
 }
 
-#[allow(clippy::too_many_arguments)]
-fn check(
-    subject: &str,
-    idx: &[usize],
-    results: &Results,
-    stats: &Stats,
-    window_s: f64,
-    limit: &Limit,
-    min_samples: u64,
-    select: &Selector,
-    pos: Pos,
-    include_ramp_up: bool,
-) -> Check {
+/// One limit of a target applied to one group.
+fn check(g: &Group, results: &Results, window_s: f64, limit: &Limit, t: &Target) -> Check {
+    let (stats, idx, select, min_samples, include_ramp_up) =
+        (&g.stats, &g.indices, &t.select, t.min_samples, t.include_ramp_up);
     let phase = if include_ramp_up {
         "the run"
     } else {
@@ -256,8 +273,7 @@ fn check(
         ),
         Metric::Rps if window_s <= 0.0 => (None, Some(format!("no data: {phase} lasted no time"))),
         Metric::Trend(p) => {
-            let names: Vec<&str> = idx.iter().map(|&i| results.requests[i].name.as_str()).collect();
-            let points = latency_points(results, select, &names, p, from);
+            let points = latency_points(results, select, &g.names(results), p, from);
             match trend::fit(&points, stats::z_for(0.95)) {
                 Some(sl) if sl.mean > 0.0 => {
                     let rel = |x: f64| x / sl.mean * 100.0;
@@ -286,8 +302,8 @@ fn check(
         Some(_) => Outcome::Fail,
     };
     Check {
-        name: format!("{subject}: {limit}"),
-        subject: subject.to_string(),
+        name: format!("{}: {limit}", g.subject),
+        subject: g.subject.clone(),
         requests: idx.iter().map(|&i| results.requests[i].name.clone()).collect(),
         limit: limit.to_string(),
         metric: limit.metric.to_string(),
@@ -299,24 +315,14 @@ fn check(
         outcome,
         note,
         interval,
-        pos,
+        pos: t.pos,
         include_ramp_up,
     }
 }
 
-/// The value of a metric over merged stats; latencies in ms (slopes and server metrics come from
-/// the series and the service samples instead, and read 0 here).
+/// The value of a metric over merged stats; latencies in ms (slopes and server metrics read 0 here).
 pub fn measure(metric: Metric, s: &Stats, window_s: f64) -> f64 {
-    match metric {
-        Metric::Trend(_) | Metric::Server(_) => 0.0,
-        Metric::Avg => s.mean_ms(),
-        Metric::Min => s.min_us as f64 / 1000.0,
-        Metric::Max => s.max_us as f64 / 1000.0,
-        Metric::Percentile(p) => s.quantile_ms(p / 100.0),
-        Metric::ErrorRate => s.error_rate_pct(),
-        Metric::Rps => s.requests as f64 / window_s,
-        Metric::Requests => s.requests as f64,
-    }
+    metric.measure(s, window_s)
 }
 
 /// A number with a precision that suits its size.
@@ -332,28 +338,13 @@ pub fn fmt_value(v: f64) -> String {
 
 /// Per-interval values of a latency percentile for the selected names after `from` seconds, as `(t, ms)`.
 fn latency_points(r: &Results, select: &Selector, names: &[&str], p: f64, from: f64) -> Vec<(f64, f64)> {
-    let pick = |n: &crate::metrics::results::NamePoint| -> f64 {
-        if p <= 50.0 {
-            n.p50_ms
-        } else if p <= 95.0 {
-            n.p95_ms
-        } else {
-            n.p99_ms
-        }
-    };
+    let pick = |n: &crate::metrics::results::NamePoint| trend_value(p, [n.p50_ms, n.p95_ms, n.p99_ms]);
     r.series
         .iter()
         .filter(|pt| pt.t > from && pt.dt > 0.5 && pt.requests > 0)
         .filter_map(|pt| {
             if *select == Selector::Total {
-                let v = if p <= 50.0 {
-                    pt.p50_ms
-                } else if p <= 95.0 {
-                    pt.p95_ms
-                } else {
-                    pt.p99_ms
-                };
-                return Some((pt.t, v));
+                return Some((pt.t, trend_value(p, [pt.p50_ms, pt.p95_ms, pt.p99_ms])));
             }
             // Request-weighted mean of the names' interval percentiles.
             let (mut sum, mut n) = (0.0, 0u64);
@@ -370,8 +361,7 @@ fn latency_points(r: &Results, select: &Selector, names: &[&str], p: f64, from: 
 type ServerValue = (Option<f64>, u64, Option<(f64, f64)>, Option<String>);
 
 /// A server metric after `from` seconds: value, sample count, interval (trends), or why there is none.
-fn server_value(r: &Results, m: crate::gate::target::ServerMetric, from: f64) -> ServerValue {
-    use crate::gate::target::ServerMetric as S;
+fn server_value(r: &Results, m: ServerMetric, from: f64) -> ServerValue {
     let Some(server) = &r.server else {
         return (
             None,
@@ -390,7 +380,7 @@ fn server_value(r: &Results, m: crate::gate::target::ServerMetric, from: f64) ->
         );
     }
     let n = samples.len() as u64;
-    if m != S::RssTrend {
+    if m != ServerMetric::RssTrend {
         return (server_point(r, m, from).map(|(v, _)| v), n, None, None);
     }
     let pts: Vec<(f64, f64)> = samples.iter().map(|s| (s.t, s.rss_mb)).collect();
@@ -406,23 +396,7 @@ fn server_value(r: &Results, m: crate::gate::target::ServerMetric, from: f64) ->
 }
 
 /// A non-slope server metric over the samples after `from` seconds, with the sample count.
-pub(crate) fn server_point(r: &Results, m: crate::gate::target::ServerMetric, from: f64) -> Option<(f64, u64)> {
-    use crate::gate::target::ServerMetric as S;
+pub(crate) fn server_point(r: &Results, m: ServerMetric, from: f64) -> Option<(f64, u64)> {
     let samples = r.server.as_ref()?.after(from);
-    if samples.is_empty() {
-        return None;
-    }
-    let n = samples.len();
-    let max = |f: fn(&crate::metrics::results::ServerSample) -> f64| samples.iter().map(f).fold(f64::MIN, f64::max);
-    let mean = |f: fn(&crate::metrics::results::ServerSample) -> f64| samples.iter().map(f).sum::<f64>() / n as f64;
-    let v = match m {
-        S::RssMax => max(|s| s.rss_mb),
-        S::RssMean => mean(|s| s.rss_mb),
-        S::CpuMax => max(|s| s.cpu_pct),
-        S::CpuMean => mean(|s| s.cpu_pct),
-        S::FdsMax => max(|s| s.fds as f64),
-        S::ThreadsMax => max(|s| s.threads as f64),
-        S::RssTrend => return None,
-    };
-    Some((v, n as u64))
+    m.point(&samples).map(|v| (v, samples.len() as u64))
 }
