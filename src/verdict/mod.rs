@@ -2,6 +2,7 @@
 //! and, with a baseline, every regression budget.
 
 pub mod compare;
+pub mod intervals;
 pub mod stats;
 pub mod trend;
 
