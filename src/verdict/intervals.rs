@@ -474,4 +474,193 @@ mod tests {
         let w = welch(&d, &[0.0, 0.1], 0.95, Tail::Lower).unwrap();
         assert!(w.lo == -INF && w.hi.is_finite());
     }
+
+    /// A/A and +10 % comparisons of simulated duet runs, to check the block intervals hold their level.
+    mod simulation {
+        use super::super::*;
+        use rand::rngs::SmallRng;
+        use rand::{Rng, SeedableRng};
+        use std::sync::OnceLock;
+
+        const TRIALS: usize = 1000;
+        const SECONDS: usize = 60;
+        const RPS: usize = 50;
+        const LEVEL: f64 = 0.95;
+        /// The slowdown head gets in the shifted comparisons.
+        const SHIFT: f64 = 1.10;
+        /// Log-latency sd of the runner noise both sides share.
+        const SIGMA_COMMON: f64 = 0.3;
+        /// Log-latency sd of each side's own noise.
+        const SIGMA_OWN: f64 = 0.3;
+        /// Most false alarms allowed in TRIALS A/A runs: 5 % plus 3 binomial sds (about 7.1 %).
+        const MAX_FALSE_ALARMS: f64 = 0.05 + 3.0 * 0.006_892_024_376_045_111; // sqrt(0.05 * 0.95 / 1000)
+
+        /// Standard normal draws by Box–Muller.
+        struct Gauss {
+            rng: SmallRng,
+            spare: Option<f64>,
+        }
+
+        impl Gauss {
+            fn next(&mut self) -> f64 {
+                if let Some(z) = self.spare.take() {
+                    return z;
+                }
+                let (u1, u2): (f64, f64) = (self.rng.random::<f64>().max(1e-300), self.rng.random());
+                let r = (-2.0 * u1.ln()).sqrt();
+                let a = std::f64::consts::TAU * u2;
+                self.spare = Some(r * a.sin());
+                r * a.cos()
+            }
+        }
+
+        /// Fills `out` with a stationary AR(1) series of autocorrelation `rho` and marginal sd `sigma`.
+        fn ar1(g: &mut Gauss, rho: f64, sigma: f64, out: &mut [f64]) {
+            let innovation = sigma * (1.0 - rho * rho).sqrt();
+            let mut x = sigma * g.next();
+            for v in out {
+                *v = x;
+                x = rho * x + innovation * g.next();
+            }
+        }
+
+        fn mean(xs: &[f64]) -> f64 {
+            xs.iter().sum::<f64>() / xs.len() as f64
+        }
+
+        /// Median of an even-length block, in linear time (sorting is slow in a debug build).
+        fn median(xs: &mut [f64]) -> f64 {
+            let m = xs.len() / 2;
+            let (below, upper, _) = xs.select_nth_unstable_by(m, f64::total_cmp);
+            let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (lower + *upper) / 2.0
+        }
+
+        /// Whether the one-sided (Tail::Upper) paired interval of head − base log block values
+        /// lies wholly above 0: the gate would call head slower.
+        fn alarm(head: &[f64], base: &[f64]) -> bool {
+            let d: Vec<f64> = head.iter().zip(base).map(|(h, b)| h - b).collect();
+            paired(&d, LEVEL, Tail::Upper).expect("60 blocks").lo > 0.0
+        }
+
+        /// Alarm rates over TRIALS duet runs.
+        #[derive(Debug)]
+        struct Rates {
+            aa_mean: f64,
+            aa_median: f64,
+            shift_mean: f64,
+            shift_median: f64,
+            /// A/A alarms of the per-request interval (each request pair taken as independent).
+            aa_naive: f64,
+        }
+
+        /// Simulates TRIALS duet runs of SECONDS × RPS requests a side: log-latency is a shared AR(1)
+        /// runner noise plus each side's own AR(1), both with autocorrelation `rho` per request.
+        fn simulate(rho: f64, seed: u64) -> Rates {
+            let mut g = Gauss {
+                rng: SmallRng::seed_from_u64(seed),
+                spare: None,
+            };
+            let n = SECONDS * RPS;
+            let mu = 20f64.ln(); // a 20 ms median
+            let (mut common, mut own_head, mut own_base) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+            // Log block values per statistic (mean, median) and side (base, head, head × SHIFT).
+            let mut blocks = [[[0.0; SECONDS]; 3]; 2];
+            let mut naive = vec![0.0; n];
+            let mut hits = [0usize; 5];
+            for _ in 0..TRIALS {
+                ar1(&mut g, rho, SIGMA_COMMON, &mut common);
+                ar1(&mut g, rho, SIGMA_OWN, &mut own_head);
+                ar1(&mut g, rho, SIGMA_OWN, &mut own_base);
+                for (k, side) in [&own_base, &own_head].into_iter().enumerate() {
+                    // One-second blocks: RPS consecutive requests.
+                    for (s, (c, o)) in common.chunks(RPS).zip(side.chunks(RPS)).enumerate() {
+                        let mut lat = [0.0; RPS];
+                        for (l, (c, o)) in lat.iter_mut().zip(c.iter().zip(o)) {
+                            *l = (mu + c + o).exp();
+                        }
+                        let values = [mean(&lat), median(&mut lat)];
+                        for (stat, v) in values.into_iter().enumerate() {
+                            blocks[stat][k][s] = v.ln();
+                            // Every head latency × SHIFT scales the block mean and median by SHIFT.
+                            if k == 1 {
+                                blocks[stat][2][s] = (v * SHIFT).ln();
+                            }
+                        }
+                    }
+                }
+                for (stat, [base, head, slow]) in blocks.iter().enumerate() {
+                    hits[stat] += alarm(head, base) as usize;
+                    hits[2 + stat] += alarm(slow, base) as usize;
+                }
+                // Per request: log head − log base, the shared runner noise cancelling.
+                for (d, (h, b)) in naive.iter_mut().zip(own_head.iter().zip(&own_base)) {
+                    *d = h - b;
+                }
+                hits[4] += (paired(&naive, LEVEL, Tail::Upper).expect("many requests").lo > 0.0) as usize;
+            }
+            let rate = |k: usize| hits[k] as f64 / TRIALS as f64;
+            let r = Rates {
+                aa_mean: rate(0),
+                aa_median: rate(1),
+                shift_mean: rate(2),
+                shift_median: rate(3),
+                aa_naive: rate(4),
+            };
+            eprintln!("rho {rho}: {r:?}");
+            r
+        }
+
+        /// The simulation for `rho` (0 or 0.8), run once and shared by the tests.
+        fn rates(rho: f64) -> &'static Rates {
+            static AR08: OnceLock<Rates> = OnceLock::new();
+            static AR0: OnceLock<Rates> = OnceLock::new();
+            if rho == 0.8 {
+                AR08.get_or_init(|| simulate(0.8, 8))
+            } else {
+                AR0.get_or_init(|| simulate(0.0, 0))
+            }
+        }
+
+        fn check_level_and_power(rho: f64) {
+            let r = rates(rho);
+            for (what, aa, shift) in [
+                ("block mean", r.aa_mean, r.shift_mean),
+                ("block median", r.aa_median, r.shift_median),
+            ] {
+                assert!(
+                    aa <= MAX_FALSE_ALARMS,
+                    "rho {rho}, {what}: A/A false alarms {:.1} % > {:.1} %",
+                    aa * 100.0,
+                    MAX_FALSE_ALARMS * 100.0
+                );
+                assert!(
+                    shift >= 0.90,
+                    "rho {rho}, {what}: +10 % detected in {:.1} % < 90 % (A/A false alarms {:.1} %)",
+                    shift * 100.0,
+                    aa * 100.0
+                );
+            }
+        }
+
+        #[test]
+        fn block_intervals_hold_level_and_detect_10_percent_under_autocorrelation() {
+            check_level_and_power(0.8);
+        }
+
+        #[test]
+        fn block_intervals_hold_level_and_detect_10_percent_without_autocorrelation() {
+            check_level_and_power(0.0);
+        }
+
+        #[test]
+        fn per_request_interval_misses_its_level_under_autocorrelation() {
+            let naive = rates(0.8).aa_naive;
+            assert!(
+                naive > 0.20,
+                "per-request A/A false alarms {:.1} % at rho 0.8: expected far above 5 %",
+                naive * 100.0
+            );
+        }
+    }
 }
