@@ -304,3 +304,34 @@ fn cmdline(pid: u32) -> String {
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
         .unwrap_or_default()
 }
+
+#[test]
+fn an_rps_budget_is_refused_in_a_duet_before_anything_starts() {
+    let dir = TempDir::new("app-rps-duet");
+    let gate = dir.write(
+        "rps.yaml",
+        &CLOSED.replace("RUNTIME", "2s").replace(
+            "      p50: +50%",
+            "      p50: +50%\n    - select: total\n      rps: -20%",
+        ),
+    );
+    let out = perfgate(
+        &[
+            "run",
+            gate.to_str().unwrap(),
+            "--host",
+            "http://127.0.0.1:1",
+            "--baseline-host",
+            "http://127.0.0.1:1",
+            "-q",
+        ],
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("rps.yaml:13: an `rps` budget cannot judge a duet"),
+        "{}",
+        out.stderr
+    );
+}

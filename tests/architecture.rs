@@ -20,7 +20,13 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
                 continue;
             }
             let rel = p.strip_prefix(&src).unwrap();
-            let first = rel.components().next().unwrap().as_os_str().to_string_lossy().to_string();
+            let first = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy()
+                .to_string();
             let module = first.trim_end_matches(".rs").to_string();
             if module == "lib" || module == "main" {
                 continue;

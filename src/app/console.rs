@@ -209,6 +209,8 @@ mod tests {
             change: Change::Pass,
             reason: String::new(),
             samples: (100, 100),
+            blocks: None,
+            min_detectable: None,
             pos: crate::gate::Pos::default(),
         }
     }

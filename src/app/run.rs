@@ -201,6 +201,9 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
     }
     if let Some(b) = &base_url {
         engine::check_duet(&plan, b).map_err(Error::input)?;
+        if let Some(why) = gate.regression.duet_refusal(&gate.file) {
+            return Err(Error::input(why));
+        }
     }
     for url in std::iter::once(&plan.base).chain(base_url.iter()) {
         engine::check_endpoint(url, &plan.tls).map_err(Error::input)?;

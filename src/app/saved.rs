@@ -26,6 +26,11 @@ pub async fn compare(base: &Path, head: &Path, gate: Option<PathBuf>, opts: &Rep
         (Some(b), Some(h)) if b.id == h.id && b.side != h.side => Mode::Duet,
         _ => Mode::Sequential,
     };
+    if mode == Mode::Duet {
+        if let Some(why) = gate.regression.duet_refusal(&gate.file) {
+            return Err(Error::input(why));
+        }
+    }
     conclude(&gate, &head_results, Some((&base_results, mode)), &reports, opts).await
 }
 

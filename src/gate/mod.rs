@@ -141,6 +141,20 @@ pub struct RegressionPolicy {
     pub budgets: Vec<budget::Budget>,
 }
 
+impl RegressionPolicy {
+    /// Why these budgets cannot judge a duet, if they cannot: an `rps` budget never moves there.
+    pub fn duet_refusal(&self, file: &str) -> Option<String> {
+        let b = self
+            .budgets
+            .iter()
+            .find(|b| b.limits.iter().any(|l| l.metric == crate::metric::Metric::Rps))?;
+        Some(format!(
+            "{file}:{}: an `rps` budget cannot judge a duet: every user sends each request to base and head in turn, so both get the same count and the change is always 0; keep it for sequential runs (--baseline FILE) in a gate of their own, or remove it",
+            b.pos.line
+        ))
+    }
+}
+
 impl Default for RegressionPolicy {
     fn default() -> Self {
         RegressionPolicy {

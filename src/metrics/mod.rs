@@ -1,6 +1,7 @@
 //! Measurements: the recorder the engine writes to, and the results document it produces.
 
 pub mod assemble;
+pub mod coarse;
 pub mod health;
 pub mod hist;
 pub mod recorder;

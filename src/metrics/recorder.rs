@@ -273,6 +273,8 @@ impl Recorder {
                     p50_ms: both.quantile_ms(0.5),
                     p95_ms: both.quantile_ms(0.95),
                     p99_ms: both.quantile_ms(0.99),
+                    sum_us: both.sum_us,
+                    hist: super::coarse::Coarse::of(&both.histogram).encode(),
                 });
                 all.merge(&both);
             }

@@ -161,6 +161,13 @@ pub struct NamePoint {
     pub p95_ms: f64,
     /// p99 latency, ms.
     pub p99_ms: f64,
+    /// Sum of latencies in the interval, µs (the interval's exact mean with `requests`).
+    #[serde(default)]
+    pub sum_us: u64,
+    /// The interval's latencies as a [`super::coarse::Coarse`] histogram (empty in files written before
+    /// perfgate kept them): what the verdict builds time blocks from.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hist: String,
 }
 
 /// One interval (about a second) of the run.

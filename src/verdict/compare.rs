@@ -1,6 +1,8 @@
 //! Regression against a baseline: per budget, group and metric the base and head values, the change,
 //! its confidence interval, and an outcome that says how sure perfgate is.
 
+use super::blocks::{self, BlockEstimate, NoBlocks};
+use super::intervals::{self, Tail};
 use super::stats::{self, Interval};
 use super::{groups, Group};
 use crate::gate::budget::{Amount, Budget, BudgetLimit};
@@ -91,6 +93,12 @@ pub struct Comparison {
     pub reason: String,
     /// Samples on each side (base, head).
     pub samples: (u64, u64),
+    /// Time blocks the interval came from: (blocks, seconds each); None for per-request intervals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<(usize, usize)>,
+    /// The smallest change (in `ci_unit`) this run would detect with 80 % power at its noise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_detectable: Option<f64>,
     /// Where the budget is written.
     pub pos: Pos,
 }
@@ -160,6 +168,13 @@ pub fn compare(
         }
     }
     let noise = if mode == Mode::Duet { 0.0 } else { policy.noise };
+    let blockless = |r: &Results| r.series.iter().all(|p| p.names.iter().all(|n| n.hist.is_empty()));
+    if !policy.budgets.is_empty() && (blockless(base) || blockless(head)) {
+        notes.push(
+            "a results file without per-second histograms (written by an older perfgate): its latency intervals count every request as independent and are too narrow; record the baseline again"
+                .into(),
+        );
+    }
 
     // Groups first, so the number of comparisons is known for the Bonferroni correction.
     let mut plan: Vec<(&Budget, Group, Group)> = Vec::new();
@@ -183,6 +198,7 @@ pub fn compare(
     let z = Z {
         side: stats::z_for(1.0 - alpha / 2.0),
         diff: stats::z_for(1.0 - alpha),
+        alpha,
     };
 
     let mut comparisons = Vec::new();
@@ -193,6 +209,10 @@ pub fn compare(
                 rps_series(base, &bg.names(base), include_ramp_up),
                 rps_series(head, &hg.names(head), include_ramp_up),
             ),
+            results: (base, head),
+            names: (bg.names(base), hg.names(head)),
+            include_ramp_up,
+            paired: mode == Mode::Duet,
         };
         for limit in &budget.limits {
             comparisons.push(match limit.metric {
@@ -227,17 +247,24 @@ pub fn compare(
     }
 }
 
-/// Base and head of one group: merged stats and per-second request rates.
+/// Base and head of one group: merged stats, per-second request rates, and the results they came
+/// from (for time blocks).
 struct BaseHead<'a> {
     stats: (&'a Stats, &'a Stats),
     rps: (Vec<f64>, Vec<f64>),
+    results: (&'a Results, &'a Results),
+    names: (Vec<&'a str>, Vec<&'a str>),
+    include_ramp_up: bool,
+    paired: bool,
 }
 
-/// Normal quantiles of the corrected family: for one side's interval and for a difference.
+/// Normal quantiles of the corrected family (for one side's interval and for a difference), and the
+/// share of false alarms each side of one comparison's interval may make.
 #[derive(Debug, Clone, Copy)]
 struct Z {
     side: f64,
     diff: f64,
+    alpha: f64,
 }
 
 /// Requests per second of the named requests in each interval of the judged phase.
@@ -282,6 +309,8 @@ fn comparison(name: String, subject: &str, limit: &BudgetLimit, ci_unit: String,
         change: Change::Inconclusive,
         reason: String::new(),
         samples: (0, 0),
+        blocks: None,
+        min_detectable: None,
         pos,
     }
 }
@@ -299,6 +328,10 @@ struct Delta {
     ci: Interval,
     /// Run-to-run noise allowed for on each side of the interval.
     noise: f64,
+    /// Time blocks behind the interval (count, seconds each); None for per-request intervals.
+    blocks: Option<(usize, usize)>,
+    /// The smallest change this run would detect with [`MDE_POWER`], in the budget's unit.
+    min_detectable: Option<f64>,
 }
 
 /// Why a change could not be computed, with the point values when they are known.
@@ -374,7 +407,31 @@ fn compute(
             point: h - b,
             ci,
             noise: 0.0,
+            blocks: None,
+            min_detectable: None,
         });
+    }
+    if metric.is_latency() {
+        let relative = matches!(fail, Amount::Relative(_));
+        let est = blocks::estimate(
+            metric,
+            relative,
+            pair.results.0,
+            pair.results.1,
+            &pair.names.0,
+            &pair.names.1,
+            pair.include_ramp_up,
+            pair.paired,
+            1.0 - 2.0 * z.alpha,
+        );
+        match est {
+            Ok(be) => return Ok(from_blocks(metric, relative, b, h, &be, noise, z.alpha)),
+            Err(NoBlocks::TooFew { blocks, seconds }) => {
+                return Err(fail_with(too_few_blocks(metric, blocks, seconds, pair)));
+            }
+            // An older file: the per-request intervals below, which a note says are too narrow.
+            Err(NoBlocks::NoHistograms) => {}
+        }
     }
     let (Some(bi), Some(hi)) = (bi, hi) else {
         return Err(fail_with("too few samples or intervals to bound the change".into()));
@@ -403,6 +460,8 @@ fn compute(
                     hi: hi_ * 100.0,
                 },
                 noise: noise * 100.0,
+                blocks: None,
+                min_detectable: None,
             }
         }
         Amount::Absolute(_) => {
@@ -417,9 +476,75 @@ fn compute(
                 point: if up { h - b } else { b - h },
                 ci: Interval { lo, hi: hi_ },
                 noise: noise * b,
+                blocks: None,
+                min_detectable: None,
             }
         }
     })
+}
+
+/// The change of a latency metric from its whole-run values (`b`, `h`) with the standard error of the
+/// time blocks: the interval is centred on the whole run's change, its width comes from the blocks.
+fn from_blocks(metric: Metric, relative: bool, b: f64, h: f64, be: &BlockEstimate, noise: f64, alpha: f64) -> Delta {
+    let t = intervals::t_quantile(1.0 - alpha, be.estimate.df);
+    let half = t * be.estimate.se;
+    let mde = intervals::min_detectable(be.estimate.se, be.estimate.df, 1.0 - alpha, MDE_POWER, Tail::Upper);
+    debug_assert!(metric.worse() == Worse::Up, "latencies get worse by going up");
+    if relative {
+        let centre = (h.max(1e-9) / b.max(1e-9)).ln();
+        let pct = |x: f64| (x.exp() - 1.0) * 100.0;
+        Delta {
+            base: b,
+            head: h,
+            point: pct(centre),
+            ci: Interval {
+                lo: pct(centre - half),
+                hi: pct(centre + half),
+            },
+            noise: noise * 100.0,
+            blocks: Some((be.blocks, be.seconds)),
+            min_detectable: Some(pct(mde)),
+        }
+    } else {
+        Delta {
+            base: b,
+            head: h,
+            point: h - b,
+            ci: Interval {
+                lo: h - b - half,
+                hi: h - b + half,
+            },
+            noise: noise * b,
+            blocks: Some((be.blocks, be.seconds)),
+            min_detectable: Some(mde),
+        }
+    }
+}
+
+/// The power at which the minimum detectable effect is stated.
+pub const MDE_POWER: f64 = 0.8;
+
+/// Why there are too few blocks, and how long a run would give enough at this rate.
+fn too_few_blocks(metric: Metric, blocks: usize, seconds: usize, pair: &BaseHead) -> String {
+    let need = blocks::samples_needed(metric);
+    if seconds == 0 {
+        return format!("too few samples to bound {metric}: no requests in the judged seconds");
+    }
+    let judged_s = |r: &Results| {
+        if pair.include_ramp_up {
+            r.load.duration_s
+        } else {
+            r.load.duration_s - r.load.ramp_up_s
+        }
+    };
+    let (base, head) = pair.results;
+    let now = judged_s(base).min(judged_s(head));
+    let wanted = (blocks::MIN_BLOCKS * seconds) as f64;
+    format!(
+        "too few samples to bound {metric}: {blocks} blocks of {seconds} s (each needs {need:.0} requests; {} needed); a steady phase of about {:.0} s would decide it at this rate (now {now:.0} s)",
+        blocks::MIN_BLOCKS,
+        wanted.max(now + seconds as f64)
+    )
 }
 
 /// What the decision table reads, all in the budget's unit.
@@ -533,6 +658,8 @@ fn judge(
         c.delta_pct = Some((d.head / d.base - 1.0) * 100.0);
     }
     c.worse_ci = Some((d.ci.lo, d.ci.hi));
+    c.blocks = d.blocks;
+    c.min_detectable = d.min_detectable;
     let (lo, hi) = (d.ci.lo - d.noise, d.ci.hi + d.noise);
     // The worst change the interval allows, in ms: min_effect may clear a change only when even
     // that is below it (a tiny point estimate with a wide interval is not evidence of "no change").

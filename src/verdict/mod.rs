@@ -1,6 +1,7 @@
 //! The verdict: every target of the gate judged against the results, one check per target and group,
 //! and, with a baseline, every regression budget.
 
+pub mod blocks;
 pub mod compare;
 pub mod intervals;
 pub mod stats;

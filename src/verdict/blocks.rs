@@ -1,0 +1,363 @@
+//! Time blocks: the unit of analysis of a regression comparison.
+//!
+//! Requests are not independent samples: latencies come in bursts (queueing, a neighbour's CPU burst,
+//! a pause of the collector, one slow connection), so an interval that counts every request as a
+//! sample is far too narrow. The steady phase is cut into blocks of whole seconds instead, each metric
+//! is computed per block from the per-second histograms the results keep, and the spread of the
+//! blocks gives the standard error (the batch-means method). In duet mode both sides were loaded in
+//! the same seconds, so blocks pair up and the interval comes from the paired differences, which
+//! cancels the noise both sides shared; in sequential mode the blocks of each side are independent
+//! samples (Welch).
+//!
+//! Block length (the rule the README states): the fewest whole seconds such that a typical block
+//! (the median second's request count times the length) holds enough requests on each side for the
+//! metric: 10 for the mean, and `max(10, 1 / (1 - q))` for the `q` quantile (20 for p95, 100 for
+//! p99), so that the block's quantile lies inside its data. At least [`MIN_BLOCKS`] blocks are needed;
+//! with fewer, the comparison is inconclusive and says how long a run would give them.
+
+use super::intervals::{self, Estimate, Tail};
+use crate::metric::Metric;
+use crate::metrics::coarse::Coarse;
+use crate::metrics::results::Results;
+use std::collections::BTreeMap;
+
+/// Fewest blocks an interval is built from (t with at least 5 degrees of freedom).
+pub const MIN_BLOCKS: usize = 6;
+
+/// One side's data per second of the judged phase, for a group of request names.
+#[derive(Debug, Clone, Default)]
+pub struct Seconds {
+    /// Requests, sum of latencies (µs) and histogram per second, keyed by the second's place in the
+    /// series (the two sides of a duet are collected at the same ticks, so places pair up).
+    by_t: BTreeMap<i64, (u64, u64, Coarse)>,
+}
+
+impl Seconds {
+    /// The seconds of `r` for `names`, over the steady phase (and the ramp-up when included); None when
+    /// the file keeps no per-second histograms (written before perfgate kept them).
+    pub fn of(r: &Results, names: &[&str], include_ramp_up: bool) -> Option<Seconds> {
+        let mut s = Seconds::default();
+        let mut any_hist = false;
+        for (i, p) in r
+            .series
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| (include_ramp_up || !p.ramp_up) && p.dt > 0.5)
+        {
+            let mut entry = (0u64, 0u64, Coarse::default());
+            for n in p.names.iter().filter(|n| names.contains(&n.name.as_str())) {
+                if n.hist.is_empty() {
+                    continue;
+                }
+                any_hist = true;
+                let h = Coarse::decode(&n.hist).ok()?;
+                entry.0 += n.requests;
+                entry.1 += n.sum_us;
+                entry.2.add(&h);
+            }
+            s.by_t.insert(i as i64, entry);
+        }
+        any_hist.then_some(s)
+    }
+
+    fn median_count(&self) -> f64 {
+        let mut c: Vec<u64> = self.by_t.values().map(|e| e.0).collect();
+        if c.is_empty() {
+            return 0.0;
+        }
+        c.sort_unstable();
+        c[c.len() / 2] as f64
+    }
+}
+
+/// Requests a block needs for `metric`.
+pub fn samples_needed(metric: Metric) -> f64 {
+    match metric {
+        Metric::Percentile(p) => (1.0 / (1.0 - p / 100.0)).max(10.0),
+        _ => 10.0,
+    }
+}
+
+/// The block length in seconds for a metric, given both sides' seconds.
+pub fn block_seconds(metric: Metric, base: &Seconds, head: &Seconds) -> usize {
+    let per_second = base.median_count().min(head.median_count());
+    if per_second <= 0.0 {
+        return usize::MAX;
+    }
+    (samples_needed(metric) / per_second).ceil().max(1.0) as usize
+}
+
+/// A metric's value over a block: the mean or a quantile of its latencies, ms; None when the block
+/// has too few requests for it.
+fn value(metric: Metric, requests: u64, sum_us: u64, hist: &Coarse) -> Option<f64> {
+    if (requests as f64) < samples_needed(metric) {
+        return None;
+    }
+    match metric {
+        Metric::Avg => Some(sum_us as f64 / requests as f64 / 1000.0),
+        Metric::Percentile(p) => hist.quantile_us(p / 100.0).map(|us| us / 1000.0),
+        _ => None,
+    }
+}
+
+/// Per-block values of both sides: `(base, head)` for each block in which both have a value. In duet
+/// mode a block is the same seconds on both sides; in sequential mode each side's blocks are its own.
+pub fn block_values(metric: Metric, base: &Seconds, head: &Seconds, k: usize, paired: bool) -> (Vec<f64>, Vec<f64>) {
+    let blocks = |s: &Seconds, keys: &[i64]| -> Vec<Option<f64>> {
+        keys.chunks(k)
+            .map(|chunk| {
+                let mut acc = (0u64, 0u64, Coarse::default());
+                for key in chunk {
+                    if let Some((n, sum, h)) = s.by_t.get(key) {
+                        acc.0 += n;
+                        acc.1 += sum;
+                        acc.2.add(h);
+                    }
+                }
+                value(metric, acc.0, acc.1, &acc.2)
+            })
+            .collect()
+    };
+    if paired {
+        let keys: Vec<i64> = base
+            .by_t
+            .keys()
+            .filter(|t| head.by_t.contains_key(t))
+            .copied()
+            .collect();
+        let (b, h) = (blocks(base, &keys), blocks(head, &keys));
+        b.into_iter().zip(h).filter_map(|(b, h)| Some((b?, h?))).unzip()
+    } else {
+        let own = |s: &Seconds| -> Vec<f64> {
+            let keys: Vec<i64> = s.by_t.keys().copied().collect();
+            blocks(s, &keys).into_iter().flatten().collect()
+        };
+        (own(base), own(head))
+    }
+}
+
+/// The change and its standard error from the blocks, in the scale the budget is judged in: the log
+/// of head over base for relative budgets, milliseconds for absolute ones.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockEstimate {
+    /// Standard error of the change and its degrees of freedom (from the blocks).
+    pub estimate: Estimate,
+    /// Blocks on each side (paired: the pairs).
+    pub blocks: usize,
+    /// Seconds per block.
+    pub seconds: usize,
+}
+
+/// Why no interval could be built from blocks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoBlocks {
+    /// The files keep no per-second histograms (an older perfgate wrote one of them).
+    NoHistograms,
+    /// Too few blocks: this many, of [`MIN_BLOCKS`] needed, of this many seconds each.
+    TooFew {
+        /// Blocks there were.
+        blocks: usize,
+        /// Seconds per block.
+        seconds: usize,
+    },
+}
+
+/// The block estimate of a latency metric's change between base and head (duet: `paired`).
+#[allow(clippy::too_many_arguments)]
+pub fn estimate(
+    metric: Metric,
+    relative: bool,
+    base: &Results,
+    head: &Results,
+    base_names: &[&str],
+    head_names: &[&str],
+    include_ramp_up: bool,
+    paired: bool,
+    level: f64,
+) -> Result<BlockEstimate, NoBlocks> {
+    let (Some(b), Some(h)) = (
+        Seconds::of(base, base_names, include_ramp_up),
+        Seconds::of(head, head_names, include_ramp_up),
+    ) else {
+        return Err(NoBlocks::NoHistograms);
+    };
+    let k = block_seconds(metric, &b, &h);
+    if k == usize::MAX {
+        return Err(NoBlocks::TooFew { blocks: 0, seconds: 0 });
+    }
+    let (bv, hv) = block_values(metric, &b, &h, k, paired);
+    let f = |v: f64| if relative { v.max(1e-9).ln() } else { v };
+    let blocks = bv.len().min(hv.len());
+    if blocks < MIN_BLOCKS {
+        return Err(NoBlocks::TooFew { blocks, seconds: k });
+    }
+    let e = if paired {
+        let diffs: Vec<f64> = hv.iter().zip(&bv).map(|(h, b)| f(*h) - f(*b)).collect();
+        intervals::paired(&diffs, level, Tail::Both)
+    } else {
+        let hl: Vec<f64> = hv.iter().map(|v| f(*v)).collect();
+        let bl: Vec<f64> = bv.iter().map(|v| f(*v)).collect();
+        intervals::welch(&hl, &bl, level, Tail::Both)
+    };
+    e.map(|estimate| BlockEstimate {
+        estimate,
+        blocks,
+        seconds: k,
+    })
+    .ok_or(NoBlocks::TooFew { blocks, seconds: k })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::results::{NamePoint, SeriesPoint};
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    /// A results document whose series holds `per_second` requests of `GET /x` in each of `seconds`
+    /// seconds, latencies from `latency(second, i)` in µs; no whole-run stats (blocks need none).
+    fn results(seconds: usize, per_second: usize, mut latency: impl FnMut(usize, usize) -> u64) -> Results {
+        let mut r: Results = serde_json::from_str(include_str!("../../tests/data/minimal-results.json"))
+            .expect("the test fixture parses");
+        r.series = (0..seconds)
+            .map(|t| {
+                let mut h = Coarse::default();
+                let mut sum = 0;
+                for i in 0..per_second {
+                    let us = latency(t, i);
+                    h.record(us);
+                    sum += us;
+                }
+                SeriesPoint {
+                    t: t as f64 + 1.0,
+                    dt: 1.0,
+                    users: 1,
+                    ramp_up: false,
+                    requests: per_second as u64,
+                    failures: 0,
+                    p50_ms: 0.0,
+                    p95_ms: 0.0,
+                    p99_ms: 0.0,
+                    total_pct_ms: vec![],
+                    bytes: 0,
+                    cumulative: Default::default(),
+                    names: vec![NamePoint {
+                        name: "GET /x".into(),
+                        requests: per_second as u64,
+                        failures: 0,
+                        p50_ms: 0.0,
+                        p95_ms: 0.0,
+                        p99_ms: 0.0,
+                        sum_us: sum,
+                        hist: h.encode(),
+                    }],
+                }
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn the_block_length_gives_each_block_enough_requests_for_the_metric() {
+        let r = results(30, 5, |_, _| 10_000);
+        let s = Seconds::of(&r, &["GET /x"], false).unwrap();
+        assert_eq!(block_seconds(Metric::Avg, &s, &s), 2);
+        assert_eq!(block_seconds(Metric::Percentile(95.0), &s, &s), 4);
+        assert_eq!(block_seconds(Metric::Percentile(99.0), &s, &s), 20);
+        let (b, h) = block_values(Metric::Percentile(95.0), &s, &s, 4, true);
+        // 30 seconds make 7 whole blocks of 4 and a block of 2 with too few requests for p95.
+        assert_eq!((b.len(), h.len()), (7, 7));
+    }
+
+    #[test]
+    fn paired_blocks_cancel_the_noise_both_sides_share() {
+        // Both sides see the same per-second runner noise (a factor 0.7..1.6); head is 10 % slower.
+        let mut rng = SmallRng::seed_from_u64(7);
+        let noise: Vec<f64> = (0..60).map(|_| rng.random_range(0.7..1.6)).collect();
+        let side = |factor: f64, seed: u64| {
+            let mut jitter = SmallRng::seed_from_u64(seed);
+            results(60, 50, |t, _| {
+                (20_000.0 * noise[t] * factor * jitter.random_range(0.9..1.1)) as u64
+            })
+        };
+        let (base, head, same) = (side(1.0, 1), side(1.10, 2), side(1.0, 3));
+        let level = 0.95;
+        let paired = estimate(
+            Metric::Avg,
+            true,
+            &base,
+            &head,
+            &["GET /x"],
+            &["GET /x"],
+            false,
+            true,
+            level,
+        )
+        .unwrap();
+        let change = paired.estimate.point.exp() - 1.0;
+        assert!((change - 0.10).abs() < 0.01, "paired change {change}");
+        assert!(paired.estimate.lo > 0.05, "{:?}", paired.estimate);
+        let aa = estimate(
+            Metric::Avg,
+            true,
+            &base,
+            &same,
+            &["GET /x"],
+            &["GET /x"],
+            false,
+            true,
+            level,
+        )
+        .unwrap();
+        assert!(aa.estimate.lo < 0.0 && aa.estimate.hi > 0.0, "{:?}", aa.estimate);
+        // Unpaired (sequential), the shared noise is in the interval: it is several times wider.
+        let unpaired = estimate(
+            Metric::Avg,
+            true,
+            &base,
+            &head,
+            &["GET /x"],
+            &["GET /x"],
+            false,
+            false,
+            level,
+        )
+        .unwrap();
+        assert!(
+            unpaired.estimate.se > 4.0 * paired.estimate.se,
+            "paired se {} vs unpaired {}",
+            paired.estimate.se,
+            unpaired.estimate.se
+        );
+        let p95 = estimate(
+            Metric::Percentile(95.0),
+            true,
+            &base,
+            &head,
+            &["GET /x"],
+            &["GET /x"],
+            false,
+            true,
+            level,
+        )
+        .unwrap();
+        assert!(p95.estimate.lo > 0.0, "{:?}", p95.estimate);
+    }
+
+    #[test]
+    fn files_without_histograms_and_short_runs_say_why_there_is_no_interval() {
+        let mut old = results(30, 50, |_, _| 10_000);
+        old.series.iter_mut().for_each(|p| p.names[0].hist.clear());
+        let new = results(30, 50, |_, _| 10_000);
+        let names = ["GET /x"];
+        assert_eq!(
+            estimate(Metric::Avg, true, &old, &new, &names, &names, false, true, 0.95),
+            Err(NoBlocks::NoHistograms)
+        );
+        let short = results(4, 50, |_, _| 10_000);
+        assert_eq!(
+            estimate(Metric::Avg, true, &short, &short, &names, &names, false, true, 0.95),
+            Err(NoBlocks::TooFew { blocks: 4, seconds: 1 })
+        );
+    }
+}
