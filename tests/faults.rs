@@ -51,12 +51,18 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
-/// Slack on top of run time + grace for a run to end on a loaded 2-core machine.
-const MARGIN: Duration = Duration::from_millis(1500);
-/// Slack on top of run time + grace for the binary (process start, reports, exit).
+/// The run must end by itself: slack on top of run time + grace that absorbs a loaded 2-core machine.
+const MARGIN: Duration = Duration::from_secs(2);
+/// The binary's run must end by itself: slack on top of run time + grace for process start, reports
+/// and exit on a loaded 2-core machine.
 const BIN_MARGIN: Duration = Duration::from_secs(4);
 /// A command that must fail before any load: generous, but far below any run.
 const QUICK: Duration = Duration::from_secs(15);
+/// A timed-out request is cut at its timeout: at most this much later (a late timer on a loaded runner).
+const LATE_TIMEOUT_US: u64 = 500_000;
+/// A refused connection is reported at once; a preflight that waited for an answer instead would take
+/// its whole timeout. Process start on a loaded runner fits far below it.
+const FAIL_FAST: Duration = perfgate::load::engine::PREFLIGHT_TIMEOUT;
 
 // ---------------------------------------------------------------------------------------------
 // Test isolation for memory measurements
@@ -381,7 +387,7 @@ async fn check_the_instrument() {
 fn assert_on_time(wall: Duration, run_time: Duration, grace: Duration) {
     assert!(
         wall <= run_time + grace + MARGIN,
-        "run time {run_time:?} + grace {grace:?}, yet the run took {wall:?}"
+        "the run did not end by itself: run time {run_time:?} + grace {grace:?}, yet it took {wall:?}"
     );
     assert!(
         wall + Duration::from_millis(100) >= run_time,
@@ -483,8 +489,8 @@ async fn refused_target_exits_3_fast_with_one_line_naming_the_url() {
     assert_no_panic(&out);
     assert_eq!(out.code(), 3, "an unreachable target exits 3\n{}", out.both());
     assert!(
-        out.elapsed < Duration::from_secs(3),
-        "refused must fail fast, took {:?}",
+        out.elapsed < FAIL_FAST,
+        "a refused connection must fail at once, not after the {FAIL_FAST:?} preflight timeout; took {:?}",
         out.elapsed
     );
     let naming: Vec<&str> = out.stderr.lines().filter(|l| l.contains(&url)).collect();
@@ -639,7 +645,7 @@ scenarios:
         s.min_us
     );
     assert!(
-        s.max_us <= 1_500_000,
+        s.max_us <= 1_000_000 + LATE_TIMEOUT_US,
         "a timeout after {} µs, long after `timeout: 1s`",
         s.max_us
     );
@@ -698,7 +704,11 @@ scenarios:
     assert_on_time(wall, Duration::from_millis(2500), Duration::from_millis(1500));
     assert_all_failed("GET /trickle", &s, FailureKind::Timeout, 4);
     assert!(s.min_us >= 990_000, "a timeout after {} µs", s.min_us);
-    assert!(s.max_us <= 1_500_000, "a timeout after {} µs", s.max_us);
+    assert!(
+        s.max_us <= 1_000_000 + LATE_TIMEOUT_US,
+        "a timeout after {} µs, long after `timeout: 1s`",
+        s.max_us
+    );
     assert!(server.requests.load(Ordering::Relaxed) >= 4);
 }
 
@@ -736,8 +746,7 @@ async fn hundred_megabyte_body_is_drained_in_bounded_memory() {
     assert_eq!(s.failures, 0, "{:?}", s.failures_by_kind);
     assert_eq!(s.status_codes, BTreeMap::from([(200, 1)]));
     assert_eq!(s.bytes, BIG, "the whole body was read");
-    assert_eq!(r.load.abandoned_requests, 0);
-    assert!(wall < Duration::from_secs(30), "took {wall:?}");
+    assert_eq!(r.load.abandoned_requests, 0, "the body was read within the grace");
     assert!(
         growth < MEMORY_LIMIT_MB,
         "a drained 100 MB body grew the process by {growth:.1} MB (limit {MEMORY_LIMIT_MB} MB): {text}"
@@ -764,8 +773,7 @@ async fn hundred_megabyte_body_with_extract_fails_extract_in_bounded_memory() {
     assert_eq!(s.requests, 1);
     assert_eq!(s.status_codes, BTreeMap::from([(200, 1)]));
     assert_eq!(s.bytes, BIG, "the whole body was read (and all but 10 MB dropped)");
-    assert_eq!(r.load.abandoned_requests, 0);
-    assert!(wall < Duration::from_secs(30), "took {wall:?}");
+    assert_eq!(r.load.abandoned_requests, 0, "the body was read within the grace");
     assert!(
         growth < MEMORY_LIMIT_MB,
         "a 100 MB body read for an extract grew the process by {growth:.1} MB (limit {MEMORY_LIMIT_MB} MB; BODY_CAP is 10 MB): {text}"
@@ -866,7 +874,7 @@ async fn storm_of_503_fails_the_error_rate_target_with_exit_1() {
     assert_eq!(out.code(), 1, "a missed error_rate target exits 1\n{}", out.both());
     assert!(
         out.elapsed < Duration::from_secs(2) + BIN_MARGIN,
-        "run 1 s + grace 1 s took {:?}",
+        "the run did not end by itself: run 1 s + grace 1 s took {:?}",
         out.elapsed
     );
     let failing = out
@@ -927,7 +935,7 @@ async fn server_dying_mid_run_still_writes_results_and_exits_1() {
     assert_eq!(out.code(), 1, "the missed error_rate target exits 1\n{}", out.both());
     assert!(
         out.elapsed < Duration::from_secs(5) + BIN_MARGIN,
-        "run 3 s + grace 2 s took {:?}",
+        "the run did not end by itself: run 3 s + grace 2 s took {:?}",
         out.elapsed
     );
     let r = Results::read(&out_file).unwrap_or_else(|e| panic!("results must be written and read back: {e}"));
@@ -1084,7 +1092,6 @@ async fn corrupt_baseline_exits_2_before_any_load() {
                 accepted,
                 "{what}: `perfgate {cmd}` connected to the target before rejecting the baseline"
             );
-            assert!(out.elapsed < Duration::from_secs(5), "{what}: took {:?}", out.elapsed);
         }
     }
 
@@ -1137,7 +1144,6 @@ async fn report_path_in_missing_folder_exits_2_before_any_load() {
             "is a folder"
         };
         assert!(line.contains(why), "{flag} {path}: `{line}` should say `{why}`");
-        assert!(out.elapsed < Duration::from_secs(5), "{flag}: took {:?}", out.elapsed);
     }
     assert_eq!(
         server.accepted.load(Ordering::Relaxed),
