@@ -318,6 +318,8 @@ struct RssWatch {
     before_kb: u64,
     peak_reset: bool,
     stop: Arc<AtomicBool>,
+    /// Samples taken so far.
+    samples: Arc<AtomicUsize>,
     sampler: Option<std::thread::JoinHandle<u64>>,
 }
 
@@ -328,10 +330,13 @@ impl RssWatch {
         let before_kb = status_kb("VmRSS");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let samples = Arc::new(AtomicUsize::new(0));
+        let taken = samples.clone();
         let sampler = std::thread::spawn(move || {
             let mut peak = 0;
             while !flag.load(Ordering::Relaxed) {
                 peak = peak.max(status_kb("VmRSS"));
+                taken.fetch_add(1, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(5));
             }
             peak
@@ -340,6 +345,7 @@ impl RssWatch {
             before_kb,
             peak_reset,
             stop,
+            samples,
             sampler: Some(sampler),
         }
     }
@@ -373,7 +379,15 @@ async fn check_the_instrument() {
     let w = RssWatch::start();
     let v = vec![1u8; 64 * 1024 * 1024];
     std::hint::black_box(&v);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Hold it until the sampler has begun a sample after the allocation, however late its thread runs.
+    let after = w.samples.load(Ordering::SeqCst) + 2;
+    let sampled = tokio::time::timeout(QUICK, async {
+        while w.samples.load(Ordering::SeqCst) < after {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(sampled.is_ok(), "the RSS sampler took no sample within {QUICK:?}");
     drop(v);
     let (growth, text) = w.finish();
     assert!(growth >= 50.0, "the RSS instrument missed a 64 MB allocation: {text}");
