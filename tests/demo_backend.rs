@@ -119,9 +119,12 @@ async fn launch(addr: SocketAddr, module: &str) -> Value {
     r.json()
 }
 
+/// A run's plan lasts at most 4 s (unit-tested in `demo::runs`); 4 s more absorbs a loaded 2-core runner.
+const RUN_ENDS_WITHIN: Duration = Duration::from_secs(8);
+
 /// Polls a run until it leaves queued/running; returns the statuses seen and the final run.
 async fn wait_finished(addr: SocketAddr, run_id: &str) -> (Vec<String>, Value) {
-    let deadline = Instant::now() + Duration::from_secs(8);
+    let deadline = Instant::now() + RUN_ENDS_WITHIN;
     let mut seen = Vec::new();
     loop {
         let r = get(addr, &format!("/api/runs/{run_id}")).await;
@@ -134,7 +137,10 @@ async fn wait_finished(addr: SocketAddr, run_id: &str) -> (Vec<String>, Value) {
         if !matches!(status.as_str(), "queued" | "running") {
             return (seen, run);
         }
-        assert!(Instant::now() < deadline, "run {run_id} did not finish: {seen:?}");
+        assert!(
+            Instant::now() < deadline,
+            "run {run_id} did not reach a final status by itself within {RUN_ENDS_WITHIN:?}: {seen:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -328,9 +334,11 @@ async fn a_launched_run_progresses_to_a_final_status_with_logs() {
     let (seen, done) = wait_finished(a, &id).await;
     let took = t0.elapsed();
     assert!(seen.contains(&"running".to_string()), "{seen:?}");
+    // Its plan (drawn from seed 7) lasts about a second; how long plans last is unit-tested in
+    // `demo::runs`. Only the lower bound is checked here: sleeps never end early.
     assert!(
-        took >= Duration::from_millis(900) && took <= Duration::from_secs(6),
-        "{took:?}"
+        took >= Duration::from_millis(900),
+        "the run finished after only {took:?}"
     );
     match done["status"].as_str() {
         Some("completed") => {
@@ -557,10 +565,28 @@ async fn system_stats_are_slow_on_a_miss_and_cached_for_two_seconds() {
     let miss = get(a, "/api/system/stats").await;
     assert_eq!(miss.status, 200);
     assert_eq!(miss.headers["x-demo-cache"], "miss");
-    assert!(miss.elapsed >= Duration::from_millis(90), "{:?}", miss.elapsed);
-    let hit = get(a, "/api/system/stats").await;
+    assert!(
+        miss.elapsed >= Duration::from_millis(90),
+        "a miss samples for 100 ms, yet answered in {:?}",
+        miss.elapsed
+    );
+    // A hit skips the sampling: the fastest of three hits takes well under half the miss. (The 2 s
+    // expiry is unit-tested in `demo::stats`.)
+    let mut hit = get(a, "/api/system/stats").await;
+    for _ in 0..2 {
+        let again = get(a, "/api/system/stats").await;
+        assert_eq!(again.headers["x-demo-cache"], "hit");
+        if again.elapsed < hit.elapsed {
+            hit = again;
+        }
+    }
     assert_eq!(hit.headers["x-demo-cache"], "hit");
-    assert!(hit.elapsed < Duration::from_millis(50), "{:?}", hit.elapsed);
+    assert!(
+        hit.elapsed * 2 < miss.elapsed,
+        "a cache hit ({:?}) is not faster than half the miss ({:?}): did it sample again?",
+        hit.elapsed,
+        miss.elapsed
+    );
     let v = hit.json();
     for (group, keys) in [
         ("runs", &["total", "successful", "failed", "success_rate"][..]),
@@ -611,60 +637,82 @@ async fn latency_adds_a_fixed_delay() {
     }
 }
 
-#[tokio::test]
-async fn base_latency_and_slow_route_affect_only_their_route() {
-    let opts = DemoOptions {
-        slow_routes: vec![demo::parse_route_factor("GET /api/modules=6").expect("route")],
-        seed: Some(3),
-        ..DemoOptions::default()
-    };
-    let s = start(opts).await;
-    let a = s.addr();
-    let mut health = Duration::MAX;
-    let mut modules = Duration::MAX;
-    let mut runs = Duration::MAX;
+/// The fastest of three answers of each path, in order.
+async fn fastest_of_three<const N: usize>(addr: SocketAddr, paths: [&str; N]) -> [Duration; N] {
+    let mut best = [Duration::MAX; N];
     for _ in 0..3 {
-        health = health.min(get(a, "/api/health").await.elapsed);
-        modules = modules.min(get(a, "/api/modules").await.elapsed);
-        runs = runs.min(get(a, "/api/runs").await.elapsed);
+        for (b, path) in best.iter_mut().zip(paths) {
+            *b = (*b).min(get(addr, path).await.elapsed);
+        }
     }
-    // health 5 ms and runs 10 ms (±20 %); modules 15 ms × 6.
-    assert!(
-        health >= Duration::from_millis(4) && health < Duration::from_millis(40),
-        "health {health:?}"
-    );
-    assert!(
-        runs >= Duration::from_millis(8) && runs < Duration::from_millis(45),
-        "runs {runs:?}"
-    );
-    assert!(modules >= Duration::from_millis(70), "modules {modules:?}");
-
-    // Without base latencies the same route is fast.
-    let opts = DemoOptions {
-        slow_routes: vec![demo::parse_route_factor("GET /api/modules=6").expect("route")],
-        ..quick()
-    };
-    let fast = start(opts).await;
-    assert!(get(fast.addr(), "/api/modules").await.elapsed < Duration::from_millis(40));
+    best
 }
 
+/// The exact delays (base latency × jitter × factors) are unit-tested in `demo::knobs`; over HTTP this
+/// checks they are wired to the routes, with lower bounds (sleeps never end early) and a ratio.
 #[tokio::test]
-async fn stall_windows_delay_requests_that_arrive_in_them() {
-    let t0 = Instant::now();
+async fn base_latency_and_slow_route_affect_only_their_route() {
+    let slow_modules = || vec![demo::parse_route_factor("GET /api/modules=6").expect("route")];
     let s = start(DemoOptions {
-        stall_every: Some(Duration::from_secs(2)),
-        stall_for: Duration::from_millis(400),
+        slow_routes: slow_modules(),
+        seed: Some(3),
+        ..DemoOptions::default()
+    })
+    .await;
+    let [health, modules, runs] = fastest_of_three(s.addr(), ["/api/health", "/api/modules", "/api/runs"]).await;
+    // health 5 ms and runs 10 ms, -20 % jitter at worst; modules 15 ms × 6 (72 ms at worst).
+    assert!(
+        health >= Duration::from_millis(4),
+        "health has no base latency: {health:?}"
+    );
+    assert!(runs >= Duration::from_millis(8), "runs has no base latency: {runs:?}");
+    assert!(
+        modules >= Duration::from_millis(70),
+        "modules is not slowed ×6: {modules:?}"
+    );
+
+    // Without base latencies the same route, with the same knob, skips the sleep: under half as long.
+    let fast = start(DemoOptions {
+        slow_routes: slow_modules(),
         ..quick()
     })
     .await;
-    // The first window opens when the server starts.
+    let [unpaced] = fastest_of_three(fast.addr(), ["/api/modules"]).await;
+    assert!(
+        unpaced * 2 < modules,
+        "--no-base-latency still paces GET /api/modules: {unpaced:?} against {modules:?} with base latencies"
+    );
+}
+
+/// The window arithmetic is unit-tested in `demo::knobs`; over HTTP this checks a request that
+/// arrives in the first window waits for its end, and one sent right after it does not.
+#[tokio::test]
+async fn stall_windows_delay_requests_that_arrive_in_them() {
+    const STALL_FOR: Duration = Duration::from_secs(1);
+    let t0 = Instant::now();
+    let s = start(DemoOptions {
+        stall_every: Some(Duration::from_secs(30)),
+        stall_for: STALL_FOR,
+        ..quick()
+    })
+    .await;
+    // The first window opens when the server starts (after t0), so its answer comes after t0 + STALL_FOR.
     let stalled = get(s.addr(), "/api/health").await;
     assert_eq!(stalled.status, 200);
-    assert!(stalled.elapsed >= Duration::from_millis(250), "{:?}", stalled.elapsed);
-    // Between windows requests are fast.
-    tokio::time::sleep(Duration::from_millis(1_000).saturating_sub(t0.elapsed())).await;
+    let answered = t0.elapsed();
+    assert!(
+        answered >= STALL_FOR,
+        "a request in the first window was answered {answered:?} after start, before the window's end"
+    );
+    // The next window opens 30 s after the first: a request now is not held.
     let free = get(s.addr(), "/api/health").await;
-    assert!(free.elapsed < Duration::from_millis(150), "{:?}", free.elapsed);
+    assert_eq!(free.status, 200);
+    assert!(
+        free.elapsed * 2 < stalled.elapsed,
+        "a request between windows ({:?}) was held like one in a window ({:?})",
+        free.elapsed,
+        stalled.elapsed
+    );
 }
 
 #[derive(Parser, Debug)]

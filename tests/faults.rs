@@ -51,12 +51,18 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
-/// Slack on top of run time + grace for a run to end on a loaded 2-core machine.
-const MARGIN: Duration = Duration::from_millis(1500);
-/// Slack on top of run time + grace for the binary (process start, reports, exit).
+/// The run must end by itself: slack on top of run time + grace that absorbs a loaded 2-core machine.
+const MARGIN: Duration = Duration::from_secs(2);
+/// The binary's run must end by itself: slack on top of run time + grace for process start, reports
+/// and exit on a loaded 2-core machine.
 const BIN_MARGIN: Duration = Duration::from_secs(4);
 /// A command that must fail before any load: generous, but far below any run.
 const QUICK: Duration = Duration::from_secs(15);
+/// A timed-out request is cut at its timeout: at most this much later (a late timer on a loaded runner).
+const LATE_TIMEOUT_US: u64 = 500_000;
+/// A refused connection is reported at once; a preflight that waited for an answer instead would take
+/// its whole timeout. Process start on a loaded runner fits far below it.
+const FAIL_FAST: Duration = perfgate::load::engine::PREFLIGHT_TIMEOUT;
 
 // ---------------------------------------------------------------------------------------------
 // Test isolation for memory measurements
@@ -312,6 +318,8 @@ struct RssWatch {
     before_kb: u64,
     peak_reset: bool,
     stop: Arc<AtomicBool>,
+    /// Samples taken so far.
+    samples: Arc<AtomicUsize>,
     sampler: Option<std::thread::JoinHandle<u64>>,
 }
 
@@ -322,10 +330,13 @@ impl RssWatch {
         let before_kb = status_kb("VmRSS");
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let samples = Arc::new(AtomicUsize::new(0));
+        let taken = samples.clone();
         let sampler = std::thread::spawn(move || {
             let mut peak = 0;
             while !flag.load(Ordering::Relaxed) {
                 peak = peak.max(status_kb("VmRSS"));
+                taken.fetch_add(1, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(5));
             }
             peak
@@ -334,6 +345,7 @@ impl RssWatch {
             before_kb,
             peak_reset,
             stop,
+            samples,
             sampler: Some(sampler),
         }
     }
@@ -367,7 +379,15 @@ async fn check_the_instrument() {
     let w = RssWatch::start();
     let v = vec![1u8; 64 * 1024 * 1024];
     std::hint::black_box(&v);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Hold it until the sampler has begun a sample after the allocation, however late its thread runs.
+    let after = w.samples.load(Ordering::SeqCst) + 2;
+    let sampled = tokio::time::timeout(QUICK, async {
+        while w.samples.load(Ordering::SeqCst) < after {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(sampled.is_ok(), "the RSS sampler took no sample within {QUICK:?}");
     drop(v);
     let (growth, text) = w.finish();
     assert!(growth >= 50.0, "the RSS instrument missed a 64 MB allocation: {text}");
@@ -381,7 +401,7 @@ async fn check_the_instrument() {
 fn assert_on_time(wall: Duration, run_time: Duration, grace: Duration) {
     assert!(
         wall <= run_time + grace + MARGIN,
-        "run time {run_time:?} + grace {grace:?}, yet the run took {wall:?}"
+        "the run did not end by itself: run time {run_time:?} + grace {grace:?}, yet it took {wall:?}"
     );
     assert!(
         wall + Duration::from_millis(100) >= run_time,
@@ -483,8 +503,8 @@ async fn refused_target_exits_3_fast_with_one_line_naming_the_url() {
     assert_no_panic(&out);
     assert_eq!(out.code(), 3, "an unreachable target exits 3\n{}", out.both());
     assert!(
-        out.elapsed < Duration::from_secs(3),
-        "refused must fail fast, took {:?}",
+        out.elapsed < FAIL_FAST,
+        "a refused connection must fail at once, not after the {FAIL_FAST:?} preflight timeout; took {:?}",
         out.elapsed
     );
     let naming: Vec<&str> = out.stderr.lines().filter(|l| l.contains(&url)).collect();
@@ -639,7 +659,7 @@ scenarios:
         s.min_us
     );
     assert!(
-        s.max_us <= 1_500_000,
+        s.max_us <= 1_000_000 + LATE_TIMEOUT_US,
         "a timeout after {} µs, long after `timeout: 1s`",
         s.max_us
     );
@@ -698,7 +718,11 @@ scenarios:
     assert_on_time(wall, Duration::from_millis(2500), Duration::from_millis(1500));
     assert_all_failed("GET /trickle", &s, FailureKind::Timeout, 4);
     assert!(s.min_us >= 990_000, "a timeout after {} µs", s.min_us);
-    assert!(s.max_us <= 1_500_000, "a timeout after {} µs", s.max_us);
+    assert!(
+        s.max_us <= 1_000_000 + LATE_TIMEOUT_US,
+        "a timeout after {} µs, long after `timeout: 1s`",
+        s.max_us
+    );
     assert!(server.requests.load(Ordering::Relaxed) >= 4);
 }
 
@@ -736,8 +760,7 @@ async fn hundred_megabyte_body_is_drained_in_bounded_memory() {
     assert_eq!(s.failures, 0, "{:?}", s.failures_by_kind);
     assert_eq!(s.status_codes, BTreeMap::from([(200, 1)]));
     assert_eq!(s.bytes, BIG, "the whole body was read");
-    assert_eq!(r.load.abandoned_requests, 0);
-    assert!(wall < Duration::from_secs(30), "took {wall:?}");
+    assert_eq!(r.load.abandoned_requests, 0, "the body was read within the grace");
     assert!(
         growth < MEMORY_LIMIT_MB,
         "a drained 100 MB body grew the process by {growth:.1} MB (limit {MEMORY_LIMIT_MB} MB): {text}"
@@ -764,8 +787,7 @@ async fn hundred_megabyte_body_with_extract_fails_extract_in_bounded_memory() {
     assert_eq!(s.requests, 1);
     assert_eq!(s.status_codes, BTreeMap::from([(200, 1)]));
     assert_eq!(s.bytes, BIG, "the whole body was read (and all but 10 MB dropped)");
-    assert_eq!(r.load.abandoned_requests, 0);
-    assert!(wall < Duration::from_secs(30), "took {wall:?}");
+    assert_eq!(r.load.abandoned_requests, 0, "the body was read within the grace");
     assert!(
         growth < MEMORY_LIMIT_MB,
         "a 100 MB body read for an extract grew the process by {growth:.1} MB (limit {MEMORY_LIMIT_MB} MB; BODY_CAP is 10 MB): {text}"
@@ -866,7 +888,7 @@ async fn storm_of_503_fails_the_error_rate_target_with_exit_1() {
     assert_eq!(out.code(), 1, "a missed error_rate target exits 1\n{}", out.both());
     assert!(
         out.elapsed < Duration::from_secs(2) + BIN_MARGIN,
-        "run 1 s + grace 1 s took {:?}",
+        "the run did not end by itself: run 1 s + grace 1 s took {:?}",
         out.elapsed
     );
     let failing = out
@@ -927,7 +949,7 @@ async fn server_dying_mid_run_still_writes_results_and_exits_1() {
     assert_eq!(out.code(), 1, "the missed error_rate target exits 1\n{}", out.both());
     assert!(
         out.elapsed < Duration::from_secs(5) + BIN_MARGIN,
-        "run 3 s + grace 2 s took {:?}",
+        "the run did not end by itself: run 3 s + grace 2 s took {:?}",
         out.elapsed
     );
     let r = Results::read(&out_file).unwrap_or_else(|e| panic!("results must be written and read back: {e}"));
@@ -1084,7 +1106,6 @@ async fn corrupt_baseline_exits_2_before_any_load() {
                 accepted,
                 "{what}: `perfgate {cmd}` connected to the target before rejecting the baseline"
             );
-            assert!(out.elapsed < Duration::from_secs(5), "{what}: took {:?}", out.elapsed);
         }
     }
 
@@ -1137,7 +1158,6 @@ async fn report_path_in_missing_folder_exits_2_before_any_load() {
             "is a folder"
         };
         assert!(line.contains(why), "{flag} {path}: `{line}` should say `{why}`");
-        assert!(out.elapsed < Duration::from_secs(5), "{flag}: took {:?}", out.elapsed);
     }
     assert_eq!(
         server.accepted.load(Ordering::Relaxed),

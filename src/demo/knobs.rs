@@ -191,6 +191,17 @@ impl Knobs {
         self.factors[route.index()]
     }
 
+    /// How long a request on `route` sleeps for its base latency (drawn `jitter` times the reference's)
+    /// plus `extra`, both scaled by the route's slowdown; `None` when there is nothing to sleep.
+    pub(crate) fn delay(&self, route: Route, extra: Duration, jitter: f64) -> Option<Duration> {
+        if !self.base {
+            return None;
+        }
+        let base = route.base_latency().as_secs_f64() * jitter + extra.as_secs_f64();
+        let total = base * self.factor(route);
+        (total > 0.0 && total.is_finite()).then(|| Duration::from_secs_f64(total.min(3600.0)))
+    }
+
     /// How long a request arriving at `now` must wait for the current stall window to end.
     /// Windows start at the server's start and recur every `stall_every`.
     fn stall_wait(&self, now: Instant) -> Option<Duration> {
@@ -209,10 +220,8 @@ impl Demo {
             return;
         }
         let jitter: f64 = lock(&self.rng).random_range(0.8..1.2);
-        let base = route.base_latency().as_secs_f64() * jitter + extra.as_secs_f64();
-        let total = base * self.knobs.factor(route);
-        if total > 0.0 && total.is_finite() {
-            tokio::time::sleep(Duration::from_secs_f64(total.min(3600.0))).await;
+        if let Some(delay) = self.knobs.delay(route, extra, jitter) {
+            tokio::time::sleep(delay).await;
         }
     }
 }
@@ -278,6 +287,93 @@ mod tests {
         assert_eq!(Route::find(""), None);
         for r in ROUTES {
             assert_eq!(Route::find(r.name()), Some(r));
+        }
+    }
+
+    /// `d` in milliseconds, for comparisons that allow the float rounding of `from_secs_f64`.
+    fn ms(d: Option<Duration>) -> f64 {
+        d.map_or(-1.0, |d| d.as_secs_f64() * 1000.0)
+    }
+
+    fn assert_ms(got: Option<Duration>, want: f64, what: &str) {
+        assert!((ms(got) - want).abs() < 1e-6, "{what}: {got:?}, expected {want} ms");
+    }
+
+    #[test]
+    fn base_latency_is_the_reference_times_the_jitter() {
+        let k = Knobs::new(&DemoOptions::default());
+        assert_ms(k.delay(Route::Health, Duration::ZERO, 1.0), 5.0, "health");
+        assert_ms(k.delay(Route::ListRuns, Duration::ZERO, 1.0), 10.0, "runs");
+        assert_ms(
+            k.delay(Route::ListModules, Duration::ZERO, 0.8),
+            12.0,
+            "modules, low jitter",
+        );
+        assert_ms(
+            k.delay(Route::ListModules, Duration::ZERO, 1.2),
+            18.0,
+            "modules, high jitter",
+        );
+        // `extra` (e.g. the per-run sorting cost) is added after the jitter.
+        assert_ms(
+            k.delay(Route::ListRuns, Duration::from_millis(3), 0.8),
+            11.0,
+            "runs + 3 ms",
+        );
+    }
+
+    #[test]
+    fn slow_route_scales_only_its_route_and_multiplies_the_slowdown() {
+        let k = Knobs::new(&DemoOptions {
+            slow_routes: vec![RouteFactor {
+                route: "GET /api/modules".into(),
+                factor: 6.0,
+            }],
+            ..DemoOptions::default()
+        });
+        assert_ms(k.delay(Route::ListModules, Duration::ZERO, 1.0), 90.0, "slowed modules");
+        assert_ms(k.delay(Route::Health, Duration::ZERO, 1.0), 5.0, "health untouched");
+        assert_ms(k.delay(Route::ListRuns, Duration::ZERO, 1.0), 10.0, "runs untouched");
+        assert_ms(
+            k.delay(Route::GetModule, Duration::ZERO, 1.0),
+            8.0,
+            "a neighbouring route untouched",
+        );
+
+        let k = Knobs::new(&DemoOptions {
+            slowdown: 2.0,
+            slow_routes: vec![RouteFactor {
+                route: "GET /api/modules".into(),
+                factor: 1.5,
+            }],
+            ..DemoOptions::default()
+        });
+        assert_ms(
+            k.delay(Route::ListModules, Duration::ZERO, 1.0),
+            45.0,
+            "2 x 1.5 x 15 ms",
+        );
+        assert_ms(k.delay(Route::Health, Duration::ZERO, 1.0), 10.0, "2 x 5 ms");
+        assert_ms(
+            k.delay(Route::ListRuns, Duration::from_millis(5), 1.0),
+            30.0,
+            "extra is scaled too",
+        );
+    }
+
+    #[test]
+    fn no_base_latency_means_no_delay_whatever_the_slowdown() {
+        let k = Knobs::new(&DemoOptions {
+            no_base_latency: true,
+            slowdown: 4.0,
+            slow_routes: vec![RouteFactor {
+                route: "GET /api/modules".into(),
+                factor: 6.0,
+            }],
+            ..DemoOptions::default()
+        });
+        for route in ROUTES {
+            assert_eq!(k.delay(route, Duration::from_millis(5), 1.0), None, "{}", route.name());
         }
     }
 

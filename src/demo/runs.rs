@@ -503,3 +503,51 @@ pub(crate) async fn drive(runs: Arc<Mutex<Registry>>, run_id: String, plan: Plan
 fn percent(done: u64, total: u64) -> u32 {
     done.saturating_mul(100).checked_div(total).unwrap_or(0).min(100) as u32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How long after launch `drive` gives a run its final status: the queue, then one pause per
+    /// step and one before the end.
+    fn lasts(plan: &Plan) -> Duration {
+        plan.queued_for + plan.step_every * (plan.steps.len() as u32 + 1)
+    }
+
+    #[test]
+    fn a_plan_lasts_one_to_four_seconds_and_a_failure_ends_it_early() {
+        let mut failed = 0;
+        for seed in 0..1_000 {
+            let plan = Plan::draw(seed, 10);
+            let took = lasts(&plan);
+            assert!(
+                (Duration::from_millis(100)..Duration::from_millis(400)).contains(&plan.queued_for),
+                "seed {seed}: queued for {:?}",
+                plan.queued_for
+            );
+            if plan.failure.is_some() {
+                failed += 1;
+                assert!(
+                    took < Duration::from_secs(4),
+                    "seed {seed}: a failed run lasts {took:?}"
+                );
+            } else {
+                assert!(
+                    (4..=8).contains(&plan.steps.len()),
+                    "seed {seed}: {} steps",
+                    plan.steps.len()
+                );
+                // Float rounding of the step length may shave a few nanoseconds off the drawn total.
+                let (low, high) = (Duration::from_millis(999), Duration::from_secs(4));
+                assert!(
+                    (low..high).contains(&took),
+                    "seed {seed}: a completed run lasts {took:?}"
+                );
+            }
+        }
+        assert!(
+            (60..=140).contains(&failed),
+            "{failed} of 1000 plans fail, expected about 10 %"
+        );
+    }
+}

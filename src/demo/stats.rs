@@ -32,7 +32,7 @@ impl Demo {
     /// 100 ms (scaled by the stats route's slowdown factor).
     pub(crate) async fn system_sample(&self, sample_for: Duration) -> (Sample, bool) {
         if let Some((at, s)) = *lock(&self.stats.last) {
-            if at.elapsed() < CACHE_FOR {
+            if fresh(at, Instant::now()) {
                 return (s, true);
             }
         }
@@ -58,6 +58,11 @@ impl Demo {
         *lock(&self.stats.last) = Some((Instant::now(), s));
         (s, false)
     }
+}
+
+/// Whether a sample taken at `taken` may still be served at `now`.
+fn fresh(taken: Instant, now: Instant) -> bool {
+    now.saturating_duration_since(taken) < CACHE_FOR
 }
 
 fn round1(x: f64) -> f64 {
@@ -92,4 +97,18 @@ async fn memory_used() -> Option<f64> {
     let total = field("MemTotal:")?;
     let available = field("MemAvailable:")?;
     (total > 0.0).then(|| ((total - available) / total * 100.0).clamp(0.0, 100.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_is_served_for_two_seconds_then_retaken() {
+        let taken = Instant::now();
+        assert!(fresh(taken, taken));
+        assert!(fresh(taken, taken + Duration::from_millis(1_999)));
+        assert!(!fresh(taken, taken + CACHE_FOR));
+        assert!(!fresh(taken, taken + Duration::from_secs(60)));
+    }
 }
