@@ -11,7 +11,7 @@ use std::time::Duration;
 
 const GATE: &str = r#"
 version: 1
-load: {users: 10, spawn_rate: 50, run_time: 4s}
+load: {users: 10, spawn_rate: 50, run_time: 8s}  # 7 blocks of 1 s at least: 6 are needed for an interval
 scenarios:
   Poller:
     think_time: 10ms..20ms

@@ -131,6 +131,8 @@ pub struct RegressionPolicy {
     pub confidence: f64,
     /// Latency changes below this many ms never count as regressions.
     pub min_effect_ms: f64,
+    /// Latency changes below this fraction of base never count as regressions either (0: none).
+    pub min_effect_relative: f64,
     /// Run-to-run noise (fraction) allowed for in sequential comparisons.
     pub noise: f64,
     /// Whether inconclusive comparisons fail the gate.
@@ -160,6 +162,7 @@ impl Default for RegressionPolicy {
         RegressionPolicy {
             confidence: 0.95,
             min_effect_ms: 1.0,
+            min_effect_relative: 0.0,
             noise: 0.10,
             fail_on_inconclusive: false,
             min_samples: 20,
@@ -409,6 +412,29 @@ pub fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::metric::{self, Metric, Place};
+
+    fn min_effect(value: &str) -> Result<(f64, f64), String> {
+        let yaml = format!(
+            "version: 1\nload: {{users: 1, run_time: 1s}}\nscenarios:\n  S:\n    tasks: [{{request: GET /x}}]\nregression:\n  min_effect: \"{value}\"\n"
+        );
+        Gate::parse("t.yaml", &yaml)
+            .map(|g| (g.regression.min_effect_ms, g.regression.min_effect_relative))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn min_effect_is_a_latency_a_share_of_base_or_both() {
+        assert_eq!(min_effect("2ms"), Ok((2.0, 0.0)));
+        assert_eq!(min_effect("3%"), Ok((0.0, 0.03)));
+        assert_eq!(min_effect("1ms, 3%"), Ok((1.0, 0.03)));
+        assert_eq!(min_effect("0"), Ok((0.0, 0.0)));
+        let e = min_effect("5").unwrap_err();
+        assert!(
+            e.contains("expected a latency with its unit or a percentage, found `5`"),
+            "{e}"
+        );
+        assert!(min_effect("150%").unwrap_err().contains("not a percentage"));
+    }
 
     /// A regular expression as JSON Schema writes it, for the few constructs the schema uses:
     /// `^ $ ( | ) [a-z] \. ? * +` and literal characters.

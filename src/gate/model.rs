@@ -571,7 +571,7 @@ pub struct RegressionSpec {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub confidence: Option<At<Scalar>>,
-    /// Latency changes smaller than this never count as regressions (default `1ms`).
+    /// Latency changes smaller than this never count as regressions: a latency (default `1ms`), a share of base (`3%`), or both (`1ms, 3%`; the larger applies).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub min_effect: Option<At<String>>,

@@ -918,7 +918,39 @@ fn regression(cx: &mut Ctx, spec: Option<&model::RegressionSpec>, names: &[Strin
         }
     }
     if let Some(m) = &spec.min_effect {
-        p.min_effect_ms = duration(cx, m, "regression.min_effect").as_secs_f64() * 1000.0;
+        // `1ms`, `3%`, or both: `1ms, 3%` (the larger applies to each comparison).
+        let mut ms = None;
+        for part in m.value.split(',').map(str::trim) {
+            if let Some(pct) = part.strip_suffix('%') {
+                match pct.trim().parse::<f64>() {
+                    Ok(v) if (0.0..100.0).contains(&v) => p.min_effect_relative = v / 100.0,
+                    _ => cx.err(
+                        Pos::of(m),
+                        format!("`regression.min_effect`: `{part}` is not a percentage from 0 to 100"),
+                        Some("write a latency such as `1ms`, a share of base such as `3%`, or both: `1ms, 3%`".into()),
+                    ),
+                }
+            } else {
+                match parse_duration(part) {
+                    Ok(d) if part == "0" || part.ends_with(|c: char| c.is_ascii_alphabetic()) => {
+                        ms = Some(d.as_secs_f64() * 1000.0)
+                    }
+                    _ => cx.err(
+                        Pos::of(m),
+                        format!(
+                            "`regression.min_effect`: expected a latency with its unit or a percentage, found `{part}`"
+                        ),
+                        Some("write a latency such as `1ms`, a share of base such as `3%`, or both: `1ms, 3%`".into()),
+                    ),
+                }
+            }
+        }
+        // Given only as a share, the absolute floor is off.
+        p.min_effect_ms = ms.unwrap_or(if p.min_effect_relative > 0.0 {
+            0.0
+        } else {
+            p.min_effect_ms
+        });
     }
     if let Some(f) = spec.fail_on_inconclusive {
         p.fail_on_inconclusive = f;

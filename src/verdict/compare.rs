@@ -197,7 +197,6 @@ pub fn compare(
     let alpha = (1.0 - policy.confidence) / m as f64;
     let z = Z {
         side: stats::z_for(1.0 - alpha / 2.0),
-        diff: stats::z_for(1.0 - alpha),
         alpha,
     };
 
@@ -258,12 +257,11 @@ struct BaseHead<'a> {
     paired: bool,
 }
 
-/// Normal quantiles of the corrected family (for one side's interval and for a difference), and the
-/// share of false alarms each side of one comparison's interval may make.
+/// The normal quantile of one side's interval in the corrected family, and the share of false alarms
+/// each side of one comparison's interval may make.
 #[derive(Debug, Clone, Copy)]
 struct Z {
     side: f64,
-    diff: f64,
     alpha: f64,
 }
 
@@ -400,7 +398,20 @@ fn compute(
         )));
     }
     if metric == Metric::ErrorRate {
-        let ci = stats::proportion_diff_ci(bs, hs, z.diff).ok_or_else(|| fail_with("no data".into()))?;
+        // Newcombe's hybrid score interval (his method 10) for the difference of two proportions.
+        let (lo, hi) = intervals::newcombe(
+            bs.failures,
+            bs.requests,
+            hs.failures,
+            hs.requests,
+            1.0 - 2.0 * z.alpha,
+            Tail::Both,
+        )
+        .ok_or_else(|| fail_with("no data".into()))?;
+        let ci = Interval {
+            lo: lo * 100.0,
+            hi: hi * 100.0,
+        };
         return Ok(Delta {
             base: b,
             head: h,
@@ -521,6 +532,35 @@ fn from_blocks(metric: Metric, relative: bool, b: f64, h: f64, be: &BlockEstimat
     }
 }
 
+/// The min_effect floor of a latency comparison in the budget's unit (percent of base, or ms): the
+/// larger of the absolute and the relative floor, and how to name it; None when neither is set.
+fn min_effect_floor(policy: &RegressionPolicy, fail: Amount, base_ms: f64) -> (Option<f64>, String) {
+    let (abs, rel) = (policy.min_effect_ms, policy.min_effect_relative * 100.0);
+    let (from_abs, from_rel) = match fail {
+        Amount::Relative(_) => (
+            if base_ms > 0.0 {
+                abs / base_ms * 100.0
+            } else {
+                f64::INFINITY
+            },
+            rel,
+        ),
+        Amount::Absolute(_) => (abs, rel / 100.0 * base_ms),
+    };
+    match (abs > 0.0, rel > 0.0) {
+        (false, false) => (None, String::new()),
+        (true, false) => (Some(from_abs), format!("min_effect {} ms", trim_num(abs))),
+        (false, true) => (Some(from_rel), format!("min_effect {}%", trim_num(rel))),
+        (true, true) if from_abs >= from_rel => (Some(from_abs), format!("min_effect {} ms", trim_num(abs))),
+        (true, true) => (Some(from_rel), format!("min_effect {}%", trim_num(rel))),
+    }
+}
+
+fn trim_num(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 /// The power at which the minimum detectable effect is stated.
 pub const MDE_POWER: f64 = 0.8;
 
@@ -560,47 +600,59 @@ struct Facts {
     fail: f64,
     /// The warning band, when there is one.
     warn: Option<f64>,
-    /// Latencies only: the point change is below `min_effect`.
-    effect_below_min: bool,
-    /// Latencies only: even the worst change the interval allows is below `min_effect`.
-    worst_below_min: bool,
+    /// Latencies only: the `min_effect` floor in the budget's unit (a change must exceed both the
+    /// budget and the floor to be a regression).
+    floor: Option<f64>,
 }
 
-/// Classify: the decision table, from the widened interval, the point and the budget to the outcome.
+impl Facts {
+    /// What a change must exceed to be a regression: the budget, or the min_effect floor above it.
+    fn threshold(&self) -> f64 {
+        self.floor.map_or(self.fail, |m| m.max(self.fail))
+    }
+}
+
+/// Classify: the decision table, on the interval's bounds only. The threshold is the budget, raised
+/// to the min_effect floor where that is larger; the warning band reads the point estimate.
+///
+/// | interval                                                | outcome      |
+/// |---------------------------------------------------------|--------------|
+/// | wholly above the threshold                              | regression   |
+/// | straddles the threshold                                 | inconclusive |
+/// | wholly below 0                                          | improvement  |
+/// | at or below the threshold, point above the warning band | warn         |
+/// | at or below the threshold                               | pass         |
 fn classify(f: Facts) -> Change {
-    let beyond = f.lo > f.fail;
-    let within = f.hi <= f.fail;
-    match (beyond, within) {
-        // Beyond the budget, but too small a change to matter.
-        (true, _) if f.effect_below_min => Change::Pass,
-        (true, _) => Change::Regression,
-        (false, true) if f.hi < 0.0 => Change::Improvement,
-        (false, true) if f.warn.is_some_and(|w| f.point > w) => Change::Warn,
-        (false, true) => Change::Pass,
-        // Straddling the budget, but even the worst case is too small a change to matter.
-        (false, false) if f.worst_below_min => Change::Pass,
-        (false, false) => Change::Inconclusive,
+    let t = f.threshold();
+    if f.lo > t {
+        Change::Regression
+    } else if f.hi > t {
+        Change::Inconclusive
+    } else if f.hi < 0.0 {
+        Change::Improvement
+    } else if f.warn.is_some_and(|w| f.point > w) {
+        Change::Warn
+    } else {
+        Change::Pass
     }
 }
 
 /// Describe: why a request metric's comparison came out as it did, from the computed numbers.
-fn describe(change: Change, d: &Delta, f: &Facts, u: &str, min_effect_ms: f64, worst_ms: f64) -> String {
-    let (point, lo, hi, fail) = (fmt(d.point, u), fmt(d.ci.lo, u), fmt(d.ci.hi, u), fmt(f.fail, u));
+fn describe(change: Change, d: &Delta, f: &Facts, u: &str, floor: &str) -> String {
+    let (point, lo, hi) = (fmt(d.point, u), fmt(d.ci.lo, u), fmt(d.ci.hi, u));
+    // "the budget of +10.0%", or "min_effect 1 ms (+5.0% here), above the budget of +1.0%".
+    let limit = match f.floor {
+        Some(m) if m > f.fail => format!("{floor} ({} here), above the budget of {}", fmt(m, u), fmt(f.fail, u)),
+        _ => format!("the budget of {}", fmt(f.fail, u)),
+    };
     let allowance = if d.noise > 0.0 {
         format!(" (with ±{:.1}{u} run-to-run noise allowed)", d.noise)
     } else {
         String::new()
     };
     match change {
-        Change::Pass if f.lo > f.fail => format!(
-            "worse by {:.3} ms [{lo}, {hi}], but below min_effect {min_effect_ms} ms",
-            d.head - d.base
-        ),
-        Change::Pass if f.hi > f.fail => format!(
-            "change {point} [{lo}, {hi}]: even the worst case, {worst_ms:.3} ms, is below min_effect {min_effect_ms} ms"
-        ),
-        Change::Pass => format!("change {point} [{lo}, {hi}] is within the budget of {fail}{allowance}"),
-        Change::Regression => format!("worse by {point} [{lo}, {hi}], beyond the budget of {fail}{allowance}"),
+        Change::Pass => format!("change {point} [{lo}, {hi}] is within {limit}{allowance}"),
+        Change::Regression => format!("worse by {point} [{lo}, {hi}], beyond {limit}{allowance}"),
         Change::Improvement => format!(
             "better by {} [{}, {}]{allowance}",
             fmt(-d.point, u),
@@ -608,14 +660,14 @@ fn describe(change: Change, d: &Delta, f: &Facts, u: &str, min_effect_ms: f64, w
             fmt(-d.ci.lo, u)
         ),
         Change::Warn => format!(
-            "worse by {point}, above the warning band of {} but within the budget of {fail}",
+            "worse by {point}, above the warning band of {} but within {limit}",
             fmt(f.warn.unwrap_or(0.0), u)
         ),
-        Change::Inconclusive if d.noise > 0.0 && d.ci.hi <= f.fail => format!(
-            "change {point} [{lo}, {hi}] is within the budget of {fail}, but not once ±{:.1}{u} of run-to-run noise is allowed for",
+        Change::Inconclusive if d.noise > 0.0 && d.ci.hi <= f.threshold() => format!(
+            "change {point} [{lo}, {hi}] is within {limit}, but not once ±{:.1}{u} of run-to-run noise is allowed for",
             d.noise
         ),
-        Change::Inconclusive => format!("change {point} [{lo}, {hi}] straddles the budget of {fail}{allowance}"),
+        Change::Inconclusive => format!("change {point} [{lo}, {hi}] straddles {limit}{allowance}"),
     }
 }
 
@@ -661,24 +713,21 @@ fn judge(
     c.blocks = d.blocks;
     c.min_detectable = d.min_detectable;
     let (lo, hi) = (d.ci.lo - d.noise, d.ci.hi + d.noise);
-    // The worst change the interval allows, in ms: min_effect may clear a change only when even
-    // that is below it (a tiny point estimate with a wide interval is not evidence of "no change").
-    let worst_ms = match limit.fail {
-        Amount::Relative(_) => d.base * (lo.abs().max(hi.abs())) / 100.0,
-        Amount::Absolute(_) => lo.abs().max(hi.abs()),
+    let (floor, floor_text) = if metric.is_latency() {
+        min_effect_floor(policy, limit.fail, d.base)
+    } else {
+        (None, String::new())
     };
-    let latency = metric.is_latency();
     let facts = Facts {
         lo,
         hi,
         point: d.point,
         fail: scale(limit.fail),
         warn: limit.warn.map(scale),
-        effect_below_min: latency && (d.head - d.base).abs() < policy.min_effect_ms,
-        worst_below_min: latency && worst_ms < policy.min_effect_ms,
+        floor,
     };
     c.change = classify(facts);
-    c.reason = describe(c.change, &d, &facts, ci_unit, policy.min_effect_ms, worst_ms);
+    c.reason = describe(c.change, &d, &facts, ci_unit, &floor_text);
     c
 }
 
@@ -728,8 +777,7 @@ fn judge_server(
         point: worse,
         fail: scale(limit.fail),
         warn: limit.warn.map(scale),
-        effect_below_min: false,
-        worst_below_min: false,
+        floor: None,
     };
     c.change = classify(facts);
     let (u, fail) = (c.ci_unit.as_str(), fmt(facts.fail, &c.ci_unit));
@@ -868,7 +916,7 @@ mod tests {
         r.comparisons.iter().map(|c| c.change).collect()
     }
 
-    /// Facts against a budget of 10, without a warning band, with min_effect cleared.
+    /// Facts against a budget of 10, without a warning band or min_effect floor.
     fn facts(lo: f64, hi: f64, point: f64) -> Facts {
         Facts {
             lo,
@@ -876,38 +924,19 @@ mod tests {
             point,
             fail: 10.0,
             warn: None,
-            effect_below_min: false,
-            worst_below_min: false,
+            floor: None,
         }
     }
 
     #[test]
-    fn classify_row_beyond_the_budget_but_below_min_effect_passes() {
-        let f = Facts {
-            effect_below_min: true,
-            ..facts(12.0, 20.0, 15.0)
-        };
-        assert_eq!(classify(f), Change::Pass);
-    }
-
-    #[test]
-    fn classify_row_straddling_with_the_worst_case_below_min_effect_passes() {
-        let f = Facts {
-            worst_below_min: true,
-            ..facts(5.0, 15.0, 10.0)
-        };
-        assert_eq!(classify(f), Change::Pass);
-    }
-
-    #[test]
-    fn classify_row_beyond_the_budget_is_a_regression() {
+    fn classify_row_wholly_above_the_threshold_is_a_regression() {
         assert_eq!(classify(facts(10.5, 20.0, 15.0)), Change::Regression);
-        // The worst case below min_effect clears only a straddling interval.
-        let f = Facts {
-            worst_below_min: true,
-            ..facts(10.5, 20.0, 15.0)
-        };
-        assert_eq!(classify(f), Change::Regression);
+    }
+
+    #[test]
+    fn classify_row_straddling_the_threshold_is_inconclusive() {
+        assert_eq!(classify(facts(5.0, 10.5, 8.0)), Change::Inconclusive);
+        assert_eq!(classify(facts(10.0, 12.0, 11.0)), Change::Inconclusive);
     }
 
     #[test]
@@ -916,7 +945,7 @@ mod tests {
     }
 
     #[test]
-    fn classify_row_within_the_budget_past_the_warning_band_warns() {
+    fn classify_row_within_the_threshold_past_the_warning_band_warns() {
         let f = Facts {
             warn: Some(4.0),
             ..facts(2.0, 8.0, 5.0)
@@ -931,14 +960,53 @@ mod tests {
     }
 
     #[test]
-    fn classify_row_within_the_budget_passes() {
+    fn classify_row_within_the_threshold_passes() {
         assert_eq!(classify(facts(-2.0, 10.0, 4.0)), Change::Pass);
     }
 
     #[test]
-    fn classify_row_straddling_the_budget_is_inconclusive() {
-        assert_eq!(classify(facts(5.0, 10.5, 8.0)), Change::Inconclusive);
-        assert_eq!(classify(facts(10.0, 12.0, 11.0)), Change::Inconclusive);
+    fn the_min_effect_floor_raises_the_threshold_and_never_rewards_weaker_evidence() {
+        // The pair: budget +1 %, base 20 ms, min_effect 1 ms (+5 % here). Before, [+2 %, +7 %]
+        // with a point of +0.9 ms passed while the weaker [-1 %, +6 %] was inconclusive; on the
+        // bounds both straddle the +5 % floor.
+        let floor = |lo, hi, point| Facts {
+            fail: 1.0,
+            floor: Some(5.0),
+            ..facts(lo, hi, point)
+        };
+        assert_eq!(classify(floor(2.0, 7.0, 4.5)), Change::Inconclusive);
+        assert_eq!(classify(floor(-1.0, 6.0, 2.5)), Change::Inconclusive);
+        // Wholly above the floor: a regression; wholly below it: a pass, although past the budget.
+        assert_eq!(classify(floor(5.5, 9.0, 7.0)), Change::Regression);
+        assert_eq!(classify(floor(1.5, 4.5, 3.0)), Change::Pass);
+        // A floor below the budget changes nothing.
+        let low = Facts {
+            floor: Some(2.0),
+            ..facts(5.0, 10.5, 8.0)
+        };
+        assert_eq!(classify(low), Change::Inconclusive);
+    }
+
+    #[test]
+    fn the_larger_min_effect_floor_applies_and_is_named() {
+        let mut p = RegressionPolicy {
+            min_effect_ms: 1.0,
+            min_effect_relative: 0.03,
+            ..RegressionPolicy::default()
+        };
+        // Base 20 ms: 1 ms is 5 %, above 3 %.
+        let (f, name) = min_effect_floor(&p, Amount::Relative(0.01), 20.0);
+        assert_eq!((f, name.as_str()), (Some(5.0), "min_effect 1 ms"));
+        // Base 200 ms: 1 ms is 0.5 %, so 3 % applies; in an absolute budget it is 6 ms.
+        assert_eq!(min_effect_floor(&p, Amount::Relative(0.01), 200.0).1, "min_effect 3%");
+        let (f, _) = min_effect_floor(&p, Amount::Absolute(2.0), 200.0);
+        assert!((f.unwrap() - 6.0).abs() < 1e-9);
+        p.min_effect_ms = 0.0;
+        p.min_effect_relative = 0.0;
+        assert_eq!(
+            min_effect_floor(&p, Amount::Relative(0.01), 20.0),
+            (None, String::new())
+        );
     }
 
     #[test]

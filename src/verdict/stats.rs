@@ -1,5 +1,5 @@
-//! Distribution-free intervals from saved histograms: order statistics for quantiles, normal
-//! approximations for means and proportions, and the normal quantile function they need.
+//! Per-request intervals from saved histograms (order statistics for quantiles, normal approximations
+//! for means), used for files that keep no per-second histograms, and the normal quantile function.
 
 use crate::metrics::results::Stats;
 
@@ -97,25 +97,6 @@ pub fn mean_ci(s: &Stats, z: f64) -> Option<Interval> {
     })
 }
 
-/// Interval for the difference of two failure shares in percentage points (Agresti–Caffo).
-pub fn proportion_diff_ci(base: &Stats, head: &Stats, z: f64) -> Option<Interval> {
-    if base.requests == 0 || head.requests == 0 {
-        return None;
-    }
-    let adj = |s: &Stats| {
-        let n = s.requests as f64 + 2.0;
-        ((s.failures as f64 + 1.0) / n, n)
-    };
-    let (pb, nb) = adj(base);
-    let (ph, nh) = adj(head);
-    let se = (pb * (1.0 - pb) / nb + ph * (1.0 - ph) / nh).sqrt();
-    let d = head.error_rate_pct() - base.error_rate_pct();
-    Some(Interval {
-        lo: d - z * se * 100.0,
-        hi: d + z * se * 100.0,
-    })
-}
-
 /// Interval for the mean of per-interval values (e.g. requests per second): mean ± z·sd/√k.
 pub fn series_mean_ci(values: &[f64], z: f64) -> Option<Interval> {
     let k = values.len();
@@ -174,13 +155,7 @@ mod tests {
     }
 
     #[test]
-    fn proportions_and_means() {
-        let mut a = stats((0..1000).map(|_| 1000));
-        let mut b = stats((0..1000).map(|_| 1000));
-        a.failures = 10;
-        b.failures = 60;
-        let ci = proportion_diff_ci(&a, &b, 1.96).unwrap();
-        assert!(ci.lo > 3.0 && ci.hi < 7.0, "{ci:?}");
+    fn means_and_series() {
         let m = mean_ci(&stats((1..=1000).map(|v| v * 1000)), 1.96).unwrap();
         assert!(m.lo < 500.5 && m.hi > 500.5);
         assert!(series_mean_ci(&[1.0, 2.0], 1.96).is_none());
