@@ -63,8 +63,8 @@ pub struct Check {
     pub outcome: Outcome,
     /// Why the check has no data, when it has none.
     pub note: Option<String>,
-    /// For slopes: the 95 % confidence interval of the measured value (the check fails only when
-    /// the whole interval is past the limit).
+    /// For slopes: the interval of the measured value, Newey–West, at the slope family's level (the
+    /// check fails only when the whole interval is past the limit).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<(f64, f64)>,
     /// Where the target is written in the gate file.
@@ -82,7 +82,7 @@ impl Check {
                 fmt_value(m),
                 self.unit,
                 self.interval
-                    .map(|(lo, hi)| format!(", 95% CI [{}, {}]", fmt_value(lo), fmt_value(hi)))
+                    .map(|(lo, hi)| format!(", interval [{}, {}]", fmt_value(lo), fmt_value(hi)))
                     .unwrap_or_default(),
                 self.op,
                 fmt_value(self.threshold),
@@ -153,6 +153,20 @@ impl Verdict {
 
 /// Judges results against the gate's targets: a pure function of the two.
 pub fn judge(gate: &Gate, results: &Results) -> Verdict {
+    // Slopes are judged as one family at 95 %: each side of each slope's interval gets 5 % / slopes.
+    let slopes: usize = gate
+        .targets
+        .iter()
+        .map(|t| {
+            let n = t.limits.iter().filter(|l| is_slope(l.metric)).count();
+            if n == 0 {
+                0
+            } else {
+                n * groups(results, &t.select, t.each, t.include_ramp_up).len()
+            }
+        })
+        .sum();
+    let slope_level = 1.0 - 2.0 * (1.0 - SLOPE_CONFIDENCE) / slopes.max(1) as f64;
     let mut checks = Vec::new();
     for t in &gate.targets {
         for g in groups(results, &t.select, t.each, t.include_ramp_up) {
@@ -162,7 +176,7 @@ pub fn judge(gate: &Gate, results: &Results) -> Verdict {
                 results.load.duration_s - results.load.ramp_up_s
             };
             for limit in &t.limits {
-                checks.push(check(&g, results, window, limit, t));
+                checks.push(check(&g, results, window, limit, t, slope_level));
             }
         }
     }
@@ -246,7 +260,15 @@ pub fn judge_with_baseline(gate: &Gate, head: &Results, base: &Results, mode: co
 }
 
 /// One limit of a target applied to one group.
-fn check(g: &Group, results: &Results, window_s: f64, limit: &Limit, t: &Target) -> Check {
+/// Confidence of the family of every slope (trend) check of a verdict.
+pub const SLOPE_CONFIDENCE: f64 = 0.95;
+
+/// Whether a metric is a slope over the run.
+fn is_slope(m: Metric) -> bool {
+    matches!(m, Metric::Trend(_) | Metric::Server(ServerMetric::RssTrend))
+}
+
+fn check(g: &Group, results: &Results, window_s: f64, limit: &Limit, t: &Target, slope_level: f64) -> Check {
     let (stats, idx, select, min_samples, include_ramp_up) =
         (&g.stats, &g.indices, &t.select, t.min_samples, t.include_ramp_up);
     let phase = if include_ramp_up {
@@ -259,7 +281,7 @@ fn check(g: &Group, results: &Results, window_s: f64, limit: &Limit, t: &Target)
     let mut interval = None;
     let (measured, note) = match limit.metric {
         Metric::Server(m) => {
-            let (v, n, ci, why) = server_value(results, m, from);
+            let (v, n, ci, why) = server_value(results, m, from, slope_level);
             samples = n;
             interval = ci;
             (v, why)
@@ -276,7 +298,7 @@ fn check(g: &Group, results: &Results, window_s: f64, limit: &Limit, t: &Target)
         Metric::Rps if window_s <= 0.0 => (None, Some(format!("no data: {phase} lasted no time"))),
         Metric::Trend(p) => {
             let points = latency_points(results, select, &g.names(results), p, from);
-            match trend::fit(&points, stats::z_for(0.95)) {
+            match trend::fit(&points, slope_level) {
                 Some(sl) if sl.mean > 0.0 => {
                     let rel = |x: f64| x / sl.mean * 100.0;
                     interval = Some((rel(sl.ci.0), rel(sl.ci.1)));
@@ -363,7 +385,7 @@ fn latency_points(r: &Results, select: &Selector, names: &[&str], p: f64, from: 
 type ServerValue = (Option<f64>, u64, Option<(f64, f64)>, Option<String>);
 
 /// A server metric after `from` seconds: value, sample count, interval (trends), or why there is none.
-fn server_value(r: &Results, m: ServerMetric, from: f64) -> ServerValue {
+fn server_value(r: &Results, m: ServerMetric, from: f64, slope_level: f64) -> ServerValue {
     let Some(server) = &r.server else {
         return (
             None,
@@ -386,7 +408,7 @@ fn server_value(r: &Results, m: ServerMetric, from: f64) -> ServerValue {
         return (server_point(r, m, from).map(|(v, _)| v), n, None, None);
     }
     let pts: Vec<(f64, f64)> = samples.iter().map(|s| (s.t, s.rss_mb)).collect();
-    match trend::fit(&pts, stats::z_for(0.95)) {
+    match trend::fit(&pts, slope_level) {
         Some(sl) => (Some(sl.per_min), n, Some(sl.ci), None),
         None => (
             None,

@@ -1,4 +1,5 @@
-//! Degradation within a run: the least-squares slope of a value over time, with its interval.
+//! Degradation within a run: the least-squares slope of a value over time, with an interval robust
+//! to autocorrelation.
 
 /// A fitted slope.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,28 +14,21 @@ pub struct Slope {
     pub n: usize,
 }
 
-/// Ordinary least squares of `(seconds, value)` points; None with fewer than 5 points or no time spread.
-pub fn fit(points: &[(f64, f64)], z: f64) -> Option<Slope> {
+/// Least-squares slope of `(seconds, value)` points with a Newey–West (autocorrelation-robust)
+/// interval at the two-sided `level`; None with fewer than 5 points or no time spread. Per-second
+/// series are strongly autocorrelated (a memory warm-up, a burst that lasts seconds), which the plain
+/// OLS error ignores: it would read noise as a leak.
+pub fn fit(points: &[(f64, f64)], level: f64) -> Option<Slope> {
     let n = points.len();
     if n < 5 {
         return None;
     }
-    let nf = n as f64;
-    let mt = points.iter().map(|p| p.0).sum::<f64>() / nf;
-    let my = points.iter().map(|p| p.1).sum::<f64>() / nf;
-    let sxx: f64 = points.iter().map(|p| (p.0 - mt).powi(2)).sum();
-    if sxx <= 0.0 {
-        return None;
-    }
-    let sxy: f64 = points.iter().map(|p| (p.0 - mt) * (p.1 - my)).sum();
-    let b = sxy / sxx;
-    let a = my - b * mt;
-    let sse: f64 = points.iter().map(|p| (p.1 - a - b * p.0).powi(2)).sum();
-    let se = (sse / (nf - 2.0) / sxx).sqrt();
+    let e = super::intervals::newey_west_slope(points, level, super::intervals::Tail::Both, None)?;
+    let mean = points.iter().map(|p| p.1).sum::<f64>() / n as f64;
     Some(Slope {
-        per_min: b * 60.0,
-        ci: ((b - z * se) * 60.0, (b + z * se) * 60.0),
-        mean: my,
+        per_min: e.point * 60.0,
+        ci: (e.lo * 60.0, e.hi * 60.0),
+        mean,
         n,
     })
 }
@@ -46,14 +40,14 @@ mod tests {
     #[test]
     fn fits_a_line_and_its_noise() {
         let pts: Vec<(f64, f64)> = (0..60).map(|t| (t as f64, 10.0 + 0.5 * t as f64)).collect();
-        let s = fit(&pts, 1.96).unwrap();
+        let s = fit(&pts, 0.95).unwrap();
         assert!((s.per_min - 30.0).abs() < 1e-9);
         assert!((s.ci.1 - s.ci.0).abs() < 1e-6, "a perfect line has no doubt");
         let flat: Vec<(f64, f64)> = (0..60)
             .map(|t| (t as f64, 10.0 + if t % 2 == 0 { 1.0 } else { -1.0 }))
             .collect();
-        let s = fit(&flat, 1.96).unwrap();
+        let s = fit(&flat, 0.95).unwrap();
         assert!(s.ci.0 < 0.0 && s.ci.1 > 0.0, "{s:?}");
-        assert!(fit(&pts[..3], 1.96).is_none());
+        assert!(fit(&pts[..3], 0.95).is_none());
     }
 }
