@@ -336,3 +336,43 @@ fn an_rps_budget_is_refused_in_a_duet_before_anything_starts() {
         out.stderr
     );
 }
+
+#[test]
+fn on_start_and_on_stop_requests_are_left_out_of_broad_selections_and_the_report_says_so() {
+    let dir = TempDir::new("app-lifecycle");
+    let out_file = dir.join("r.json");
+    let out = perfgate(
+        &["demo", "--run-time", "4s", "-q", "--out", out_file.to_str().unwrap()],
+        None,
+        Duration::from_secs(60),
+    );
+    assert!(matches!(out.status.code(), Some(0 | 1 | 3)), "{}", out.stderr);
+    let r = perfgate::metrics::Results::read(&out_file).expect("results");
+    let lifecycle: Vec<&str> = r
+        .requests
+        .iter()
+        .filter(|q| q.lifecycle)
+        .map(|q| q.name.as_str())
+        .collect();
+    // gates/prismq.yaml deletes its runs in on_stop and reads the module list in on_start.
+    assert!(lifecycle.iter().any(|n| n.starts_with("DELETE ")), "{lifecycle:?}");
+    assert!(
+        r.requests.iter().any(|q| !q.lifecycle),
+        "tasks' requests are not lifecycle"
+    );
+    assert!(
+        out.stdout.contains("note: on_start and on_stop requests (") && out.stdout.contains("DELETE "),
+        "{}",
+        out.stdout
+    );
+    let gate = perfgate::gate::Gate::parse("gates/prismq.yaml", perfgate::app::PRISMQ_GATE).unwrap();
+    let v = perfgate::verdict::judge(&gate, &r);
+    for c in v.checks.iter().filter(|c| c.subject == "total" || c.subject == "GET") {
+        assert!(
+            c.requests.iter().all(|n| !lifecycle.contains(&n.as_str())),
+            "{}: {:?}",
+            c.name,
+            c.requests
+        );
+    }
+}

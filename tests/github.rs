@@ -420,6 +420,7 @@ fn the_body_is_capped_at_githubs_limit() {
         r.requests.push(RequestStats {
             name: format!("GET /api/a/very/long/path/segment/number/{i}/with/more/words"),
             method: perfgate::http::Method::Get,
+            lifecycle: false,
             phases: Phases::default(),
         });
     }

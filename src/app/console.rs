@@ -125,6 +125,9 @@ pub fn print_verdict(v: &verdict::Verdict, file: &str) {
             c.pos.line
         );
     }
+    for n in &v.notes {
+        println!("  note: {n}");
+    }
     if let Some(r) = &v.regression {
         print_regression(r, file);
     }

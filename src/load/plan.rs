@@ -152,6 +152,8 @@ pub struct Plan {
     pub names: Vec<String>,
     /// Method of each request name.
     pub methods: Vec<Method>,
+    /// Per request name: sent only by `on_start` or `on_stop` steps of the selected scenarios.
+    pub lifecycle: Vec<bool>,
     /// `(scenario, task)` names, indexed by `PlannedTask::id`.
     pub tasks: Vec<(String, String)>,
     /// Selected user classes.
@@ -204,6 +206,7 @@ impl Plan {
                 })
                 .collect(),
             names: self.names.iter().cloned().zip(self.methods.iter().copied()).collect(),
+            lifecycle: self.lifecycle.clone(),
             tasks: self.tasks.clone(),
         }
     }
@@ -377,6 +380,14 @@ impl Plan {
                 }
             })
             .collect();
+        let lifecycle = names
+            .iter()
+            .map(|n| {
+                !selected
+                    .iter()
+                    .any(|s| s.tasks.iter().any(|t| t.requests.iter().any(|r| &r.name == n)))
+            })
+            .collect();
         let weights: Vec<u32> = selected.iter().map(|s| s.weight).collect();
         let assignment = assign(users, &weights);
         let seed = o.seed.unwrap_or_else(|| {
@@ -390,6 +401,7 @@ impl Plan {
             base,
             names,
             methods,
+            lifecycle,
             tasks,
             scenarios,
             assignment,

@@ -32,6 +32,8 @@ pub struct Planned {
     pub stages: Vec<StageInfo>,
     /// Request names, in stats order, with their methods.
     pub names: Vec<(String, Method)>,
+    /// Per request name: sent only by `on_start` or `on_stop` steps.
+    pub lifecycle: Vec<bool>,
     /// Tasks as (scenario, task), in the recorder's task order.
     pub tasks: Vec<(String, String)>,
 }
@@ -113,9 +115,11 @@ pub fn assemble(planned: &Planned, m: Measurements, p: &Provenance) -> Vec<Resul
                 .names
                 .iter()
                 .zip(t.phases)
-                .map(|((name, method), phases)| RequestStats {
+                .enumerate()
+                .map(|(i, ((name, method), phases))| RequestStats {
                     name: name.clone(),
                     method: *method,
+                    lifecycle: planned.lifecycle.get(i).copied().unwrap_or(false),
                     phases,
                 })
                 .collect();

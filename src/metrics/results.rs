@@ -129,6 +129,10 @@ pub struct RequestStats {
     pub name: String,
     /// HTTP method.
     pub method: crate::http::Method,
+    /// Sent only by `on_start` or `on_stop` steps (never by a task): left out of `total`, method and
+    /// glob selections unless selected by name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lifecycle: bool,
     /// Per phase.
     pub phases: Phases,
 }

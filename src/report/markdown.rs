@@ -59,6 +59,9 @@ pub fn render(input: &Input) -> String {
         }
         out.push('\n');
     }
+    for n in &v.notes {
+        out.push_str(&format!("> note: {}\n\n", cell(n)));
+    }
     if let Some(reg) = &v.regression {
         out.push_str(&regression_table(reg));
     }

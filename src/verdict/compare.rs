@@ -876,6 +876,7 @@ mod tests {
                 .map(|(name, steady)| RequestStats {
                     name,
                     method: crate::http::Method::Get,
+                    lifecycle: false,
                     phases: Phases {
                         ramp_up: Stats::default(),
                         steady,

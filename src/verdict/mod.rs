@@ -104,6 +104,9 @@ pub struct Verdict {
     pub no_data_fails: bool,
     /// The comparison with a baseline, when there is one.
     pub regression: Option<compare::Regression>,
+    /// What the checks left out and why (e.g. on_start and on_stop requests).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Verdict {
@@ -180,11 +183,39 @@ pub fn judge(gate: &Gate, results: &Results) -> Verdict {
             }
         }
     }
+    let mut notes = Vec::new();
+    let selects = gate
+        .targets
+        .iter()
+        .map(|t| &t.select)
+        .chain(gate.regression.budgets.iter().map(|b| &b.select));
+    if let Some(n) = lifecycle_note(results, selects) {
+        notes.push(n);
+    }
     Verdict {
         checks,
         no_data_fails: gate.verdict.no_data_fails,
         regression: None,
+        notes,
     }
+}
+
+/// Why on_start / on_stop requests are not in a check, when a selection other than by name could
+/// have matched them.
+fn lifecycle_note<'a>(results: &Results, mut selects: impl Iterator<Item = &'a Selector>) -> Option<String> {
+    let left_out: Vec<&str> = results
+        .requests
+        .iter()
+        .filter(|r| r.lifecycle)
+        .map(|r| r.name.as_str())
+        .collect();
+    let broad = selects.any(|s| !matches!(s, Selector::Name(_) | Selector::Server));
+    (broad && !left_out.is_empty()).then(|| {
+        format!(
+            "on_start and on_stop requests ({}) come in one burst per user at the start and the end of the run: `total`, method and glob selections leave them out; select them by name to judge them",
+            left_out.join(", ")
+        )
+    })
 }
 
 /// Request names judged together, with their stats merged over the judged phases.
@@ -215,7 +246,8 @@ pub fn groups(results: &Results, select: &Selector, each: bool, include_ramp_up:
         .requests
         .iter()
         .enumerate()
-        .filter(|(_, r)| select.matches(&r.name, r.method))
+        // on_start / on_stop requests come in one burst per user; only a selection by name judges them.
+        .filter(|(_, r)| select.matches(&r.name, r.method) && (!r.lifecycle || matches!(select, Selector::Name(_))))
         .map(|(i, _)| i)
         .collect();
     let parts: Vec<(String, Vec<usize>)> = if each && !matched.is_empty() {
