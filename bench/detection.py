@@ -40,6 +40,7 @@ METRIC = "p95"
 LABELS = {
     "REGRESSION": "regression",
     "inconclusive": "inconclusive",
+    "marginal": "inconclusive",
     "pass": "pass",
     "warn": "warn",
     "improved": "improved",

@@ -348,6 +348,13 @@ fn on_start_and_on_stop_requests_are_left_out_of_broad_selections_and_the_report
     );
     assert!(matches!(out.status.code(), Some(0 | 1 | 3)), "{}", out.stderr);
     let r = perfgate::metrics::Results::read(&out_file).expect("results");
+    // The results file carries the verdict it got: every check with its outcome and measured value.
+    let written = r.verdict.as_ref().expect("the results carry their verdict");
+    let checks = written["checks"].as_array().expect("checks");
+    assert!(
+        !checks.is_empty() && checks.iter().all(|c| c["outcome"].is_string()),
+        "{written}"
+    );
     let lifecycle: Vec<&str> = r
         .requests
         .iter()

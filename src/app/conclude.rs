@@ -22,6 +22,10 @@ pub(super) async fn conclude(
     };
     print_results(results);
     print_verdict(&verdict, &gate.file);
+    // The results file carries the verdict it got.
+    let mut judged = results.clone();
+    judged.verdict = serde_json::to_value(&verdict).ok();
+    let results = &judged;
     let input = report::Input {
         results,
         verdict: &verdict,

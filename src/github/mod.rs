@@ -100,10 +100,10 @@ pub fn annotations(input: &Input) -> Vec<String> {
             let title = format!("perfgate: {}", c.name);
             match c.change {
                 Change::Regression => errors.push(commands::annotation("error", file, c.pos.line, &title, &c.reason)),
-                Change::Inconclusive if reg.fail_on_inconclusive => {
+                Change::Inconclusive | Change::Marginal if reg.fail_on_inconclusive => {
                     errors.push(commands::annotation("error", file, c.pos.line, &title, &c.reason))
                 }
-                Change::Inconclusive | Change::Warn => {
+                Change::Inconclusive | Change::Marginal | Change::Warn => {
                     warnings.push(commands::annotation("warning", file, c.pos.line, &title, &c.reason))
                 }
                 _ => {}

@@ -170,6 +170,7 @@ pub fn assemble(planned: &Planned, m: Measurements, p: &Provenance) -> Vec<Resul
                 tasks,
                 series: t.series,
                 server: None,
+                verdict: None,
             }
         })
         .collect()

@@ -438,6 +438,11 @@ pub struct Results {
     /// The service under test, when perfgate started it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<ServerInfo>,
+    /// The verdict this run got when it was written: every check and comparison with its outcome,
+    /// measured value, interval, minimum detectable effect and reason (informational: a later
+    /// `report` or `compare` judges again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<serde_json::Value>,
 }
 
 /// Why a results file could not be read.

@@ -135,8 +135,8 @@ pub fn render(input: &Input) -> Result<String, String> {
             .map(|c| {
                 let class = match c.change {
                     Change::Regression => "fail",
-                    Change::Inconclusive if reg.fail_on_inconclusive => "fail",
-                    Change::Inconclusive | Change::Warn => "warn",
+                    Change::Inconclusive | Change::Marginal if reg.fail_on_inconclusive => "fail",
+                    Change::Inconclusive | Change::Marginal | Change::Warn => "warn",
                     _ => "pass",
                 };
                 context! {

@@ -84,15 +84,15 @@ impl Format for Junit {
                             .set_type("regression");
                         s
                     }
-                    Change::Inconclusive if reg.fail_on_inconclusive => {
+                    Change::Inconclusive | Change::Marginal if reg.fail_on_inconclusive => {
                         let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                        s.set_message(format!("{}: inconclusive: {}", c.name, c.reason))
-                            .set_type("inconclusive");
+                        s.set_message(format!("{}: {}: {}", c.name, c.change.label(), c.reason))
+                            .set_type(c.change.label());
                         s
                     }
-                    Change::Inconclusive => {
+                    Change::Inconclusive | Change::Marginal => {
                         let mut s = TestCaseStatus::skipped();
-                        s.set_message(format!("inconclusive: {}", c.reason));
+                        s.set_message(format!("{}: {}", c.change.label(), c.reason));
                         s
                     }
                     _ => TestCaseStatus::success(),

@@ -130,7 +130,9 @@ pub fn regression_table(reg: &crate::verdict::compare::Regression) -> String {
         let icon = match c.change {
             Change::Regression => "❌ regression",
             Change::Inconclusive if reg.fail_on_inconclusive => "❌ inconclusive",
+            Change::Marginal if reg.fail_on_inconclusive => "❌ marginal",
             Change::Inconclusive => "❔ inconclusive",
+            Change::Marginal => "🟠 marginal",
             Change::Warn => "⚠️ warn",
             Change::Improvement => "🚀 improved",
             Change::Pass => "✅",
@@ -147,11 +149,7 @@ pub fn regression_table(reg: &crate::verdict::compare::Regression) -> String {
         ));
     }
     out.push('\n');
-    let unclear: Vec<_> = reg
-        .comparisons
-        .iter()
-        .filter(|c| c.change == Change::Inconclusive)
-        .collect();
+    let unclear: Vec<_> = reg.comparisons.iter().filter(|c| c.change.undecided()).collect();
     if !unclear.is_empty() {
         out.push_str("<details><summary>Why inconclusive</summary>\n\n");
         for c in unclear {

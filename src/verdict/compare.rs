@@ -36,6 +36,8 @@ pub enum Change {
     Improvement,
     /// Cannot tell: too few samples, or the interval straddles the budget.
     Inconclusive,
+    /// Cannot tell, but the best estimate is past the budget: inconclusive, never shown as a pass.
+    Marginal,
 }
 
 impl Change {
@@ -43,6 +45,7 @@ impl Change {
     pub fn rank(self) -> u8 {
         match self {
             Change::Regression => 0,
+            Change::Marginal => 1,
             Change::Inconclusive => 1,
             Change::Warn => 2,
             Change::Improvement => 3,
@@ -58,7 +61,14 @@ impl Change {
             Change::Regression => "REGRESSION",
             Change::Improvement => "improved",
             Change::Inconclusive => "inconclusive",
+            Change::Marginal => "marginal",
         }
+    }
+
+    /// Whether the outcome is undecided (inconclusive or marginal), which fails the gate only with
+    /// `fail_on_inconclusive`.
+    pub fn undecided(self) -> bool {
+        matches!(self, Change::Inconclusive | Change::Marginal)
     }
 }
 
@@ -121,9 +131,9 @@ pub struct Regression {
 impl Regression {
     /// Comparisons that fail the gate.
     pub fn failing(&self) -> impl Iterator<Item = &Comparison> {
-        self.comparisons.iter().filter(|c| {
-            c.change == Change::Regression || (c.change == Change::Inconclusive && self.fail_on_inconclusive)
-        })
+        self.comparisons
+            .iter()
+            .filter(|c| c.change == Change::Regression || (c.change.undecided() && self.fail_on_inconclusive))
     }
 }
 
@@ -618,6 +628,7 @@ impl Facts {
 /// | interval                                                | outcome      |
 /// |---------------------------------------------------------|--------------|
 /// | wholly above the threshold                              | regression   |
+/// | straddles the threshold, point above it                 | marginal     |
 /// | straddles the threshold                                 | inconclusive |
 /// | wholly below 0                                          | improvement  |
 /// | at or below the threshold, point above the warning band | warn         |
@@ -626,6 +637,8 @@ fn classify(f: Facts) -> Change {
     let t = f.threshold();
     if f.lo > t {
         Change::Regression
+    } else if f.hi > t && f.point > t {
+        Change::Marginal
     } else if f.hi > t {
         Change::Inconclusive
     } else if f.hi < 0.0 {
@@ -668,6 +681,9 @@ fn describe(change: Change, d: &Delta, f: &Facts, u: &str, floor: &str) -> Strin
             d.noise
         ),
         Change::Inconclusive => format!("change {point} [{lo}, {hi}] straddles {limit}{allowance}"),
+        Change::Marginal => format!(
+            "worse by {point} [{lo}, {hi}]: past {limit} on the estimate, but the interval reaches below it{allowance}"
+        ),
     }
 }
 
@@ -886,6 +902,7 @@ mod tests {
             tasks: vec![],
             series: vec![],
             server: None,
+            verdict: None,
         }
     }
 
@@ -937,7 +954,14 @@ mod tests {
     #[test]
     fn classify_row_straddling_the_threshold_is_inconclusive() {
         assert_eq!(classify(facts(5.0, 10.5, 8.0)), Change::Inconclusive);
-        assert_eq!(classify(facts(10.0, 12.0, 11.0)), Change::Inconclusive);
+        assert_eq!(classify(facts(10.0, 12.0, 10.0)), Change::Inconclusive);
+    }
+
+    #[test]
+    fn classify_row_straddling_with_the_point_past_the_threshold_is_marginal() {
+        assert_eq!(classify(facts(10.0, 12.0, 11.0)), Change::Marginal);
+        assert_eq!(classify(facts(-5.0, 40.0, 17.5)), Change::Marginal);
+        assert!(Change::Marginal.undecided() && Change::Inconclusive.undecided());
     }
 
     #[test]
@@ -1083,7 +1107,8 @@ mod tests {
             one(&p, base.clone(), head.clone(), Mode::Duet),
             vec![Change::Regression]
         );
-        // ...sequential cannot tell it from run-to-run noise, and says so.
+        // ...sequential cannot tell it from run-to-run noise: past the budget on the estimate, so
+        // marginal (undecided, never a pass), and it says so.
         let r = compare(
             &p,
             &results(vec![("GET /x".into(), base)]),
@@ -1091,7 +1116,7 @@ mod tests {
             Mode::Sequential,
             false,
         );
-        assert_eq!(r.comparisons[0].change, Change::Inconclusive);
+        assert_eq!(r.comparisons[0].change, Change::Marginal);
         assert!(r.notes.iter().any(|n| n.contains("noise")), "{:?}", r.notes);
     }
 

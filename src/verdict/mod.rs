@@ -127,12 +127,7 @@ impl Verdict {
         let reg = self.regression.as_ref();
         let failing = self.failing().count() + reg.map_or(0, |r| r.failing().count());
         let total = self.checks.len() + reg.map_or(0, |r| r.comparisons.len());
-        let inconclusive = reg.map_or(0, |r| {
-            r.comparisons
-                .iter()
-                .filter(|c| c.change == compare::Change::Inconclusive)
-                .count()
-        });
+        let inconclusive = reg.map_or(0, |r| r.comparisons.iter().filter(|c| c.change.undecided()).count());
         let mut s = if total == 0 {
             "no targets: nothing was judged".into()
         } else if failing == 0 {
