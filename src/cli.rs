@@ -161,8 +161,9 @@ pub struct BaselineArgs {
     /// In duet mode, also write the base side's results here.
     #[arg(long, value_name = "FILE", requires = "baseline_host")]
     pub baseline_out: Option<PathBuf>,
-    /// A/A calibration: drive the target against itself in duet mode and report the noise floor per budget.
-    #[arg(long, conflicts_with_all = ["baseline", "baseline_host"])]
+    /// A/A calibration: a duet of two processes of the same build (two started copies with --serve, or
+    /// --host with --baseline-host); reports the noise floor per budget and recommends budgets.
+    #[arg(long, conflicts_with_all = ["baseline"])]
     pub calibrate: bool,
     /// Duet mode with a started base build: a shell command with `{port}`, like --serve.
     #[arg(long, value_name = "CMD", conflicts_with_all = ["baseline", "baseline_host", "calibrate"])]

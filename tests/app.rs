@@ -149,7 +149,8 @@ fn only_the_side_whose_service_died_is_reported_as_exited() {
 #[test]
 fn calibration_with_a_started_service_drives_that_service_and_writes_its_reports() {
     let dir = TempDir::new("app-calibrate");
-    let gate = closed(&dir, "3s");
+    // 8 s: the 6 one-second blocks an interval needs, after the ramp-up.
+    let gate = closed(&dir, "8s");
     let results = dir.join("r.json");
     let junit = dir.join("j.xml");
     let out = perfgate(
@@ -169,8 +170,16 @@ fn calibration_with_a_started_service_drives_that_service_and_writes_its_reports
         Duration::from_secs(60),
     );
     assert_eq!(out.status.code(), Some(0), "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("A/A calibration"), "{}", out.stdout);
+    assert!(out.stdout.contains("A/A calibration: two processes"), "{}", out.stdout);
+    assert!(out.stdout.contains("recommended budget"), "{}", out.stdout);
     assert!(!out.stderr.contains("127.0.0.1:1"), "{}", out.stderr);
+    // Two copies of the service were started: the base side's log exists beside the head's.
+    assert_eq!(
+        out.stderr.matches("perfgate: starting the ").count(),
+        2,
+        "{}",
+        out.stderr
+    );
     let r = perfgate::metrics::Results::read(&results).expect("calibration writes --out");
     assert!(r.total(true).requests > 0);
     assert!(junit.exists(), "calibration writes the other reports too");
@@ -382,4 +391,21 @@ fn on_start_and_on_stop_requests_are_left_out_of_broad_selections_and_the_report
             c.requests
         );
     }
+}
+
+#[test]
+fn calibration_against_one_process_asks_for_a_second_one() {
+    let dir = TempDir::new("app-calibrate-host");
+    let gate = closed(&dir, "2s");
+    let out = perfgate(
+        &["run", &gate, "--host", "http://127.0.0.1:1", "--calibrate", "-q"],
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--calibrate needs two processes of the same build"),
+        "{}",
+        out.stderr
+    );
 }

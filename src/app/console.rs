@@ -40,7 +40,7 @@ pub fn print_outline(g: &Gate) {
 /// Prints the noise floor an A/A run measured for every budget, and which budgets it cannot resolve.
 pub fn print_calibration(gate: &Gate, a: &Results, b: &Results) {
     let reg = verdict::compare::compare(&gate.regression, a, b, Mode::Duet, gate.verdict.include_ramp_up);
-    println!("A/A calibration: the same target twice, interleaved. The noise floor is the widest change the intervals allow when nothing changed.");
+    println!("A/A calibration: two processes of the same build, interleaved. The noise floor is the widest change the intervals allow when nothing changed; a budget should sit above it.");
     if reg.comparisons.is_empty() {
         println!("  the gate has no regression budgets to calibrate");
     }
@@ -53,18 +53,29 @@ pub fn print_calibration(gate: &Gate, a: &Results, b: &Results) {
     }
 }
 
-/// The noise floor of one A/A comparison (the widest change its interval allows when nothing changed)
-/// and whether its budget can be resolved above it.
+/// The noise floor of one A/A comparison (the widest change its interval allows when nothing changed),
+/// whether its budget can be resolved above it, and the smallest budget this run length supports.
 fn noise_floor(c: &verdict::compare::Comparison) -> (String, String) {
     match c.worse_ci.map(|(lo, hi)| lo.abs().max(hi.abs())) {
-        Some(f) => (
-            format!("±{f:.1}{}", c.ci_unit),
-            if c.fail_at > f {
-                "resolvable".to_string()
-            } else {
-                format!("WARNING: budget {} is below the noise floor", c.budget)
-            },
-        ),
+        Some(f) => {
+            // A budget a quarter above the floor leaves room for the floor's own run-to-run spread.
+            let recommended = (f * 1.25 * 10.0).ceil() / 10.0;
+            let advice = format!(
+                "; recommended budget at this run length: at least +{recommended:.1}{}",
+                c.ci_unit
+            );
+            (
+                format!("±{f:.1}{}", c.ci_unit),
+                if c.fail_at > f {
+                    format!("resolvable{advice}")
+                } else {
+                    format!(
+                        "WARNING: budget {} is below the noise floor{advice}, or run longer",
+                        c.budget
+                    )
+                },
+            )
+        }
         None => ("unknown".into(), format!("inconclusive: {}", c.reason)),
     }
 }
@@ -222,8 +233,17 @@ mod tests {
     fn the_noise_floor_is_weighed_against_the_budget_in_the_interval_unit() {
         // `+1.5s` is 1500 ms: a ±100 ms floor is well below it (reading the text gave 1.5).
         let (floor, verdict) = noise_floor(&comparison("+1.5s", 1500.0, (-100.0, 80.0)));
-        assert_eq!((floor.as_str(), verdict.as_str()), ("±100.0 ms", "resolvable"));
+        assert_eq!(
+            (floor.as_str(), verdict.as_str()),
+            (
+                "±100.0 ms",
+                "resolvable; recommended budget at this run length: at least +125.0 ms"
+            )
+        );
         let (_, verdict) = noise_floor(&comparison("+2ms", 2.0, (-3.0, 2.5)));
-        assert_eq!(verdict, "WARNING: budget +2ms is below the noise floor");
+        assert_eq!(
+            verdict,
+            "WARNING: budget +2ms is below the noise floor; recommended budget at this run length: at least +3.8 ms, or run longer"
+        );
     }
 }

@@ -163,6 +163,8 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
     let head_service = head_service.map(|s| free_port().map(|p| (s, p))).transpose()?;
     let base_service = match &opts.baseline {
         Baseline::Serve(cmd) => gate.serve_with(Some(cmd)),
+        // Calibration compares two processes of the same build: a second copy of the service.
+        Baseline::None if calibrating => head_service.as_ref().map(|(s, _)| s.clone()),
         _ => None,
     };
     let base_service = base_service.map(|s| free_port().map(|p| (s, p))).transpose()?;
@@ -193,7 +195,11 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         (Baseline::Host(h), _) => {
             Some(BaseUrl::parse(h).map_err(|e| Error::input(format_args!("--baseline-host {e}")))?)
         }
-        _ if calibrating => Some(plan.base.clone()),
+        _ if calibrating => {
+            return Err(Error::input(
+                "--calibrate needs two processes of the same build: start them with --serve (perfgate starts two copies), or give the second one with --baseline-host URL; one process against itself cannot show the noise between processes that a duet faces",
+            ))
+        }
         _ => None,
     };
     if let Some(p) = &opts.baseline_out {
@@ -354,7 +360,10 @@ async fn measure(gate: &Gate, opts: &RunOptions, p: Prepared) -> Result<Measured
 /// `URL`, `URL and base URL (duet, interleaved)`, or the calibration's wording.
 fn against(p: &Prepared) -> String {
     match &p.base_url {
-        Some(_) if p.calibrating => format!("{} (A/A calibration: against itself, interleaved)", p.plan.base),
+        Some(b) if p.calibrating => format!(
+            "{} and {b} (A/A calibration: two processes of the same build, interleaved)",
+            p.plan.base
+        ),
         Some(b) => format!("{} and base {b} (duet, interleaved)", p.plan.base),
         None => p.plan.base.to_string(),
     }
