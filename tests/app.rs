@@ -381,6 +381,24 @@ fn on_start_and_on_stop_requests_are_left_out_of_broad_selections_and_the_report
         "{}",
         out.stdout
     );
+    // A graded limit: past the soft limit but within the hard one is marginal, and passes.
+    let graded = perfgate::gate::Gate::parse(
+        "graded.yaml",
+        "version: 1\nload: {users: 1, run_time: 1s}\nscenarios:\n  S:\n    tasks: [{request: GET /api/modules}]\ntargets:\n  - select: GET /api/modules\n    avg: < 1us..1h\n    include_ramp_up: true\n",
+    )
+    .unwrap();
+    let v = perfgate::verdict::judge(&graded, &r);
+    assert_eq!(
+        v.checks[0].outcome,
+        perfgate::verdict::Outcome::Marginal,
+        "{:?}",
+        v.checks[0]
+    );
+    assert!(
+        v.passed() && v.checks[0].message().starts_with("marginal: measured"),
+        "{}",
+        v.checks[0].message()
+    );
     let gate = perfgate::gate::Gate::parse("gates/prismq.yaml", perfgate::app::PRISMQ_GATE).unwrap();
     let v = perfgate::verdict::judge(&gate, &r);
     for c in v.checks.iter().filter(|c| c.subject == "total" || c.subject == "GET") {

@@ -121,13 +121,7 @@ pub fn print_regression(r: &verdict::compare::Regression, file: &str) {
 /// Prints the verdict: headline, then every check with failures first.
 pub fn print_verdict(v: &verdict::Verdict, file: &str) {
     println!("Verdict: {}", v.headline());
-    let mut checks: Vec<_> = v.checks.iter().collect();
-    checks.sort_by_key(|c| match c.outcome {
-        verdict::Outcome::Fail => 0,
-        verdict::Outcome::NoData => 1,
-        verdict::Outcome::Pass => 2,
-    });
-    for c in checks {
+    for c in crate::report::checks_failing_first(v) {
         println!(
             "  {:<7} {}: {}  [{file}:{}]",
             c.outcome.label(),

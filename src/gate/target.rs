@@ -140,13 +140,46 @@ pub struct Limit {
     pub op: Op,
     /// The limit in the metric's unit (ms, %, req/s, count).
     pub value: f64,
-    /// The limit as written, e.g. `100ms`.
+    /// A soft limit before the hard one (`< 100ms..300ms`): past it the check is marginal, not failed.
+    pub warn: Option<f64>,
+    /// The limit as written, e.g. `100ms` or `100ms..300ms`.
     pub text: String,
 }
 
 impl Limit {
-    /// Parses a limit such as `< 100ms`, `1s`, `< 1%`, `>= 100`, for this metric.
+    /// Parses a limit such as `< 100ms`, `1s`, `< 1%`, `>= 100`, or a graded `< 100ms..300ms` (marginal
+    /// past 100 ms, failed past 300 ms), for this metric.
     pub fn parse(metric: Metric, text: &str) -> Result<Limit, String> {
+        let Some((soft, hard)) = text.split_once("..") else {
+            return Limit::parse_one(metric, text);
+        };
+        let soft = Limit::parse_one(metric, soft)?;
+        // The hard limit takes the soft one's comparison when it writes none.
+        let hard_text = hard.trim();
+        let hard = if hard_text.starts_with(['<', '>']) {
+            Limit::parse_one(metric, hard_text)?
+        } else {
+            Limit::parse_one(metric, &format!("{} {hard_text}", soft.op))?
+        };
+        let stricter = match soft.op {
+            Op::Lt | Op::Le => soft.value < hard.value,
+            Op::Gt | Op::Ge => soft.value > hard.value,
+        };
+        if soft.op != hard.op || !stricter {
+            return Err(format!(
+                "`{metric}: {}`: write `soft..hard` with one comparison and the soft limit first, e.g. `< 100ms..300ms` (marginal past 100 ms, failed past 300 ms)",
+                text.trim()
+            ));
+        }
+        Ok(Limit {
+            warn: Some(soft.value),
+            text: format!("{}..{}", soft.text, hard.text),
+            ..hard
+        })
+    }
+
+    /// Parses one limit such as `< 100ms`.
+    fn parse_one(metric: Metric, text: &str) -> Result<Limit, String> {
         let t = text.trim();
         let (op, rest) = if let Some(r) = t.strip_prefix("<=") {
             (Op::Le, r)
@@ -219,6 +252,7 @@ impl Limit {
             metric,
             op,
             value,
+            warn: None,
             text: rest.to_string(),
         })
     }
@@ -259,6 +293,22 @@ mod tests {
         assert!(Selector::parse("POST /a/?").matches("POST /a/b", Method::Post));
         assert!(Selector::parse("*/config").matches("POST /api/modules/{id}/config", Method::Post));
         assert!(Selector::parse("GET /x").matches("GET /x", Method::Get));
+    }
+
+    #[test]
+    fn graded_limits() {
+        let l = Limit::parse(Metric::Avg, "< 100ms..300ms").unwrap();
+        assert_eq!((l.op, l.warn, l.value), (Op::Lt, Some(100.0), 300.0));
+        assert_eq!(l.to_string(), "avg < 100ms..300ms");
+        let l = Limit::parse(Metric::Rps, "> 200..> 100").unwrap();
+        assert_eq!((l.op, l.warn, l.value), (Op::Gt, Some(200.0), 100.0));
+        assert_eq!(Limit::parse(Metric::ErrorRate, "< 0.5%..2%").unwrap().warn, Some(0.5));
+        // The soft limit comes first, with the same comparison.
+        assert!(Limit::parse(Metric::Avg, "< 300ms..100ms")
+            .unwrap_err()
+            .contains("soft limit first"));
+        assert!(Limit::parse(Metric::Avg, "< 100ms..> 300ms").is_err());
+        assert_eq!(Limit::parse(Metric::Avg, "< 1.5s").unwrap().warn, None);
     }
 
     #[test]

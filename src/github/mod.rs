@@ -91,7 +91,7 @@ pub fn annotations(input: &Input) -> Vec<String> {
         match c.outcome {
             Outcome::Fail => errors.push(line),
             Outcome::NoData if v.no_data_fails => errors.push(line),
-            Outcome::NoData => warnings.push(line.replacen("::error", "::warning", 1)),
+            Outcome::NoData | Outcome::Marginal => warnings.push(line.replacen("::error", "::warning", 1)),
             Outcome::Pass => {}
         }
     }

@@ -38,7 +38,7 @@ pub fn render(input: &Input) -> Result<String, String> {
             context! {
                 name => c.name,
                 outcome => c.outcome.label(),
-                class => if failing { "fail" } else if c.outcome == Outcome::NoData { "warn" } else { "pass" },
+                class => if failing { "fail" } else if matches!(c.outcome, Outcome::NoData | Outcome::Marginal) { "warn" } else { "pass" },
                 measured => super::value_or_dash(c.measured, &c.unit),
                 limit => format!("{} {}{}", c.op, fmt_value(c.threshold), c.unit),
                 samples => c.samples,

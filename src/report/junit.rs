@@ -42,7 +42,7 @@ impl Format for Junit {
         }
         for c in &input.verdict.checks {
             let status = match c.outcome {
-                Outcome::Pass => TestCaseStatus::success(),
+                Outcome::Pass | Outcome::Marginal => TestCaseStatus::success(),
                 Outcome::Fail => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     s.set_message(format!("{}: {}", c.name, c.message()))

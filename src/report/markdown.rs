@@ -43,6 +43,7 @@ pub fn render(input: &Input) -> String {
         for c in super::checks_failing_first(v) {
             let icon = match c.outcome {
                 Outcome::Pass => "✅",
+                Outcome::Marginal => "🟠 marginal",
                 Outcome::Fail => "❌",
                 Outcome::NoData if v.no_data_fails => "❌ no data",
                 Outcome::NoData => "⚠️ no data",

@@ -149,13 +149,15 @@ pub fn stats_line(name: &str, s: &Stats, secs: f64) -> String {
     )
 }
 
-/// A verdict's checks in report order: failures, then checks without data, then passes.
+/// A verdict's checks in report order: failures, then checks without data, then marginal ones, then
+/// passes.
 pub fn checks_failing_first(v: &Verdict) -> Vec<&Check> {
     let mut checks: Vec<_> = v.checks.iter().collect();
     checks.sort_by_key(|c| match c.outcome {
         Outcome::Fail => 0,
         Outcome::NoData => 1,
-        Outcome::Pass => 2,
+        Outcome::Marginal => 2,
+        Outcome::Pass => 3,
     });
     checks
 }

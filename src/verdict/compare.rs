@@ -340,6 +340,9 @@ struct Delta {
     blocks: Option<(usize, usize)>,
     /// The smallest change this run would detect with [`MDE_POWER`], in the budget's unit.
     min_detectable: Option<f64>,
+    /// The blocks' standard error in the scale the interval was built in (log of head over base for
+    /// relative budgets, ms for absolute ones), for how long a run would decide.
+    block_se: Option<f64>,
 }
 
 /// Why a change could not be computed, with the point values when they are known.
@@ -430,6 +433,7 @@ fn compute(
             noise: 0.0,
             blocks: None,
             min_detectable: None,
+            block_se: None,
         });
     }
     if metric.is_latency() {
@@ -483,6 +487,7 @@ fn compute(
                 noise: noise * 100.0,
                 blocks: None,
                 min_detectable: None,
+                block_se: None,
             }
         }
         Amount::Absolute(_) => {
@@ -499,6 +504,7 @@ fn compute(
                 noise: noise * b,
                 blocks: None,
                 min_detectable: None,
+                block_se: None,
             }
         }
     })
@@ -525,6 +531,7 @@ fn from_blocks(metric: Metric, relative: bool, b: f64, h: f64, be: &BlockEstimat
             noise: noise * 100.0,
             blocks: Some((be.blocks, be.seconds)),
             min_detectable: Some(pct(mde)),
+            block_se: Some(be.estimate.se),
         }
     } else {
         Delta {
@@ -538,6 +545,7 @@ fn from_blocks(metric: Metric, relative: bool, b: f64, h: f64, be: &BlockEstimat
             noise: noise * b,
             blocks: Some((be.blocks, be.seconds)),
             min_detectable: Some(mde),
+            block_se: Some(be.estimate.se),
         }
     }
 }
@@ -569,6 +577,16 @@ fn min_effect_floor(policy: &RegressionPolicy, fail: Amount, base_ms: f64) -> (O
 fn trim_num(v: f64) -> String {
     let s = format!("{v:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// How many seconds of steady phase would shrink a block interval enough to put it wholly on one
+/// side of the threshold, the noise staying as it was; None without block data.
+fn seconds_to_decide(d: &Delta, f: &Facts, relative: bool, alpha: f64) -> Option<f64> {
+    let (se, (blocks, seconds)) = (d.block_se?, d.blocks?);
+    let scale = |x: f64| if relative { (1.0 + x / 100.0).max(1e-9).ln() } else { x };
+    let gap = (scale(d.point) - scale(f.threshold())).abs();
+    let total = intervals::blocks_needed(se, blocks, gap, 1.0 - 2.0 * alpha, Tail::Both)?;
+    Some((total * seconds) as f64)
 }
 
 /// The power at which the minimum detectable effect is stated.
@@ -744,6 +762,13 @@ fn judge(
     };
     c.change = classify(facts);
     c.reason = describe(c.change, &d, &facts, ci_unit, &floor_text);
+    if c.change.undecided() {
+        if let Some(secs) = seconds_to_decide(&d, &facts, matches!(limit.fail, Amount::Relative(_)), z.alpha) {
+            c.reason.push_str(&format!(
+                "; a steady phase of about {secs:.0} s would decide it at this noise"
+            ));
+        }
+    }
     c
 }
 

@@ -21,6 +21,8 @@ pub enum Outcome {
     Pass,
     /// The limit did not hold.
     Fail,
+    /// The hard limit held but the soft one did not (a graded limit such as `< 100ms..300ms`): passes.
+    Marginal,
     /// Too few samples to judge (nothing matched, or fewer than `min_samples`).
     NoData,
 }
@@ -31,6 +33,7 @@ impl Outcome {
         match self {
             Outcome::Pass => "pass",
             Outcome::Fail => "FAIL",
+            Outcome::Marginal => "marginal",
             Outcome::NoData => "NO DATA",
         }
     }
@@ -53,6 +56,9 @@ pub struct Check {
     pub op: String,
     /// The limit's value in `unit`.
     pub threshold: f64,
+    /// A graded limit's soft value in `unit`: past it the check is marginal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soft: Option<f64>,
     /// Unit of `measured` and `threshold`: ` ms`, `%`, ` req/s` or empty.
     pub unit: String,
     /// The measured value (None when no data).
@@ -78,7 +84,12 @@ impl Check {
     pub fn message(&self) -> String {
         match (self.measured, &self.note) {
             (Some(m), _) => format!(
-                "measured {}{}{} (limit {} {}{}, {} samples)",
+                "{}measured {}{}{} (limit {} {}{}{}, {} samples)",
+                if self.outcome == Outcome::Marginal {
+                    "marginal: "
+                } else {
+                    ""
+                },
                 fmt_value(m),
                 self.unit,
                 self.interval
@@ -87,6 +98,9 @@ impl Check {
                 self.op,
                 fmt_value(self.threshold),
                 self.unit,
+                self.soft
+                    .map(|w| format!(", marginal past {}{}", fmt_value(w), self.unit))
+                    .unwrap_or_default(),
                 self.samples
             ),
             (None, Some(n)) => n.clone(),
@@ -349,8 +363,9 @@ fn check(g: &Group, results: &Results, window_s: f64, limit: &Limit, t: &Target,
     };
     let outcome = match judged {
         None => Outcome::NoData,
-        Some(m) if limit.op.holds(m, limit.value) => Outcome::Pass,
-        Some(_) => Outcome::Fail,
+        Some(m) if !limit.op.holds(m, limit.value) => Outcome::Fail,
+        Some(m) if limit.warn.is_some_and(|w| !limit.op.holds(m, w)) => Outcome::Marginal,
+        Some(_) => Outcome::Pass,
     };
     Check {
         name: format!("{}: {limit}", g.subject),
@@ -360,6 +375,7 @@ fn check(g: &Group, results: &Results, window_s: f64, limit: &Limit, t: &Target,
         metric: limit.metric.to_string(),
         op: limit.op.to_string(),
         threshold: limit.value,
+        soft: limit.warn,
         unit: limit.metric.unit().to_string(),
         measured,
         samples,
