@@ -148,6 +148,8 @@ pub(crate) struct Knobs {
     error_rate: f64,
     stall: Option<(Duration, Duration)>,
     epoch: Instant,
+    /// CPU to burn per request, before the route's factor.
+    cpu_work: Duration,
 }
 
 impl Knobs {
@@ -183,6 +185,7 @@ impl Knobs {
             error_rate,
             stall,
             epoch: Instant::now(),
+            cpu_work: opts.cpu_work,
         }
     }
 
@@ -212,10 +215,54 @@ impl Knobs {
     }
 }
 
+/// Iterations of [`burn`] per millisecond of CPU on this machine, measured once.
+fn iterations_per_ms() -> f64 {
+    static RATE: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *RATE.get_or_init(|| {
+        // The fastest of a few 2 ms samples: the machine's rate when nothing else runs.
+        (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                let mut n = 0u64;
+                while start.elapsed() < Duration::from_millis(2) {
+                    burn(1_000);
+                    n += 1_000;
+                }
+                n as f64 / start.elapsed().as_secs_f64() / 1000.0
+            })
+            .fold(1.0, f64::max)
+    })
+}
+
+/// Spends CPU on `iterations` rounds of a hash chain the optimiser cannot remove.
+fn burn(iterations: u64) -> u64 {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for i in 0..iterations {
+        x = std::hint::black_box((x ^ i).wrapping_mul(0xBF58_476D_1CE4_E5B9).rotate_left(31));
+    }
+    x
+}
+
+impl Knobs {
+    /// The CPU work of one request on `route`, in iterations of the burn loop (0 when the knob is off).
+    pub(crate) fn cpu_iterations(&self, route: Route, jitter: f64) -> u64 {
+        if self.cpu_work.is_zero() {
+            return 0;
+        }
+        let ms = self.cpu_work.as_secs_f64() * 1000.0 * jitter * self.factor(route);
+        (ms * iterations_per_ms()) as u64
+    }
+}
+
 impl Demo {
     /// Sleeps for the route's base latency (with ±20 % jitter, scaled by the slowdown knobs) plus `extra`
     /// (also scaled); nothing when base latencies are off.
     pub(crate) async fn pace(&self, route: Route, extra: Duration) {
+        let work = self.knobs.cpu_iterations(route, lock(&self.rng).random_range(0.8..1.2));
+        if work > 0 {
+            // On the request's own worker thread, as a CPU-bound handler runs: others queue behind it.
+            std::hint::black_box(burn(work));
+        }
         if !self.knobs.base {
             return;
         }
@@ -273,6 +320,32 @@ pub(crate) async fn apply(State(demo): State<Arc<Demo>>, req: Request, next: Nex
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn cpu_work_is_calibrated_work_scaled_by_the_route_factor() {
+        let off = Knobs::new(&DemoOptions::default());
+        assert_eq!(off.cpu_iterations(Route::ListModules, 1.0), 0);
+        let k = Knobs::new(&DemoOptions {
+            cpu_work: Duration::from_millis(4),
+            slow_routes: vec![super::super::RouteFactor {
+                route: "GET /api/modules".parse().unwrap(),
+                factor: 1.10,
+            }],
+            ..DemoOptions::default()
+        });
+        let (plain, slowed) = (
+            k.cpu_iterations(Route::Health, 1.0),
+            k.cpu_iterations(Route::ListModules, 1.0),
+        );
+        assert!(plain > 0);
+        let ratio = slowed as f64 / plain as f64;
+        assert!((ratio - 1.10).abs() < 0.001, "{ratio}");
+        // The work is real: burning 4 ms worth takes at least a couple of milliseconds of this thread.
+        let start = Instant::now();
+        std::hint::black_box(burn(plain));
+        assert!(start.elapsed() >= Duration::from_millis(2), "{:?}", start.elapsed());
+    }
+
     use super::*;
 
     #[test]

@@ -59,6 +59,11 @@ pub struct DemoOptions {
     /// a service that degrades over a run while every average may still pass.
     #[arg(long, value_name = "KIB", default_value_t = 0)]
     pub leak_kb: u64,
+    /// Burn about this much CPU per request on the server's own threads (±20 % jitter, scaled by
+    /// `--slowdown` and `--slow-route`): latency that comes from work, queueing behind other requests
+    /// as a busy service's does, rather than from a sleep.
+    #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_dur)]
+    pub cpu_work: Duration,
 }
 
 impl Default for DemoOptions {
@@ -73,6 +78,7 @@ impl Default for DemoOptions {
             no_base_latency: false,
             seed: None,
             leak_kb: 0,
+            cpu_work: Duration::ZERO,
         }
     }
 }
@@ -81,6 +87,12 @@ impl DemoOptions {
     /// Checks the knobs together; the message names the offending flag.
     pub fn validate(&self) -> Result<(), String> {
         check_slowdown(self.slowdown)?;
+        if self.cpu_work > Duration::from_secs(1) {
+            return Err(format!(
+                "--cpu-work {:?} is more than 1s of CPU per request: the demo would serve almost nothing",
+                self.cpu_work
+            ));
+        }
         check_error_rate(self.error_rate)?;
         for rf in &self.slow_routes {
             knobs::Route::find(&rf.route).ok_or_else(|| unknown_route(&rf.route))?;
