@@ -30,6 +30,8 @@ pub struct Seconds {
     /// Requests, sum of latencies (µs) and histogram per second, keyed by the second's place in the
     /// series (the two sides of a duet are collected at the same ticks, so places pair up).
     by_t: BTreeMap<i64, (u64, u64, Coarse)>,
+    /// Failures per second, by the same keys.
+    failures: BTreeMap<i64, u64>,
 }
 
 impl Seconds {
@@ -45,7 +47,9 @@ impl Seconds {
             .filter(|(_, p)| (include_ramp_up || !p.ramp_up) && p.dt > 0.5)
         {
             let mut entry = (0u64, 0u64, Coarse::default());
+            let mut failed = 0u64;
             for n in p.names.iter().filter(|n| names.contains(&n.name.as_str())) {
+                failed += n.failures;
                 if n.hist.is_empty() {
                     continue;
                 }
@@ -56,6 +60,7 @@ impl Seconds {
                 entry.2.add(&h);
             }
             s.by_t.insert(i as i64, entry);
+            s.failures.insert(i as i64, failed);
         }
         any_hist.then_some(s)
     }
@@ -160,6 +165,51 @@ pub enum NoBlocks {
         /// Seconds per block.
         seconds: usize,
     },
+}
+
+/// The standard error of the change in error rate (percentage points) from blocks of at least 10
+/// requests, for failures that cluster in time (a burst of errors is not many independent ones);
+/// None without per-second data or with fewer than [`MIN_BLOCKS`] blocks.
+#[allow(clippy::too_many_arguments)]
+pub fn error_rate_estimate(
+    base: &Results,
+    head: &Results,
+    base_names: &[&str],
+    head_names: &[&str],
+    include_ramp_up: bool,
+    paired: bool,
+    level: f64,
+) -> Option<Estimate> {
+    let b = Seconds::of(base, base_names, include_ramp_up)?;
+    let h = Seconds::of(head, head_names, include_ramp_up)?;
+    let k = block_seconds(Metric::Avg, &b, &h);
+    if k == usize::MAX {
+        return None;
+    }
+    let rates = |s: &Seconds, keys: &[i64]| -> Vec<Option<f64>> {
+        keys.chunks(k)
+            .map(|chunk| {
+                let n: u64 = chunk.iter().filter_map(|t| s.by_t.get(t)).map(|e| e.0).sum();
+                let f: u64 = chunk.iter().filter_map(|t| s.failures.get(t)).sum();
+                (n >= 10).then(|| f as f64 * 100.0 / n as f64)
+            })
+            .collect()
+    };
+    let keys = |s: &Seconds| -> Vec<i64> { s.by_t.keys().copied().collect() };
+    let e = if paired {
+        let shared: Vec<i64> = b.by_t.keys().filter(|t| h.by_t.contains_key(t)).copied().collect();
+        let diffs: Vec<f64> = rates(&h, &shared)
+            .into_iter()
+            .zip(rates(&b, &shared))
+            .filter_map(|(h, b)| Some(h? - b?))
+            .collect();
+        (diffs.len() >= MIN_BLOCKS).then(|| intervals::paired(&diffs, level, Tail::Both))??
+    } else {
+        let hv: Vec<f64> = rates(&h, &keys(&h)).into_iter().flatten().collect();
+        let bv: Vec<f64> = rates(&b, &keys(&b)).into_iter().flatten().collect();
+        (hv.len().min(bv.len()) >= MIN_BLOCKS).then(|| intervals::welch(&hv, &bv, level, Tail::Both))??
+    };
+    Some(e)
 }
 
 /// The block estimate of a latency metric's change between base and head (duet: `paired`).
@@ -342,6 +392,22 @@ mod tests {
         )
         .unwrap();
         assert!(p95.estimate.lo > 0.0, "{:?}", p95.estimate);
+    }
+
+    #[test]
+    fn clustered_failures_widen_the_error_rate_interval() {
+        // Head fails half of its requests in 5 of 60 seconds, and none otherwise: 4.2 % in all.
+        let base = results(60, 50, |_, _| 10_000);
+        let mut head = results(60, 50, |_, _| 10_000);
+        for t in [10, 11, 12, 40, 41] {
+            head.series[t].names[0].failures = 25;
+        }
+        let names = ["GET /x"];
+        let e = error_rate_estimate(&base, &head, &names, &names, false, true, 0.95).unwrap();
+        assert!((e.point - 125.0 / 30.0).abs() < 1e-9, "{e:?}");
+        // Independent failures at 4.2 % of 3,000 requests would have a standard error of 0.37 pp.
+        let independent = (0.0417f64 * 0.9583 / 3000.0).sqrt() * 100.0;
+        assert!(e.se > 3.0 * independent, "block se {} vs {independent}", e.se);
     }
 
     #[test]

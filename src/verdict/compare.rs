@@ -421,10 +421,26 @@ fn compute(
             Tail::Both,
         )
         .ok_or_else(|| fail_with("no data".into()))?;
-        let ci = Interval {
+        let mut ci = Interval {
             lo: lo * 100.0,
             hi: hi * 100.0,
         };
+        // Failures cluster (a burst of errors in one bad second): where the blocks spread wider than
+        // independent failures would, their interval is the honest one.
+        let (base_r, head_r) = pair.results;
+        if let Some(e) = blocks::error_rate_estimate(
+            base_r,
+            head_r,
+            &pair.names.0,
+            &pair.names.1,
+            pair.include_ramp_up,
+            pair.paired,
+            1.0 - 2.0 * z.alpha,
+        ) {
+            let half = intervals::t_quantile(1.0 - z.alpha, e.df) * e.se;
+            ci.lo = ci.lo.min(h - b - half);
+            ci.hi = ci.hi.max(h - b + half);
+        }
         return Ok(Delta {
             base: b,
             head: h,
