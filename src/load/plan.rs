@@ -181,30 +181,38 @@ pub struct Plan {
 impl Plan {
     /// The load as planned, in the results' terms.
     pub fn planned(&self) -> crate::metrics::assemble::Planned {
-        use crate::metrics::results::{LoadModel, StageInfo};
+        use crate::metrics::results::{LoadInfo, LoadModel, StageInfo};
         crate::metrics::assemble::Planned {
-            model: if self.open.is_some() {
-                LoadModel::Open
-            } else {
-                LoadModel::Closed
+            load: LoadInfo {
+                model: if self.open.is_some() {
+                    LoadModel::Open
+                } else {
+                    LoadModel::Closed
+                },
+                users: self.users,
+                spawn_rate: self.spawn_rate.is_finite().then_some(self.spawn_rate),
+                run_time_s: self.run_time.as_secs_f64(),
+                grace_s: self.grace.as_secs_f64(),
+                scenarios: self.scenarios.iter().map(|s| s.name.clone()).collect(),
+                users_per_scenario: self.users_per_scenario(),
+                seed: self.seed,
+                stages: self
+                    .open
+                    .iter()
+                    .flat_map(|o| o.stages.iter())
+                    .map(|s| StageInfo {
+                        duration_s: s.duration.as_secs_f64(),
+                        from_rate: s.from,
+                        to_rate: s.to,
+                    })
+                    .collect(),
+                ramp_up_s: 0.0,
+                duration_s: 0.0,
+                peak_users: 0,
+                abandoned_requests: 0,
+                generator: Default::default(),
+                duet: None,
             },
-            users: self.users,
-            spawn_rate: self.spawn_rate.is_finite().then_some(self.spawn_rate),
-            run_time_s: self.run_time.as_secs_f64(),
-            grace_s: self.grace.as_secs_f64(),
-            scenarios: self.scenarios.iter().map(|s| s.name.clone()).collect(),
-            users_per_scenario: self.users_per_scenario(),
-            seed: self.seed,
-            stages: self
-                .open
-                .iter()
-                .flat_map(|o| o.stages.iter())
-                .map(|s| StageInfo {
-                    duration_s: s.duration.as_secs_f64(),
-                    from_rate: s.from,
-                    to_rate: s.to,
-                })
-                .collect(),
             names: self.names.iter().cloned().zip(self.methods.iter().copied()).collect(),
             lifecycle: self.lifecycle.clone(),
             tasks: self.tasks.clone(),

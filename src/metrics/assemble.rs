@@ -2,34 +2,18 @@
 //! ran: a pure function, so the engine knows nothing of the file format, git or CI.
 
 use super::results::{
-    Duet, Environment, GateInfo, Generator, LoadInfo, LoadModel, Phases, RequestStats, Results, SeriesPoint, Side,
-    StageInfo, TaskStats, Tool, SCHEMA, SCHEMA_VERSION,
+    Duet, Environment, GateInfo, Generator, LoadInfo, Phases, RequestStats, Results, SeriesPoint, Side, TaskStats,
+    Tool, SCHEMA, SCHEMA_VERSION,
 };
 use crate::http::Method;
-use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 /// The load as planned, in the results' terms.
 #[derive(Debug, Clone)]
 pub struct Planned {
-    /// Closed or open model.
-    pub model: LoadModel,
-    /// Users (the open model's pool size).
-    pub users: u32,
-    /// Users started per second (None: all at once).
-    pub spawn_rate: Option<f64>,
-    /// Run time, s.
-    pub run_time_s: f64,
-    /// Grace period, s.
-    pub grace_s: f64,
-    /// Scenario names that run.
-    pub scenarios: Vec<String>,
-    /// Users per scenario.
-    pub users_per_scenario: BTreeMap<String, u32>,
-    /// Seed of the task and think-time sequence.
-    pub seed: u64,
-    /// Open model: the stages.
-    pub stages: Vec<StageInfo>,
+    /// The planned load; what only the run can tell (ramp-up, duration, peak users, abandoned
+    /// requests, generator health, duet) is filled in from the measurements.
+    pub load: LoadInfo,
     /// Request names, in stats order, with their methods.
     pub names: Vec<(String, Method)>,
     /// Per request name: sent only by `on_start` or `on_stop` steps.
@@ -106,7 +90,7 @@ impl Provenance {
 pub fn assemble(planned: &Planned, m: Measurements, p: &Provenance) -> Vec<Results> {
     let started = humantime::format_rfc3339_seconds(m.started_at).to_string();
     let finished = humantime::format_rfc3339_seconds(m.finished_at).to_string();
-    let duet_id = (m.targets.len() > 1).then(|| format!("{}-{started}", planned.seed));
+    let duet_id = (m.targets.len() > 1).then(|| format!("{}-{started}", planned.load.seed));
     m.targets
         .into_iter()
         .enumerate()
@@ -146,24 +130,16 @@ pub fn assemble(planned: &Planned, m: Measurements, p: &Provenance) -> Vec<Resul
                 finished_at: finished.clone(),
                 target: t.target,
                 load: LoadInfo {
-                    model: planned.model,
-                    users: planned.users,
-                    spawn_rate: planned.spawn_rate,
-                    run_time_s: planned.run_time_s,
-                    grace_s: planned.grace_s,
-                    scenarios: planned.scenarios.clone(),
-                    users_per_scenario: planned.users_per_scenario.clone(),
-                    seed: planned.seed,
                     ramp_up_s: round3(m.ramp_up_s),
                     duration_s: round3(m.duration_s),
                     peak_users: m.peak_users,
                     abandoned_requests: m.abandoned_requests,
-                    stages: planned.stages.clone(),
                     generator: m.generator.clone(),
                     duet: duet_id.clone().map(|id| Duet {
                         id,
                         side: if i == 0 { Side::Head } else { Side::Base },
                     }),
+                    ..planned.load.clone()
                 },
                 interrupted: m.interrupted,
                 requests,

@@ -196,20 +196,34 @@ pub fn error_rate_estimate(
             .collect()
     };
     let keys = |s: &Seconds| -> Vec<i64> { s.by_t.keys().copied().collect() };
-    let e = if paired {
+    let (bv, hv): (Vec<f64>, Vec<f64>) = if paired {
         let shared: Vec<i64> = b.by_t.keys().filter(|t| h.by_t.contains_key(t)).copied().collect();
-        let diffs: Vec<f64> = rates(&h, &shared)
+        rates(&b, &shared)
             .into_iter()
-            .zip(rates(&b, &shared))
-            .filter_map(|(h, b)| Some(h? - b?))
-            .collect();
-        (diffs.len() >= MIN_BLOCKS).then(|| intervals::paired(&diffs, level, Tail::Both))??
+            .zip(rates(&h, &shared))
+            .filter_map(|(b, h)| Some((b?, h?)))
+            .unzip()
     } else {
-        let hv: Vec<f64> = rates(&h, &keys(&h)).into_iter().flatten().collect();
-        let bv: Vec<f64> = rates(&b, &keys(&b)).into_iter().flatten().collect();
-        (hv.len().min(bv.len()) >= MIN_BLOCKS).then(|| intervals::welch(&hv, &bv, level, Tail::Both))??
+        (
+            rates(&b, &keys(&b)).into_iter().flatten().collect(),
+            rates(&h, &keys(&h)).into_iter().flatten().collect(),
+        )
     };
-    Some(e)
+    interval(&bv, &hv, paired, level)
+}
+
+/// The t interval of head minus base over blocks: paired differences, or Welch's for unpaired
+/// blocks; None with fewer than [`MIN_BLOCKS`] blocks on a side.
+fn interval(base: &[f64], head: &[f64], paired: bool, level: f64) -> Option<Estimate> {
+    if base.len().min(head.len()) < MIN_BLOCKS {
+        return None;
+    }
+    if paired {
+        let diffs: Vec<f64> = head.iter().zip(base).map(|(h, b)| h - b).collect();
+        intervals::paired(&diffs, level, Tail::Both)
+    } else {
+        intervals::welch(head, base, level, Tail::Both)
+    }
 }
 
 /// The block estimate of a latency metric's change between base and head (duet: `paired`).
@@ -241,20 +255,15 @@ pub fn estimate(
     if blocks < MIN_BLOCKS {
         return Err(NoBlocks::TooFew { blocks, seconds: k });
     }
-    let e = if paired {
-        let diffs: Vec<f64> = hv.iter().zip(&bv).map(|(h, b)| f(*h) - f(*b)).collect();
-        intervals::paired(&diffs, level, Tail::Both)
-    } else {
-        let hl: Vec<f64> = hv.iter().map(|v| f(*v)).collect();
-        let bl: Vec<f64> = bv.iter().map(|v| f(*v)).collect();
-        intervals::welch(&hl, &bl, level, Tail::Both)
-    };
-    e.map(|estimate| BlockEstimate {
-        estimate,
-        blocks,
-        seconds: k,
-    })
-    .ok_or(NoBlocks::TooFew { blocks, seconds: k })
+    let hl: Vec<f64> = hv.iter().map(|v| f(*v)).collect();
+    let bl: Vec<f64> = bv.iter().map(|v| f(*v)).collect();
+    interval(&bl, &hl, paired, level)
+        .map(|estimate| BlockEstimate {
+            estimate,
+            blocks,
+            seconds: k,
+        })
+        .ok_or(NoBlocks::TooFew { blocks, seconds: k })
 }
 
 #[cfg(test)]
