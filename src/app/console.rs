@@ -105,8 +105,11 @@ pub fn print_regression(r: &verdict::compare::Regression, file: &str) {
             ),
             _ => "-".into(),
         };
+        let sensitivity = crate::report::sensitivity_text(c)
+            .map(|s| format!("; {s}"))
+            .unwrap_or_default();
         println!(
-            "  {:<12} {}: {values}; {}  [{file}:{}]",
+            "  {:<12} {}: {values}; {}{sensitivity}  [{file}:{}]",
             c.change.label(),
             c.name,
             c.reason,

@@ -154,8 +154,11 @@ pub fn regression_table(reg: &crate::verdict::compare::Regression) -> String {
     if !unclear.is_empty() {
         out.push_str("<details><summary>Why inconclusive</summary>\n\n");
         for c in unclear {
+            let sensitivity = super::sensitivity_text(c)
+                .map(|s| format!("; {}", cell(&s)))
+                .unwrap_or_default();
             out.push_str(&format!(
-                "- `{}: {}`: {}\n",
+                "- `{}: {}`: {}{sensitivity}\n",
                 cell(&c.subject),
                 c.metric,
                 cell(&c.reason)

@@ -191,6 +191,17 @@ pub fn interval_text(c: &Comparison) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
+/// What a comparison could see: `detects +4.1% or more (12 blocks of 2 s)`, when its interval came
+/// from time blocks.
+pub fn sensitivity_text(c: &Comparison) -> Option<String> {
+    let (blocks, secs) = c.blocks?;
+    let mde = c.min_detectable?;
+    Some(format!(
+        "detects {mde:+.1}{} or more at 80 % power ({blocks} blocks of {secs} s)",
+        c.ci_unit
+    ))
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed over it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
