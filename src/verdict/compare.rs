@@ -178,6 +178,12 @@ pub fn compare(
         }
     }
     let noise = if mode == Mode::Duet { 0.0 } else { policy.noise };
+    if mode == Mode::Duet && !policy.budgets.is_empty() {
+        notes.push(
+            "one pair of processes: the intervals cover the noise within this run, not the difference between two processes of one build (memory layout, CPU placement, warm-up), which can move a result by a few tenths of a percent or more; calibrate with two processes of the same build to see it"
+                .into(),
+        );
+    }
     let blockless = |r: &Results| r.series.iter().all(|p| p.names.iter().all(|n| n.hist.is_empty()));
     if !policy.budgets.is_empty() && (blockless(base) || blockless(head)) {
         notes.push(
@@ -664,7 +670,7 @@ impl Facts {
 /// | wholly above the threshold                              | regression   |
 /// | straddles the threshold, point above it                 | marginal     |
 /// | straddles the threshold                                 | inconclusive |
-/// | wholly below 0                                          | improvement  |
+/// | wholly below 0 (below -floor with a min_effect floor)   | improvement  |
 /// | at or below the threshold, point above the warning band | warn         |
 /// | at or below the threshold                               | pass         |
 fn classify(f: Facts) -> Change {
@@ -675,7 +681,7 @@ fn classify(f: Facts) -> Change {
         Change::Marginal
     } else if f.hi > t {
         Change::Inconclusive
-    } else if f.hi < 0.0 {
+    } else if f.hi < -f.floor.unwrap_or(0.0) {
         Change::Improvement
     } else if f.warn.is_some_and(|w| f.point > w) {
         Change::Warn
@@ -778,7 +784,8 @@ fn judge(
     };
     c.change = classify(facts);
     c.reason = describe(c.change, &d, &facts, ci_unit, &floor_text);
-    if c.change.undecided() {
+    // With a noise allowance (sequential runs) no run length decides what the allowance straddles.
+    if c.change.undecided() && d.noise == 0.0 {
         if let Some(secs) = seconds_to_decide(&d, &facts, matches!(limit.fail, Amount::Relative(_)), z.alpha) {
             c.reason.push_str(&format!(
                 "; a steady phase of about {secs:.0} s would decide it at this noise"
@@ -1008,6 +1015,14 @@ mod tests {
     #[test]
     fn classify_row_wholly_better_is_an_improvement() {
         assert_eq!(classify(facts(-8.0, -1.0, -4.0)), Change::Improvement);
+        // With a min_effect floor, a speed-up smaller than the floor is a pass, not an improvement
+        // (an A/A run measured [-0.55 %, -0.11 %] and called it improved).
+        let floor = |lo, hi, point| Facts {
+            floor: Some(2.5),
+            ..facts(lo, hi, point)
+        };
+        assert_eq!(classify(floor(-0.55, -0.11, -0.3)), Change::Pass);
+        assert_eq!(classify(floor(-8.0, -3.0, -5.0)), Change::Improvement);
     }
 
     #[test]
