@@ -59,11 +59,6 @@ impl Signals {
         let _ = rx.wait_for(|n| *n >= 1).await;
     }
 
-    /// Whether a signal has arrived.
-    pub fn received(&self) -> bool {
-        *self.count.borrow() >= 1
-    }
-
     fn register(&self, pid: u32) {
         self.groups.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
     }
@@ -146,11 +141,6 @@ impl Session {
             head: None,
             base: None,
         }
-    }
-
-    /// The signals this session listens to.
-    pub fn signals(&self) -> &Signals {
-        &self.signals
     }
 
     /// Starts one side's service on `port` and waits for readiness; a signal meanwhile stops it.
