@@ -427,3 +427,35 @@ fn calibration_against_one_process_asks_for_a_second_one() {
         out.stderr
     );
 }
+
+#[test]
+fn a_service_that_logs_bytes_that_are_not_utf8_is_not_killed_by_its_log_pump() {
+    let dir = TempDir::new("app-binary-log");
+    let gate = closed(&dir, "3s");
+    let results = dir.join("r.json");
+    // One invalid byte before the service starts: a line-based pump stopped there and closed the pipe,
+    // and the service died of SIGPIPE on its next line of output.
+    let serve =
+        format!("printf '\\377\\376 not utf-8\\n' >&2; exec {BIN} serve-demo --port {{port}} --no-base-latency");
+    let out = perfgate(
+        &[
+            "run",
+            &gate,
+            "--serve",
+            &serve,
+            "-q",
+            "--out",
+            results.to_str().unwrap(),
+        ],
+        None,
+        Duration::from_secs(60),
+    );
+    let r = perfgate::metrics::Results::read(&results).expect("results");
+    let server = r.server.expect("the started service is recorded");
+    assert_eq!(server.exited, None, "{}", out.stderr);
+    let log = std::fs::read(&server.log).expect("the service log");
+    assert!(
+        log.starts_with(b"\xff\xfe not utf-8\n"),
+        "the log keeps the bytes as written"
+    );
+}
