@@ -268,3 +268,58 @@ fn duet_with_two_started_builds_compares_their_resources() {
     assert!(h.server.is_some() && b.server.is_some(), "both sides sampled");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_duet_in_rounds_restarts_both_builds_and_confirms_a_regression() {
+    // Two rounds, each with a fresh pair of processes, then one confirmation window: a head three
+    // times slower is a regression in the rounds' interval and in the confirmation.
+    let dir = tmp("rounds");
+    let g = dir.join("g.yaml");
+    std::fs::write(
+        &g,
+        "version: 1\nload: {users: 10, spawn_rate: 50, run_time: 6s}\nscenarios:\n  P:\n    think_time: 10ms..20ms\n    tasks: [{request: GET /api/modules}]\nregression:\n  rounds: 2\n  confirm: 1\n  budgets:\n    - select: GET /api/modules\n      avg: +10%\n",
+    )
+    .unwrap();
+    let marker = format!("rounds-{}", std::process::id());
+    let head = format!(
+        "{} serve-demo --port {{port}} --slow-route 'GET /api/modules=3' # {marker}",
+        bin()
+    );
+    let base = format!("{} serve-demo --port {{port}} # {marker}", bin());
+    let out = dir.join("head.json");
+    let (o, _) = run(
+        &[
+            "run",
+            g.to_str().unwrap(),
+            "--serve",
+            &head,
+            "--baseline-serve",
+            &base,
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        Duration::from_secs(90),
+    );
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("round 2 of 2 (fresh processes)"), "{stderr}");
+    assert!(stderr.contains("confirmation window 1"), "{stderr}");
+    // Each window started its own pair: 2 rounds and 2 confirmation rounds, 2 services each.
+    assert_eq!(stderr.matches("perfgate: starting the ").count(), 8, "{stderr}");
+    assert!(stdout.contains("confirmed in 1 of 1 fresh windows"), "{stdout}");
+    assert!(
+        stdout.contains("2 rounds of 3 s, each a fresh pair of processes"),
+        "{stdout}"
+    );
+    let h = perfgate::metrics::Results::read(&out).unwrap();
+    assert_eq!(h.load.rounds, 2);
+    assert_eq!(h.load.run_time_s, 6.0);
+    assert!(h.series.iter().any(|p| p.round == 1), "the series covers both rounds");
+    let c = &h.verdict.as_ref().unwrap()["regression"]["comparisons"][0];
+    assert_eq!(c["rounds"], 2, "{c}");
+    assert_eq!(c["change"], "regression", "{c}");
+    assert_eq!(c["confirmations"].as_array().map(Vec::len), Some(1), "{c}");
+    assert!(alive_with(&marker).is_empty(), "every started service was stopped");
+    std::fs::remove_dir_all(&dir).ok();
+}

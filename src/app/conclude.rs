@@ -5,7 +5,10 @@ use super::{Error, Outcome, ReportOptions};
 use crate::gate::Gate;
 use crate::metrics::results::Results;
 use crate::report::{self, Reports};
-use crate::verdict::{self, compare::Mode};
+use crate::verdict::{
+    self,
+    compare::{Mode, Regression},
+};
 
 /// Judges `results` (against `base` when given), prints, writes every report, publishes, and returns
 /// the outcome: an untrusted run is an error (exit 3) even after its reports are written.
@@ -13,13 +16,17 @@ pub(super) async fn conclude(
     gate: &Gate,
     results: &Results,
     base: Option<(&Results, Mode)>,
+    windows: &[Regression],
     reports: &Reports,
     opts: &ReportOptions,
 ) -> Result<Outcome, Error> {
-    let verdict = match base {
+    let mut verdict = match base {
         Some((b, mode)) => verdict::judge_with_baseline(gate, results, b, mode),
         None => verdict::judge(gate, results),
     };
+    if let Some(r) = &mut verdict.regression {
+        r.confirm_with(windows);
+    }
     print_results(results);
     print_verdict(&verdict, &gate.file);
     // The results file carries the verdict it got.

@@ -222,6 +222,8 @@ mod tests {
             samples: (100, 100),
             blocks: None,
             min_detectable: None,
+            rounds: None,
+            confirmations: Vec::new(),
             pos: crate::gate::Pos::default(),
         }
     }

@@ -9,12 +9,12 @@ use crate::gate::{Gate, Serve};
 use crate::http::BaseUrl;
 use crate::load::engine::{self, EngineError};
 use crate::load::{Overrides, Plan};
-use crate::metrics::assemble::{assemble, Provenance};
-use crate::metrics::results::{GateInfo, Results, Side};
+use crate::metrics::assemble::{assemble, Measurements, Provenance};
+use crate::metrics::results::{GateInfo, Results, ServerInfo, ServerSample, Side};
 use crate::report::{self, Reports};
-use crate::serve::session::SessionError;
+use crate::serve::session::{ServerInfos, SessionError};
 use crate::serve::{Session, Signals};
-use crate::verdict::compare::Mode;
+use crate::verdict::compare::{Change, Mode, Regression};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,7 +87,21 @@ pub async fn run(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
     let mut prepared = prepare(gate, opts, false)?;
     let reports = std::mem::take(&mut prepared.reports);
     let base_file = prepared.base_file.take();
-    let Measured { head, base } = measure(gate, opts, prepared).await?;
+    let signals = Signals::install();
+    let Measured { head, base } = measure(gate, opts, &prepared, &signals, None).await?;
+    if let (Some(path), Some(b)) = (&opts.baseline_out, &base) {
+        let written = serde_json::to_vec_pretty(b)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| report::write_atomic(path, &bytes));
+        match written {
+            Ok(()) => eprintln!("wrote base results → {}", path.display()),
+            Err(e) => eprintln!("error: cannot write {}: {e}", path.display()),
+        }
+    }
+    let windows = match &base {
+        Some(b) => confirm(gate, opts, &prepared, &signals, b, &head).await?,
+        None => Vec::new(),
+    };
     let base = base
         .map(|b| (b, Mode::Duet))
         .or(base_file.map(|b| (b, Mode::Sequential)));
@@ -95,10 +109,55 @@ pub async fn run(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
         gate,
         &head,
         base.as_ref().map(|(b, m)| (b, *m)),
+        &windows,
         &reports,
         &opts.reports,
     )
     .await
+}
+
+/// Confirmation (`regression.confirm: N`): when the duet found regressions, measures N more windows
+/// of the same length (fresh processes when perfgate starts them) and judges each against the same
+/// budgets; the verdict keeps a regression only if every window agrees.
+async fn confirm(
+    gate: &Gate,
+    opts: &RunOptions,
+    p: &Prepared,
+    signals: &Signals,
+    base: &Results,
+    head: &Results,
+) -> Result<Vec<Regression>, Error> {
+    let n = gate.regression.confirm;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let first = crate::verdict::judge_with_baseline(gate, head, base, Mode::Duet);
+    let regressed: Vec<String> = first
+        .regression
+        .iter()
+        .flat_map(|r| r.comparisons.iter())
+        .filter(|c| c.change == Change::Regression)
+        .map(|c| c.name.clone())
+        .collect();
+    if regressed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut windows = Vec::new();
+    for w in 1..=n {
+        eprintln!(
+            "perfgate: confirming {} regression{} ({}): window {w} of {n}",
+            regressed.len(),
+            if regressed.len() == 1 { "" } else { "s" },
+            regressed.join(", ")
+        );
+        let Measured { head: h, base: b } = measure(gate, opts, p, signals, Some(w)).await?;
+        let Some(b) = b else { break };
+        let mut judged =
+            crate::verdict::compare::compare(&gate.regression, &b, &h, Mode::Duet, gate.verdict.include_ramp_up);
+        judged.comparisons.retain(|c| regressed.contains(&c.name));
+        windows.push(judged);
+    }
+    Ok(windows)
 }
 
 /// A/A calibration: drives the target against itself in duet mode and prints the noise floor each
@@ -106,12 +165,13 @@ pub async fn run(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
 pub async fn calibrate(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
     let mut prepared = prepare(gate, opts, true)?;
     let reports = std::mem::take(&mut prepared.reports);
-    let Measured { head, base } = measure(gate, opts, prepared).await?;
+    let signals = Signals::install();
+    let Measured { head, base } = measure(gate, opts, &prepared, &signals, None).await?;
     if let Some(b) = &base {
         print_calibration(gate, b, &head);
     }
     // Calibration measures noise: the targets are judged and reported, but do not fail it.
-    conclude(gate, &head, None, &reports, &opts.reports)
+    conclude(gate, &head, None, &[], &reports, &opts.reports)
         .await
         .map(|_| Outcome::Pass)
 }
@@ -137,25 +197,86 @@ pub async fn demo(opts: &DemoOptions) -> Result<Outcome, Error> {
 
 /// A run whose every input was checked: nothing has started yet.
 struct Prepared {
-    plan: Arc<Plan>,
+    /// The first window's load, services and base side.
+    first: Window,
+    /// The plan's overrides, for the later rounds' fresh ports.
+    overrides: Overrides,
     reports: Reports,
+    /// The baseline results file, read and checked.
+    base_file: Option<Results>,
+    calibrating: bool,
+    /// Duet rounds, each with a fresh pair of processes (1: one pair).
+    rounds: u32,
+    /// The whole run time, all rounds together.
+    run_time: Duration,
+}
+
+/// One measuring window: the plan and where its two sides are.
+#[derive(Clone)]
+struct Window {
+    plan: Arc<Plan>,
     /// The service to start for head, on this port.
     head_service: Option<(Serve, u16)>,
     /// The service to start for base, on this port.
     base_service: Option<(Serve, u16)>,
     /// The base side of a duet.
     base_url: Option<BaseUrl>,
-    /// The baseline results file, read and checked.
-    base_file: Option<Results>,
-    calibrating: bool,
+}
+
+fn free_port() -> Result<u16, Error> {
+    crate::serve::free_port()
+        .map_err(|e| Error::untrusted(format_args!("no free loopback port for the service: {e}"), None))
+}
+
+/// Rounds when perfgate starts both builds and the gate does not say: one per 10 s of run time, at
+/// least 2 and at most 6 (a round shorter than 10 s spends too much of itself starting up); runs
+/// shorter than 20 s keep one pair of processes.
+pub fn default_rounds(run_time: Duration) -> u32 {
+    let per_ten = (run_time.as_secs_f64() / 10.0).floor() as u32;
+    if per_ten < 2 {
+        1
+    } else {
+        per_ten.min(6)
+    }
+}
+
+impl Prepared {
+    /// The first window, or a later one with fresh ports for the services perfgate starts.
+    fn window(&self, gate: &Gate, fresh: bool) -> Result<Window, Error> {
+        let w = &self.first;
+        if !fresh || (w.head_service.is_none() && w.base_service.is_none()) {
+            return Ok(w.clone());
+        }
+        let head_service = w
+            .head_service
+            .clone()
+            .map(|(s, _)| free_port().map(|p| (s, p)))
+            .transpose()?;
+        let base_service = w
+            .base_service
+            .clone()
+            .map(|(s, _)| free_port().map(|p| (s, p)))
+            .transpose()?;
+        let mut overrides = self.overrides.clone();
+        if let Some((_, port)) = &head_service {
+            overrides.host = Some(format!("http://127.0.0.1:{port}"));
+        }
+        let plan = Arc::new(Plan::new(gate, &overrides).map_err(Error::input)?);
+        let base_url = match &base_service {
+            Some((_, port)) => Some(BaseUrl::parse(&format!("http://127.0.0.1:{port}")).map_err(Error::input)?),
+            None => w.base_url.clone(),
+        };
+        Ok(Window {
+            plan,
+            head_service,
+            base_service,
+            base_url,
+        })
+    }
 }
 
 /// Checks every input before anything starts: the plan, report paths, the baseline, the duet, TLS.
 fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared, Error> {
-    let free_port = || {
-        crate::serve::free_port()
-            .map_err(|e| Error::untrusted(format_args!("no free loopback port for the service: {e}"), None))
-    };
     let head_service = match &opts.host {
         Some(_) => None,
         None => gate.serve_with(opts.serve.as_deref()),
@@ -168,7 +289,7 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         _ => None,
     };
     let base_service = base_service.map(|s| free_port().map(|p| (s, p))).transpose()?;
-    let overrides = Overrides {
+    let mut overrides = Overrides {
         host: match &head_service {
             Some((_, port)) => Some(format!("http://127.0.0.1:{port}")),
             None => opts.host.clone(),
@@ -183,7 +304,28 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
             insecure: opts.load.insecure,
         },
     };
-    let plan = Plan::new(gate, &overrides).map_err(Error::input)?;
+    let mut plan = Plan::new(gate, &overrides).map_err(Error::input)?;
+    // Every window (round, confirmation) runs the same task and think-time sequence.
+    overrides.seed = Some(plan.seed);
+    // Rounds need both builds started by perfgate: a fresh pair of processes per round.
+    let both_started = head_service.is_some() && base_service.is_some() && !calibrating;
+    let run_time = plan.run_time;
+    let rounds = match (gate.regression.rounds, both_started) {
+        (Some(k), true) => k,
+        (None, true) => default_rounds(run_time),
+        (Some(k), false) if k > 1 => {
+            eprintln!(
+                "warning: {}: `regression.rounds: {k}` needs both builds started by perfgate (--serve and --baseline-serve): running one window",
+                gate.file
+            );
+            1
+        }
+        _ => 1,
+    };
+    if rounds > 1 {
+        overrides.run_time = Some(run_time / rounds);
+        plan = Plan::new(gate, &overrides).map_err(Error::input)?;
+    }
     let reports = Reports::new(&opts.reports.paths);
     reports.check().map_err(Error::input)?;
     let base_file = match &opts.baseline {
@@ -221,13 +363,18 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         );
     }
     Ok(Prepared {
-        plan: Arc::new(plan),
+        first: Window {
+            plan: Arc::new(plan),
+            head_service,
+            base_service,
+            base_url,
+        },
+        overrides,
         reports,
-        head_service,
-        base_service,
-        base_url,
         base_file,
         calibrating,
+        rounds,
+        run_time,
     })
 }
 
@@ -237,30 +384,153 @@ struct Measured {
     base: Option<Results>,
 }
 
-/// Starts the services (signal handlers first), checks the targets answer, drives the load, and
-/// assembles the results; every started service is stopped on every path out.
-async fn measure(gate: &Gate, opts: &RunOptions, p: Prepared) -> Result<Measured, Error> {
-    let signals = Signals::install();
+/// Measures every round (one window, or `rounds` windows each with a fresh pair of processes) and
+/// assembles the results; `confirming` numbers a confirmation window.
+async fn measure(
+    gate: &Gate,
+    opts: &RunOptions,
+    p: &Prepared,
+    signals: &Signals,
+    confirming: Option<u32>,
+) -> Result<Measured, Error> {
+    let mut merged: Option<(Measurements, ServerInfos)> = None;
+    for round in 0..p.rounds {
+        let window = p.window(gate, round > 0 || confirming.is_some())?;
+        let label = RoundLabel {
+            round,
+            rounds: p.rounds,
+            confirming,
+        };
+        let (m, servers) = measure_window(gate, opts, &window, signals, label, p.calibrating).await?;
+        merged = Some(match merged {
+            None => (m, servers),
+            Some((mut all, (mut head_server, mut base_server))) => {
+                let offset = all.duration_s;
+                all.append_round(m, round);
+                append_server(&mut head_server, servers.0, offset);
+                append_server(&mut base_server, servers.1, offset);
+                (all, (head_server, base_server))
+            }
+        });
+        if signals.received() {
+            break;
+        }
+    }
+    let (measured, (head_server, base_server)) =
+        merged.ok_or_else(|| Error::untrusted("the engine returned no results", None))?;
+    let provenance = Provenance::new(
+        GateInfo {
+            file: gate.file.clone(),
+            name: gate.name.clone(),
+            sha256: gate.sha256.clone(),
+        },
+        current_commit(),
+        current_environment(),
+    );
+    let mut planned = p.first.plan.planned();
+    planned.load.run_time_s = p.run_time.as_secs_f64();
+    planned.load.rounds = p.rounds;
+    let mut sides = assemble(&planned, measured, &provenance).into_iter();
+    let mut head = sides
+        .next()
+        .ok_or_else(|| Error::untrusted("the engine returned no results", None))?;
+    let mut base = sides.next();
+    head.server = head_server;
+    if let Some(b) = &mut base {
+        b.server = base_server;
+    }
+    Ok(Measured { head, base })
+}
+
+/// A later round's samples of a service, after the earlier rounds' (times carried on).
+fn append_server(all: &mut Option<ServerInfo>, next: Option<ServerInfo>, offset: f64) {
+    match (all.as_mut(), next) {
+        (Some(a), Some(n)) => {
+            a.samples
+                .extend(n.samples.into_iter().map(|s| ServerSample { t: s.t + offset, ..s }));
+            if a.exited.is_none() {
+                a.exited = n.exited;
+            }
+        }
+        (None, n) => *all = n,
+        (Some(_), None) => {}
+    }
+}
+
+/// Which window of a run this is, for the log and the terminal.
+#[derive(Debug, Clone, Copy)]
+struct RoundLabel {
+    round: u32,
+    rounds: u32,
+    confirming: Option<u32>,
+}
+
+impl RoundLabel {
+    /// `, round 2 of 5`, `, confirmation window 1`, or nothing.
+    fn text(self) -> String {
+        let mut t = String::new();
+        if let Some(w) = self.confirming {
+            t.push_str(&format!(", confirmation window {w}"));
+        }
+        if self.rounds > 1 {
+            t.push_str(&format!(
+                ", round {} of {} (fresh processes)",
+                self.round + 1,
+                self.rounds
+            ));
+        }
+        t
+    }
+
+    /// The log file name's suffix: none for the first window.
+    fn log_suffix(self) -> String {
+        let mut t = String::new();
+        if let Some(w) = self.confirming {
+            t.push_str(&format!("-confirm{w}"));
+        }
+        if self.round > 0 {
+            t.push_str(&format!("-round{}", self.round + 1));
+        }
+        t
+    }
+}
+
+/// Starts one window's services (base first in odd rounds), checks the targets answer, drives the
+/// load, and stops the services on every path out.
+async fn measure_window(
+    gate: &Gate,
+    opts: &RunOptions,
+    w: &Window,
+    signals: &Signals,
+    label: RoundLabel,
+    calibrating: bool,
+) -> Result<(Measurements, ServerInfos), Error> {
     let mut session = Session::new(signals.clone());
-    let log = |name: &str| crate::serve::log_path(opts.reports.paths.out.as_deref(), name);
+    let log = |name: &str| {
+        crate::serve::log_path(
+            opts.reports.paths.out.as_deref(),
+            &format!("{name}{}", label.log_suffix()),
+        )
+    };
     let started = |e: SessionError| match e {
         SessionError::Interrupted(_) => Error::untrusted(e, None),
         SessionError::Serve(e) => Error::untrusted(e, None),
     };
-    if let Some((spec, port)) = &p.head_service {
-        session
-            .start(Side::Head, spec, *port, &log("service"))
-            .await
-            .map_err(started)?;
+    // The order of starting alternates between rounds: neither build always gets the warmer start.
+    let mut order = vec![
+        (Side::Head, &w.head_service, "service"),
+        (Side::Base, &w.base_service, "base-service"),
+    ];
+    if label.round % 2 == 1 {
+        order.reverse();
     }
-    if let Some((spec, port)) = &p.base_service {
-        session
-            .start(Side::Base, spec, *port, &log("base-service"))
-            .await
-            .map_err(started)?;
+    for (side, service, name) in order {
+        if let Some((spec, port)) = service {
+            session.start(side, spec, *port, &log(name)).await.map_err(started)?;
+        }
     }
-    let plan = &p.plan;
-    for url in std::iter::once(&plan.base).chain(p.base_url.iter()) {
+    let plan = &w.plan;
+    for url in std::iter::once(&plan.base).chain(w.base_url.iter()) {
         let reached = tokio::select! {
             r = engine::preflight(url, &plan.tls) => r,
             _ = signals.first() => return Err(Error::untrusted("interrupted before the load started", None)),
@@ -290,12 +560,13 @@ async fn measure(gate: &Gate, opts: &RunOptions, p: Prepared) -> Result<Measured
         println!("::group::perfgate: load against {}", plan.base);
     }
     eprintln!(
-        "perfgate: {} against {}: {} for {}, seed {}",
+        "perfgate: {} against {}: {} for {}, seed {}{}",
         gate.name,
-        against(&p),
+        against(plan, w.base_url.as_ref(), calibrating),
         load_text(plan),
         crate::gate::duration::format_duration(plan.run_time),
-        plan.seed
+        plan.seed,
+        label.text()
     );
     let mut display = ProgressDisplay::new(opts.load.quiet, plan.run_time);
     session.start_sampling(std::time::Instant::now());
@@ -306,13 +577,13 @@ async fn measure(gate: &Gate, opts: &RunOptions, p: Prepared) -> Result<Measured
                 _ = session.exited() => {}
             }
         };
-        match &p.base_url {
+        match &w.base_url {
             Some(url) => engine::run_duet(plan.clone(), url.clone(), |x| display.update(x), stop).await,
             None => engine::run(plan.clone(), |x| display.update(x), stop).await,
         }
     };
     display.finish();
-    let (head_server, base_server) = session.finish().await;
+    let servers = session.finish().await;
     if actions {
         println!("::endgroup::");
     }
@@ -320,52 +591,26 @@ async fn measure(gate: &Gate, opts: &RunOptions, p: Prepared) -> Result<Measured
         EngineError::Input(why) => Error::input(why),
         e => Error::untrusted(e, None),
     })?;
-    let provenance = Provenance::new(
-        GateInfo {
-            file: gate.file.clone(),
-            name: gate.name.clone(),
-            sha256: gate.sha256.clone(),
-        },
-        current_commit(),
-        current_environment(),
-    );
-    let mut sides = assemble(&plan.planned(), measured, &provenance).into_iter();
-    let mut head = sides
-        .next()
-        .ok_or_else(|| Error::untrusted("the engine returned no results", None))?;
-    let mut base = sides.next();
-    for note in head_server
+    for note in servers
+        .0
         .iter()
-        .chain(base_server.iter())
+        .chain(servers.1.iter())
         .filter_map(|s| s.exited.as_ref())
     {
         eprintln!("error: {note}");
     }
-    head.server = head_server;
-    if let Some(b) = &mut base {
-        b.server = base_server;
-    }
-    if let (Some(path), Some(b)) = (&opts.baseline_out, &base) {
-        let written = serde_json::to_vec_pretty(b)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| report::write_atomic(path, &bytes));
-        match written {
-            Ok(()) => eprintln!("wrote base results → {}", path.display()),
-            Err(e) => eprintln!("error: cannot write {}: {e}", path.display()),
-        }
-    }
-    Ok(Measured { head, base })
+    Ok((measured, servers))
 }
 
 /// `URL`, `URL and base URL (duet, interleaved)`, or the calibration's wording.
-fn against(p: &Prepared) -> String {
-    match &p.base_url {
-        Some(b) if p.calibrating => format!(
+fn against(plan: &Plan, base_url: Option<&BaseUrl>, calibrating: bool) -> String {
+    match base_url {
+        Some(b) if calibrating => format!(
             "{} and {b} (A/A calibration: two processes of the same build, interleaved)",
-            p.plan.base
+            plan.base
         ),
-        Some(b) => format!("{} and base {b} (duet, interleaved)", p.plan.base),
-        None => p.plan.base.to_string(),
+        Some(b) => format!("{} and base {b} (duet, interleaved)", plan.base),
+        None => plan.base.to_string(),
     }
 }
 

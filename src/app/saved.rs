@@ -13,7 +13,7 @@ pub async fn report(results: &Path, gate: Option<PathBuf>, opts: &ReportOptions)
     let head = Results::read(results).map_err(Error::input)?;
     let gate = gate_for(&head, results, gate)?;
     let reports = checked_reports(opts)?;
-    conclude(&gate, &head, None, &reports, opts).await
+    conclude(&gate, &head, None, &[], &reports, opts).await
 }
 
 /// Compares two saved results files under a gate's budgets (and judges head's targets).
@@ -31,7 +31,7 @@ pub async fn compare(base: &Path, head: &Path, gate: Option<PathBuf>, opts: &Rep
             return Err(Error::input(why));
         }
     }
-    conclude(&gate, &head_results, Some((&base_results, mode)), &reports, opts).await
+    conclude(&gate, &head_results, Some((&base_results, mode)), &[], &reports, opts).await
 }
 
 /// Posts or updates the sticky PR comment for a saved results file (with a baseline: its deltas).

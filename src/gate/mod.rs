@@ -139,6 +139,10 @@ pub struct RegressionPolicy {
     pub fail_on_inconclusive: bool,
     /// Fewer samples on either side make a comparison inconclusive.
     pub min_samples: u64,
+    /// Duet rounds with fresh process pairs when perfgate starts both builds (None: the default rule).
+    pub rounds: Option<u32>,
+    /// Confirmation windows for what came out a regression (0: none).
+    pub confirm: u32,
     /// The budgets, in file order.
     pub budgets: Vec<budget::Budget>,
 }
@@ -166,6 +170,8 @@ impl Default for RegressionPolicy {
             noise: 0.10,
             fail_on_inconclusive: false,
             min_samples: 20,
+            rounds: None,
+            confirm: 0,
             budgets: Vec::new(),
         }
     }
@@ -420,6 +426,27 @@ mod tests {
         Gate::parse("t.yaml", &yaml)
             .map(|g| (g.regression.min_effect_ms, g.regression.min_effect_relative))
             .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn rounds_and_confirm_are_read_and_bounded() {
+        let gate = |extra: &str| {
+            Gate::parse(
+                "t.yaml",
+                &format!("version: 1\nload: {{users: 1, run_time: 1s}}\nscenarios:\n  S:\n    tasks: [{{request: GET /x}}]\nregression:\n  {extra}\n"),
+            )
+        };
+        let g = gate("rounds: 4\n  confirm: 1").unwrap();
+        assert_eq!((g.regression.rounds, g.regression.confirm), (Some(4), 1));
+        let g = gate("min_samples: 20").unwrap();
+        assert_eq!((g.regression.rounds, g.regression.confirm), (None, 0));
+        let e = gate("rounds: 0").unwrap_err().to_string();
+        assert!(
+            e.contains("t.yaml:7:11") && e.contains("`regression.rounds`: 0 is out of range 1 to 20"),
+            "{e}"
+        );
+        let e = gate("confirm: 9").unwrap_err().to_string();
+        assert!(e.contains("`regression.confirm`: 9 is out of range 0 to 3"), "{e}");
     }
 
     #[test]

@@ -585,6 +585,14 @@ pub struct RegressionSpec {
     /// Fewer samples on either side make a comparison inconclusive (default 20).
     #[serde(default)]
     pub min_samples: Option<u64>,
+    /// When perfgate starts both builds: run the duet in this many rounds, each with a fresh pair of processes (default: one per 10 s of run time, 2 to 6).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub rounds: Option<At<u32>>,
+    /// Re-measure what came out a regression this many times in fresh duet windows, and fail only if every confirmation agrees (default 0).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub confirm: Option<At<u32>>,
     /// Budgets: a selector and, per metric, how much worse head may be than base.
     #[serde(default)]
     #[schemars(with = "Vec<BudgetSchema>")]

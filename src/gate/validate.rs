@@ -16,6 +16,10 @@ use std::time::Duration;
 
 /// Most virtual users (or pooled connections) one process drives.
 pub const MAX_USERS: u32 = 1_000_000;
+/// Most duet rounds a gate may ask for.
+pub const MAX_ROUNDS: u32 = 20;
+/// Most confirmation windows a gate may ask for.
+pub const MAX_CONFIRM: u32 = 3;
 
 struct Ctx {
     problems: Vec<Problem>,
@@ -957,6 +961,28 @@ fn regression(cx: &mut Ctx, spec: Option<&model::RegressionSpec>, names: &[Strin
     }
     if let Some(n) = spec.min_samples {
         p.min_samples = n;
+    }
+    if let Some(k) = &spec.rounds {
+        if (1..=MAX_ROUNDS).contains(&k.value) {
+            p.rounds = Some(k.value);
+        } else {
+            cx.err(
+                Pos::of(k),
+                format!("`regression.rounds`: {} is out of range 1 to {MAX_ROUNDS}", k.value),
+                Some("1 runs one pair of processes; 3 to 6 rounds of 10 s or more each are typical".into()),
+            );
+        }
+    }
+    if let Some(n) = &spec.confirm {
+        if n.value <= MAX_CONFIRM {
+            p.confirm = n.value;
+        } else {
+            cx.err(
+                Pos::of(n),
+                format!("`regression.confirm`: {} is out of range 0 to {MAX_CONFIRM}", n.value),
+                Some("1 or 2 confirmations are enough: each one re-runs the whole duet window".into()),
+            );
+        }
     }
     for b in &spec.budgets {
         let e = entry(cx, b, Place::Budget, names, budget::parse_limit);

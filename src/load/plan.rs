@@ -212,6 +212,7 @@ impl Plan {
                 abandoned_requests: 0,
                 generator: Default::default(),
                 duet: None,
+                rounds: 1,
             },
             names: self.names.iter().cloned().zip(self.methods.iter().copied()).collect(),
             lifecycle: self.lifecycle.clone(),

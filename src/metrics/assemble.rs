@@ -58,6 +58,78 @@ pub struct Measurements {
     pub interrupted: bool,
 }
 
+impl Measurements {
+    /// Appends the next round of a duet run in rounds: request stats and task counts add up, the
+    /// series continues (its points tagged with `round`, times and running totals carried on), and
+    /// the generator's health covers every round.
+    pub fn append_round(&mut self, next: Measurements, round: u32) {
+        let offset = self.duration_s;
+        for (mine, theirs) in self.targets.iter_mut().zip(next.targets) {
+            for (a, b) in mine.phases.iter_mut().zip(&theirs.phases) {
+                a.ramp_up.merge(&b.ramp_up);
+                a.steady.merge(&b.steady);
+            }
+            for (a, b) in mine.tasks.iter_mut().zip(&theirs.tasks) {
+                a.0 += b.0;
+                a.1 += b.1;
+            }
+            let before = mine.series.last().map(|p| p.cumulative.clone()).unwrap_or_default();
+            mine.series.extend(theirs.series.into_iter().map(|mut p| {
+                p.t = round3(p.t + offset);
+                p.round = round;
+                let c = &mut p.cumulative;
+                let n = before.requests + c.requests;
+                if n > 0 {
+                    c.avg_ms = (before.avg_ms * before.requests as f64 + c.avg_ms * c.requests as f64) / n as f64;
+                }
+                if before.requests > 0 {
+                    c.min_ms = if c.requests > 0 {
+                        c.min_ms.min(before.min_ms)
+                    } else {
+                        before.min_ms
+                    };
+                    c.max_ms = c.max_ms.max(before.max_ms);
+                }
+                c.requests = n;
+                c.failures += before.failures;
+                c.bytes += before.bytes;
+                p
+            }));
+        }
+        let (g, h) = (&mut self.generator, next.generator);
+        let weight = |a: Option<f64>, wa: f64, b: Option<f64>, wb: f64| match (a, b) {
+            (Some(a), Some(b)) if wa + wb > 0.0 => Some((a * wa + b * wb) / (wa + wb)),
+            (a, b) => a.or(b),
+        };
+        g.cpu_pct = weight(g.cpu_pct, self.duration_s, h.cpu_pct, next.duration_s);
+        g.cpu_s = match (g.cpu_s, h.cpu_s) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        g.mean_lag_ms = weight(
+            Some(g.mean_lag_ms),
+            g.planned_sends as f64,
+            Some(h.mean_lag_ms),
+            h.planned_sends as f64,
+        )
+        .unwrap_or(0.0);
+        g.planned_sends += h.planned_sends;
+        g.late_sends += h.late_sends;
+        g.max_lag_ms = g.max_lag_ms.max(h.max_lag_ms);
+        g.arrivals += h.arrivals;
+        g.dropped += h.dropped;
+        g.queued += h.queued;
+        if g.untrusted.is_none() {
+            g.untrusted = h.untrusted.map(|why| format!("round {}: {why}", round + 1));
+        }
+        self.finished_at = next.finished_at;
+        self.duration_s += next.duration_s;
+        self.peak_users = self.peak_users.max(next.peak_users);
+        self.abandoned_requests += next.abandoned_requests;
+        self.interrupted |= next.interrupted;
+    }
+}
+
 /// Where and by what a run ran: gathered at the edge (the app layer), not by the engine.
 #[derive(Debug, Clone)]
 pub struct Provenance {
@@ -154,4 +226,81 @@ pub fn assemble(planned: &Planned, m: Measurements, p: &Provenance) -> Vec<Resul
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::results::{Cumulative, Stats};
+
+    fn round(requests: u64, seconds: usize) -> Measurements {
+        let stats = Stats {
+            requests,
+            sum_us: requests * 1000,
+            min_us: 1000,
+            max_us: 1000,
+            ..Stats::default()
+        };
+        let point = |t: usize| SeriesPoint {
+            t: t as f64 + 1.0,
+            dt: 1.0,
+            users: 1,
+            ramp_up: false,
+            requests: requests / seconds as u64,
+            failures: 0,
+            p50_ms: 1.0,
+            p95_ms: 1.0,
+            p99_ms: 1.0,
+            total_pct_ms: vec![],
+            bytes: 0,
+            cumulative: Cumulative {
+                requests: requests / seconds as u64 * (t as u64 + 1),
+                avg_ms: 1.0,
+                min_ms: 1.0,
+                max_ms: 1.0,
+                ..Cumulative::default()
+            },
+            names: vec![],
+            round: 0,
+        };
+        Measurements {
+            targets: vec![TargetMeasurements {
+                target: "http://127.0.0.1:1".into(),
+                phases: vec![Phases {
+                    ramp_up: Stats::default(),
+                    steady: stats,
+                }],
+                tasks: vec![(requests, 0)],
+                series: (0..seconds).map(point).collect(),
+            }],
+            generator: Generator {
+                planned_sends: requests,
+                late_sends: 1,
+                max_lag_ms: 3.0,
+                ..Generator::default()
+            },
+            started_at: SystemTime::UNIX_EPOCH,
+            finished_at: SystemTime::UNIX_EPOCH,
+            ramp_up_s: 0.5,
+            duration_s: seconds as f64,
+            peak_users: 1,
+            abandoned_requests: 2,
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn rounds_add_up_and_the_series_goes_on_tagged_with_its_round() {
+        let mut m = round(100, 10);
+        m.append_round(round(50, 5), 1);
+        let t = &m.targets[0];
+        assert_eq!(t.phases[0].steady.requests, 150);
+        assert_eq!(t.tasks[0], (150, 0));
+        assert_eq!(t.series.len(), 15);
+        assert_eq!((t.series[9].t, t.series[9].round), (10.0, 0));
+        assert_eq!((t.series[10].t, t.series[10].round), (11.0, 1));
+        assert_eq!(t.series[14].cumulative.requests, 150);
+        assert_eq!((m.duration_s, m.abandoned_requests), (15.0, 4));
+        assert_eq!((m.generator.planned_sends, m.generator.late_sends), (150, 2));
+    }
 }

@@ -311,6 +311,7 @@ impl Recorder {
                 bytes: all.bytes,
                 cumulative,
                 names,
+                round: 0,
             });
         }
     }

@@ -206,6 +206,13 @@ pub struct SeriesPoint {
     pub cumulative: Cumulative,
     /// Per request name (names with no request in the interval left out).
     pub names: Vec<NamePoint>,
+    /// The round of a duet run in rounds (each with a fresh pair of processes), from 0; 0 otherwise.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub round: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The percentiles Locust's CSV files report, as fractions.
@@ -344,6 +351,18 @@ pub struct LoadInfo {
     /// Set when this run was one side of a duet (head and base loaded together).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duet: Option<Duet>,
+    /// Duet rounds, each with a fresh pair of processes (1: one pair; the series tags each point
+    /// with its round).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub rounds: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// The service perfgate started and watched (`--serve`).

@@ -196,10 +196,11 @@ pub fn interval_text(c: &Comparison) -> String {
 pub fn sensitivity_text(c: &Comparison) -> Option<String> {
     let (blocks, secs) = c.blocks?;
     let mde = c.min_detectable?;
-    Some(format!(
-        "detects {mde:+.1}{} or more at 80 % power ({blocks} blocks of {secs} s)",
-        c.ci_unit
-    ))
+    let unit = match c.rounds {
+        Some(_) => format!("{blocks} rounds of {secs} s, each a fresh pair of processes"),
+        None => format!("{blocks} blocks of {secs} s"),
+    };
+    Some(format!("detects {mde:+.1}{} or more at 80 % power ({unit})", c.ci_unit))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed over it.

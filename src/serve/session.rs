@@ -59,6 +59,11 @@ impl Signals {
         let _ = rx.wait_for(|n| *n >= 1).await;
     }
 
+    /// Whether the first signal has arrived.
+    pub fn received(&self) -> bool {
+        *self.count.borrow() >= 1
+    }
+
     fn register(&self, pid: u32) {
         self.groups.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
     }

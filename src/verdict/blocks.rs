@@ -32,6 +32,8 @@ pub struct Seconds {
     by_t: BTreeMap<i64, (u64, u64, Coarse)>,
     /// Failures per second, by the same keys.
     failures: BTreeMap<i64, u64>,
+    /// The round of each second (a duet in rounds: each round a fresh pair of processes).
+    round: BTreeMap<i64, u32>,
 }
 
 impl Seconds {
@@ -61,8 +63,35 @@ impl Seconds {
             }
             s.by_t.insert(i as i64, entry);
             s.failures.insert(i as i64, failed);
+            s.round.insert(i as i64, p.round);
         }
         any_hist.then_some(s)
+    }
+
+    /// The distinct rounds these seconds come from.
+    fn rounds(&self) -> Vec<u32> {
+        let mut r: Vec<u32> = self.round.values().copied().collect();
+        r.sort_unstable();
+        r.dedup();
+        r
+    }
+
+    /// Whether both sides come from the same duet rounds, at least two: then the rounds, not time
+    /// blocks, are the unit of analysis.
+    fn in_rounds(base: &Seconds, head: &Seconds) -> bool {
+        let r = base.rounds();
+        r.len() >= 2 && r == head.rounds()
+    }
+
+    /// The shared seconds of both sides, grouped by round.
+    fn by_round(base: &Seconds, head: &Seconds) -> Vec<Vec<i64>> {
+        let mut groups: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+        for (t, r) in &base.round {
+            if head.by_t.contains_key(t) {
+                groups.entry(*r).or_default().push(*t);
+            }
+        }
+        groups.into_values().collect()
     }
 
     fn median_count(&self) -> f64 {
@@ -105,23 +134,24 @@ fn value(metric: Metric, requests: u64, sum_us: u64, hist: &Coarse) -> Option<f6
     }
 }
 
+/// A metric's value over a group of seconds of one side.
+fn group_value(metric: Metric, s: &Seconds, keys: &[i64]) -> Option<f64> {
+    let mut acc = (0u64, 0u64, Coarse::default());
+    for key in keys {
+        if let Some((n, sum, h)) = s.by_t.get(key) {
+            acc.0 += n;
+            acc.1 += sum;
+            acc.2.add(h);
+        }
+    }
+    value(metric, acc.0, acc.1, &acc.2)
+}
+
 /// Per-block values of both sides: `(base, head)` for each block in which both have a value. In duet
 /// mode a block is the same seconds on both sides; in sequential mode each side's blocks are its own.
 pub fn block_values(metric: Metric, base: &Seconds, head: &Seconds, k: usize, paired: bool) -> (Vec<f64>, Vec<f64>) {
     let blocks = |s: &Seconds, keys: &[i64]| -> Vec<Option<f64>> {
-        keys.chunks(k)
-            .map(|chunk| {
-                let mut acc = (0u64, 0u64, Coarse::default());
-                for key in chunk {
-                    if let Some((n, sum, h)) = s.by_t.get(key) {
-                        acc.0 += n;
-                        acc.1 += sum;
-                        acc.2.add(h);
-                    }
-                }
-                value(metric, acc.0, acc.1, &acc.2)
-            })
-            .collect()
+        keys.chunks(k).map(|chunk| group_value(metric, s, chunk)).collect()
     };
     if paired {
         let keys: Vec<i64> = base
@@ -151,6 +181,9 @@ pub struct BlockEstimate {
     pub blocks: usize,
     /// Seconds per block.
     pub seconds: usize,
+    /// Whether the blocks are duet rounds, each a fresh pair of processes (then `seconds` is a
+    /// round's length).
+    pub rounds: bool,
 }
 
 /// Why no interval could be built from blocks.
@@ -182,6 +215,20 @@ pub fn error_rate_estimate(
 ) -> Option<Estimate> {
     let b = Seconds::of(base, base_names, include_ramp_up)?;
     let h = Seconds::of(head, head_names, include_ramp_up)?;
+    let rate = |s: &Seconds, keys: &[i64]| -> Option<f64> {
+        let n: u64 = keys.iter().filter_map(|t| s.by_t.get(t)).map(|e| e.0).sum();
+        let f: u64 = keys.iter().filter_map(|t| s.failures.get(t)).sum();
+        (n >= 10).then(|| f as f64 * 100.0 / n as f64)
+    };
+    if paired && Seconds::in_rounds(&b, &h) {
+        let diffs: Vec<f64> = Seconds::by_round(&b, &h)
+            .iter()
+            .filter_map(|keys| Some(rate(&h, keys)? - rate(&b, keys)?))
+            .collect();
+        return (diffs.len() >= 2)
+            .then(|| intervals::paired(&diffs, level, Tail::Both))
+            .flatten();
+    }
     let k = block_seconds(Metric::Avg, &b, &h);
     if k == usize::MAX {
         return None;
@@ -245,12 +292,34 @@ pub fn estimate(
     ) else {
         return Err(NoBlocks::NoHistograms);
     };
+    let f = |v: f64| if relative { v.max(1e-9).ln() } else { v };
+    if paired && Seconds::in_rounds(&b, &h) {
+        // Rounds are the unit: one value per side per round, so the interval has the rounds' spread
+        // (process-to-process noise included) and K - 1 degrees of freedom.
+        let groups = Seconds::by_round(&b, &h);
+        let seconds = groups.iter().map(Vec::len).max().unwrap_or(0);
+        let diffs: Vec<f64> = groups
+            .iter()
+            .filter_map(|keys| Some(f(group_value(metric, &h, keys)?) - f(group_value(metric, &b, keys)?)))
+            .collect();
+        let blocks = diffs.len();
+        if blocks < 2 {
+            return Err(NoBlocks::TooFew { blocks, seconds });
+        }
+        return intervals::paired(&diffs, level, Tail::Both)
+            .map(|estimate| BlockEstimate {
+                estimate,
+                blocks,
+                seconds,
+                rounds: true,
+            })
+            .ok_or(NoBlocks::TooFew { blocks, seconds });
+    }
     let k = block_seconds(metric, &b, &h);
     if k == usize::MAX {
         return Err(NoBlocks::TooFew { blocks: 0, seconds: 0 });
     }
     let (bv, hv) = block_values(metric, &b, &h, k, paired);
-    let f = |v: f64| if relative { v.max(1e-9).ln() } else { v };
     let blocks = bv.len().min(hv.len());
     if blocks < MIN_BLOCKS {
         return Err(NoBlocks::TooFew { blocks, seconds: k });
@@ -262,6 +331,7 @@ pub fn estimate(
             estimate,
             blocks,
             seconds: k,
+            rounds: false,
         })
         .ok_or(NoBlocks::TooFew { blocks, seconds: k })
 }
@@ -310,6 +380,7 @@ mod tests {
                         sum_us: sum,
                         hist: h.encode(),
                     }],
+                    round: 0,
                 }
             })
             .collect();
@@ -401,6 +472,77 @@ mod tests {
         )
         .unwrap();
         assert!(p95.estimate.lo > 0.0, "{:?}", p95.estimate);
+    }
+
+    /// An A/A duet in `rounds` rounds of 10 s, 50 requests/s: each side's process in each round is
+    /// slower or faster by its own factor (log-normal, `process_sd`), each request varies around it.
+    fn aa_in_rounds(rng: &mut SmallRng, rounds: usize, process_sd: f64) -> (Results, Results) {
+        let gauss = |rng: &mut SmallRng| {
+            let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+            (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+        };
+        let side = |rng: &mut SmallRng| {
+            let factors: Vec<f64> = (0..rounds).map(|_| (process_sd * gauss(rng)).exp()).collect();
+            let mut r = results(rounds * 10, 50, |t, _| {
+                (20_000.0 * factors[t / 10] * (0.3 * gauss(rng)).exp()) as u64
+            });
+            for (t, p) in r.series.iter_mut().enumerate() {
+                p.round = (t / 10) as u32;
+            }
+            r
+        };
+        (side(rng), side(rng))
+    }
+
+    #[test]
+    fn rounds_put_the_noise_between_processes_into_the_interval() {
+        // 300 A/A duets of 5 rounds with a 3 % process-to-process spread: the rounds' interval must
+        // exclude zero at most as often as its level allows; time blocks that ignore the rounds see
+        // only the noise within them and cry wolf.
+        let mut rng = SmallRng::seed_from_u64(11);
+        let names = ["GET /x"];
+        let trials = 300;
+        let (mut rounds_out, mut blocks_out) = (0, 0);
+        for _ in 0..trials {
+            let (base, head) = aa_in_rounds(&mut rng, 5, 0.03);
+            let e = estimate(Metric::Avg, true, &base, &head, &names, &names, false, true, 0.95).unwrap();
+            assert_eq!((e.blocks, e.seconds, e.rounds, e.estimate.df), (5, 10, true, 4.0));
+            rounds_out += usize::from(e.estimate.lo > 0.0 || e.estimate.hi < 0.0);
+            let untag = |mut r: Results| {
+                r.series.iter_mut().for_each(|p| p.round = 0);
+                r
+            };
+            let (b, h) = (untag(base), untag(head));
+            let e = estimate(Metric::Avg, true, &b, &h, &names, &names, false, true, 0.95).unwrap();
+            assert!(!e.rounds);
+            blocks_out += usize::from(e.estimate.lo > 0.0 || e.estimate.hi < 0.0);
+        }
+        eprintln!("A/A intervals excluding zero: rounds {rounds_out}/{trials}, time blocks {blocks_out}/{trials}");
+        // 5 % of 300 is 15; three binomial standard deviations (3.8 each) of slack.
+        assert!(
+            rounds_out <= 26,
+            "rounds: {rounds_out} of {trials} A/A intervals excluded zero"
+        );
+        assert!(
+            blocks_out > 60,
+            "blocks ignoring rounds: only {blocks_out} of {trials} excluded zero"
+        );
+    }
+
+    #[test]
+    fn rounds_detect_a_change_bigger_than_the_process_noise() {
+        // Head 10 % slower, 1 % process-to-process spread, 6 rounds: every trial sees it.
+        let mut rng = SmallRng::seed_from_u64(5);
+        let names = ["GET /x"];
+        for _ in 0..50 {
+            let (base, mut head) = aa_in_rounds(&mut rng, 6, 0.01);
+            for p in head.series.iter_mut() {
+                let n = &mut p.names[0];
+                n.sum_us = (n.sum_us as f64 * 1.10) as u64;
+            }
+            let e = estimate(Metric::Avg, true, &base, &head, &names, &names, false, true, 0.95).unwrap();
+            assert!(e.estimate.lo > 0.0, "{:?}", e.estimate);
+        }
     }
 
     #[test]

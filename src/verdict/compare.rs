@@ -109,8 +109,25 @@ pub struct Comparison {
     /// The smallest change (in `ci_unit`) this run would detect with 80 % power at its noise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_detectable: Option<f64>,
+    /// Set when the interval came from duet rounds (each a fresh pair of processes): the rounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rounds: Option<usize>,
+    /// Confirmation windows (`regression.confirm`) of a regression, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub confirmations: Vec<Confirmation>,
     /// Where the budget is written.
     pub pos: Pos,
+}
+
+/// How one confirmation window judged a comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Confirmation {
+    /// The window's outcome.
+    pub change: Change,
+    /// Its relative change, percent.
+    pub delta_pct: Option<f64>,
+    /// Its interval, in the comparison's `ci_unit`.
+    pub worse_ci: Option<(f64, f64)>,
 }
 
 /// All comparisons of a run against its baseline.
@@ -129,6 +146,62 @@ pub struct Regression {
 }
 
 impl Regression {
+    /// Applies confirmation windows: a regression stays one only if every window found it too; one
+    /// that any window did not confirm becomes inconclusive. Every window is kept on the comparison.
+    pub fn confirm_with(&mut self, windows: &[Regression]) {
+        if windows.is_empty() {
+            return;
+        }
+        for c in self.comparisons.iter_mut().filter(|c| c.change == Change::Regression) {
+            c.confirmations = windows
+                .iter()
+                .map(|w| match w.comparisons.iter().find(|x| x.name == c.name) {
+                    Some(x) => Confirmation {
+                        change: x.change,
+                        delta_pct: x.delta_pct,
+                        worse_ci: x.worse_ci,
+                    },
+                    None => Confirmation {
+                        change: Change::Inconclusive,
+                        delta_pct: None,
+                        worse_ci: None,
+                    },
+                })
+                .collect();
+            let agreed = c
+                .confirmations
+                .iter()
+                .filter(|w| w.change == Change::Regression)
+                .count();
+            let shown: Vec<String> = c
+                .confirmations
+                .iter()
+                .enumerate()
+                .map(|(i, w)| {
+                    let ci = w
+                        .worse_ci
+                        .map(|(lo, hi)| format!(" [{}, {}]", fmt(lo, &c.ci_unit), fmt(hi, &c.ci_unit)))
+                        .unwrap_or_default();
+                    let delta = w.delta_pct.map(|d| format!(" {}", fmt(d, "%"))).unwrap_or_default();
+                    format!("window {}: {}{delta}{ci}", i + 2, w.change.label())
+                })
+                .collect();
+            let n = c.confirmations.len();
+            if agreed == n {
+                c.reason.push_str(&format!(
+                    "; confirmed in {n} of {n} fresh windows ({})",
+                    shown.join("; ")
+                ));
+            } else {
+                c.change = Change::Inconclusive;
+                c.reason.push_str(&format!(
+                    "; not confirmed: {agreed} of {n} fresh windows found it ({}), so it does not fail the gate",
+                    shown.join("; ")
+                ));
+            }
+        }
+    }
+
     /// Comparisons that fail the gate.
     pub fn failing(&self) -> impl Iterator<Item = &Comparison> {
         self.comparisons
@@ -144,6 +217,53 @@ pub fn compare(
     head: &Results,
     mode: Mode,
     include_ramp_up: bool,
+) -> Regression {
+    compare_in_family(policy, base, head, mode, include_ramp_up, 0)
+}
+
+/// The comparisons the budgets make of this pair: (budget, base group, head group).
+fn plan<'a>(
+    policy: &'a RegressionPolicy,
+    base: &Results,
+    head: &Results,
+    include_ramp_up: bool,
+) -> Vec<(&'a Budget, Group, Group)> {
+    let mut plan: Vec<(&Budget, Group, Group)> = Vec::new();
+    for b in &policy.budgets {
+        for h in groups(head, &b.select, b.each, include_ramp_up) {
+            if b.each && h.indices.is_empty() {
+                // `each` over no request name compares nothing.
+                continue;
+            }
+            let base_select = if b.each {
+                Selector::Name(h.subject.clone())
+            } else {
+                b.select.clone()
+            };
+            let base_group = groups(base, &base_select, false, include_ramp_up).swap_remove(0);
+            plan.push((b, base_group, h));
+        }
+    }
+    plan
+}
+
+/// How many comparisons the budgets make of this pair (the family's size before other members).
+pub fn count(policy: &RegressionPolicy, base: &Results, head: &Results, include_ramp_up: bool) -> usize {
+    plan(policy, base, head, include_ramp_up)
+        .iter()
+        .map(|(b, ..)| b.limits.len())
+        .sum()
+}
+
+/// [`compare`] as part of a larger family: `others` more intervals (trend slopes) share the
+/// confidence level (Bonferroni over all of them).
+pub fn compare_in_family(
+    policy: &RegressionPolicy,
+    base: &Results,
+    head: &Results,
+    mode: Mode,
+    include_ramp_up: bool,
+    others: usize,
 ) -> Regression {
     let mut notes = Vec::new();
     if base.gate.sha256 != head.gate.sha256 {
@@ -178,7 +298,13 @@ pub fn compare(
         }
     }
     let noise = if mode == Mode::Duet { 0.0 } else { policy.noise };
-    if mode == Mode::Duet && !policy.budgets.is_empty() {
+    let rounds = head.load.rounds.min(base.load.rounds);
+    if mode == Mode::Duet && !policy.budgets.is_empty() && rounds > 1 {
+        notes.push(format!(
+            "{rounds} rounds, each with a fresh pair of processes: latency and error-rate intervals come from the rounds' paired differences ({} degrees of freedom), so they cover the noise between processes of one build",
+            rounds - 1
+        ));
+    } else if mode == Mode::Duet && !policy.budgets.is_empty() {
         notes.push(
             "one pair of processes: the intervals cover the noise within this run, not the difference between two processes of one build (memory layout, CPU placement, warm-up), which can move a result by a few tenths of a percent or more; calibrate with two processes of the same build to see it"
                 .into(),
@@ -193,23 +319,8 @@ pub fn compare(
     }
 
     // Groups first, so the number of comparisons is known for the Bonferroni correction.
-    let mut plan: Vec<(&Budget, Group, Group)> = Vec::new();
-    for b in &policy.budgets {
-        for h in groups(head, &b.select, b.each, include_ramp_up) {
-            if b.each && h.indices.is_empty() {
-                // `each` over no request name compares nothing.
-                continue;
-            }
-            let base_select = if b.each {
-                Selector::Name(h.subject.clone())
-            } else {
-                b.select.clone()
-            };
-            let base_group = groups(base, &base_select, false, include_ramp_up).swap_remove(0);
-            plan.push((b, base_group, h));
-        }
-    }
-    let m: usize = plan.iter().map(|(b, ..)| b.limits.len()).sum::<usize>().max(1);
+    let plan = plan(policy, base, head, include_ramp_up);
+    let m: usize = (plan.iter().map(|(b, ..)| b.limits.len()).sum::<usize>() + others).max(1);
     let alpha = (1.0 - policy.confidence) / m as f64;
     let z = Z {
         side: stats::z_for(1.0 - alpha / 2.0),
@@ -325,6 +436,8 @@ fn comparison(name: String, subject: &str, limit: &BudgetLimit, ci_unit: String,
         samples: (0, 0),
         blocks: None,
         min_detectable: None,
+        rounds: None,
+        confirmations: Vec::new(),
         pos,
     }
 }
@@ -349,6 +462,8 @@ struct Delta {
     /// The blocks' standard error in the scale the interval was built in (log of head over base for
     /// relative budgets, ms for absolute ones), for how long a run would decide.
     block_se: Option<f64>,
+    /// Whether the blocks are duet rounds (fresh process pairs).
+    rounds: bool,
 }
 
 /// Why a change could not be computed, with the point values when they are known.
@@ -456,6 +571,7 @@ fn compute(
             blocks: None,
             min_detectable: None,
             block_se: None,
+            rounds: false,
         });
     }
     if metric.is_latency() {
@@ -510,6 +626,7 @@ fn compute(
                 blocks: None,
                 min_detectable: None,
                 block_se: None,
+                rounds: false,
             }
         }
         Amount::Absolute(_) => {
@@ -527,6 +644,7 @@ fn compute(
                 blocks: None,
                 min_detectable: None,
                 block_se: None,
+                rounds: false,
             }
         }
     })
@@ -554,6 +672,7 @@ fn from_blocks(metric: Metric, relative: bool, b: f64, h: f64, be: &BlockEstimat
             blocks: Some((be.blocks, be.seconds)),
             min_detectable: Some(pct(mde)),
             block_se: Some(be.estimate.se),
+            rounds: be.rounds,
         }
     } else {
         Delta {
@@ -568,6 +687,7 @@ fn from_blocks(metric: Metric, relative: bool, b: f64, h: f64, be: &BlockEstimat
             blocks: Some((be.blocks, be.seconds)),
             min_detectable: Some(mde),
             block_se: Some(be.estimate.se),
+            rounds: be.rounds,
         }
     }
 }
@@ -767,6 +887,7 @@ fn judge(
     }
     c.worse_ci = Some((d.ci.lo, d.ci.hi));
     c.blocks = d.blocks;
+    c.rounds = d.rounds.then(|| d.blocks.map_or(0, |b| b.0));
     c.min_detectable = d.min_detectable;
     let (lo, hi) = (d.ci.lo - d.noise, d.ci.hi + d.noise);
     let (floor, floor_text) = if metric.is_latency() {
@@ -786,10 +907,16 @@ fn judge(
     c.reason = describe(c.change, &d, &facts, ci_unit, &floor_text);
     // With a noise allowance (sequential runs) no run length decides what the allowance straddles.
     if c.change.undecided() && d.noise == 0.0 {
-        if let Some(secs) = seconds_to_decide(&d, &facts, matches!(limit.fail, Amount::Relative(_)), z.alpha) {
-            c.reason.push_str(&format!(
+        let relative = matches!(limit.fail, Amount::Relative(_));
+        match (seconds_to_decide(&d, &facts, relative, z.alpha), d.blocks) {
+            (Some(secs), Some((_, round_s))) if d.rounds => c.reason.push_str(&format!(
+                "; about {:.0} rounds of {round_s} s would decide it at this noise",
+                secs / round_s.max(1) as f64
+            )),
+            (Some(secs), _) => c.reason.push_str(&format!(
                 "; a steady phase of about {secs:.0} s would decide it at this noise"
-            ));
+            )),
+            _ => {}
         }
     }
     c
@@ -933,6 +1060,7 @@ mod tests {
                 stages: vec![],
                 generator: Default::default(),
                 duet: None,
+                rounds: 1,
             },
             interrupted: false,
             requests: requests
@@ -1195,5 +1323,60 @@ mod tests {
             }
         }
         assert!(alarms <= 10, "{alarms} of 100 A/A trials raised a false alarm");
+    }
+
+    /// A regression result of one comparison named `name` with outcome `change`.
+    fn judged(change: Change, delta: f64) -> Regression {
+        let limit = parse_limit(Metric::Percentile(95.0), "+5%").unwrap();
+        let mut c = comparison(
+            "GET /x: p95 +5% vs base".into(),
+            "GET /x",
+            &limit,
+            "%".into(),
+            Pos::default(),
+        );
+        c.change = change;
+        c.delta_pct = Some(delta);
+        c.worse_ci = Some((delta - 2.0, delta + 2.0));
+        c.reason = "worse by ...".into();
+        Regression {
+            mode: Mode::Duet,
+            comparisons: vec![c],
+            fail_on_inconclusive: false,
+            confidence: 0.95,
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn a_regression_every_confirmation_window_finds_stays_one() {
+        let mut r = judged(Change::Regression, 12.0);
+        r.confirm_with(&[judged(Change::Regression, 11.0), judged(Change::Regression, 13.0)]);
+        let c = &r.comparisons[0];
+        assert_eq!(c.change, Change::Regression);
+        assert_eq!(c.confirmations.len(), 2);
+        assert!(c.reason.contains("confirmed in 2 of 2 fresh windows"), "{}", c.reason);
+        assert!(
+            c.reason.contains("window 3: REGRESSION +13.0% [+11.0%, +15.0%]"),
+            "{}",
+            c.reason
+        );
+        assert_eq!(r.failing().count(), 1);
+    }
+
+    #[test]
+    fn a_regression_a_confirmation_window_does_not_find_does_not_fail() {
+        let mut r = judged(Change::Regression, 12.0);
+        r.confirm_with(&[judged(Change::Regression, 9.0), judged(Change::Pass, 1.0)]);
+        let c = &r.comparisons[0];
+        assert_eq!(c.change, Change::Inconclusive);
+        assert!(c.reason.contains("not confirmed: 1 of 2"), "{}", c.reason);
+        assert!(c.reason.contains("window 3: pass +1.0%"), "{}", c.reason);
+        assert_eq!(r.failing().count(), 0);
+        // Without windows nothing changes; what was not a regression is never re-judged.
+        let mut p = judged(Change::Pass, 1.0);
+        p.confirm_with(&[judged(Change::Regression, 20.0)]);
+        assert_eq!(p.comparisons[0].change, Change::Pass);
+        assert!(p.comparisons[0].confirmations.is_empty());
     }
 }

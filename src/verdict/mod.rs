@@ -166,8 +166,14 @@ impl Verdict {
 /// Judges results against the gate's targets: a pure function of the two.
 pub fn judge(gate: &Gate, results: &Results) -> Verdict {
     // Slopes are judged as one family at 95 %: each side of each slope's interval gets 5 % / slopes.
-    let slopes: usize = gate
-        .targets
+    let slopes = slope_count(gate, results);
+    let slope_level = 1.0 - 2.0 * (1.0 - SLOPE_CONFIDENCE) / slopes.max(1) as f64;
+    judge_at(gate, results, slope_level)
+}
+
+/// How many trend slopes the targets judge in these results.
+fn slope_count(gate: &Gate, results: &Results) -> usize {
+    gate.targets
         .iter()
         .map(|t| {
             let n = t.limits.iter().filter(|l| is_slope(l.metric)).count();
@@ -177,8 +183,11 @@ pub fn judge(gate: &Gate, results: &Results) -> Verdict {
                 n * groups(results, &t.select, t.each, t.include_ramp_up).len()
             }
         })
-        .sum();
-    let slope_level = 1.0 - 2.0 * (1.0 - SLOPE_CONFIDENCE) / slopes.max(1) as f64;
+        .sum()
+}
+
+/// [`judge`] with every slope interval at `slope_level`.
+fn judge_at(gate: &Gate, results: &Results, slope_level: f64) -> Verdict {
     let mut checks = Vec::new();
     for t in &gate.targets {
         for g in groups(results, &t.select, t.each, t.include_ramp_up) {
@@ -288,14 +297,23 @@ pub fn groups(results: &Results, select: &Selector, each: bool, include_ramp_up:
 }
 
 /// Judges head against the targets and, under the gate's budgets, against a baseline.
+///
+/// The comparisons and the trend slopes are one family: the regression confidence is shared among
+/// all of them (Bonferroni), so adding a trend target widens every comparison's interval a little.
 pub fn judge_with_baseline(gate: &Gate, head: &Results, base: &Results, mode: compare::Mode) -> Verdict {
-    let mut v = judge(gate, head);
-    v.regression = Some(compare::compare(
+    let include_ramp_up = gate.verdict.include_ramp_up;
+    let slopes = slope_count(gate, head);
+    let comparisons = compare::count(&gate.regression, base, head, include_ramp_up);
+    let family = (slopes + comparisons).max(1);
+    let slope_level = 1.0 - 2.0 * (1.0 - gate.regression.confidence) / family as f64;
+    let mut v = judge_at(gate, head, slope_level);
+    v.regression = Some(compare::compare_in_family(
         &gate.regression,
         base,
         head,
         mode,
-        gate.verdict.include_ramp_up,
+        include_ramp_up,
+        slopes,
     ));
     v
 }
