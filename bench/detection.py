@@ -2,14 +2,23 @@
 """Detection-quality benchmark for perfgate's regression verdict (Python 3 standard library only).
 
 For each mode (duet: base and head loaded together, interleaved; sequential: base run, then head run
-against the saved base) and each injected effect (0 = A/A: the same demo twice, in two processes;
-N = +N % latency on `GET /api/modules` of the head demo), it runs TRIALS trials against fresh demo
-backends, with a CPU-burning neighbour process on the machine, and counts how often perfgate calls the
-`GET /api/modules` p95 budget of bench/detection.yaml a regression, inconclusive or a pass.
+against the saved base; served: perfgate starts both builds itself with --serve/--baseline-serve, in
+its default rounds, each round a fresh pair of processes) and each injected effect (0 = A/A: the same
+build twice, in two processes; N = +N % on `GET /api/modules` of head), it runs TRIALS trials against
+fresh backends, with a CPU-burning neighbour process on the machine, and counts how often perfgate
+calls the `GET /api/modules` p95 budget a regression, inconclusive or a pass, and how often an A/A
+interval excludes zero (the honesty check: at most as often as the confidence level allows).
+
+Targets (--target): `demo` (the embedded demo: latency from a sleep), `cpu-demo` (the demo burning
+2 ms of CPU per request: latency from work, --cpu-work), `fastapi` (bench/fastapi/app.py under uvicorn
+in its own venv under target/bench, installed from PyPI on first use; the regression is a calibrated
+CPU cost per request).
 
     python3 bench/detection.py                                     # full protocol: 20 trials x 30 s
     python3 bench/detection.py --trials 3 --seconds 10             # smoke run, about 10 minutes
     python3 bench/detection.py --trials 10 --seconds 20 --modes duet
+    python3 bench/detection.py --target fastapi --modes served --seconds 90 --effects 0,10
+    python3 bench/detection.py --target cpu-demo --modes served --seconds 30 --effects 0,10
 
 See bench/README.md for what the numbers mean. Every process it starts (demo servers, perfgate runs,
 the CPU hog) runs in its own process group and is killed on exit, also on Ctrl-C.
@@ -33,6 +42,8 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 DEFAULT_GATE = BENCH / "detection.yaml"
+GATES = {"demo": DEFAULT_GATE, "cpu-demo": BENCH / "detection-cpu.yaml", "fastapi": BENCH / "detection-fastapi.yaml"}
+VENV = ROOT / "target" / "bench" / "fastapi-venv"
 GATE = DEFAULT_GATE  # --gate
 ROUTE = "GET /api/modules"
 METRIC = "p95"
@@ -176,6 +187,31 @@ def start_demo(procs, exe, factor, seed, log_path):
     raise RuntimeError(f"demo did not answer within {READY_TIMEOUT_S:.0f} s ({url or 'no address printed'})")
 
 
+def fastapi_python():
+    """The benchmark venv's Python, creating the venv from bench/fastapi/requirements.txt on first use."""
+    py = VENV / "bin" / "python"
+    if not py.exists():
+        log(f"installing FastAPI and uvicorn into {VENV} (once)")
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, timeout=300)
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "-r", str(BENCH / "fastapi" / "requirements.txt")],
+                       check=True, timeout=900)
+    return py
+
+
+def serve_command(exe, target, factor, seed):
+    """The --serve command of one build of the target (`{port}` filled in by perfgate)."""
+    if target == "fastapi":
+        return (f"cd {shlex.quote(str(BENCH / 'fastapi'))} && BENCH_COST={factor:g} exec "
+                f"{shlex.quote(str(fastapi_python()))} -m uvicorn app:app --host 127.0.0.1 --port {{port}} "
+                f"--log-level warning")
+    cmd = f"exec {shlex.quote(str(exe))} serve-demo --port {{port}} --demo-seed {seed}"
+    if target == "cpu-demo":
+        cmd += " --cpu-work 2ms --no-base-latency"
+    if factor != 1.0:
+        cmd += f" --slow-route {shlex.quote(f'{ROUTE}={factor:g}')}"
+    return cmd
+
+
 def route_samples(path):
     """Sanity numbers from a results JSON: steady-phase requests and failures of ROUTE, interrupted flag."""
     try:
@@ -219,44 +255,64 @@ def parse_comparison(text):
 def trial(procs, exe, args, mode, effect, index, seed, tdir):
     """One trial: fresh demos, one duet run or a base run then a head run, a compare; returns a record."""
     tdir.mkdir(parents=True, exist_ok=True)
-    rec = {"mode": mode, "effect": effect, "trial": index, "seed": seed}
+    rec = {"mode": mode, "effect": effect, "trial": index, "seed": seed, "target": args.target}
     factor = 1.0 + effect / 100.0
     demos = []
     try:
-        bp, base_url, base_argv = start_demo(procs, exe, 1.0, seed * 2 + 1, tdir / "demo-base.log")
-        demos.append(bp)
-        hp, head_url, head_argv = start_demo(procs, exe, factor, seed * 2 + 2, tdir / "demo-head.log")
-        demos.append(hp)
-        rec["demos"] = [shlex.join(base_argv), shlex.join(head_argv)]
-        base_json, head_json = tdir / "base.json", tdir / "head.json"
-        common = ["--run-time", f"{args.seconds}s", "-q", "--seed", str(seed)]
-        timeout = args.seconds + RUN_SLACK_S
-        cmds = []
-        if mode == "duet":
-            cmd = [str(exe), "run", str(GATE), "--host", head_url, "--baseline-host", base_url, *common,
+        if mode == "served":
+            # perfgate starts both builds (fresh processes per round) and stops them.
+            base_json, head_json = tdir / "base.json", tdir / "head.json"
+            head_cmd = serve_command(exe, args.target, factor, seed * 2 + 2)
+            base_cmd = serve_command(exe, args.target, 1.0, seed * 2 + 1)
+            cmd = [str(exe), "run", str(GATE), "--serve", head_cmd, "--baseline-serve", base_cmd,
+                   "--run-time", f"{args.seconds}s", "-q", "--seed", str(seed),
                    "--out", str(head_json), "--baseline-out", str(base_json)]
-            cmds.append(cmd)
+            rec["demos"] = []
+            rec["commands"] = [shlex.join(cmd)]
+            timeout = args.seconds * 2 + RUN_SLACK_S
             rc = procs.run(cmd, tdir / "run.out", tdir / "run.err", timeout)
             rec["exit_codes"] = [rc]
             run_out = (tdir / "run.out").read_text(errors="replace")
+            cmds = [cmd]
+            if rc is None:
+                raise RuntimeError(f"perfgate run did not finish within {timeout:.0f} s")
+            if rc not in (0, 1):
+                raise RuntimeError(f"perfgate run exited with {rc}: " + tail(tdir / "run.err"))
         else:
-            cmd = [str(exe), "run", str(GATE), "--host", base_url, *common, "--out", str(base_json)]
-            cmds.append(cmd)
-            rc1 = procs.run(cmd, tdir / "base.out", tdir / "base.err", timeout)
-            rec["exit_codes"] = [rc1]
-            if rc1 not in (0, 1):
-                raise RuntimeError(f"base run exited with {rc1}: " + tail(tdir / "base.err"))
-            cmd = [str(exe), "run", str(GATE), "--host", head_url, "--baseline", str(base_json), *common,
-                   "--out", str(head_json)]
-            cmds.append(cmd)
-            rc = procs.run(cmd, tdir / "run.out", tdir / "run.err", timeout)
-            rec["exit_codes"].append(rc)
-            run_out = (tdir / "run.out").read_text(errors="replace")
-        rec["commands"] = [shlex.join(c) for c in cmds]
-        if rc is None:
-            raise RuntimeError(f"perfgate run did not finish within {timeout:.0f} s")
-        if rc not in (0, 1):
-            raise RuntimeError(f"perfgate run exited with {rc}: " + tail(tdir / "run.err"))
+            bp, base_url, base_argv = start_demo(procs, exe, 1.0, seed * 2 + 1, tdir / "demo-base.log")
+            demos.append(bp)
+            hp, head_url, head_argv = start_demo(procs, exe, factor, seed * 2 + 2, tdir / "demo-head.log")
+            demos.append(hp)
+            rec["demos"] = [shlex.join(base_argv), shlex.join(head_argv)]
+            base_json, head_json = tdir / "base.json", tdir / "head.json"
+            common = ["--run-time", f"{args.seconds}s", "-q", "--seed", str(seed)]
+            timeout = args.seconds + RUN_SLACK_S
+            cmds = []
+            if mode == "duet":
+                cmd = [str(exe), "run", str(GATE), "--host", head_url, "--baseline-host", base_url, *common,
+                       "--out", str(head_json), "--baseline-out", str(base_json)]
+                cmds.append(cmd)
+                rc = procs.run(cmd, tdir / "run.out", tdir / "run.err", timeout)
+                rec["exit_codes"] = [rc]
+                run_out = (tdir / "run.out").read_text(errors="replace")
+            else:
+                cmd = [str(exe), "run", str(GATE), "--host", base_url, *common, "--out", str(base_json)]
+                cmds.append(cmd)
+                rc1 = procs.run(cmd, tdir / "base.out", tdir / "base.err", timeout)
+                rec["exit_codes"] = [rc1]
+                if rc1 not in (0, 1):
+                    raise RuntimeError(f"base run exited with {rc1}: " + tail(tdir / "base.err"))
+                cmd = [str(exe), "run", str(GATE), "--host", head_url, "--baseline", str(base_json), *common,
+                       "--out", str(head_json)]
+                cmds.append(cmd)
+                rc = procs.run(cmd, tdir / "run.out", tdir / "run.err", timeout)
+                rec["exit_codes"].append(rc)
+                run_out = (tdir / "run.out").read_text(errors="replace")
+            rec["commands"] = [shlex.join(c) for c in cmds]
+            if rc is None:
+                raise RuntimeError(f"perfgate run did not finish within {timeout:.0f} s")
+            if rc not in (0, 1):
+                raise RuntimeError(f"perfgate run exited with {rc}: " + tail(tdir / "run.err"))
     finally:
         for p in demos:
             procs.stop(p)
@@ -274,16 +330,17 @@ def trial(procs, exe, args, mode, effect, index, seed, tdir):
     notes = []
     if from_run and from_compare and from_run["outcome"] != from_compare["outcome"]:
         notes.append(f"run said {from_run['outcome']}, compare said {from_compare['outcome']}")
-    if verdict.get("reported_mode") != mode:
-        notes.append(f"perfgate judged it as {verdict.get('reported_mode')}, expected {mode}")
-    if from_compare and from_compare.get("reported_mode") != mode:
-        notes.append(f"compare judged it as {from_compare.get('reported_mode')}, expected {mode}")
+    judged = "duet" if mode == "served" else mode
+    if verdict.get("reported_mode") != judged:
+        notes.append(f"perfgate judged it as {verdict.get('reported_mode')}, expected {judged}")
+    if from_compare and from_compare.get("reported_mode") != judged:
+        notes.append(f"compare judged it as {from_compare.get('reported_mode')}, expected {judged}")
     expected_rc = 1 if verdict["outcome"] == "regression" else 0
     if rc != expected_rc:
         notes.append(f"exit code {rc} but the {ROUTE} {METRIC} comparison is {verdict['outcome']} (other checks?)")
     # Generator health as perfgate printed it (when this build prints it): CPU share and late sends.
     gens = []
-    for out in ([tdir / "run.out"] if mode == "duet" else [tdir / "base.out", tdir / "run.out"]):
+    for out in ([tdir / "base.out", tdir / "run.out"] if mode == "sequential" else [tdir / "run.out"]):
         g = GENERATOR.search(out.read_text(errors="replace")) if out.exists() else None
         if g:
             gens.append({"cpu_pct": float(g.group("cpu")), "late": int(g.group("late")), "planned": int(g.group("planned"))})
@@ -315,10 +372,15 @@ def f2(x, spec=".2f", suffix=""):
     return "-" if x is None else f"{x:{spec}}{suffix}"
 
 
+def excludes_zero(records):
+    """How many trials' intervals lie wholly on one side of zero (for A/A: the honesty count)."""
+    return sum(1 for r in records if r.get("ci") and (r["ci"][0] > 0 or r["ci"][1] < 0))
+
+
 def summarize(records, modes, effects):
     rows = []
     header = ("mode", "effect", "trials", "REGRESSION", "inconcl.", "pass", "warn", "improved", "errors", "rate",
-              "base p95", "head p95", "delta", "delta range", "samples/side")
+              "CI excl. 0", "base p95", "head p95", "delta", "delta range", "samples/side")
     for mode in modes:
         for effect in effects:
             rs = [r for r in records if r["mode"] == mode and r["effect"] == effect]
@@ -337,7 +399,7 @@ def summarize(records, modes, effects):
             samples = med([min(r["base_samples"]["requests"], r["head_samples"]["requests"])
                            for r in ok if r.get("base_samples") and r.get("head_samples")])
             rows.append((mode, fmt_effect(effect), str(len(rs)), str(n_reg), str(n_inc), str(n_pass), str(n_warn),
-                         str(n_impr), str(len(rs) - len(ok)), rate,
+                         str(n_impr), str(len(rs) - len(ok)), rate, f"{excludes_zero(ok)}/{len(ok)}",
                          f2(med([r.get("base_p95") for r in ok]), suffix=" ms"),
                          f2(med([r.get("head_p95") for r in ok]), suffix=" ms"),
                          f2(med(deltas), "+.1f", "%"), spread,
@@ -366,6 +428,18 @@ def goals(records, modes, effects):
     if "duet" in modes and 10 in effects:
         k, n = count("duet", 10, "regression")
         out.append(f"duet +10% detections {k}/{n} (goal >= 95%, i.e. >= 19/20): {verdict(k >= 0.95 * n, n)}")
+    if "duet" in modes and 5 in effects:
+        k, n = count("duet", 5, "regression")
+        out.append(f"duet +5% detections {k}/{n} (goal >= 95%, i.e. >= 19/20): {verdict(k >= 0.95 * n, n)}")
+    if "served" in modes and 0 in effects:
+        k, n = count("served", 0, "regression")
+        ok = [r for r in records if r["mode"] == "served" and r["effect"] == 0 and "error" not in r]
+        x = excludes_zero(ok)
+        out.append(f"served A/A false alarms {k}/{n} (goal <= 1/20): {verdict(k <= 0.05 * n, n)}; "
+                   f"A/A intervals excluding zero {x}/{n} (goal <= 1/20): {verdict(x <= 0.05 * n, n)}")
+    if "served" in modes and 10 in effects:
+        k, n = count("served", 10, "regression")
+        out.append(f"served +10% detections {k}/{n} (goal >= 19/20): {verdict(k >= 0.95 * n, n)}")
     if "sequential" in modes and 0 in effects:
         k, n = count("sequential", 0, "regression")
         i, _ = count("sequential", 0, "inconclusive")
@@ -380,19 +454,23 @@ def main():
     ap.add_argument("--perfgate", metavar="PATH", help="use this perfgate binary instead of `cargo build --release`")
     ap.add_argument("--trials", type=int, default=20, help="trials per mode and effect (default 20)")
     ap.add_argument("--seconds", type=int, default=30, help="run time of each perfgate run (default 30)")
-    ap.add_argument("--modes", default="duet,sequential", help="comma-separated: duet, sequential")
+    ap.add_argument("--modes", default="duet,sequential", help="comma-separated: duet, sequential, served")
+    ap.add_argument("--target", choices=sorted(GATES), default="demo",
+                    help="what to measure: demo (default), cpu-demo, fastapi (served mode only for the last two)")
     ap.add_argument("--effects", default="0,10,25", help="latency injected on GET /api/modules of head, percent; 0 = A/A")
     ap.add_argument("--hog", action=argparse.BooleanOptionalAction, default=True,
                     help="run one CPU-burning neighbour process during the trials (default on)")
     ap.add_argument("--out", type=Path, help="directory for raw results (default target/bench/detection-TIMESTAMP)")
-    ap.add_argument("--gate", type=Path, default=DEFAULT_GATE,
-                    help="gate file (default bench/detection.yaml); it must have a `GET /api/modules` p95 budget")
+    ap.add_argument("--gate", type=Path,
+                    help="gate file (default bench/detection.yaml, -cpu.yaml or -fastapi.yaml by --target); it must have a `GET /api/modules` p95 budget")
     ap.add_argument("--seed", type=int, default=1, help="seed of the trial order, perfgate runs and demos (default 1)")
     args = ap.parse_args()
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if not modes or any(m not in ("duet", "sequential") for m in modes):
-        ap.error("--modes takes duet and/or sequential")
+    if not modes or any(m not in ("duet", "sequential", "served") for m in modes):
+        ap.error("--modes takes duet, sequential and/or served")
+    if args.target != "demo" and modes != ["served"]:
+        ap.error(f"--target {args.target} runs in served mode only (perfgate starts both builds): --modes served")
     try:
         effects = [float(e) for e in args.effects.split(",") if e.strip()]
     except ValueError:
@@ -408,7 +486,7 @@ def main():
         args.out = ROOT / "target" / "bench" / time.strftime("detection-%Y%m%d-%H%M%S")
     args.out = args.out.resolve()
     global GATE
-    GATE = args.gate.resolve()
+    GATE = (args.gate or GATES[args.target]).resolve()
     if not GATE.is_file():
         ap.error(f"--gate {GATE}: no such file")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -430,7 +508,8 @@ def main():
         # the machine spreads over all cells instead of landing on one.
         cells = [(m, e) for m in modes for e in effects]
         total = len(cells) * args.trials
-        estimate = args.trials * sum((args.seconds + 4) * (2 if m == "sequential" else 1) for m, _ in cells)
+        estimate = args.trials * sum((args.seconds + (15 if m == "served" else 4)) * (2 if m == "sequential" else 1)
+                                     for m, _ in cells)
         log(f"{total} trials of {args.seconds} s; about {estimate / 60:.0f} min; raw results in {args.out}")
         hog = None
         if args.hog:
@@ -486,7 +565,7 @@ def main():
 
     wall = time.monotonic() - started
     print(f"perfgate detection benchmark: {command}")
-    print(f"gate {os.path.relpath(GATE, ROOT)}, budget `{ROUTE}` {METRIC}; {args.trials} trials x {args.seconds} s per mode "
+    print(f"target {args.target}, gate {os.path.relpath(GATE, ROOT)}, budget `{ROUTE}` {METRIC}; {args.trials} trials x {args.seconds} s per mode "
           f"and effect; CPU hog {'on' if args.hog else 'off'}; {os.cpu_count()} CPUs; seed {args.seed}")
     if interrupted:
         print(f"STOPPED EARLY ({interrupted}): {len(records)} trials done")

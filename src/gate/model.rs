@@ -585,7 +585,7 @@ pub struct RegressionSpec {
     /// Fewer samples on either side make a comparison inconclusive (default 20).
     #[serde(default)]
     pub min_samples: Option<u64>,
-    /// When perfgate starts both builds: run the duet in this many rounds, each with a fresh pair of processes (default: one per 10 s of run time, 2 to 6).
+    /// When perfgate starts both builds: run the duet in this many rounds, each with a fresh pair of processes (default: one per 5 s of run time, 3 to 10; one under 15 s).
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub rounds: Option<At<u32>>,
