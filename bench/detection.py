@@ -45,8 +45,9 @@ DEFAULT_GATE = BENCH / "detection.yaml"
 GATES = {"demo": DEFAULT_GATE, "cpu-demo": BENCH / "detection-cpu.yaml", "fastapi": BENCH / "detection-fastapi.yaml"}
 VENV = ROOT / "target" / "bench" / "fastapi-venv"
 GATE = DEFAULT_GATE  # --gate
-ROUTE = "GET /api/modules"
-METRIC = "p95"
+ROUTE = "GET /api/modules"  # the slowed route (serve-demo --slow-route, BENCH_ROUTE)
+NAME = ROUTE  # the request name whose comparison is counted (--name)
+METRIC = "p95"  # --metric
 # Outcome labels as `perfgate` prints them (src/verdict/compare.rs, Change::label).
 LABELS = {
     "REGRESSION": "regression",
@@ -57,10 +58,16 @@ LABELS = {
     "improved": "improved",
 }
 # `  REGRESSION   GET /api/modules: p95 +3% vs base: 19.05 ms -> 20.83 ms (+9.3%); worse by ... [gate:23]`
-LINE = re.compile(
-    r"^\s*(?P<label>\S+)\s+" + re.escape(ROUTE) + r": " + METRIC + r" (?P<budget>\S+) vs base: "
-    r"(?P<values>.*?); (?P<reason>.*?)\s+\[[^\]]*\]\s*$"
-)
+LINE = None  # compiled in main() from NAME and METRIC
+
+
+def comparison_line():
+    return re.compile(
+        r"^\s*(?P<label>\S+)\s+" + re.escape(NAME) + r": " + re.escape(METRIC) + r" (?P<budget>\S+) vs base: "
+        r"(?P<values>.*?); (?P<reason>.*?)\s+\[[^\]]*\]\s*$"
+    )
+
+
 VALUES = re.compile(r"^(?P<base>[\d.]+)\s*ms -> (?P<head>[\d.]+)\s*ms(?: \((?P<delta>[+-]?[\d.]+)%\))?")
 CI = re.compile(r"\[(?P<lo>[+-]?[\d.]+)%, (?P<hi>[+-]?[\d.]+)%\]")
 # `generator: 0.26 s CPU (4.3% of 2 cores); 0 of 2054 planned sends late by more than 10 ms` (newer builds)
@@ -219,7 +226,7 @@ def route_samples(path):
     except (OSError, ValueError):
         return None
     for r in d.get("requests", []):
-        if r.get("name") == ROUTE:
+        if r.get("name") == NAME:
             s = r["phases"]["steady"]
             return {"requests": s["requests"], "failures": s["failures"], "interrupted": d.get("interrupted")}
     return {"requests": 0, "failures": 0, "interrupted": d.get("interrupted")}
@@ -286,6 +293,8 @@ def trial(procs, exe, args, mode, effect, index, seed, tdir):
             rec["demos"] = [shlex.join(base_argv), shlex.join(head_argv)]
             base_json, head_json = tdir / "base.json", tdir / "head.json"
             common = ["--run-time", f"{args.seconds}s", "-q", "--seed", str(seed)]
+            if args.users:
+                common += ["--users", str(args.users)]
             timeout = args.seconds + RUN_SLACK_S
             cmds = []
             if mode == "duet":
@@ -325,7 +334,7 @@ def trial(procs, exe, args, mode, effect, index, seed, tdir):
     rec["compare_exit_code"] = crc
     verdict = from_run or from_compare
     if verdict is None:
-        raise RuntimeError(f"no `{ROUTE}: {METRIC}` comparison line in the output (see {tdir})")
+        raise RuntimeError(f"no `{NAME}: {METRIC}` comparison line in the output (see {tdir})")
     rec.update(verdict)
     notes = []
     if from_run and from_compare and from_run["outcome"] != from_compare["outcome"]:
@@ -337,7 +346,7 @@ def trial(procs, exe, args, mode, effect, index, seed, tdir):
         notes.append(f"compare judged it as {from_compare.get('reported_mode')}, expected {judged}")
     expected_rc = 1 if verdict["outcome"] == "regression" else 0
     if rc != expected_rc:
-        notes.append(f"exit code {rc} but the {ROUTE} {METRIC} comparison is {verdict['outcome']} (other checks?)")
+        notes.append(f"exit code {rc} but the {NAME} {METRIC} comparison is {verdict['outcome']} (other checks?)")
     # Generator health as perfgate printed it (when this build prints it): CPU share and late sends.
     gens = []
     for out in ([tdir / "base.out", tdir / "run.out"] if mode == "sequential" else [tdir / "run.out"]):
@@ -463,6 +472,9 @@ def main():
     ap.add_argument("--out", type=Path, help="directory for raw results (default target/bench/detection-TIMESTAMP)")
     ap.add_argument("--gate", type=Path,
                     help="gate file (default bench/detection.yaml, -cpu.yaml or -fastapi.yaml by --target); it must have a `GET /api/modules` p95 budget")
+    ap.add_argument("--name", default=ROUTE, help="request name whose comparison is counted (default GET /api/modules)")
+    ap.add_argument("--metric", default="p95", help="metric of that comparison (default p95)")
+    ap.add_argument("--users", type=int, help="override the gate's users (--users)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the trial order, perfgate runs and demos (default 1)")
     args = ap.parse_args()
 
@@ -485,7 +497,9 @@ def main():
     if args.out is None:
         args.out = ROOT / "target" / "bench" / time.strftime("detection-%Y%m%d-%H%M%S")
     args.out = args.out.resolve()
-    global GATE
+    global GATE, NAME, METRIC, LINE
+    NAME, METRIC = args.name, args.metric
+    LINE = comparison_line()
     GATE = (args.gate or GATES[args.target]).resolve()
     if not GATE.is_file():
         ap.error(f"--gate {GATE}: no such file")
@@ -565,7 +579,7 @@ def main():
 
     wall = time.monotonic() - started
     print(f"perfgate detection benchmark: {command}")
-    print(f"target {args.target}, gate {os.path.relpath(GATE, ROOT)}, budget `{ROUTE}` {METRIC}; {args.trials} trials x {args.seconds} s per mode "
+    print(f"target {args.target}, gate {os.path.relpath(GATE, ROOT)}, budget `{NAME}` {METRIC} (slowed route {ROUTE}); {args.trials} trials x {args.seconds} s per mode "
           f"and effect; CPU hog {'on' if args.hog else 'off'}; {os.cpu_count()} CPUs; seed {args.seed}")
     if interrupted:
         print(f"STOPPED EARLY ({interrupted}): {len(records)} trials done")

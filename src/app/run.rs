@@ -404,6 +404,11 @@ async fn measure(
             confirming,
         };
         let (m, servers) = measure_window(gate, opts, &window, signals, label, p.calibrating).await?;
+        // A service that died or a stop signal ends the run: no further round starts.
+        let stop = signals.received()
+            || [&servers.0, &servers.1]
+                .iter()
+                .any(|s| s.as_ref().is_some_and(|s| s.exited.is_some()));
         merged = Some(match merged {
             None => (m, servers),
             Some((mut all, (mut head_server, mut base_server))) => {
@@ -414,7 +419,7 @@ async fn measure(
                 (all, (head_server, base_server))
             }
         });
-        if signals.received() {
+        if stop {
             break;
         }
     }
