@@ -22,6 +22,8 @@ for case in cases:
     failures += sum(isinstance(r, (Failure, Error)) for r in case.result)
 assert suite.tests == len(cases), f"suite says tests={suite.tests}, has {len(cases)}"
 assert suite.failures == failures, f"suite says failures={suite.failures}, counted {failures}"
+assert suite.time and suite.time > 0, f"suite time {suite.time!r}: consumers would show 0 s"
+assert suite._elem.get("timestamp") and suite._elem.get("hostname"), "suite without timestamp or hostname"
 props = {p.name: p.value for p in suite.properties()}
 for key in ("target", "users", "seed", "perfgate.version"):
     assert key in props, f"property {key} missing"

@@ -114,6 +114,9 @@ pub struct ReportArgs {
     /// Write JUnit XML here: one testcase per check.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// JUnit dialect: `junit10` (valid against Jenkins' junit-10.xsd; default) or `github` (adds file and line to testcases for GitHub's and GitLab's reporters).
+    #[arg(long, value_name = "FLAVOR", default_value = "junit10", value_parser = report::junit::Flavor::parse)]
+    pub junit_flavor: report::junit::Flavor,
     /// Write a markdown summary here (also appended to $GITHUB_STEP_SUMMARY when set).
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
@@ -247,6 +250,7 @@ impl ReportArgs {
             paths: report::Paths {
                 out: self.out.clone(),
                 junit: self.junit.clone(),
+                junit_flavor: self.junit_flavor,
                 summary: self.summary.clone(),
                 html: self.html.clone(),
                 csv: self.csv.clone(),

@@ -297,3 +297,49 @@ async fn html_report_renders_in_chromium_with_non_empty_charts() {
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junit_dialects_carry_the_location_where_their_consumers_read_it() {
+    // junit10 (the default) stays inside Jenkins' junit-10.xsd: no `skipped` on <testsuites>, no
+    // file/line on testcases (the location is in the text); github adds file and line. Both carry
+    // the run's time, start and host (consumers showed 0 s before).
+    let dir = temp_dir("junit");
+    let (strict, github) = (dir.join("strict.xml"), dir.join("github.xml"));
+    demo_run(
+        DemoOptions::default(),
+        &Paths {
+            junit: Some(strict.clone()),
+            ..Paths::default()
+        },
+    )
+    .await;
+    demo_run(
+        DemoOptions::default(),
+        &Paths {
+            junit: Some(github.clone()),
+            junit_flavor: report::junit::Flavor::Github,
+            ..Paths::default()
+        },
+    )
+    .await;
+    let strict = std::fs::read_to_string(&strict).unwrap();
+    let github = std::fs::read_to_string(&github).unwrap();
+    let testsuites = |xml: &str| xml.lines().find(|l| l.contains("<testsuites")).unwrap().to_string();
+    assert!(!testsuites(&strict).contains("skipped="), "{}", testsuites(&strict));
+    assert!(
+        testsuites(&github).contains("skipped="),
+        "quick-junit's own header is kept in the github dialect"
+    );
+    assert!(!strict.contains(" file=\"") && !strict.contains(" line=\""), "{strict}");
+    assert!(strict.contains("location: gates/prismq.yaml:"), "{strict}");
+    assert!(github.contains(" file=\"gates/prismq.yaml\" line=\""), "{github}");
+    for xml in [&strict, &github] {
+        let suite = xml.lines().find(|l| l.contains("<testsuite ")).unwrap();
+        assert!(
+            suite.contains(" time=\"") && suite.contains(" timestamp=\"") && suite.contains(" hostname=\""),
+            "{suite}"
+        );
+        assert!(!xml.contains("time=\"0.000\""), "every time is the run's: {xml}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -712,7 +712,9 @@ async fn no_data_fails_by_default_and_passes_when_the_gate_says_so() {
     assert_eq!(v.failing().count(), 3);
 
     let xml = String::from_utf8(
-        perfgate::report::junit::Junit
+        perfgate::report::junit::Junit {
+            flavor: perfgate::report::junit::Flavor::Github,
+        }
             .render(&perfgate::report::Input {
                 results: &r,
                 verdict: &v,
@@ -739,7 +741,9 @@ async fn no_data_fails_by_default_and_passes_when_the_gate_says_so() {
     assert!(v.passed(), "{}", v.headline());
     assert_eq!(v.failing().count(), 0);
     let xml = String::from_utf8(
-        perfgate::report::junit::Junit
+        perfgate::report::junit::Junit {
+            flavor: perfgate::report::junit::Flavor::Github,
+        }
             .render(&perfgate::report::Input {
                 results: &r,
                 verdict: &v,
@@ -1165,6 +1169,8 @@ async fn junit_has_one_testcase_per_check_at_its_target_line() {
             s(&res),
             "--junit",
             s(&j),
+            "--junit-flavor",
+            "github",
             "--summary",
             s(&md),
         ],

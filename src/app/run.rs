@@ -88,7 +88,10 @@ pub async fn run(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
     let reports = std::mem::take(&mut prepared.reports);
     let base_file = prepared.base_file.take();
     let signals = Signals::install();
-    let Measured { head, base } = measure(gate, opts, &prepared, &signals, None).await?;
+    let Measured { head, base } = match measure(gate, opts, &prepared, &signals, None).await {
+        Ok(m) => m,
+        Err(e) => return Err(without_results(gate, &reports, e)),
+    };
     if let (Some(path), Some(b)) = (&opts.baseline_out, &base) {
         let written = serde_json::to_vec_pretty(b)
             .map_err(std::io::Error::other)
@@ -114,6 +117,23 @@ pub async fn run(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
         &opts.reports,
     )
     .await
+}
+
+/// A run that ended without results (an unreachable target, a service that did not start): its
+/// reports that can still say so are written, so a JUnit publisher shows a red test instead of a
+/// missing file. Input errors write nothing: the input is to be fixed first.
+fn without_results(gate: &Gate, reports: &Reports, e: Error) -> Error {
+    let Error::Untrusted(reason) = &e else {
+        return e;
+    };
+    let written = reports.write_failed(&report::Failed {
+        gate: &gate.name,
+        gate_file: &gate.file,
+        reason,
+    });
+    written.done.iter().for_each(|d| eprintln!("wrote {d}"));
+    written.failed.iter().for_each(|f| eprintln!("error: {f}"));
+    e
 }
 
 /// Confirmation (`regression.confirm: N`): when the duet found regressions, measures N more windows

@@ -20,6 +20,22 @@ impl Format for Html {
     fn render(&self, input: &Input) -> Result<Vec<u8>, String> {
         render(input).map(String::into_bytes)
     }
+
+    fn render_failed(&self, f: &super::Failed) -> Option<Result<Vec<u8>, String>> {
+        let esc = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+        };
+        Some(Ok(format!(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>perfgate {g}: no results</title></head>\n<body style=\"font-family: system-ui, sans-serif; margin: 2rem\"><h1>❌ perfgate <code>{g}</code>: no results</h1>\n<p>The run of <code>{file}</code> produced no results:</p>\n<pre>{reason}</pre></body></html>\n",
+            g = esc(f.gate),
+            file = esc(f.gate_file),
+            reason = esc(f.reason)
+        )
+        .into_bytes()))
+    }
 }
 
 /// A chart for the template: title, anchor and the SVG markup.

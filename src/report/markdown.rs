@@ -21,6 +21,16 @@ impl Format for Markdown {
     fn render(&self, input: &Input) -> Result<Vec<u8>, String> {
         Ok(render(input).into_bytes())
     }
+
+    fn render_failed(&self, f: &super::Failed) -> Option<Result<Vec<u8>, String>> {
+        Some(Ok(format!(
+            "### ❌ perfgate `{}`: no results\n\nThe run produced no results ({}):\n\n```text\n{}\n```\n",
+            cell(f.gate),
+            cell(f.gate_file),
+            f.reason.replace("```", "'''")
+        )
+        .into_bytes()))
+    }
 }
 
 /// The summary as text.

@@ -25,12 +25,26 @@ pub struct Input<'a> {
     pub gate_file: &'a str,
 }
 
+/// Why a run has no results, for the reports that still say so.
+pub struct Failed<'a> {
+    /// The gate's name.
+    pub gate: &'a str,
+    /// The gate file as named for annotations.
+    pub gate_file: &'a str,
+    /// The error, as printed.
+    pub reason: &'a str,
+}
+
 /// One report format.
 pub trait Format {
     /// Human name for messages.
     fn name(&self) -> &'static str;
     /// The file's bytes.
     fn render(&self, input: &Input) -> Result<Vec<u8>, String>;
+    /// The file's bytes for a run that produced no results; None: this format is not written then.
+    fn render_failed(&self, _failed: &Failed) -> Option<Result<Vec<u8>, String>> {
+        None
+    }
 }
 
 /// Where each report goes; None leaves it out.
@@ -40,6 +54,8 @@ pub struct Paths {
     pub out: Option<PathBuf>,
     /// JUnit XML.
     pub junit: Option<PathBuf>,
+    /// Its dialect.
+    pub junit_flavor: junit::Flavor,
     /// Markdown summary.
     pub summary: Option<PathBuf>,
     /// HTML report.
@@ -83,7 +99,12 @@ impl Reports {
             r.outputs.push((Box::new(json::Json), p.to_path_buf()));
         }
         if let Some(p) = junit {
-            r.outputs.push((Box::new(junit::Junit), p.to_path_buf()));
+            r.outputs.push((
+                Box::new(junit::Junit {
+                    flavor: paths.junit_flavor,
+                }),
+                p.to_path_buf(),
+            ));
         }
         if let Some(p) = summary {
             r.outputs.push((Box::new(markdown::Markdown), p.to_path_buf()));
@@ -108,6 +129,30 @@ impl Reports {
         for (format, path) in order {
             let result = format
                 .render(input)
+                .map_err(|e| format!("cannot render the {}: {e}", format.name()))
+                .and_then(|bytes| {
+                    write_atomic(path, &bytes)
+                        .map_err(|e| format!("cannot write the {} to {}: {e}", format.name(), path.display()))
+                });
+            match result {
+                Ok(()) => w.done.push(format!("{} → {}", format.name(), path.display())),
+                Err(e) => w.failed.push(e),
+            }
+        }
+        w
+    }
+}
+
+impl Reports {
+    /// Writes what a run without results can still say (JUnit: one failing testcase; the markdown
+    /// summary and the HTML report: the reason), so a publisher shows a red test, not a missing file.
+    pub fn write_failed(&self, failed: &Failed) -> Written {
+        let mut w = Written::default();
+        for (format, path) in &self.outputs {
+            let Some(rendered) = format.render_failed(failed) else {
+                continue;
+            };
+            let result = rendered
                 .map_err(|e| format!("cannot render the {}: {e}", format.name()))
                 .and_then(|bytes| {
                     write_atomic(path, &bytes)

@@ -652,13 +652,20 @@ fn compute(
 
 /// The change of a latency metric from its whole-run values (`b`, `h`) with the standard error of the
 /// time blocks: the interval is centred on the whole run's change, its width comes from the blocks.
+/// Rounds are few and their levels differ (each a fresh pair of processes): a merged histogram's
+/// percentile leans towards the loudest round, so there the interval is centred on the mean of the
+/// rounds' paired differences, the estimate its standard error belongs to.
 fn from_blocks(metric: Metric, relative: bool, b: f64, h: f64, be: &BlockEstimate, noise: f64, alpha: f64) -> Delta {
     let t = intervals::t_quantile(1.0 - alpha, be.estimate.df);
     let half = t * be.estimate.se;
     let mde = intervals::min_detectable(be.estimate.se, be.estimate.df, 1.0 - alpha, MDE_POWER, Tail::Upper);
     debug_assert!(metric.worse() == Worse::Up, "latencies get worse by going up");
     if relative {
-        let centre = (h.max(1e-9) / b.max(1e-9)).ln();
+        let centre = if be.rounds {
+            be.estimate.point
+        } else {
+            (h.max(1e-9) / b.max(1e-9)).ln()
+        };
         let pct = |x: f64| (x.exp() - 1.0) * 100.0;
         Delta {
             base: b,
@@ -675,13 +682,14 @@ fn from_blocks(metric: Metric, relative: bool, b: f64, h: f64, be: &BlockEstimat
             rounds: be.rounds,
         }
     } else {
+        let centre = if be.rounds { be.estimate.point } else { h - b };
         Delta {
             base: b,
             head: h,
-            point: h - b,
+            point: centre,
             ci: Interval {
-                lo: h - b - half,
-                hi: h - b + half,
+                lo: centre - half,
+                hi: centre + half,
             },
             noise: noise * b,
             blocks: Some((be.blocks, be.seconds)),
