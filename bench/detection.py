@@ -252,8 +252,8 @@ def parse_comparison(text):
         ci = CI.search(m.group("reason"))
         if ci:
             lo, hi = float(ci.group("lo")), float(ci.group("hi"))
-            # An improvement is printed as `better by X [lo, hi]`; keep the interval as `worse by`.
-            out["ci"] = [-hi, -lo] if out["outcome"] == "improved" else [lo, hi]
+            # Every interval is printed signed as the metric moves (+ = head higher).
+            out["ci"] = [lo, hi]
         out["perfgate_notes"] = [n.strip()[len("note: "):] for n in text.splitlines() if n.strip().startswith("note: ")]
         return out
     return None
@@ -457,6 +457,37 @@ def goals(records, modes, effects):
     return out
 
 
+def rejudge(args, modes, effects):
+    """Judges the saved trials of an earlier benchmark run again (a pure function of the saved files)."""
+    exe = Path(args.perfgate or ROOT / "target" / "release" / "perfgate").resolve()
+    src = args.rejudge.resolve() / "trials.jsonl"
+    records = []
+    procs = Procs()
+    for line in src.read_text().splitlines():
+        rec = json.loads(line)
+        if "error" in rec or rec["mode"] not in modes or rec["effect"] not in effects:
+            continue
+        tdir = Path(rec["dir"])
+        cmd = [str(exe), "compare", str(tdir / "base.json"), str(tdir / "head.json"), "--gate", str(GATE)]
+        procs.run(cmd, tdir / "rejudge.out", tdir / "rejudge.err", 60)
+        verdict = parse_comparison((tdir / "rejudge.out").read_text(errors="replace"))
+        if verdict is None:
+            rec = {**rec, "error": "no comparison line when judged again"}
+        else:
+            for k in ("ci", "delta_pct", "base_p95", "head_p95"):
+                rec.pop(k, None)
+            rec.update(verdict)
+        records.append(rec)
+    print(f"perfgate detection benchmark, judged again: {src} with {exe}")
+    print(f"target {args.target}, gate {os.path.relpath(GATE, ROOT)}, budget `{NAME}` {METRIC}")
+    print()
+    print(summarize(records, modes, effects))
+    print()
+    for g in goals(records, modes, effects):
+        print(g)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -475,6 +506,9 @@ def main():
     ap.add_argument("--name", default=ROUTE, help="request name whose comparison is counted (default GET /api/modules)")
     ap.add_argument("--metric", default="p95", help="metric of that comparison (default p95)")
     ap.add_argument("--users", type=int, help="override the gate's users (--users)")
+    ap.add_argument("--rejudge", type=Path, metavar="DIR",
+                    help="measure nothing: judge the saved trials of an earlier run (DIR/trials.jsonl) again with "
+                         "this perfgate (`perfgate compare` on each trial's base.json and head.json) and summarize")
     ap.add_argument("--seed", type=int, default=1, help="seed of the trial order, perfgate runs and demos (default 1)")
     args = ap.parse_args()
 
@@ -510,6 +544,8 @@ def main():
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
+    if args.rejudge:
+        return rejudge(args, modes, effects)
     started = time.monotonic()
     command = shlex.join([sys.executable, *sys.argv])
     procs = Procs()

@@ -715,12 +715,12 @@ async fn no_data_fails_by_default_and_passes_when_the_gate_says_so() {
         perfgate::report::junit::Junit {
             flavor: perfgate::report::junit::Flavor::Github,
         }
-            .render(&perfgate::report::Input {
-                results: &r,
-                verdict: &v,
-                gate_file: "nodata.yaml",
-            })
-            .unwrap(),
+        .render(&perfgate::report::Input {
+            results: &r,
+            verdict: &v,
+            gate_file: "nodata.yaml",
+        })
+        .unwrap(),
     )
     .unwrap();
     let rep = junit(&xml);
@@ -744,12 +744,12 @@ async fn no_data_fails_by_default_and_passes_when_the_gate_says_so() {
         perfgate::report::junit::Junit {
             flavor: perfgate::report::junit::Flavor::Github,
         }
-            .render(&perfgate::report::Input {
-                results: &r,
-                verdict: &v,
-                gate_file: "nodata.yaml",
-            })
-            .unwrap(),
+        .render(&perfgate::report::Input {
+            results: &r,
+            verdict: &v,
+            gate_file: "nodata.yaml",
+        })
+        .unwrap(),
     )
     .unwrap();
     let rep = junit(&xml);
@@ -893,6 +893,8 @@ async fn prismq_gate_passes_against_the_demo_and_report_rerenders_it() {
             s(&res),
             "--junit",
             s(&j),
+            "--junit-flavor",
+            "github",
             "--summary",
             s(&md),
         ],
@@ -936,6 +938,8 @@ async fn prismq_gate_passes_against_the_demo_and_report_rerenders_it() {
             s(&res),
             "--gate",
             "gates/prismq.yaml",
+            "--junit-flavor",
+            "github",
             "--junit",
             s(&j2),
             "--summary",

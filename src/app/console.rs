@@ -26,12 +26,12 @@ pub fn print_outline(g: &Gate) {
     for s in g.selected_scenarios() {
         let (lo, hi) = s.think_time;
         println!(
-            "  scenario {} (weight {}, think {}..{}): {} tasks",
+            "  scenario {} (weight {}, think {}..{}): {}",
             s.name,
             s.weight,
             crate::gate::duration::format_duration(lo),
             crate::gate::duration::format_duration(hi),
-            s.tasks.len()
+            crate::verdict::count(s.tasks.len(), "task")
         );
     }
     println!("  request names: {}", g.request_names().join(", "));
@@ -149,6 +149,9 @@ pub fn print_results(r: &Results) {
         println!("{line}");
     }
     println!("{}", terminal::stats_table(r));
+    if let Some(line) = terminal::phase_line(r) {
+        println!("  {line}");
+    }
     for line in terminal::failure_lines(r) {
         println!("  {line}");
     }
@@ -216,6 +219,7 @@ mod tests {
             unit: " ms".into(),
             delta_pct: Some(0.0),
             worse_ci: Some(ci),
+            higher_is_worse: true,
             ci_unit: " ms".into(),
             change: Change::Pass,
             reason: String::new(),

@@ -95,6 +95,9 @@ pub fn render(input: &Input) -> String {
             v.rps
         ));
     }
+    if let Some(line) = crate::report::terminal::phase_line(r) {
+        out.push_str(&format!("\n{}\n", cell(&line)));
+    }
     out.push_str("\n</details>\n\n");
     let ramp = if v.checks.is_empty() {
         ""

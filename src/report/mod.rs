@@ -229,9 +229,11 @@ pub fn delta_text(c: &Comparison) -> String {
     c.delta_pct.map(|d| format!("{d:+.1}%")).unwrap_or_else(|| "–".into())
 }
 
-/// A comparison's interval for how much worse head is than base, or `–`.
+/// A comparison's interval of the change, signed as the metric moves from base to head (`+` = head
+/// higher, for every metric), or `–`.
 pub fn interval_text(c: &Comparison) -> String {
     c.worse_ci
+        .map(|(lo, hi)| if c.higher_is_worse { (lo, hi) } else { (-hi, -lo) })
         .map(|(lo, hi)| format!("[{lo:+.1}{u}, {hi:+.1}{u}]", u = c.ci_unit))
         .unwrap_or_else(|| "–".into())
 }

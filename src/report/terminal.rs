@@ -36,6 +36,34 @@ pub fn stats_table(r: &Results) -> String {
     t.to_string()
 }
 
+/// What phase the stats table covers, when that differs from what the checks judge: the table shows
+/// every phase (as Locust's does); checks and comparisons judge the steady phase unless a target
+/// includes the ramp-up.
+pub fn phase_line(r: &Results) -> Option<String> {
+    let ramp = r.requests.iter().map(|q| q.phases.ramp_up.requests).sum::<u64>();
+    if ramp == 0 {
+        return None;
+    }
+    let steady = r.total(false);
+    let secs = (r.load.duration_s - r.load.ramp_up_s).max(0.0);
+    let steady_text = if secs < 1.0 {
+        format!(
+            "{} requests (the run ended with the ramp-up: lengthen `run_time`)",
+            steady.requests
+        )
+    } else {
+        format!(
+            "{} requests over {secs:.1} s, {:.2} req/s",
+            steady.requests,
+            steady.requests as f64 / secs
+        )
+    };
+    Some(format!(
+        "the table covers the whole run, ramp-up included ({ramp} requests in its first {:.1} s); the checks judge the steady phase: {steady_text}",
+        r.load.ramp_up_s
+    ))
+}
+
 /// Lines on failures by kind and status, and on skipped tasks, when there are any.
 pub fn failure_lines(r: &Results) -> Vec<String> {
     let mut out = Vec::new();
@@ -61,8 +89,11 @@ pub fn failure_lines(r: &Results) -> Vec<String> {
     for t in &r.tasks {
         if t.skipped > 0 {
             out.push(format!(
-                "{} / {}: skipped {} times (a variable it reads was not set yet); ran {} times",
-                t.scenario, t.task, t.skipped, t.runs
+                "{} / {}: skipped {} (a variable it reads was not set yet); ran {}",
+                t.scenario,
+                t.task,
+                crate::verdict::times(t.skipped),
+                crate::verdict::times(t.runs)
             ));
         }
     }

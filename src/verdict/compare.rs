@@ -91,8 +91,11 @@ pub struct Comparison {
     pub unit: String,
     /// Relative change head/base - 1, percent (positive: head is higher).
     pub delta_pct: Option<f64>,
-    /// Confidence interval of the change in the budget's unit (percent, ms or pp), positive = worse.
+    /// Confidence interval of the change in the budget's unit (percent, ms or pp), positive = worse
+    /// (for throughput, a fall is positive here; reports show it signed as the metric moves).
     pub worse_ci: Option<(f64, f64)>,
+    /// Whether the metric gets worse by going up (latency, errors; false for throughput).
+    pub higher_is_worse: bool,
     /// Unit of `worse_ci`: `%`, ` ms` or ` pp`.
     pub ci_unit: String,
     /// The failing budget in `ci_unit` (`+10%` is 10, `+1.5s` is 1500 for a latency).
@@ -429,6 +432,7 @@ fn comparison(name: String, subject: &str, limit: &BudgetLimit, ci_unit: String,
         unit: limit.metric.unit().to_string(),
         delta_pct: None,
         worse_ci: None,
+        higher_is_worse: limit.metric.worse() == Worse::Up,
         ci_unit,
         fail_at: scale(limit.fail),
         change: Change::Inconclusive,
@@ -818,13 +822,25 @@ fn classify(f: Facts) -> Change {
     }
 }
 
-/// Describe: why a request metric's comparison came out as it did, from the computed numbers.
-fn describe(change: Change, d: &Delta, f: &Facts, u: &str, floor: &str) -> String {
-    let (point, lo, hi) = (fmt(d.point, u), fmt(d.ci.lo, u), fmt(d.ci.hi, u));
+/// Describe: why a request metric's comparison came out as it did, from the computed numbers. Every
+/// figure is signed as the metric moves from base to head (`+` = head higher), whatever its good
+/// direction: `sign` is -1 for metrics that get worse by going down (throughput), whose changes the
+/// decision reads as "positive = worse".
+fn describe(change: Change, d: &Delta, f: &Facts, u: &str, floor: &str, sign: f64) -> String {
+    let (lo, hi) = if sign > 0.0 {
+        (d.ci.lo, d.ci.hi)
+    } else {
+        (-d.ci.hi, -d.ci.lo)
+    };
+    let (point, lo, hi) = (fmt(sign * d.point, u), fmt(lo, u), fmt(hi, u));
     // "the budget of +10.0%", or "min_effect 1 ms (+5.0% here), above the budget of +1.0%".
     let limit = match f.floor {
-        Some(m) if m > f.fail => format!("{floor} ({} here), above the budget of {}", fmt(m, u), fmt(f.fail, u)),
-        _ => format!("the budget of {}", fmt(f.fail, u)),
+        Some(m) if m > f.fail => format!(
+            "{floor} ({} here), above the budget of {}",
+            fmt(sign * m, u),
+            fmt(sign * f.fail, u)
+        ),
+        _ => format!("the budget of {}", fmt(sign * f.fail, u)),
     };
     let allowance = if d.noise > 0.0 {
         format!(" (with ±{:.1}{u} run-to-run noise allowed)", d.noise)
@@ -833,16 +849,11 @@ fn describe(change: Change, d: &Delta, f: &Facts, u: &str, floor: &str) -> Strin
     };
     match change {
         Change::Pass => format!("change {point} [{lo}, {hi}] is within {limit}{allowance}"),
-        Change::Regression => format!("worse by {point} [{lo}, {hi}], beyond {limit}{allowance}"),
-        Change::Improvement => format!(
-            "better by {} [{}, {}]{allowance}",
-            fmt(-d.point, u),
-            fmt(-d.ci.hi, u),
-            fmt(-d.ci.lo, u)
-        ),
+        Change::Regression => format!("worse: change {point} [{lo}, {hi}] is beyond {limit}{allowance}"),
+        Change::Improvement => format!("better: change {point} [{lo}, {hi}]{allowance}"),
         Change::Warn => format!(
-            "worse by {point}, above the warning band of {} but within {limit}",
-            fmt(f.warn.unwrap_or(0.0), u)
+            "change {point} is past the warning band of {} but within {limit}",
+            fmt(sign * f.warn.unwrap_or(0.0), u)
         ),
         Change::Inconclusive if d.noise > 0.0 && d.ci.hi <= f.threshold() => format!(
             "change {point} [{lo}, {hi}] is within {limit}, but not once ±{:.1}{u} of run-to-run noise is allowed for",
@@ -850,7 +861,7 @@ fn describe(change: Change, d: &Delta, f: &Facts, u: &str, floor: &str) -> Strin
         ),
         Change::Inconclusive => format!("change {point} [{lo}, {hi}] straddles {limit}{allowance}"),
         Change::Marginal => format!(
-            "worse by {point} [{lo}, {hi}]: past {limit} on the estimate, but the interval reaches below it{allowance}"
+            "change {point} [{lo}, {hi}] is past {limit} on the estimate, but the interval reaches back across it{allowance}"
         ),
     }
 }
@@ -912,7 +923,8 @@ fn judge(
         floor,
     };
     c.change = classify(facts);
-    c.reason = describe(c.change, &d, &facts, ci_unit, &floor_text);
+    let sign = if metric.worse() == Worse::Up { 1.0 } else { -1.0 };
+    c.reason = describe(c.change, &d, &facts, ci_unit, &floor_text, sign);
     // With a noise allowance (sequential runs) no run length decides what the allowance straddles.
     if c.change.undecided() && d.noise == 0.0 {
         let relative = matches!(limit.fail, Amount::Relative(_));
@@ -981,7 +993,7 @@ fn judge_server(
     c.change = classify(facts);
     let (u, fail) = (c.ci_unit.as_str(), fmt(facts.fail, &c.ci_unit));
     c.reason = match c.change {
-        Change::Regression => format!("worse by {}, beyond the budget of {fail}", fmt(worse, u)),
+        Change::Regression => format!("worse: change {} is beyond the budget of {fail}", fmt(worse, u)),
         Change::Inconclusive => format!(
             "change {} is within ±{} of the budget {fail}: run-to-run noise cannot be told apart",
             fmt(worse, u),
@@ -1386,5 +1398,43 @@ mod tests {
         p.confirm_with(&[judged(Change::Regression, 20.0)]);
         assert_eq!(p.comparisons[0].change, Change::Pass);
         assert!(p.comparisons[0].confirmations.is_empty());
+    }
+
+    #[test]
+    fn every_figure_is_signed_as_the_metric_moves() {
+        // Throughput fell 1.6 % (worse by 1.6 in the decision's terms) under a `rps: -20%` budget.
+        let d = Delta {
+            base: 100.0,
+            head: 98.4,
+            point: 1.6,
+            ci: Interval { lo: -0.5, hi: 3.7 },
+            noise: 0.0,
+            blocks: None,
+            min_detectable: None,
+            block_se: None,
+            rounds: false,
+        };
+        let f = Facts {
+            lo: -0.5,
+            hi: 3.7,
+            point: 1.6,
+            fail: 20.0,
+            warn: None,
+            floor: None,
+        };
+        assert_eq!(
+            describe(Change::Pass, &d, &f, "%", "", -1.0),
+            "change -1.6% [-3.7%, +0.5%] is within the budget of -20.0%"
+        );
+        // A latency improvement reads the same way in the reason as in the interval column.
+        let d = Delta {
+            point: -4.5,
+            ci: Interval { lo: -7.6, hi: -1.4 },
+            ..d
+        };
+        assert_eq!(
+            describe(Change::Improvement, &d, &f, " ms", "", 1.0),
+            "better: change -4.5 ms [-7.6 ms, -1.4 ms]"
+        );
     }
 }

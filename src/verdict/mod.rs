@@ -156,10 +156,29 @@ impl Verdict {
                 .filter(|c| c.change == compare::Change::Regression)
                 .count();
             s.push_str(&format!(
-                " ({regressions} regressions, {inconclusive} inconclusive vs base)"
+                " ({}, {inconclusive} inconclusive vs base)",
+                count(regressions, "regression")
             ));
         }
         s
+    }
+}
+
+/// `1 regression`, `2 regressions`: a count with its noun, plural by adding `s`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// `once`, `2 times`.
+pub fn times(n: u64) -> String {
+    if n == 1 {
+        "once".into()
+    } else {
+        format!("{n} times")
     }
 }
 
