@@ -4,6 +4,7 @@ pub mod arrivals;
 pub mod client;
 pub mod engine;
 pub mod plan;
+pub mod shard;
 pub mod user;
 
 pub use engine::{run, EngineError, Progress};

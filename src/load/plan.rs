@@ -213,6 +213,8 @@ impl Plan {
                 generator: Default::default(),
                 duet: None,
                 rounds: 1,
+                shard: None,
+                shards: Vec::new(),
             },
             names: self.names.iter().cloned().zip(self.methods.iter().copied()).collect(),
             lifecycle: self.lifecycle.clone(),

@@ -4,6 +4,7 @@ pub mod assemble;
 pub mod coarse;
 pub mod health;
 pub mod hist;
+pub mod merge;
 pub mod recorder;
 pub mod results;
 

@@ -355,6 +355,45 @@ pub struct LoadInfo {
     /// with its round).
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub rounds: u32,
+    /// Set when this file is one shard of a sharded run (`--shard I/N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// Set when this file is the merge of a sharded run's files: each shard, in index order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<ShardSummary>,
+}
+
+/// Which share of a sharded run a results file is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// From 1 to `count`.
+    pub index: u32,
+    /// Shards in the run.
+    pub count: u32,
+    /// Shared by every shard of one run (`--run-id`, or derived from the gate, seed and start).
+    pub run_id: String,
+    /// The run's seed (each shard's own is derived from it).
+    pub run_seed: u64,
+    /// The planned common start (`--start-at`), RFC 3339, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_at: Option<String>,
+}
+
+/// One shard of a merged run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShardSummary {
+    /// From 1.
+    pub index: u32,
+    /// Its start, RFC 3339.
+    pub started_at: String,
+    /// The machine it ran on.
+    pub environment: Environment,
+    /// How well its generator held its plan.
+    pub generator: Generator,
+    /// Its users.
+    pub users: u32,
+    /// Its requests.
+    pub requests: u64,
 }
 
 fn one() -> u32 {

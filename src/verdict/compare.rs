@@ -1081,6 +1081,8 @@ mod tests {
                 generator: Default::default(),
                 duet: None,
                 rounds: 1,
+                shard: None,
+                shards: Vec::new(),
             },
             interrupted: false,
             requests: requests

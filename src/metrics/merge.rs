@@ -1,0 +1,442 @@
+//! Merging the results files of a sharded run into one, exactly: HdrHistograms and counts add
+//! without loss, the per-second series add by wall-clock second, and each shard's generator health is
+//! kept. The merged file is an ordinary results file (report, compare, comment and `--baseline` take
+//! it as it is).
+
+use super::coarse::Coarse;
+use super::results::{
+    Cumulative, NamePoint, Results, SeriesPoint, ShardSummary, StageInfo, LOCUST_PERCENTILES,
+};
+use std::collections::BTreeMap;
+
+/// Why shard files cannot be merged.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}: {why}")]
+pub struct MergeError {
+    /// The file at fault.
+    pub file: String,
+    /// What is wrong, and what to do.
+    pub why: String,
+}
+
+/// Merges the shard files of one run (any order) into one results document.
+pub fn merge(files: Vec<(String, Results)>) -> Result<Results, MergeError> {
+    let err = |file: &str, why: String| MergeError {
+        file: file.to_string(),
+        why,
+    };
+    let Some((first_file, first)) = files.first() else {
+        return Err(err("perfgate merge", "no shard files given".into()));
+    };
+    let Some(info) = first.load.shard.clone() else {
+        return Err(err(
+            first_file,
+            "not a shard's results (no `load.shard`): merge the files of `perfgate run --shard I/N`".into(),
+        ));
+    };
+    let mut by_index: BTreeMap<u32, (&str, &Results)> = BTreeMap::new();
+    for (file, r) in &files {
+        let Some(s) = &r.load.shard else {
+            return Err(err(file, "not a shard's results (no `load.shard`)".into()));
+        };
+        let differs = |what: &str, a: &str, b: &str| {
+            err(
+                file,
+                format!("a shard of another run: its {what} is `{b}`, {first_file}'s is `{a}`"),
+            )
+        };
+        if s.run_id != info.run_id {
+            return Err(differs("run id", &info.run_id, &s.run_id));
+        }
+        if s.count != info.count {
+            return Err(differs("shard count", &info.count.to_string(), &s.count.to_string()));
+        }
+        if r.gate.sha256 != first.gate.sha256 {
+            return Err(differs("gate (sha256)", &first.gate.sha256, &r.gate.sha256));
+        }
+        if r.tool.version != first.tool.version {
+            return Err(differs("perfgate version", &first.tool.version, &r.tool.version));
+        }
+        if let Some((other, _)) = by_index.insert(s.index, (file, r)) {
+            return Err(err(file, format!("shard {}/{} is given twice (also {other})", s.index, s.count)));
+        }
+    }
+    let missing: Vec<String> = (1..=info.count)
+        .filter(|i| !by_index.contains_key(i))
+        .map(|i| format!("{i}/{}", info.count))
+        .collect();
+    if !missing.is_empty() {
+        return Err(err(
+            first_file,
+            format!(
+                "run {} has {} shards; missing: {}",
+                info.run_id,
+                info.count,
+                missing.join(", ")
+            ),
+        ));
+    }
+    let shards: Vec<&Results> = by_index.values().map(|(_, r)| *r).collect();
+    Ok(merge_checked(&shards, info.run_seed))
+}
+
+/// Merges shards already checked to be one run's, in index order.
+fn merge_checked(shards: &[&Results], run_seed: u64) -> Results {
+    let mut out = shards[0].clone();
+    out.verdict = None;
+    out.server = None;
+    if let (Some(why), Some(s)) = (&out.load.generator.untrusted, &out.load.shard) {
+        out.load.generator.untrusted = Some(format!("shard {}: {why}", s.index));
+    }
+    out.load.shard = None;
+    out.load.seed = run_seed;
+    out.load.shards = shards
+        .iter()
+        .map(|r| ShardSummary {
+            index: r.load.shard.as_ref().map_or(0, |s| s.index),
+            started_at: r.started_at.clone(),
+            environment: r.environment.clone(),
+            generator: r.load.generator.clone(),
+            users: r.load.users,
+            requests: r.total(true).requests,
+        })
+        .collect();
+    for r in &shards[1..] {
+        add_run(&mut out, r);
+    }
+    out.series = merge_series(shards);
+    out
+}
+
+/// Adds one more shard's totals to the merged document (everything but the series).
+fn add_run(out: &mut Results, r: &Results) {
+    for q in &r.requests {
+        match out.requests.iter_mut().find(|o| o.name == q.name && o.method == q.method) {
+            Some(o) => {
+                o.phases.ramp_up.merge(&q.phases.ramp_up);
+                o.phases.steady.merge(&q.phases.steady);
+            }
+            None => out.requests.push(q.clone()),
+        }
+    }
+    for t in &r.tasks {
+        match out
+            .tasks
+            .iter_mut()
+            .find(|o| o.scenario == t.scenario && o.task == t.task)
+        {
+            Some(o) => {
+                o.runs += t.runs;
+                o.skipped += t.skipped;
+            }
+            None => out.tasks.push(t.clone()),
+        }
+    }
+    let (l, m) = (&mut out.load, &r.load);
+    l.users += m.users;
+    l.spawn_rate = match (l.spawn_rate, m.spawn_rate) {
+        (Some(a), Some(b)) => Some(a + b),
+        _ => None,
+    };
+    for (k, v) in &m.users_per_scenario {
+        *l.users_per_scenario.entry(k.clone()).or_default() += v;
+    }
+    l.ramp_up_s = l.ramp_up_s.max(m.ramp_up_s);
+    l.duration_s = l.duration_s.max(m.duration_s);
+    l.peak_users += m.peak_users;
+    l.abandoned_requests += m.abandoned_requests;
+    l.stages = l
+        .stages
+        .iter()
+        .zip(&m.stages)
+        .map(|(a, b)| StageInfo {
+            duration_s: a.duration_s,
+            from_rate: a.from_rate + b.from_rate,
+            to_rate: a.to_rate + b.to_rate,
+        })
+        .collect();
+    let (g, h) = (&mut l.generator, &m.generator);
+    let weighted = |a: f64, wa: u64, b: f64, wb: u64| {
+        if wa + wb == 0 {
+            0.0
+        } else {
+            (a * wa as f64 + b * wb as f64) / (wa + wb) as f64
+        }
+    };
+    g.mean_lag_ms = weighted(g.mean_lag_ms, g.planned_sends, h.mean_lag_ms, h.planned_sends);
+    g.planned_sends += h.planned_sends;
+    g.late_sends += h.late_sends;
+    g.max_lag_ms = g.max_lag_ms.max(h.max_lag_ms);
+    g.arrivals += h.arrivals;
+    g.dropped += h.dropped;
+    g.queued += h.queued;
+    g.cpu_s = match (g.cpu_s, h.cpu_s) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    };
+    // Each shard's share of its own machine: the busiest one is what says whether a runner kept up.
+    g.cpu_pct = match (g.cpu_pct, h.cpu_pct) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    if let Some(why) = &h.untrusted {
+        let index = m.shard.as_ref().map_or(0, |s| s.index);
+        let line = format!("shard {index}: {why}");
+        g.untrusted = Some(match g.untrusted.take() {
+            Some(prev) => format!("{prev}; {line}"),
+            None => line,
+        });
+    }
+    if out.started_at > r.started_at {
+        out.started_at = r.started_at.clone();
+    }
+    if out.finished_at < r.finished_at {
+        out.finished_at = r.finished_at.clone();
+    }
+    out.interrupted |= r.interrupted;
+}
+
+/// The shards' per-second series added up by second: with a common start (`--start-at`) every
+/// shard's `t` counts from the same wall-clock instant, so the n-th second of each is the same second.
+fn merge_series(shards: &[&Results]) -> Vec<SeriesPoint> {
+    struct Acc {
+        point: SeriesPoint,
+        total: Coarse,
+        names: BTreeMap<String, (NamePoint, Coarse)>,
+    }
+    let index_of = |s: &Results| s.load.shard.as_ref().map_or(0, |s| s.index);
+    let mut by_second: BTreeMap<i64, Acc> = BTreeMap::new();
+    // The last cumulative totals of each shard, carried into seconds it has no point for.
+    let mut last: BTreeMap<u32, Cumulative> = BTreeMap::new();
+    let mut keyed: Vec<(i64, u32, &SeriesPoint)> = shards
+        .iter()
+        .flat_map(|r| r.series.iter().map(move |p| ((p.t - 0.5).round() as i64, index_of(r), p)))
+        .collect();
+    keyed.sort_by_key(|(k, i, _)| (*k, *i));
+    for (key, shard, p) in keyed {
+        last.insert(shard, p.cumulative.clone());
+        let acc = by_second.entry(key).or_insert_with(|| Acc {
+            point: SeriesPoint {
+                names: Vec::new(),
+                requests: 0,
+                failures: 0,
+                bytes: 0,
+                users: 0,
+                ramp_up: false,
+                total_pct_ms: Vec::new(),
+                cumulative: Cumulative::default(),
+                ..p.clone()
+            },
+            total: Coarse::default(),
+            names: BTreeMap::new(),
+        });
+        let a = &mut acc.point;
+        a.t = a.t.max(p.t);
+        a.dt = a.dt.max(p.dt);
+        a.users += p.users;
+        a.ramp_up |= p.ramp_up;
+        a.requests += p.requests;
+        a.failures += p.failures;
+        a.bytes += p.bytes;
+        for n in &p.names {
+            let h = Coarse::decode(&n.hist).unwrap_or_default();
+            acc.total.add(&h);
+            let e = acc.names.entry(n.name.clone()).or_insert_with(|| {
+                (
+                    NamePoint {
+                        requests: 0,
+                        failures: 0,
+                        sum_us: 0,
+                        hist: String::new(),
+                        ..n.clone()
+                    },
+                    Coarse::default(),
+                )
+            });
+            e.0.requests += n.requests;
+            e.0.failures += n.failures;
+            e.0.sum_us += n.sum_us;
+            e.1.add(&h);
+        }
+        // Running totals: the sum of every shard's latest.
+        let mut c = Cumulative::default();
+        let mut weighted_avg = 0.0;
+        for s in last.values() {
+            if c.requests == 0 || s.min_ms < c.min_ms {
+                c.min_ms = s.min_ms;
+            }
+            c.max_ms = c.max_ms.max(s.max_ms);
+            c.requests += s.requests;
+            c.failures += s.failures;
+            c.bytes += s.bytes;
+            weighted_avg += s.avg_ms * s.requests as f64;
+        }
+        c.avg_ms = if c.requests > 0 { weighted_avg / c.requests as f64 } else { 0.0 };
+        c.p50_ms = acc.point.cumulative.p50_ms.max(p.cumulative.p50_ms);
+        acc.point.cumulative = c;
+    }
+    let ms = |c: &Coarse, q: f64| c.quantile_us(q).map_or(0.0, |us| (us / 10.0).round() / 100.0);
+    by_second
+        .into_values()
+        .map(|mut acc| {
+            let (total, names) = (acc.total, acc.names);
+            let p = &mut acc.point;
+            if !total.is_empty() {
+                p.p50_ms = ms(&total, 0.5);
+                p.p95_ms = ms(&total, 0.95);
+                p.p99_ms = ms(&total, 0.99);
+                p.total_pct_ms = LOCUST_PERCENTILES.iter().map(|&q| ms(&total, q)).collect();
+            }
+            p.names = names
+                .into_values()
+                .map(|(mut n, h)| {
+                    if !h.is_empty() {
+                        n.p50_ms = ms(&h, 0.5);
+                        n.p95_ms = ms(&h, 0.95);
+                        n.p99_ms = ms(&h, 0.99);
+                        n.hist = h.encode();
+                    }
+                    n
+                })
+                .collect();
+            acc.point
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::results::ShardInfo;
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+
+    /// A shard file of a run of `count` shards whose requests of `GET /x` took `latencies` µs, one
+    /// second each `per_second` of them.
+    fn shard(index: u32, count: u32, latencies: &[u64], per_second: usize) -> Results {
+        let mut r: Results = serde_json::from_str(include_str!("../../tests/data/minimal-results.json"))
+            .expect("the test fixture parses");
+        let mut stats = crate::metrics::results::Stats::default();
+        for &us in latencies {
+            stats.histogram.record(us);
+            stats.requests += 1;
+            stats.sum_us += us;
+            stats.min_us = if stats.requests == 1 { us } else { stats.min_us.min(us) };
+            stats.max_us = stats.max_us.max(us);
+        }
+        r.requests = vec![crate::metrics::results::RequestStats {
+            name: "GET /x".into(),
+            method: crate::http::Method::Get,
+            lifecycle: false,
+            phases: crate::metrics::results::Phases {
+                ramp_up: Default::default(),
+                steady: stats,
+            },
+        }];
+        r.series = latencies
+            .chunks(per_second)
+            .enumerate()
+            .map(|(t, chunk)| {
+                let mut h = Coarse::default();
+                chunk.iter().for_each(|&us| h.record(us));
+                SeriesPoint {
+                    t: t as f64 + 1.0,
+                    dt: 1.0,
+                    users: 1,
+                    ramp_up: false,
+                    requests: chunk.len() as u64,
+                    failures: 0,
+                    p50_ms: 0.0,
+                    p95_ms: 0.0,
+                    p99_ms: 0.0,
+                    total_pct_ms: vec![],
+                    bytes: 0,
+                    cumulative: Default::default(),
+                    names: vec![NamePoint {
+                        name: "GET /x".into(),
+                        requests: chunk.len() as u64,
+                        failures: 0,
+                        p50_ms: 0.0,
+                        p95_ms: 0.0,
+                        p99_ms: 0.0,
+                        sum_us: chunk.iter().sum(),
+                        hist: h.encode(),
+                    }],
+                    round: 0,
+                }
+            })
+            .collect();
+        r.load.users = 1;
+        r.load.shard = Some(ShardInfo {
+            index,
+            count,
+            run_id: "run-1".into(),
+            run_seed: 42,
+            start_at: None,
+        });
+        r
+    }
+
+    #[test]
+    fn merged_percentiles_are_those_of_one_histogram_of_every_sample() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let all: Vec<Vec<u64>> = (0..4)
+            .map(|_| (0..3_000).map(|_| rng.random_range(1_000..200_000)).collect())
+            .collect();
+        let files: Vec<(String, Results)> = all
+            .iter()
+            .enumerate()
+            .rev()
+            .map(|(i, l)| (format!("s{i}.json"), shard(i as u32 + 1, 4, l, 300)))
+            .collect();
+        let merged = merge(files).unwrap();
+        let mut one = crate::metrics::results::Stats::default();
+        for &us in all.iter().flatten() {
+            one.histogram.record(us);
+            one.requests += 1;
+            one.sum_us += us;
+        }
+        let m = &merged.requests[0].phases.steady;
+        assert_eq!((m.requests, m.sum_us), (one.requests, one.sum_us));
+        for q in [0.5, 0.9, 0.95, 0.99, 0.999] {
+            assert_eq!(m.quantile_ms(q), one.quantile_ms(q), "q {q}");
+        }
+        assert_eq!(merged.load.users, 4);
+        assert_eq!(merged.load.seed, 42);
+        assert_eq!(merged.load.shards.iter().map(|s| s.index).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert!(merged.load.shard.is_none());
+        // The series add up by second: 10 seconds of 4 x 300 requests.
+        assert_eq!(merged.series.len(), 10);
+        assert!(merged.series.iter().all(|p| p.requests == 1_200 && p.users == 4));
+        let second: u64 = merged.series.iter().map(|p| p.names[0].requests).sum();
+        assert_eq!(second, 12_000);
+    }
+
+    #[test]
+    fn missing_duplicate_and_foreign_shards_are_refused_naming_the_file() {
+        let l = [1_000u64; 10];
+        let e = merge(vec![("a.json".into(), shard(1, 3, &l, 5)), ("b.json".into(), shard(2, 3, &l, 5))])
+            .unwrap_err();
+        assert!(e.to_string().contains("missing: 3/3"), "{e}");
+        let e = merge(vec![("a.json".into(), shard(1, 2, &l, 5)), ("b.json".into(), shard(1, 2, &l, 5))])
+            .unwrap_err();
+        assert_eq!(e.file, "b.json");
+        assert!(e.why.contains("given twice (also a.json)"), "{e}");
+        let mut foreign = shard(2, 2, &l, 5);
+        foreign.load.shard.as_mut().unwrap().run_id = "run-2".into();
+        let e = merge(vec![("a.json".into(), shard(1, 2, &l, 5)), ("c.json".into(), foreign)]).unwrap_err();
+        assert!(e.to_string().starts_with("c.json: a shard of another run: its run id is `run-2`"), "{e}");
+        let mut plain = shard(1, 1, &l, 5);
+        plain.load.shard = None;
+        assert!(merge(vec![("p.json".into(), plain)]).unwrap_err().why.contains("not a shard"));
+    }
+
+    #[test]
+    fn an_untrusted_shard_makes_the_merged_run_untrusted_and_says_which() {
+        let l = [1_000u64; 10];
+        let mut late = shard(2, 2, &l, 5);
+        late.load.generator.untrusted = Some("late sends".into());
+        let merged = merge(vec![("a.json".into(), shard(1, 2, &l, 5)), ("b.json".into(), late)]).unwrap();
+        assert_eq!(merged.load.generator.untrusted.as_deref(), Some("shard 2: late sends"));
+    }
+}
