@@ -63,6 +63,15 @@ pub enum Command {
         #[arg(long)]
         gate: Option<PathBuf>,
     },
+    /// Merge the results files of a sharded run (`run --shard I/N`) into one, exactly.
+    Merge {
+        /// Every shard's results file, once each.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Write the merged results here.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Judge a saved results file against a gate's targets and write reports, without load.
     Report {
         /// The results JSON written by `perfgate run --out`.
@@ -150,6 +159,26 @@ pub struct RunArgs {
     /// Start the service under test: a shell command with `{port}` (a free loopback port); replaces --host.
     #[arg(long, value_name = "CMD", conflicts_with = "host")]
     pub serve: Option<String>,
+    /// Sharding: this process runs one share of the profile.
+    #[command(flatten)]
+    pub shard: ShardArgs,
+}
+
+/// How `perfgate run` takes part in a sharded run.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ShardArgs {
+    /// Run share I of N of the profile (I from 1 to N); `perfgate merge` makes the shards' results one.
+    #[arg(long, value_name = "I/N", value_parser = crate::load::shard::Shard::parse, conflicts_with = "shards")]
+    pub shard: Option<crate::load::shard::Shard>,
+    /// Run one of N shards, I taken from JOB_COMPLETION_INDEX + 1 (a Kubernetes Indexed Job counts from 0).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
+    /// Shared by every shard of one run (default: $GITHUB_RUN_ID-$GITHUB_RUN_ATTEMPT, else the --start-at time).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+    /// Start the load at this moment, so shards cover the same seconds: RFC 3339 (2026-12-02T10:00:00Z) or `+45s` from now.
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
 }
 
 /// How `perfgate run` compares with a baseline.
@@ -230,6 +259,7 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
         Command::ServeDemo { port, demo } => app::serve_demo(port, demo).await,
         Command::Demo(args) => app::demo(&args.into_options()).await,
         Command::Report { results, gate, reports } => app::report(&results, gate, &reports.options()).await,
+        Command::Merge { shards, out } => app::merge(&shards, &out),
         Command::Comment {
             results,
             baseline,
@@ -294,6 +324,12 @@ impl RunArgs {
             baseline,
             baseline_out: self.baseline.baseline_out,
             reports: self.load.reports.options(),
+            sharding: crate::app::Sharding {
+                shard: self.shard.shard,
+                shards: self.shard.shards,
+                run_id: self.shard.run_id,
+                start_at: self.shard.start_at,
+            },
         }
     }
 }

@@ -8,12 +8,14 @@
 
 mod conclude;
 pub mod console;
+mod merge;
 mod provenance;
 mod run;
 mod saved;
 
+pub use merge::merge;
 pub use provenance::{current_commit, current_environment};
-pub use run::{calibrate, demo, run, serve_demo, Baseline, DemoOptions, LoadOptions, RunOptions};
+pub use run::{calibrate, demo, run, serve_demo, Baseline, DemoOptions, LoadOptions, RunOptions, Sharding};
 pub use saved::{comment, compare, report};
 
 use crate::gate::GateError;

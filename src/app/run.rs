@@ -8,6 +8,7 @@ use super::{Error, Outcome, ReportOptions, PRISMQ_GATE};
 use crate::gate::{Gate, Serve};
 use crate::http::BaseUrl;
 use crate::load::engine::{self, EngineError};
+use crate::load::shard::Shard;
 use crate::load::{Overrides, Plan};
 use crate::metrics::assemble::{assemble, Measurements, Provenance};
 use crate::metrics::results::{GateInfo, Results, ServerInfo, ServerSample, Side};
@@ -69,6 +70,119 @@ pub struct RunOptions {
     pub baseline_out: Option<PathBuf>,
     /// Reports.
     pub reports: ReportOptions,
+    /// Sharding and a common start.
+    pub sharding: Sharding,
+}
+
+/// A sharded run's options as given (`--shard`, `--shards`, `--run-id`, `--start-at`).
+#[derive(Debug, Clone, Default)]
+pub struct Sharding {
+    /// `--shard I/N`.
+    pub shard: Option<Shard>,
+    /// `--shards N` (I from JOB_COMPLETION_INDEX).
+    pub shards: Option<u32>,
+    /// `--run-id`.
+    pub run_id: Option<String>,
+    /// `--start-at`, as written.
+    pub start_at: Option<String>,
+}
+
+/// How late a shard may start after `--start-at` and still line up with the others.
+pub const START_TOLERANCE: Duration = Duration::from_secs(2);
+
+/// The checked sharding of a run.
+#[derive(Debug, Clone, Default)]
+struct Sharded {
+    /// This process's share and the run it belongs to.
+    shard: Option<(Shard, String)>,
+    /// When load starts, and how it was written (RFC 3339).
+    start_at: Option<(std::time::SystemTime, String)>,
+}
+
+impl Sharding {
+    /// Checks the options: the shard (from JOB_COMPLETION_INDEX with --shards), the start time, the
+    /// run id every shard shares.
+    fn check(&self) -> Result<Sharded, Error> {
+        let shard = match (self.shard, self.shards) {
+            (Some(s), _) => Some(s),
+            (None, Some(n)) => {
+                let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
+                    Error::input(format_args!(
+                        "--shards {n} takes this shard's index from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job sets it), which is not set: give --shard I/{n} instead"
+                    ))
+                })?;
+                Some(Shard::from_completion_index(&index, n).map_err(Error::input)?)
+            }
+            (None, None) => None,
+        };
+        let start_at = self
+            .start_at
+            .as_deref()
+            .map(parse_start_at)
+            .transpose()
+            .map_err(Error::input)?;
+        let shard = match shard {
+            None => None,
+            Some(s) => {
+                let github = std::env::var("GITHUB_RUN_ID").ok().map(|id| {
+                    format!(
+                        "{id}-{}",
+                        std::env::var("GITHUB_RUN_ATTEMPT").unwrap_or_else(|_| "1".into())
+                    )
+                });
+                let run_id = self
+                    .run_id
+                    .clone()
+                    .or(github)
+                    .or_else(|| start_at.as_ref().map(|(_, t)| t.clone()))
+                    .ok_or_else(|| {
+                        Error::input(format_args!(
+                            "--shard {s}: the shards of one run need a shared id: give --run-id ID (the same on every shard) or --start-at TIME"
+                        ))
+                    })?;
+                Some((s, run_id))
+            }
+        };
+        Ok(Sharded { shard, start_at })
+    }
+}
+
+/// `--start-at`: RFC 3339, or `+DURATION` from now.
+fn parse_start_at(text: &str) -> Result<(std::time::SystemTime, String), String> {
+    let now = std::time::SystemTime::now();
+    let at = if let Some(rel) = text.strip_prefix('+') {
+        let d = crate::gate::duration::parse_duration(rel).map_err(|e| format!("--start-at `{text}`: {e}"))?;
+        now + d
+    } else {
+        humantime::parse_rfc3339_weak(text).map_err(|e| {
+            format!("--start-at `{text}`: {e}: write an RFC 3339 time such as 2026-12-02T10:00:00Z, or +45s from now")
+        })?
+    };
+    if at + Duration::from_secs(24 * 3600) < now || at > now + Duration::from_secs(24 * 3600) {
+        return Err(format!(
+            "--start-at `{text}` is more than a day away from now ({}): check the clock and the time zone (Z is UTC)",
+            humantime::format_rfc3339_seconds(now)
+        ));
+    }
+    Ok((at, humantime::format_rfc3339_millis(at).to_string()))
+}
+
+impl Sharded {
+    /// The plan for these overrides: this shard's share of it, when sharded.
+    fn plan(&self, gate: &Gate, overrides: &Overrides) -> Result<Plan, Error> {
+        let plan = Plan::new(gate, overrides).map_err(Error::input)?;
+        Ok(match &self.shard {
+            Some((s, _)) => plan.shard(*s),
+            None => plan,
+        })
+    }
+}
+
+/// A stable seed from a run id: every shard of one run derives the same one.
+fn seed_of(run_id: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(run_id.as_bytes());
+    u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
 }
 
 /// Options of `perfgate demo`.
@@ -229,6 +343,8 @@ struct Prepared {
     rounds: u32,
     /// The whole run time, all rounds together.
     run_time: Duration,
+    /// This run's shard and common start.
+    sharded: Sharded,
 }
 
 /// One measuring window: the plan and where its two sides are.
@@ -283,7 +399,7 @@ impl Prepared {
         if let Some((_, port)) = &head_service {
             overrides.host = Some(format!("http://127.0.0.1:{port}"));
         }
-        let plan = Arc::new(Plan::new(gate, &overrides).map_err(Error::input)?);
+        let plan = Arc::new(self.sharded.plan(gate, &overrides)?);
         let base_url = match &base_service {
             Some((_, port)) => Some(BaseUrl::parse(&format!("http://127.0.0.1:{port}")).map_err(Error::input)?),
             None => w.base_url.clone(),
@@ -326,9 +442,15 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
             insecure: opts.load.insecure,
         },
     };
-    let mut plan = Plan::new(gate, &overrides).map_err(Error::input)?;
-    // Every window (round, confirmation) runs the same task and think-time sequence.
-    overrides.seed = Some(plan.seed);
+    let sharded = opts.sharding.check()?;
+    if let (None, Some((_, run_id))) = (overrides.seed, &sharded.shard) {
+        // Every shard derives its own seed from the run's, which all of them must agree on.
+        overrides.seed = Some(seed_of(run_id));
+    }
+    let mut plan = sharded.plan(gate, &overrides)?;
+    // Every window (round, confirmation) runs the same task and think-time sequence (a shard's plan
+    // carries its own seed, derived from the run's).
+    overrides.seed = overrides.seed.or(Some(plan.seed));
     // Rounds need both builds started by perfgate: a fresh pair of processes per round.
     let both_started = head_service.is_some() && base_service.is_some() && !calibrating;
     let run_time = plan.run_time;
@@ -346,7 +468,7 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
     };
     if rounds > 1 {
         overrides.run_time = Some(run_time / rounds);
-        plan = Plan::new(gate, &overrides).map_err(Error::input)?;
+        plan = sharded.plan(gate, &overrides)?;
     }
     let reports = Reports::new(&opts.reports.paths);
     reports.check().map_err(Error::input)?;
@@ -397,6 +519,7 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         calibrating,
         rounds,
         run_time,
+        sharded,
     })
 }
 
@@ -423,7 +546,11 @@ async fn measure(
             rounds: p.rounds,
             confirming,
         };
-        let (m, servers) = measure_window(gate, opts, &window, signals, label, p.calibrating).await?;
+        let start_at = match (round, confirming) {
+            (0, None) => p.sharded.start_at.as_ref().map(|(t, _)| *t),
+            _ => None,
+        };
+        let (m, servers) = measure_window(gate, opts, &window, signals, label, p.calibrating, start_at).await?;
         // A service that died or a stop signal ends the run: no further round starts.
         let stop = signals.received()
             || [&servers.0, &servers.1]
@@ -462,6 +589,15 @@ async fn measure(
         .next()
         .ok_or_else(|| Error::untrusted("the engine returned no results", None))?;
     let mut base = sides.next();
+    if let Some((shard, run_id)) = &p.sharded.shard {
+        head.load.shard = Some(crate::metrics::results::ShardInfo {
+            index: shard.index,
+            count: shard.count,
+            run_id: run_id.clone(),
+            run_seed: p.overrides.seed.unwrap_or(head.load.seed),
+            start_at: p.sharded.start_at.as_ref().map(|(_, t)| t.clone()),
+        });
+    }
     head.server = head_server;
     if let Some(b) = &mut base {
         b.server = base_server;
@@ -531,6 +667,7 @@ async fn measure_window(
     signals: &Signals,
     label: RoundLabel,
     calibrating: bool,
+    start_at: Option<std::time::SystemTime>,
 ) -> Result<(Measurements, ServerInfos), Error> {
     let mut session = Session::new(signals.clone());
     let log = |name: &str| {
@@ -595,6 +732,26 @@ async fn measure_window(
         plan.seed,
         label.text()
     );
+    // A common start (`--start-at`): wait for it; a shard that comes too late is untrusted, its seconds
+    // would not line up with the other shards'.
+    let mut late = None;
+    if let Some(at) = start_at {
+        match at.duration_since(std::time::SystemTime::now()) {
+            Ok(wait) => {
+                eprintln!(
+                    "perfgate: waiting {:.1} s for --start-at {}",
+                    wait.as_secs_f64(),
+                    humantime::format_rfc3339_millis(at)
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = signals.first() => return Err(Error::untrusted("interrupted before the load started", None)),
+                }
+            }
+            Err(e) if e.duration() > START_TOLERANCE => late = Some(e.duration()),
+            Err(_) => {}
+        }
+    }
     let mut display = ProgressDisplay::new(opts.load.quiet, plan.run_time);
     session.start_sampling(std::time::Instant::now());
     let measured = {
@@ -614,10 +771,21 @@ async fn measure_window(
     if actions {
         println!("::endgroup::");
     }
-    let measured = measured.map_err(|e| match e {
+    let mut measured = measured.map_err(|e| match e {
         EngineError::Input(why) => Error::input(why),
         e => Error::untrusted(e, None),
     })?;
+    if let Some(late) = late {
+        let why = format!(
+            "the load started {:.1} s after --start-at (tolerance {} s): this shard's seconds do not line up with the other shards'; start every shard earlier or give a later --start-at",
+            late.as_secs_f64(),
+            START_TOLERANCE.as_secs()
+        );
+        measured.generator.untrusted = Some(match measured.generator.untrusted.take() {
+            Some(prev) => format!("{why}; {prev}"),
+            None => why,
+        });
+    }
     for note in servers
         .0
         .iter()

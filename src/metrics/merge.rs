@@ -4,9 +4,7 @@
 //! it as it is).
 
 use super::coarse::Coarse;
-use super::results::{
-    Cumulative, NamePoint, Results, SeriesPoint, ShardSummary, StageInfo, LOCUST_PERCENTILES,
-};
+use super::results::{Cumulative, NamePoint, Results, SeriesPoint, ShardSummary, StageInfo, LOCUST_PERCENTILES};
 use std::collections::BTreeMap;
 
 /// Why shard files cannot be merged.
@@ -58,7 +56,10 @@ pub fn merge(files: Vec<(String, Results)>) -> Result<Results, MergeError> {
             return Err(differs("perfgate version", &first.tool.version, &r.tool.version));
         }
         if let Some((other, _)) = by_index.insert(s.index, (file, r)) {
-            return Err(err(file, format!("shard {}/{} is given twice (also {other})", s.index, s.count)));
+            return Err(err(
+                file,
+                format!("shard {}/{} is given twice (also {other})", s.index, s.count),
+            ));
         }
     }
     let missing: Vec<String> = (1..=info.count)
@@ -111,7 +112,11 @@ fn merge_checked(shards: &[&Results], run_seed: u64) -> Results {
 /// Adds one more shard's totals to the merged document (everything but the series).
 fn add_run(out: &mut Results, r: &Results) {
     for q in &r.requests {
-        match out.requests.iter_mut().find(|o| o.name == q.name && o.method == q.method) {
+        match out
+            .requests
+            .iter_mut()
+            .find(|o| o.name == q.name && o.method == q.method)
+        {
             Some(o) => {
                 o.phases.ramp_up.merge(&q.phases.ramp_up);
                 o.phases.steady.merge(&q.phases.steady);
@@ -210,7 +215,11 @@ fn merge_series(shards: &[&Results]) -> Vec<SeriesPoint> {
     let mut last: BTreeMap<u32, Cumulative> = BTreeMap::new();
     let mut keyed: Vec<(i64, u32, &SeriesPoint)> = shards
         .iter()
-        .flat_map(|r| r.series.iter().map(move |p| ((p.t - 0.5).round() as i64, index_of(r), p)))
+        .flat_map(|r| {
+            r.series
+                .iter()
+                .map(move |p| ((p.t - 0.5).round() as i64, index_of(r), p))
+        })
         .collect();
     keyed.sort_by_key(|(k, i, _)| (*k, *i));
     for (key, shard, p) in keyed {
@@ -271,7 +280,11 @@ fn merge_series(shards: &[&Results]) -> Vec<SeriesPoint> {
             c.bytes += s.bytes;
             weighted_avg += s.avg_ms * s.requests as f64;
         }
-        c.avg_ms = if c.requests > 0 { weighted_avg / c.requests as f64 } else { 0.0 };
+        c.avg_ms = if c.requests > 0 {
+            weighted_avg / c.requests as f64
+        } else {
+            0.0
+        };
         c.p50_ms = acc.point.cumulative.p50_ms.max(p.cumulative.p50_ms);
         acc.point.cumulative = c;
     }
@@ -403,7 +416,10 @@ mod tests {
         }
         assert_eq!(merged.load.users, 4);
         assert_eq!(merged.load.seed, 42);
-        assert_eq!(merged.load.shards.iter().map(|s| s.index).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(
+            merged.load.shards.iter().map(|s| s.index).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
         assert!(merged.load.shard.is_none());
         // The series add up by second: 10 seconds of 4 x 300 requests.
         assert_eq!(merged.series.len(), 10);
@@ -415,20 +431,33 @@ mod tests {
     #[test]
     fn missing_duplicate_and_foreign_shards_are_refused_naming_the_file() {
         let l = [1_000u64; 10];
-        let e = merge(vec![("a.json".into(), shard(1, 3, &l, 5)), ("b.json".into(), shard(2, 3, &l, 5))])
-            .unwrap_err();
+        let e = merge(vec![
+            ("a.json".into(), shard(1, 3, &l, 5)),
+            ("b.json".into(), shard(2, 3, &l, 5)),
+        ])
+        .unwrap_err();
         assert!(e.to_string().contains("missing: 3/3"), "{e}");
-        let e = merge(vec![("a.json".into(), shard(1, 2, &l, 5)), ("b.json".into(), shard(1, 2, &l, 5))])
-            .unwrap_err();
+        let e = merge(vec![
+            ("a.json".into(), shard(1, 2, &l, 5)),
+            ("b.json".into(), shard(1, 2, &l, 5)),
+        ])
+        .unwrap_err();
         assert_eq!(e.file, "b.json");
         assert!(e.why.contains("given twice (also a.json)"), "{e}");
         let mut foreign = shard(2, 2, &l, 5);
         foreign.load.shard.as_mut().unwrap().run_id = "run-2".into();
         let e = merge(vec![("a.json".into(), shard(1, 2, &l, 5)), ("c.json".into(), foreign)]).unwrap_err();
-        assert!(e.to_string().starts_with("c.json: a shard of another run: its run id is `run-2`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("c.json: a shard of another run: its run id is `run-2`"),
+            "{e}"
+        );
         let mut plain = shard(1, 1, &l, 5);
         plain.load.shard = None;
-        assert!(merge(vec![("p.json".into(), plain)]).unwrap_err().why.contains("not a shard"));
+        assert!(merge(vec![("p.json".into(), plain)])
+            .unwrap_err()
+            .why
+            .contains("not a shard"));
     }
 
     #[test]
