@@ -161,14 +161,11 @@ fn add_run(out: &mut Results, r: &Results) {
         })
         .collect();
     let (g, h) = (&mut l.generator, &m.generator);
-    let weighted = |a: f64, wa: u64, b: f64, wb: u64| {
-        if wa + wb == 0 {
-            0.0
-        } else {
-            (a * wa as f64 + b * wb as f64) / (wa + wb) as f64
-        }
-    };
-    g.mean_lag_ms = weighted(g.mean_lag_ms, g.planned_sends, h.mean_lag_ms, h.planned_sends);
+    let sends = g.planned_sends + h.planned_sends;
+    if sends > 0 {
+        g.mean_lag_ms =
+            (g.mean_lag_ms * g.planned_sends as f64 + h.mean_lag_ms * h.planned_sends as f64) / sends as f64;
+    }
     g.planned_sends += h.planned_sends;
     g.late_sends += h.late_sends;
     g.max_lag_ms = g.max_lag_ms.max(h.max_lag_ms);
