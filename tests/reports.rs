@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The crate's target directory (screenshots for people go under it).
+fn common_target_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target")
+}
+
 fn temp_dir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("perfgate-reports-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -224,11 +229,12 @@ async fn html_report_renders_in_chromium_with_non_empty_charts() {
     // script appended (the report itself has none), dumped after the script ran.
     let probe = r#"<script>
       const out = [...document.querySelectorAll('figure.chart')].map(f => {
-        const marks = [...f.querySelectorAll('svg polyline, svg rect')].filter(e => {
+        const marks = [...f.querySelectorAll('svg polyline, svg rect, svg circle')].filter(e => {
           const b = e.getBoundingClientRect(); return b.width > 0 && b.height > 0; });
-        const lines = [...f.querySelectorAll('svg polyline')].filter(e => e.points.numberOfItems >= 2);
+        const lines = [...f.querySelectorAll('svg polyline')].filter(e => e.points.numberOfItems >= 2).length
+          + f.querySelectorAll('svg circle').length;
         const box = f.getBoundingClientRect();
-        return f.dataset.chart + ':' + marks.length + ':' + lines.length + ':' + Math.round(box.width) + 'x' + Math.round(box.height);
+        return f.dataset.chart + ':' + marks.length + ':' + lines + ':' + Math.round(box.width) + 'x' + Math.round(box.height);
       });
       document.body.setAttribute('data-probe', out.join(' '));
     </script>"#;
@@ -269,22 +275,33 @@ async fn html_report_renders_in_chromium_with_non_empty_charts() {
     for (id, marks, lines) in &charts {
         assert!(*marks > 1, "chart {id} draws marks with a size: {probe_attr}");
         if !id.ends_with("-dist") {
-            assert!(
-                *lines >= 1,
-                "chart {id} has a line of at least two points: {probe_attr}"
-            );
+            // A line of at least two points, or dots: a name whose data falls in one second still shows.
+            assert!(*lines >= 1, "chart {id} has a line or dots: {probe_attr}");
         }
     }
     let named = results.requests.iter().filter(|q| q.phases.all().requests > 0).count();
     assert_eq!(charts.len(), 3 + 2 * named, "two charts per request name: {ids:?}");
 
-    // A screenshot, for people: a narrow screen must still render.
-    let shot = dir.join("narrow.png");
+    // Screenshots, for people to look at (kept under target/): a wide and a narrow screen.
+    let keep = common_target_dir().join("report-screenshots");
+    std::fs::create_dir_all(&keep).unwrap();
+    let wide = keep.join("report-1400.png");
+    headless(
+        &browser,
+        &profile,
+        &[
+            "--window-size=1400,2400",
+            &format!("--screenshot={}", wide.display()),
+            &format!("file://{}", html.display()),
+        ],
+    );
+    assert!(wide.exists(), "wide screenshot written");
+    let shot = keep.join("report-400.png");
     let out = headless(
         &browser,
         &profile,
         &[
-            "--window-size=420,1600",
+            "--window-size=400,2400",
             &format!("--screenshot={}", shot.display()),
             &format!("file://{}", html.display()),
         ],

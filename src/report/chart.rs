@@ -32,36 +32,77 @@ fn upper(v: f64) -> f64 {
     }
 }
 
-/// A line chart over run time; `x_desc` and `y_desc` label the axes.
+/// Width of every chart in SVG units: wide enough that a full-width chart in the report keeps its
+/// labels readable (the SVG scales with the page).
+pub const WIDTH: u32 = 1100;
+
+/// Tick labels: integers for counts, else as many decimals as the axis's range needs (`max`: the
+/// axis's upper end): none from 10 up, one from 1, two below.
+fn tick(v: f64, integer: bool, max: f64) -> String {
+    if integer || max >= 10.0 {
+        format!("{}", v.round() as i64)
+    } else if max >= 1.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Font of titles, axis descriptions and tick labels (plotters' default labels are about 7 px once
+/// the chart is scaled to a wide page).
+const TITLE_FONT: (&str, u32) = ("sans-serif", 22);
+const LABEL_FONT: (&str, u32) = ("sans-serif", 16);
+
+/// A line chart over run time; `x_desc` and `y_desc` label the axes. Counts (every y an integer,
+/// e.g. users) get integer ticks; every point is also drawn as a dot, so a series of one point shows;
+/// with several series the legend sits above the plot, never on the lines.
 pub fn lines(title: &str, x_desc: &str, y_desc: &str, lines: &[Line]) -> Result<String, String> {
+    let integer = lines.iter().flat_map(|l| l.points.iter()).all(|p| p.1.fract() == 0.0);
     let x_max = upper(
         lines
             .iter()
             .flat_map(|l| l.points.iter().map(|p| p.0))
             .fold(0.0, f64::max),
     );
-    let y_max = upper(
+    let mut y_max = upper(
         lines
             .iter()
             .flat_map(|l| l.points.iter().map(|p| p.1))
             .fold(0.0, f64::max),
     );
+    if integer {
+        y_max = y_max.ceil().max(1.0);
+    }
+    let legend = lines.len() > 1;
+    // The legend gets a band of its own above the plot.
+    let height = if legend { 360 } else { 320 };
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (720, 260)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 15))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(50)
+        let (band, plot) = if legend {
+            root.split_vertically(40)
+        } else {
+            root.split_vertically(0)
+        };
+        let mut chart = ChartBuilder::on(&plot)
+            .caption(title, TITLE_FONT)
+            .margin(12)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
             .build_cartesian_2d(0f64..x_max, 0f64..y_max)
             .map_err(|e| e.to_string())?;
+        let y_ticks = if integer { (y_max as usize).clamp(1, 8) } else { 8 };
         chart
             .configure_mesh()
             .disable_x_mesh()
             .x_desc(x_desc)
             .y_desc(y_desc)
+            .label_style(LABEL_FONT)
+            .axis_desc_style(LABEL_FONT)
+            .y_labels(y_ticks)
+            .x_label_formatter(&|v| tick(*v, false, x_max))
+            .y_label_formatter(&|v| tick(*v, integer, y_max))
             .light_line_style(WHITE)
             .draw()
             .map_err(|e| e.to_string())?;
@@ -69,18 +110,22 @@ pub fn lines(title: &str, x_desc: &str, y_desc: &str, lines: &[Line]) -> Result<
             let color = l.color;
             chart
                 .draw_series(LineSeries::new(l.points.iter().copied(), color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
-                .label(l.label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
-        }
-        if lines.len() > 1 {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK.mix(0.3))
-                .position(SeriesLabelPosition::UpperLeft)
-                .draw()
                 .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(l.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| e.to_string())?;
+        }
+        if legend {
+            // One swatch and label per series, left to right in the band above the plot.
+            let mut x = 80i32;
+            for l in lines {
+                let color = l.color;
+                band.draw(&PathElement::new(vec![(x, 20), (x + 24, 20)], color.stroke_width(3)))
+                    .map_err(|e| e.to_string())?;
+                band.draw(&Text::new(l.label.to_string(), (x + 32, 12), LABEL_FONT.into_font()))
+                    .map_err(|e| e.to_string())?;
+                x += 48 + 9 * l.label.chars().count() as i32;
+            }
         }
         root.present().map_err(|e| e.to_string())?;
     }
@@ -94,13 +139,14 @@ pub fn bars(title: &str, bins: &[(f64, f64, u64)]) -> Result<String, String> {
     let y_max = upper(bins.iter().map(|b| b.2 as f64).fold(0.0, f64::max));
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (720, 220)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, 300)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let y_max = y_max.ceil().max(1.0);
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 15))
-            .margin(10)
-            .x_label_area_size(30)
-            .y_label_area_size(50)
+            .caption(title, TITLE_FONT)
+            .margin(12)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
             .build_cartesian_2d(x_min..x_max, 0f64..y_max)
             .map_err(|e| e.to_string())?;
         chart
@@ -108,6 +154,11 @@ pub fn bars(title: &str, bins: &[(f64, f64, u64)]) -> Result<String, String> {
             .disable_x_mesh()
             .x_desc("latency (ms)")
             .y_desc("requests")
+            .label_style(LABEL_FONT)
+            .axis_desc_style(LABEL_FONT)
+            .y_labels((y_max as usize).clamp(1, 8))
+            .x_label_formatter(&|v| tick(*v, false, x_max))
+            .y_label_formatter(&|v| tick(*v, true, y_max))
             .light_line_style(WHITE)
             .draw()
             .map_err(|e| e.to_string())?;
