@@ -160,6 +160,13 @@ async fn csv_files_have_locust_headers_and_agree_with_the_results() {
     let (h, rows) = read_csv(&dir.join("run_exceptions.csv"));
     assert_eq!(h, ["Count", "Message", "Traceback", "Nodes"]);
     assert!(rows.is_empty());
+    // The header lines byte for byte as Locust 2.x writes them (its csv module quotes minimally:
+    // no quotes), from the columns in locust/stats.py.
+    let want: Vec<&str> = include_str!("data/locust-2-csv-headers.txt").lines().collect();
+    for (file, line) in ["stats", "stats_history", "failures", "exceptions"].iter().zip(want) {
+        let text = std::fs::read_to_string(dir.join(format!("run_{file}.csv"))).unwrap();
+        assert_eq!(text.lines().next(), Some(line), "run_{file}.csv header");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -6,8 +6,8 @@ use crate::metrics::results::{Stats, LOCUST_PERCENTILES};
 use crate::metrics::FailureKind;
 use std::fmt::Write;
 
-const PCT_HEADER: &str =
-    "\"50%\",\"66%\",\"75%\",\"80%\",\"90%\",\"95%\",\"98%\",\"99%\",\"99.9%\",\"99.99%\",\"100%\"";
+/// Locust writes its headers with Python's csv module (minimal quoting): no quotes.
+const PCT_HEADER: &str = "50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%";
 
 /// Quotes a CSV field when it needs it (RFC 4180).
 pub fn field(s: &str) -> String {
@@ -71,7 +71,7 @@ impl Format for StatsCsv {
     fn render(&self, input: &Input) -> Result<Vec<u8>, String> {
         let r = input.results;
         let mut out = format!(
-            "\"Type\",\"Name\",\"Request Count\",\"Failure Count\",\"Median Response Time\",\"Average Response Time\",\"Min Response Time\",\"Max Response Time\",\"Average Content Size\",\"Requests/s\",\"Failures/s\",{PCT_HEADER}\n"
+            "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,{PCT_HEADER}\n"
         );
         for row in rows(r) {
             let (kind, name) = match row.request {
@@ -107,7 +107,7 @@ impl Format for HistoryCsv {
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
         let mut out = format!(
-            "\"Timestamp\",\"User Count\",\"Type\",\"Name\",\"Requests/s\",\"Failures/s\",{PCT_HEADER},\"Total Request Count\",\"Total Failure Count\",\"Total Median Response Time\",\"Total Average Response Time\",\"Total Min Response Time\",\"Total Max Response Time\",\"Total Average Content Size\"\n"
+            "Timestamp,User Count,Type,Name,Requests/s,Failures/s,{PCT_HEADER},Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size\n"
         );
         for p in &r.series {
             let per_s = |n: u64| per_second(n, p.dt);
@@ -157,7 +157,7 @@ impl Format for FailuresCsv {
     }
 
     fn render(&self, input: &Input) -> Result<Vec<u8>, String> {
-        let mut out = String::from("\"Method\",\"Name\",\"Error\",\"Occurrences\"\n");
+        let mut out = String::from("Method,Name,Error,Occurrences\n");
         for q in &input.results.requests {
             let s = q.phases.all();
             let name = field(name_without_method(&q.name, q.method.as_str()));
@@ -197,7 +197,7 @@ impl Format for ExceptionsCsv {
     }
 
     fn render(&self, _input: &Input) -> Result<Vec<u8>, String> {
-        Ok(b"\"Count\",\"Message\",\"Traceback\",\"Nodes\"\n".to_vec())
+        Ok(b"Count,Message,Traceback,Nodes\n".to_vec())
     }
 }
 
