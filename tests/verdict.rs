@@ -1309,7 +1309,7 @@ async fn markdown_tables_survive_a_pipe_in_a_request_name() {
             .unwrap_or_else(|| panic!("no checks row with the cell `{}`: {checks:?}\n{md}", c.name));
         assert_eq!(r[4], c.samples.to_string(), "the Samples cell of `{}`: {r:?}", c.name);
     }
-    assert_eq!(stats[0].len(), 11, "{md}");
+    assert_eq!(stats[0].len(), 12, "{md}");
     let all = row(&r, "GET /a|b").phases.all();
     let pipe = stats[1..]
         .iter()

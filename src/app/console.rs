@@ -152,6 +152,9 @@ pub fn print_results(r: &Results) {
     if let Some(line) = terminal::phase_line(r) {
         println!("  {line}");
     }
+    for line in terminal::answer_lines(r) {
+        println!("  {line}");
+    }
     for line in terminal::failure_lines(r) {
         println!("  {line}");
     }

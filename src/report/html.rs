@@ -213,6 +213,7 @@ fn stats_row(v: &StatsRow) -> Value {
         p90 => ms(v.p90_ms),
         p95 => ms(v.p95_ms),
         p99 => ms(v.p99_ms),
+        p999 => ms(v.p999_ms),
         rps => format!("{:.2}", v.rps),
     }
 }

@@ -81,9 +81,9 @@ pub fn render(input: &Input) -> String {
     }
     out.push_str("<details><summary>Per-request stats</summary>\n\n");
     out.push_str(
-        "| Name | Requests | Fails | Avg ms | Min ms | Max ms | p50 ms | p90 ms | p95 ms | p99 ms | req/s |\n",
+        "| Name | Requests | Fails | Avg ms | Min ms | Max ms | p50 ms | p90 ms | p95 ms | p99 ms | p99.9 ms | req/s |\n",
     );
-    out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for row in rows(r) {
         let v = &row.values;
         out.push_str(&format!(
@@ -96,6 +96,9 @@ pub fn render(input: &Input) -> String {
         ));
     }
     if let Some(line) = crate::report::terminal::phase_line(r) {
+        out.push_str(&format!("\n{}\n", cell(&line)));
+    }
+    for line in crate::report::terminal::answer_lines(r) {
         out.push_str(&format!("\n{}\n", cell(&line)));
     }
     out.push_str("\n</details>\n\n");

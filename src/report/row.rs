@@ -30,6 +30,8 @@ pub struct StatsRow<'a> {
     pub p95_ms: f64,
     /// 99th percentile latency.
     pub p99_ms: f64,
+    /// 99.9th percentile latency.
+    pub p999_ms: f64,
     /// Requests per second over the run.
     pub rps: f64,
 }
@@ -49,12 +51,13 @@ impl<'a> StatsRow<'a> {
             p90_ms: s.quantile_ms(0.9),
             p95_ms: s.quantile_ms(0.95),
             p99_ms: s.quantile_ms(0.99),
+            p999_ms: s.quantile_ms(0.999),
             rps: per_second(s.requests, secs),
         }
     }
 
     /// The latency columns in table order, each with its short label (`avg`, `min`, `max`, `p50` …).
-    pub fn latencies_ms(&self) -> [(&'static str, f64); 7] {
+    pub fn latencies_ms(&self) -> [(&'static str, f64); 8] {
         [
             ("avg", self.avg_ms),
             ("min", self.min_ms),
@@ -63,6 +66,7 @@ impl<'a> StatsRow<'a> {
             ("p90", self.p90_ms),
             ("p95", self.p95_ms),
             ("p99", self.p99_ms),
+            ("p99.9", self.p999_ms),
         ]
     }
 }

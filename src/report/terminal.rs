@@ -23,7 +23,8 @@ pub fn stats_table(r: &Results) -> String {
     t.remove_style(TableComponent::HorizontalLines);
     t.remove_style(TableComponent::MiddleIntersections);
     t.set_header(vec![
-        "Name", "# reqs", "# fails", "Avg ms", "Min ms", "Max ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "req/s",
+        "Name", "# reqs", "# fails", "Avg ms", "Min ms", "Max ms", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "p99.9 ms",
+        "req/s",
     ]);
     for row in rows(r) {
         t.add_row(cells(&row.values));
@@ -62,6 +63,35 @@ pub fn phase_line(r: &Results) -> Option<String> {
         "the table covers the whole run, ramp-up included ({ramp} requests in its first {:.1} s); the checks judge the steady phase: {steady_text}",
         r.load.ramp_up_s
     ))
+}
+
+/// The status mix of the answers that counted as successes, when some were not 2xx (a gate whose every
+/// request is redirected to a login page would otherwise pass without anyone seeing it), and the
+/// task iterations (k6's `iterations`).
+pub fn answer_lines(r: &Results) -> Vec<String> {
+    let mut out = Vec::new();
+    let total = r.total(true);
+    let ok: Vec<(u16, u64)> = total
+        .status_codes
+        .iter()
+        .map(|(c, n)| (*c, n.saturating_sub(total.failed_statuses.get(c).copied().unwrap_or(0))))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    if ok.iter().any(|(c, _)| !(200..300).contains(c)) {
+        let mix: Vec<String> = ok.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+        out.push(format!(
+            "successful answers by status: {} (some outside 2xx passed: a request without `expect:` accepts any 2xx or 3xx, and a redirect to a login page is a 3xx)",
+            mix.join(", ")
+        ));
+    }
+    let runs: u64 = r.tasks.iter().map(|t| t.runs).sum();
+    if runs > 0 {
+        out.push(format!(
+            "iterations: {runs} task runs, {:.2}/s",
+            super::row::per_second(runs, r.load.duration_s)
+        ));
+    }
+    out
 }
 
 /// Lines on failures by kind and status, and on skipped tasks, when there are any.
