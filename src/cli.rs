@@ -216,12 +216,17 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
         }
         Command::Validate { gate } => {
             let g = Gate::load(&gate)?;
-            println!("{}: valid gate `{}`", g.file, g.name);
+            outln!("{}: valid gate `{}`", g.file, g.name);
             app::console::print_outline(&g);
             Ok(Outcome::Pass)
         }
         Command::Schema => {
-            println!("{}", crate::gate::schema());
+            // The schema is this command's product: a full disk is an error, a closed pipe is not.
+            crate::print_to(
+                &mut std::io::stdout().lock(),
+                format_args!("{}\n", crate::gate::schema()),
+            )
+            .map_err(|e| Error::Reports(format!("error: cannot write the schema to standard output: {e}")))?;
             Ok(Outcome::Pass)
         }
         Command::ServeDemo { port, demo } => app::serve_demo(port, demo).await,

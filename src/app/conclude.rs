@@ -20,8 +20,6 @@ pub(super) async fn conclude(
         Some((b, mode)) => verdict::judge_with_baseline(gate, results, b, mode),
         None => verdict::judge(gate, results),
     };
-    print_results(results);
-    print_verdict(&verdict, &gate.file);
     // The results file carries the verdict it got.
     let mut judged = results.clone();
     judged.verdict = serde_json::to_value(&verdict).ok();
@@ -31,8 +29,11 @@ pub(super) async fn conclude(
         verdict: &verdict,
         gate_file: &gate.file,
     };
+    // The files first: nothing printed (to a slow or closed pipe) can keep them from being written.
     let written = reports.write(&input);
-    written.done.iter().for_each(|d| eprintln!("wrote {d}"));
+    print_results(results);
+    print_verdict(&verdict, &gate.file);
+    written.done.iter().for_each(|d| errln!("wrote {d}"));
     let shown = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
     let paths = crate::github::Paths {
         results: shown(&opts.paths.out),

@@ -215,7 +215,7 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         engine::check_endpoint(url, &plan.tls).map_err(Error::input)?;
     }
     if !matches!(opts.baseline, Baseline::None) && gate.regression.budgets.is_empty() {
-        eprintln!(
+        errln!(
             "warning: {} has no `regression.budgets`: nothing will be compared with the baseline",
             gate.file
         );
@@ -284,12 +284,12 @@ async fn measure(gate: &Gate, opts: &RunOptions, p: Prepared) -> Result<Measured
                 .ok()
                 .and_then(|v| crate::github::commands::mask(&v))
             {
-                println!("{line}");
+                outln!("{line}");
             }
         }
-        println!("::group::perfgate: load against {}", plan.base);
+        outln!("::group::perfgate: load against {}", plan.base);
     }
-    eprintln!(
+    errln!(
         "perfgate: {} against {}: {} for {}, seed {}",
         gate.name,
         against(&p),
@@ -314,7 +314,7 @@ async fn measure(gate: &Gate, opts: &RunOptions, p: Prepared) -> Result<Measured
     display.finish();
     let (head_server, base_server) = session.finish().await;
     if actions {
-        println!("::endgroup::");
+        outln!("::endgroup::");
     }
     let measured = measured.map_err(|e| match e {
         EngineError::Input(why) => Error::input(why),
@@ -339,7 +339,7 @@ async fn measure(gate: &Gate, opts: &RunOptions, p: Prepared) -> Result<Measured
         .chain(base_server.iter())
         .filter_map(|s| s.exited.as_ref())
     {
-        eprintln!("error: {note}");
+        errln!("error: {note}");
     }
     head.server = head_server;
     if let Some(b) = &mut base {
@@ -350,8 +350,8 @@ async fn measure(gate: &Gate, opts: &RunOptions, p: Prepared) -> Result<Measured
             .map_err(std::io::Error::other)
             .and_then(|bytes| report::write_atomic(path, &bytes));
         match written {
-            Ok(()) => eprintln!("wrote base results → {}", path.display()),
-            Err(e) => eprintln!("error: cannot write {}: {e}", path.display()),
+            Ok(()) => errln!("wrote base results → {}", path.display()),
+            Err(e) => errln!("error: cannot write {}: {e}", path.display()),
         }
     }
     Ok(Measured { head, base })
@@ -403,8 +403,8 @@ pub async fn serve_demo(port: u16, knobs: crate::demo::DemoOptions) -> Result<Ou
         ))
     })?;
     match listener.local_addr() {
-        Ok(addr) => eprintln!("perfgate demo backend listening on http://{addr} (Ctrl-C stops it)"),
-        Err(e) => eprintln!("warning: {e}"),
+        Ok(addr) => errln!("perfgate demo backend listening on http://{addr} (Ctrl-C stops it)"),
+        Err(e) => errln!("warning: {e}"),
     }
     let signals = Signals::install();
     let shutdown = async move { signals.first().await };

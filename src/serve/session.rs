@@ -39,12 +39,12 @@ impl Signals {
                 n += 1;
                 let _ = tx.send(n);
                 if n == 1 {
-                    eprintln!("perfgate: stopping: in-flight requests get the grace period, then reports are written (a second signal exits at once)");
+                    errln!("perfgate: stopping: in-flight requests get the grace period, then reports are written (a second signal exits at once)");
                 } else {
                     for pid in registered.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                         signal_group(*pid, Signal::Kill);
                     }
-                    eprintln!("perfgate: second signal: services stopped, exiting now, reports not written");
+                    errln!("perfgate: second signal: services stopped, exiting now, reports not written");
                     std::process::exit(SECOND_SIGNAL_EXIT);
                 }
             }
@@ -149,7 +149,7 @@ impl Session {
             Side::Head => "service",
             Side::Base => "base service",
         };
-        eprintln!(
+        errln!(
             "perfgate: starting the {which}: {} (output: {})",
             spec.command.replace("{port}", &port.to_string()),
             log.display()
@@ -232,7 +232,7 @@ impl Session {
                 .take()
                 .map(|status| format!("{what} exited during the run ({status})"));
             if exited.is_some() {
-                eprintln!(
+                errln!(
                     "  {what}'s last output ({}):\n{}",
                     r.service.log.display(),
                     r.service.tail()
