@@ -108,7 +108,8 @@ pub struct LoadArgs {
 /// Report files to write (checked writable before any load starts).
 #[derive(Debug, Args, Clone, Default)]
 pub struct ReportArgs {
-    /// Write the results JSON here (also the baseline format).
+    /// Write the results JSON here (also the baseline format). A report path of `-` is standard output
+    /// (the terminal table then goes to standard error).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Write JUnit XML here: one testcase per check.

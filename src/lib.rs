@@ -1,10 +1,28 @@
 //! perfgate: a performance gate for HTTP services in CI.
 
+/// Set when a report goes to standard output (`--out -`): the terminal output then goes to stderr.
+static STDOUT_IS_A_REPORT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Hands standard output to a report: from now on [`outln!`] prints to standard error.
+pub fn stdout_is_a_report() {
+    STDOUT_IS_A_REPORT.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Prints a line of terminal output (stdout, or stderr once a report has standard output).
+#[doc(hidden)]
+pub fn print_line(text: std::fmt::Arguments) {
+    let _ = if STDOUT_IS_A_REPORT.load(std::sync::atomic::Ordering::Relaxed) {
+        print_to(&mut std::io::stderr().lock(), text)
+    } else {
+        print_to(&mut std::io::stdout().lock(), text)
+    };
+}
+
 /// `println!` for what perfgate prints: a closed standard output (`perfgate run ... | head -1`) is not
 /// the run's failure, so the line is dropped instead of panicking (as cargo and ripgrep do).
 macro_rules! outln {
     ($($arg:tt)*) => {{
-        let _ = $crate::print_to(&mut std::io::stdout().lock(), format_args!("{}\n", format_args!($($arg)*)));
+        $crate::print_line(format_args!("{}\n", format_args!($($arg)*)))
     }};
 }
 

@@ -42,9 +42,14 @@ fn broken_pipe() -> Stdio {
 /// Runs `perfgate ARGS` with the given stdout and stderr; returns the exit status and what stderr
 /// said (empty when it is not piped). Killed after `limit`.
 fn run_with(args: &[&str], stdout: Stdio, stderr: Stdio, limit: Duration) -> (Option<i32>, String) {
+    run_in(&repo_path(""), args, stdout, stderr, limit)
+}
+
+/// [`run_with`] in folder `dir`.
+fn run_in(dir: &Path, args: &[&str], stdout: Stdio, stderr: Stdio, limit: Duration) -> (Option<i32>, String) {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
-        .current_dir(repo_path(""))
+        .current_dir(dir)
         .env_remove("PERFGATE_HOST")
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_STEP_SUMMARY")
@@ -145,4 +150,163 @@ fn validate_and_schema_ignore_a_closed_stdout() {
         assert_eq!(code, Some(0), "perfgate {}: {stderr}", args.join(" "));
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Report paths that are not regular files
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `perfgate ARGS` in `dir`, capturing both streams.
+fn run_captured(dir: &Path, args: &[&str]) -> common::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("PERFGATE_HOST")
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut guard = ChildGuard(cmd.spawn().expect("start perfgate"));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = r.read_to_end(&mut b);
+            String::from_utf8_lossy(&b).into_owned()
+        })
+    };
+    let out = drain(Box::new(guard.0.stdout.take().expect("stdout")));
+    let err = drain(Box::new(guard.0.stderr.take().expect("stderr")));
+    let status = loop {
+        if let Some(s) = guard.0.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "perfgate {} hung",
+            args.join(" ")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    common::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        elapsed: started.elapsed(),
+    }
+}
+
+fn make_fifo(p: &Path) {
+    let c = std::ffi::CString::new(s(p)).unwrap();
+    // SAFETY: mkfifo(3) on a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", p.display());
+}
+
+/// `-` is standard output (the table moves to stderr), a FIFO is written into (not replaced), and a
+/// symbolic link stays a link with its target written. Before: a file named `-`, a FIFO and a link
+/// replaced by regular files.
+#[test]
+fn stdout_fifo_and_symlink_report_paths_are_written_in_place() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = TempDir::new("rel-special-paths");
+    let gate = dir.write("g.yaml", CLOSED);
+    let fifo = dir.join("junit.fifo");
+    make_fifo(&fifo);
+    let target = dir.join("target.md");
+    let link = dir.join("link.md");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    // The FIFO's reader: whatever perfgate writes into it.
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(&fifo).unwrap_or_default())
+    };
+    let serve = demo_serve();
+    let out = run_captured(
+        &dir.0,
+        &[
+            "run",
+            s(&gate),
+            "--serve",
+            &serve,
+            "-q",
+            "--out",
+            "-",
+            "--junit",
+            s(&fifo),
+            "--summary",
+            s(&link),
+        ],
+    );
+    // Unblock the reader if perfgate never opened the FIFO.
+    if !fifo.exists() || !std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo() {
+        let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+    }
+    let code = out.status.code();
+    assert!(matches!(code, Some(0 | 3)), "exit {code:?}: {}", out.stderr);
+    assert!(!dir.join("-").exists(), "`-` is standard output, not a file named `-`");
+    let results: perfgate::metrics::Results = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is the results JSON ({e}):\n{}", out.both()));
+    assert!(results.total(true).requests > 0);
+    assert!(
+        out.stderr.contains("Verdict:"),
+        "the terminal table goes to stderr: {}",
+        out.stderr
+    );
+    let ft = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(ft.is_fifo(), "the FIFO is still a FIFO");
+    let xml = reader.join().unwrap();
+    assert!(xml.contains("<testsuites"), "the JUnit went through the FIFO: {xml:?}");
+    assert!(
+        std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
+        "the link is still a link"
+    );
+    let md = std::fs::read_to_string(&target).expect("the link's target is written");
+    assert!(md.contains("perfgate"), "{md}");
+}
+
+/// A device that is full (`/dev/full`, or a private node of it) is a report that could not be written:
+/// exit 4 naming it, the device left a device, the other reports written. Before: exit 0 and the
+/// device replaced by a regular file.
+#[test]
+fn a_full_device_is_a_report_failure_and_stays_a_device() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = TempDir::new("rel-dev-full");
+    let gate = dir.write("g.yaml", CLOSED);
+    // A private node of /dev/full (char 1:7) when allowed, so a regression cannot replace the real one.
+    let node = dir.join("full");
+    let c = std::ffi::CString::new(s(&node)).unwrap();
+    // SAFETY: mknod(2) on a NUL-terminated path.
+    let made = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 7)) } == 0;
+    let full = if made {
+        node
+    } else {
+        Path::new("/dev/full").to_path_buf()
+    };
+    let junit = dir.join("j.xml");
+    let serve = demo_serve();
+    let out = run_captured(
+        &dir.0,
+        &[
+            "run",
+            s(&gate),
+            "--serve",
+            &serve,
+            "-q",
+            "--out",
+            s(&full),
+            "--junit",
+            s(&junit),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", out.both());
+    assert!(out.stderr.contains("cannot write the results JSON"), "{}", out.stderr);
+    assert!(out.stderr.contains("No space left on device"), "{}", out.stderr);
+    assert!(
+        std::fs::symlink_metadata(&full).unwrap().file_type().is_char_device(),
+        "{} is still a device",
+        full.display()
+    );
+    assert!(junit.exists(), "the other reports are written");
 }

@@ -348,7 +348,7 @@ async fn measure(gate: &Gate, opts: &RunOptions, p: Prepared) -> Result<Measured
     if let (Some(path), Some(b)) = (&opts.baseline_out, &base) {
         let written = serde_json::to_vec_pretty(b)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| report::write_atomic(path, &bytes));
+            .and_then(|bytes| report::write_report(path, &bytes));
         match written {
             Ok(()) => errln!("wrote base results → {}", path.display()),
             Err(e) => errln!("error: cannot write {}: {e}", path.display()),

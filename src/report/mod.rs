@@ -88,6 +88,9 @@ impl Reports {
         if let Some(p) = summary {
             r.outputs.push((Box::new(markdown::Markdown), p.to_path_buf()));
         }
+        if r.outputs.iter().any(|(_, p)| is_stdout(p)) {
+            crate::stdout_is_a_report();
+        }
         r
     }
 
@@ -99,7 +102,7 @@ impl Reports {
         Ok(())
     }
 
-    /// Renders and writes every report atomically, each on its own: one that fails does not stop the
+    /// Renders and writes every report (atomically where it is a regular file), each on its own: one that fails does not stop the
     /// others. The results JSON goes first, being the one the next run needs.
     pub fn write(&self, input: &Input) -> Written {
         let mut w = Written::default();
@@ -110,7 +113,7 @@ impl Reports {
                 .render(input)
                 .map_err(|e| format!("cannot render the {}: {e}", format.name()))
                 .and_then(|bytes| {
-                    write_atomic(path, &bytes)
+                    write_report(path, &bytes)
                         .map_err(|e| format!("cannot write the {} to {}: {e}", format.name(), path.display()))
                 });
             match result {
@@ -202,6 +205,38 @@ pub fn sensitivity_text(c: &Comparison) -> Option<String> {
     ))
 }
 
+/// Whether a report path means standard output (`-`).
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Writes a report: `-` to standard output; a device, FIFO or symbolic link (its target) in place,
+/// so `/dev/stdout` stays a link and `/dev/full` a device whose "no space left" is an error; a
+/// regular file or a new path atomically ([`write_atomic`]).
+pub fn write_report(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if is_stdout(path) {
+        let mut out = std::io::stdout().lock();
+        out.write_all(bytes)?;
+        return out.flush();
+    }
+    let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    if !(link || special) {
+        return write_atomic(path, bytes);
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.flush()?;
+    if f.metadata().is_ok_and(|m| m.is_file()) {
+        f.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed over it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
@@ -227,6 +262,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Checks before a long run that `path` can be written: its folder exists and accepts a file.
 pub fn check_writable(path: &Path) -> Result<(), String> {
+    if is_stdout(path) {
+        return Ok(());
+    }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+        || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+    {
+        // Written in place (a device, a FIFO, a link's target): it must accept writing itself.
+        return writable_in_place(path);
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -249,6 +293,34 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
         }
         Err(e) => Err(format!("{}: cannot write in {}: {e}", path.display(), dir.display())),
     }
+}
+
+/// Whether an existing device, FIFO or link target can be opened for writing (access(2), which
+/// does not block on a FIFO without a reader); a dangling link needs its target's folder.
+fn writable_in_place(path: &Path) -> Result<(), String> {
+    if std::fs::metadata(path).is_err() {
+        let target = std::fs::read_link(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let target = match path.parent() {
+            Some(dir) => dir.join(target),
+            None => target,
+        };
+        return check_writable(&target).map_err(|e| format!("{} (a link to {e})", path.display()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| format!("{}: the path contains a NUL byte", path.display()))?;
+        // SAFETY: access(2) reads a NUL-terminated path that lives through the call.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+            return Err(format!(
+                "{}: cannot write to it: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
