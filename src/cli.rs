@@ -196,6 +196,7 @@ pub fn main() -> Result<Outcome, Error> {
         }
         Err(e) => return Err(Error::Input(e.render().to_string().trim_end().to_string())),
     };
+    crate::metrics::health::raise_open_files_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -310,3 +310,161 @@ fn a_full_device_is_a_report_failure_and_stays_a_device() {
     );
     assert!(junit.exists(), "the other reports are written");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 3. The generator's own descriptor limit is not blamed on the service
+// ---------------------------------------------------------------------------------------------
+
+/// 200 users, each holding a keep-alive connection; the error-rate target is what a service is judged by.
+const MANY_USERS: &str = "
+version: 1
+load: {users: 200, run_time: 2s}
+scenarios:
+  Poller:
+    think_time: 20ms..40ms
+    tasks:
+      - request: GET /
+targets:
+  - select: total
+    error_rate: < 1%
+";
+
+/// Runs `perfgate run` against `host` with RLIMIT_NOFILE set to (`soft`, `hard`) in the child.
+fn run_with_nofile(dir: &TempDir, host: &str, soft: u64, hard: u64) -> (common::Output, std::path::PathBuf) {
+    use std::os::unix::process::CommandExt;
+    let gate = dir.write("g.yaml", MANY_USERS);
+    let results = dir.join("r.json");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["run", s(&gate), "--host", host, "-q", "--out", s(&results)])
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    let out = cmd.output().expect("run perfgate");
+    let out = common::Output {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    };
+    (out, results)
+}
+
+fn current_nofile() -> (u64, u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit(2) fills the struct.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    (lim.rlim_cur, lim.rlim_max)
+}
+
+async fn ok_server() -> common::TestServer {
+    common::TestServer::start(axum::Router::new().route("/", axum::routing::get(|| async { "ok" }))).await
+}
+
+/// Out of descriptors for good (hard limit 64, 200 users): before, 3/4 of the requests failed as
+/// "connect" and the error-rate target failed the service (exit 1); now the run is untrusted (exit 3)
+/// and says which limit and what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_descriptors_is_an_untrusted_run_naming_the_limit() {
+    let server = ok_server().await;
+    let url = server.url();
+    let (out, results, _dir) = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-nofile-hard");
+        let (out, results) = run_with_nofile(&dir, &url, 64, 64);
+        (out, results, dir)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", out.both());
+    assert!(out.stderr.contains("ran out of file descriptors"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("open files limit 64"),
+        "names the limit: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("ulimit -n"), "says the fix: {}", out.stderr);
+    let r = perfgate::metrics::Results::read(&results).expect("results written");
+    assert!(r.load.generator.local_faults > 0);
+    assert!(r.load.generator.untrusted.is_some());
+}
+
+/// The service perfgate starts keeps the limit perfgate was given, not the one it raised for itself.
+#[test]
+fn a_started_service_keeps_the_original_descriptor_limit() {
+    use std::os::unix::process::CommandExt;
+    let (_, hard) = current_nofile();
+    if hard <= 256 {
+        eprintln!("skipped: the hard RLIMIT_NOFILE here is {hard}");
+        return;
+    }
+    let dir = TempDir::new("rel-nofile-service");
+    let gate = dir.write("g.yaml", &CLOSED.replace("run_time: 2s", "run_time: 1s"));
+    let seen = dir.join("limit.txt");
+    let serve = format!("ulimit -Sn > {} && {}", s(&seen), demo_serve());
+    let mut cmd = Command::new(BIN);
+    cmd.args(["run", s(&gate), "--serve", &serve, "-q"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: setrlimit(2) is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: hard,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("run perfgate");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{stderr}");
+    let limit = std::fs::read_to_string(&seen).expect("the service ran");
+    assert_eq!(limit.trim(), "256", "{stderr}");
+}
+
+/// A low soft limit under a higher hard one (`ulimit -Sn 64`) is raised at start: the same 200 users
+/// connect without a failure. Before: most of them failed to connect (EMFILE).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_soft_descriptor_limit_is_raised_to_the_hard_one() {
+    let (_, hard) = current_nofile();
+    if hard < 1024 {
+        eprintln!("skipped: the hard RLIMIT_NOFILE here is {hard}");
+        return;
+    }
+    let server = ok_server().await;
+    let url = server.url();
+    let (out, results, _dir) = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-nofile-soft");
+        let (out, results) = run_with_nofile(&dir, &url, 64, hard);
+        (out, results, dir)
+    })
+    .await
+    .unwrap();
+    let r = perfgate::metrics::Results::read(&results).unwrap_or_else(|e| panic!("{e}\n{}", out.both()));
+    let total = r.total(true);
+    assert!(total.requests > 200, "{}", out.both());
+    assert_eq!(total.failures, 0, "{}", out.both());
+}

@@ -48,10 +48,10 @@ pub(super) async fn conclude(
         ));
     }
     if let Some(why) = &results.load.generator.untrusted {
-        return Err(Error::untrusted(
-            why,
-            Some("give the generator its own core, lower the load, or raise `max_connections`"),
-        ));
+        // A local limit's message carries its own fix.
+        let help = (results.load.generator.local_faults == 0)
+            .then_some("give the generator its own core, lower the load, or raise `max_connections`");
+        return Err(Error::untrusted(why, help));
     }
     if !written.failed.is_empty() {
         return Err(Error::Reports(

@@ -246,6 +246,9 @@ impl<'a> User<'a> {
             }
             Ok(Err(f)) => {
                 self.sessions[side].conn = None;
+                if let Some(limit) = f.local {
+                    shared.health.local_limit(limit);
+                }
                 (0, 0, Some(f.kind))
             }
             Ok(Ok((status, bytes))) => (status, bytes, self.judge(req, status, side)),

@@ -284,6 +284,10 @@ pub struct Generator {
     pub dropped: u64,
     /// Open model: arrivals that waited more than 10 ms for a free connection (the target was slow).
     pub queued: u64,
+    /// Connections the generator's own limits failed (out of file descriptors or local ports): these
+    /// failures are the runner's, and the run is untrusted.
+    #[serde(default)]
+    pub local_faults: u64,
     /// Why the run cannot be trusted, when the generator could not hold the plan.
     pub untrusted: Option<String>,
 }

@@ -100,6 +100,12 @@ impl Service {
             .kill_on_drop(true);
         #[cfg(unix)]
         cmd.process_group(0);
+        // The service gets the open-files limit perfgate was given, not the one it raised for itself.
+        // SAFETY: the hook only calls setrlimit(2), which is async-signal-safe.
+        #[cfg(unix)]
+        unsafe {
+            cmd.pre_exec(crate::metrics::health::restore_open_files_limit);
+        }
         if let Some(dir) = &spec.cwd {
             cmd.current_dir(dir);
         }
