@@ -468,3 +468,220 @@ async fn a_low_soft_descriptor_limit_is_raised_to_the_hard_one() {
     assert!(total.requests > 200, "{}", out.both());
     assert_eq!(total.failures, 0, "{}", out.both());
 }
+
+// ---------------------------------------------------------------------------------------------
+// 4. No started service outlives perfgate: signals at every phase, a second signal, an unreachable base
+// ---------------------------------------------------------------------------------------------
+
+/// The phase of a run a signal arrives in.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// As soon as perfgate catches signals: the service is being (or not yet) started.
+    Starting,
+    /// The service runs but never becomes ready.
+    Readiness,
+    /// The load is running against a ready service.
+    Steady,
+}
+
+/// A number no other process carries in its command line.
+fn marker(case: usize) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{}",
+        700_000_000 + std::process::id() as usize * 1000 + case * 10 + n % 10
+    )
+}
+
+/// Whether `pid` catches SIGINT, SIGTERM, SIGHUP and SIGQUIT (the `SigCgt` mask in /proc/PID/status).
+fn catches_stop_signals(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let bits = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT]
+        .iter()
+        .fold(0u64, |m, s| m | 1 << (s - 1));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & bits == bits)
+}
+
+/// Polls `ok` every 20 ms for at most `limit`; whether it came true.
+fn eventually(limit: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if ok() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts `perfgate run --serve` (a service carrying a unique marker), sends `signals` at `phase`,
+/// and says what went wrong: an exit other than 3, or a process carrying the marker left behind.
+fn signal_case(dir: &TempDir, phase: Phase, signals: &[i32], case: usize) -> Option<String> {
+    use std::io::BufRead;
+    let mark = marker(case);
+    let gate = dir.write(
+        &format!("g{case}.yaml"),
+        &CLOSED.replace("run_time: 2s", "run_time: 60s"),
+    );
+    let serve = match phase {
+        // Never ready: nothing listens; `sleep MARKER` is easy to find.
+        Phase::Readiness => format!("exec sleep {mark}"),
+        Phase::Starting | Phase::Steady => {
+            format!("exec {BIN} serve-demo --port {{port}} --no-base-latency --demo-seed {mark}")
+        }
+    };
+    let mut child = ChildGuard(
+        Command::new(BIN)
+            .args(["run", s(&gate), "--serve", &serve])
+            .current_dir(&dir.0)
+            .env_remove("GITHUB_ACTIONS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start perfgate"),
+    );
+    let pid = child.0.id();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = child.0.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let limit = Duration::from_secs(20);
+    let reached = match phase {
+        Phase::Starting => eventually(limit, || catches_stop_signals(pid)),
+        Phase::Readiness => {
+            eventually(limit, || catches_stop_signals(pid))
+                && eventually(limit, || !common::alive_with(&mark).is_empty())
+        }
+        Phase::Steady => {
+            let deadline = Instant::now() + limit;
+            let mut loading = false;
+            while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                // Printed once the targets answered, just before the load starts.
+                if line.starts_with("perfgate: ") && line.contains(" against ") {
+                    loading = true;
+                    break;
+                }
+            }
+            // Let the users send for a moment.
+            std::thread::sleep(Duration::from_millis(300));
+            loading
+        }
+    };
+    let service_ran = !common::alive_with(&mark).is_empty();
+    if !reached || (!service_ran && !matches!(phase, Phase::Starting)) {
+        return Some(format!("{phase:?} {signals:?}: the phase was never reached"));
+    }
+    for (i, sig) in signals.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(pid as i32, *sig);
+        }
+    }
+    let mut wrong = Vec::new();
+    if !eventually(Duration::from_secs(30), || child.0.try_wait().ok().flatten().is_some()) {
+        wrong.push("perfgate did not stop within 30 s".to_string());
+    }
+    let status = child.0.try_wait().ok().flatten();
+    if status.and_then(|s| s.code()) != Some(3) {
+        wrong.push(format!("exit {status:?}, expected 3"));
+    }
+    // The services are killed before perfgate exits; the kernel may take a moment to reap them.
+    if !eventually(Duration::from_secs(5), || common::alive_with(&mark).is_empty()) {
+        let left = common::alive_with(&mark);
+        for p in &left {
+            // SAFETY: kill(2) of a leftover of this test.
+            unsafe {
+                libc::kill(*p as i32, libc::SIGKILL);
+            }
+        }
+        wrong.push(format!("orphaned processes {left:?}"));
+    }
+    drop(child);
+    let stderr = reader.join().unwrap_or_default();
+    (!wrong.is_empty()).then(|| format!("{phase:?} {signals:?}: {}\n{stderr}", wrong.join("; ")))
+}
+
+/// Every stop signal once, and a second signal, at one phase: the run exits 3 and leaves no process.
+fn signal_matrix(phase: Phase) {
+    let dir = TempDir::new(&format!("rel-orphans-{phase:?}"));
+    let cases: Vec<Vec<i32>> = vec![
+        vec![libc::SIGINT],
+        vec![libc::SIGTERM],
+        vec![libc::SIGHUP],
+        vec![libc::SIGQUIT],
+        vec![libc::SIGTERM, libc::SIGINT],
+    ];
+    let wrong: Vec<String> = cases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, sigs)| signal_case(&dir, phase, sigs, i))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cases:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n\n")
+    );
+}
+
+#[test]
+fn no_orphan_after_a_signal_while_the_service_starts() {
+    signal_matrix(Phase::Starting);
+}
+
+#[test]
+fn no_orphan_after_a_signal_during_the_readiness_wait() {
+    signal_matrix(Phase::Readiness);
+}
+
+#[test]
+fn no_orphan_after_a_signal_during_the_load() {
+    signal_matrix(Phase::Steady);
+}
+
+/// `--serve` with a `--baseline-host` that does not answer: exit 3, and the started service is stopped.
+#[test]
+fn no_orphan_when_the_baseline_host_is_unreachable() {
+    let dir = TempDir::new("rel-orphan-base-host");
+    let mark = marker(9);
+    let gate = dir.write("g.yaml", CLOSED);
+    let serve = format!("exec {BIN} serve-demo --port {{port}} --no-base-latency --demo-seed {mark}");
+    let base = format!("http://127.0.0.1:{}", common::free_port());
+    let out = run_captured(
+        &dir.0,
+        &["run", s(&gate), "--serve", &serve, "--baseline-host", &base, "-q"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", out.both());
+    assert!(
+        out.stderr.contains(&base),
+        "names the base it could not reach: {}",
+        out.stderr
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || common::alive_with(&mark).is_empty()),
+        "the started service outlived perfgate: {:?}",
+        common::alive_with(&mark)
+    );
+}
