@@ -254,6 +254,27 @@ fn gate_rows() -> Vec<Row> {
             &["`spawn_rate`", "expected a number", "`fast`"],
         ),
         gate(
+            "spawn-rate-tiny",
+            good("spawn_rate: 2", "spawn_rate: 1e-300"),
+            (8, 15),
+            &["`spawn_rate` must be from 0.000001 users per second", "found `1e-300`"],
+        ),
+        gate(
+            "arrival-rate-huge",
+            edit(OPEN, "arrival_rate: 5", "arrival_rate: 1e300"),
+            (4, 17),
+            &[
+                "`arrival_rate` must be from 0 to 1000000 arrivals per second",
+                "found `1e300`",
+            ],
+        ),
+        gate(
+            "stage-rate-huge",
+            edit(STAGED, "rate: 10}", "rate: 1e12}"),
+            (6, 29),
+            &["`rate` must be from 0 to 1000000 arrivals per second", "found `1e12`"],
+        ),
+        gate(
             "run-time-no-unit",
             good("run_time: 10s", "run_time: 1h30"),
             (9, 13),
@@ -632,6 +653,11 @@ fn run_rows() -> Vec<Row> {
             "spawn-rate-zero",
             &["{gate}", "--spawn-rate", "0"],
             &["--spawn-rate must be a positive number of users per second"],
+        ),
+        run(
+            "spawn-rate-tiny",
+            &["{gate}", "--spawn-rate", "1e-19"],
+            &["--spawn-rate must be from 0.000001 users per second", "found `1e-19`"],
         ),
         run(
             "run-time-words",

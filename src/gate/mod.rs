@@ -8,7 +8,7 @@ pub mod target;
 pub mod template;
 mod validate;
 
-pub use validate::MAX_USERS;
+pub use validate::{short_number, MAX_ARRIVAL_RATE, MAX_USERS, MIN_SPAWN_RATE};
 
 pub use error::{GateError, Pos};
 pub use template::{JsonPath, Part, Template};

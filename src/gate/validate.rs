@@ -16,6 +16,20 @@ use std::time::Duration;
 
 /// Most virtual users (or pooled connections) one process drives.
 pub const MAX_USERS: u32 = 1_000_000;
+/// The slowest spawn rate the engine schedules: one user every 11.6 days (a slower one would start
+/// users beyond what a clock can add).
+pub const MIN_SPAWN_RATE: f64 = 1e-6;
+/// The fastest arrival rate the engine schedules in one process (arrival times are f64 seconds).
+pub const MAX_ARRIVAL_RATE: f64 = 1e6;
+
+/// A number as the user wrote it, short: `1e-300` rather than 300 zeros.
+pub fn short_number(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-4..1e9).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
+}
 
 struct Ctx {
     problems: Vec<Problem>,
@@ -285,6 +299,17 @@ fn load_profile(
                 format!(
                     "`spawn_rate` must be a positive number of users per second, found `{}`",
                     r.value
+                ),
+                None,
+            );
+            1.0
+        }
+        Some(r) if r.value < MIN_SPAWN_RATE => {
+            cx.err(
+                Pos::of(r),
+                format!(
+                    "`spawn_rate` must be from 0.000001 users per second upward (one user every 11.6 days is the slowest the engine schedules), found `{}`",
+                    short_number(r.value)
                 ),
                 None,
             );
@@ -1000,7 +1025,17 @@ fn select(cx: &mut Ctx, v: &At<model::Scalar>, names: &[String]) -> Selector {
 
 fn open_model(cx: &mut Ctx, l: &model::LoadSpec, load_pos: Pos) -> Option<OpenModel> {
     let rate_ok = |cx: &mut Ctx, r: &At<f64>, key: &str| -> f64 {
-        if r.value.is_finite() && r.value >= 0.0 {
+        if r.value.is_finite() && r.value > MAX_ARRIVAL_RATE {
+            cx.err(
+                Pos::of(r),
+                format!(
+                    "`{key}` must be from 0 to 1000000 arrivals per second (the most one perfgate process schedules), found `{}`",
+                    short_number(r.value)
+                ),
+                Some("shard the load across runs".into()),
+            );
+            MAX_ARRIVAL_RATE
+        } else if r.value.is_finite() && r.value >= 0.0 {
             r.value
         } else {
             cx.err(
