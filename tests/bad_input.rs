@@ -746,6 +746,20 @@ fn run_rows() -> Vec<Row> {
             &["no/such", "does not exist"],
         ),
         run(
+            "two-reports-one-path",
+            &["{gate}", "--out", "{dir}/x", "--junit", "./x"],
+            &["--out and --junit both write ./x", "give each its own path"],
+        ),
+        run(
+            "baseline-is-out",
+            &["{gate}", "--baseline", "{dir}/b.json", "--out", "b.json"],
+            &[
+                "is also --out",
+                "would overwrite the baseline it is compared with",
+                "--out head.json",
+            ],
+        ),
+        run(
             "gate-file-missing",
             &["{dir}/nope.yaml"],
             &[

@@ -186,6 +186,7 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
     let plan = Plan::new(gate, &overrides).map_err(Error::input)?;
     let reports = Reports::new(&opts.reports.paths);
     reports.check().map_err(Error::input)?;
+    check_no_overwrite(&reports, opts).map_err(Error::input)?;
     let base_file = match &opts.baseline {
         Baseline::File(p) => Some(Results::read(p).map_err(|e| Error::input(format_args!("--baseline {e}")))?),
         _ => None,
@@ -229,6 +230,32 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         base_file,
         calibrating,
     })
+}
+
+/// Refuses a run that would write over its own baseline file, or write the base side's results where
+/// a report goes.
+fn check_no_overwrite(reports: &Reports, opts: &RunOptions) -> Result<(), String> {
+    let outputs: Vec<(&str, &std::path::Path)> = reports
+        .paths()
+        .chain(opts.baseline_out.as_deref().map(|p| ("--baseline-out", p)))
+        .collect();
+    if let Baseline::File(base) = &opts.baseline {
+        if let Some((flag, _)) = outputs.iter().find(|(_, p)| report::same_file(base, p)) {
+            return Err(format!(
+                "--baseline {} is also {flag}: the run would overwrite the baseline it is compared with; write the new results elsewhere (e.g. `--out head.json`) and promote them once the gate passes",
+                base.display()
+            ));
+        }
+    }
+    if let Some(b) = &opts.baseline_out {
+        if let Some((flag, _)) = reports.paths().find(|(_, p)| report::same_file(b, p)) {
+            return Err(format!(
+                "{flag} and --baseline-out both write {}: give the base side's results their own path",
+                b.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Head's results, and base's in a duet.

@@ -52,6 +52,8 @@ pub struct Paths {
 #[derive(Default)]
 pub struct Reports {
     outputs: Vec<(Box<dyn Format>, PathBuf)>,
+    /// The flag that named each output's path, in the same order.
+    flags: Vec<&'static str>,
 }
 
 impl Reports {
@@ -66,7 +68,7 @@ impl Reports {
         );
         let mut r = Reports::default();
         if let Some(p) = html {
-            r.outputs.push((Box::new(html::Html), p.to_path_buf()));
+            r.push(Box::new(html::Html), p.to_path_buf(), "--html");
         }
         if let Some(prefix) = csv {
             let with = |suffix: &str| {
@@ -74,19 +76,19 @@ impl Reports {
                 s.push(suffix);
                 PathBuf::from(s)
             };
-            r.outputs.push((Box::new(csv::StatsCsv), with("_stats.csv")));
-            r.outputs.push((Box::new(csv::HistoryCsv), with("_stats_history.csv")));
-            r.outputs.push((Box::new(csv::FailuresCsv), with("_failures.csv")));
-            r.outputs.push((Box::new(csv::ExceptionsCsv), with("_exceptions.csv")));
+            r.push(Box::new(csv::StatsCsv), with("_stats.csv"), "--csv");
+            r.push(Box::new(csv::HistoryCsv), with("_stats_history.csv"), "--csv");
+            r.push(Box::new(csv::FailuresCsv), with("_failures.csv"), "--csv");
+            r.push(Box::new(csv::ExceptionsCsv), with("_exceptions.csv"), "--csv");
         }
         if let Some(p) = out {
-            r.outputs.push((Box::new(json::Json), p.to_path_buf()));
+            r.push(Box::new(json::Json), p.to_path_buf(), "--out");
         }
         if let Some(p) = junit {
-            r.outputs.push((Box::new(junit::Junit), p.to_path_buf()));
+            r.push(Box::new(junit::Junit), p.to_path_buf(), "--junit");
         }
         if let Some(p) = summary {
-            r.outputs.push((Box::new(markdown::Markdown), p.to_path_buf()));
+            r.push(Box::new(markdown::Markdown), p.to_path_buf(), "--summary");
         }
         if r.outputs.iter().any(|(_, p)| is_stdout(p)) {
             crate::stdout_is_a_report();
@@ -94,8 +96,31 @@ impl Reports {
         r
     }
 
-    /// Checks every path is writable, so a long run never ends without its reports.
+    fn push(&mut self, format: Box<dyn Format>, path: PathBuf, flag: &'static str) {
+        self.outputs.push((format, path));
+        self.flags.push(flag);
+    }
+
+    /// Each report's path and the flag that named it.
+    pub fn paths(&self) -> impl Iterator<Item = (&'static str, &Path)> {
+        self.flags
+            .iter()
+            .copied()
+            .zip(self.outputs.iter().map(|(_, p)| p.as_path()))
+    }
+
+    /// Checks every path is writable and no two reports share one, so a long run never ends without
+    /// its reports, nor with one written over another.
     pub fn check(&self) -> Result<(), String> {
+        let paths: Vec<_> = self.paths().collect();
+        for (i, (flag, p)) in paths.iter().enumerate() {
+            if let Some((other, _)) = paths[..i].iter().find(|(_, q)| same_file(p, q)) {
+                return Err(format!(
+                    "{other} and {flag} both write {}: one report would overwrite the other; give each its own path",
+                    p.display()
+                ));
+            }
+        }
         for (_, p) in &self.outputs {
             check_writable(p)?;
         }
@@ -203,6 +228,49 @@ pub fn sensitivity_text(c: &Comparison) -> Option<String> {
         "detects {mde:+.1}{} or more at 80 % power ({blocks} blocks of {secs} s)",
         c.ci_unit
     ))
+}
+
+/// Whether two paths name the same file: the same text, the same place once made absolute (`./r.json`
+/// and `DIR/r.json`), or one file reached by two names (links); `-` (standard output) is one place.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    if is_stdout(a) || is_stdout(b) {
+        return false;
+    }
+    let normal = |p: &Path| -> Option<PathBuf> {
+        let abs = std::path::absolute(p).ok()?;
+        let mut out = PathBuf::new();
+        for c in abs.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                c => out.push(c),
+            }
+        }
+        // The folder as the file system resolves it (links included), the name as given.
+        let dir = out.parent().and_then(|d| std::fs::canonicalize(d).ok());
+        match (dir, out.file_name()) {
+            (Some(d), Some(n)) => Some(d.join(n)),
+            _ => Some(out),
+        }
+    };
+    if let (Some(x), Some(y)) = (normal(a), normal(b)) {
+        if x == y {
+            return true;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    false
 }
 
 /// Whether a report path means standard output (`-`).
