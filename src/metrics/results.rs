@@ -520,6 +520,91 @@ impl Results {
             }
             _ => return Err(invalid(format!("not a perfgate results file (no `\"schema\": \"{SCHEMA}\"`)"))),
         }
-        serde_json::from_value(value).map_err(|e| invalid(format!("invalid results: {e}")))
+        let results: Results = serde_path_to_error::deserialize(value).map_err(|e| {
+            let at = e.path().to_string();
+            let inner = e.into_inner();
+            invalid(if at == "." {
+                format!("invalid results: {inner}")
+            } else {
+                format!("invalid results at `{at}`: {inner}")
+            })
+        })?;
+        results
+            .check_consistency()
+            .map_err(|why| invalid(format!("inconsistent results: {why}; re-run to record it again")))?;
+        Ok(results)
+    }
+
+    /// Checks what the schema cannot: counts that agree and durations above zero, so a tampered or
+    /// damaged file is refused instead of judged (NaN intervals, shares above 100 %). The error names
+    /// the field's path, e.g. `requests[0].phases.steady.failures`.
+    pub fn check_consistency(&self) -> Result<(), String> {
+        let positive = |x: f64, at: &str| -> Result<(), String> {
+            if x.is_finite() && x > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("`{at}` is {x}; a duration must be above 0"))
+            }
+        };
+        let not_negative = |x: f64, at: &str| -> Result<(), String> {
+            if x.is_finite() && x >= 0.0 {
+                Ok(())
+            } else {
+                Err(format!("`{at}` is {x}; it must be 0 or more"))
+            }
+        };
+        let counts = |requests: u64, failures: u64, at: &str| -> Result<(), String> {
+            if failures > requests {
+                Err(format!(
+                    "`{at}.failures` is {failures}, more than its {requests} requests"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let l = &self.load;
+        positive(l.duration_s, "load.duration_s")?;
+        positive(l.run_time_s, "load.run_time_s")?;
+        not_negative(l.ramp_up_s, "load.ramp_up_s")?;
+        not_negative(l.grace_s, "load.grace_s")?;
+        for (i, st) in l.stages.iter().enumerate() {
+            positive(st.duration_s, &format!("load.stages[{i}].duration_s"))?;
+        }
+        for (i, r) in self.requests.iter().enumerate() {
+            for (phase, st) in [("ramp_up", &r.phases.ramp_up), ("steady", &r.phases.steady)] {
+                let at = format!("requests[{i}].phases.{phase}");
+                counts(st.requests, st.failures, &at)?;
+                let by_kind: u64 = st.failures_by_kind.values().fold(0, |a, b| a.saturating_add(*b));
+                if by_kind > st.failures {
+                    return Err(format!(
+                        "`{at}.failures_by_kind` adds up to {by_kind}, more than its {} failures",
+                        st.failures
+                    ));
+                }
+                if st.histogram.0.len() != st.requests {
+                    return Err(format!(
+                        "`{at}.histogram` holds {} latencies for {} requests",
+                        st.histogram.0.len(),
+                        st.requests
+                    ));
+                }
+                if st.requests > 0 && st.min_us > st.max_us {
+                    return Err(format!(
+                        "`{at}.min_us` ({}) is above its `max_us` ({})",
+                        st.min_us, st.max_us
+                    ));
+                }
+            }
+        }
+        for (i, p) in self.series.iter().enumerate() {
+            let at = format!("series[{i}]");
+            not_negative(p.t, &format!("{at}.t"))?;
+            not_negative(p.dt, &format!("{at}.dt"))?;
+            counts(p.requests, p.failures, &at)?;
+            for (j, n) in p.names.iter().enumerate() {
+                counts(n.requests, n.failures, &format!("{at}.names[{j}]"))?;
+            }
+        }
+        Ok(())
     }
 }
