@@ -492,7 +492,12 @@ fn compile_text(
         let piece = match p {
             Part::Lit(s) => Piece::Lit(if encode_lits { encode_query_lit(s) } else { s.clone() }),
             Part::Var(v) => Piece::Var(idx(v, vars)),
-            Part::Env(e) => Piece::Lit(env(e)?),
+            // In a query value an environment variable's value is data, encoded like a literal.
+            Part::Env(e) => Piece::Lit(if encode_lits {
+                encode_query_lit(&env(e)?)
+            } else {
+                env(e)?
+            }),
         };
         match (pieces.last_mut(), piece) {
             (Some(Piece::Lit(prev)), Piece::Lit(s)) => prev.push_str(&s),
