@@ -275,6 +275,19 @@ fn gate_rows() -> Vec<Row> {
             &["`rate` must be from 0 to 1000000 arrivals per second", "found `1e12`"],
         ),
         gate(
+            "one-name-two-methods",
+            good(
+                "          path: /launch",
+                "          path: /launch\n          name: GET /a",
+            ),
+            (28, 13),
+            &[
+                "the request name `GET /a` is already used by a POST request at FILE:18:11",
+                "this one is a GET",
+                "give one of them its own `name:`",
+            ],
+        ),
+        gate(
             "run-time-no-unit",
             good("run_time: 10s", "run_time: 1h30"),
             (9, 13),

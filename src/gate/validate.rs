@@ -126,6 +126,23 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
         scenarios.push(scenario(&mut cx, name, spec, &headers, &global_vars));
     }
 
+    // One name, one method: the stats key is the name, so a GET and a POST under one name would be
+    // counted (and judged) as one row.
+    let mut seen: Vec<(&str, crate::http::Method, Pos)> = Vec::new();
+    for r in scenarios.iter().flat_map(Scenario::requests) {
+        match seen.iter().find(|(n, _, _)| *n == r.name) {
+            Some((_, m, at)) if *m != r.method => cx.err(
+                r.pos,
+                format!(
+                    "the request name `{}` is already used by a {m} request at {file}:{}:{}; this one is a {}, and one name is one stats row",
+                    r.name, at.line, at.col, r.method
+                ),
+                Some("give one of them its own `name:`".into()),
+            ),
+            Some(_) => {}
+            None => seen.push((r.name.as_str(), r.method, r.pos)),
+        }
+    }
     let verdict = verdict_settings(&mut cx, raw.verdict.as_ref());
     let names: Vec<String> = scenarios
         .iter()
