@@ -685,3 +685,54 @@ fn no_orphan_when_the_baseline_host_is_unreachable() {
         common::alive_with(&mark)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// #10. --host: credentials and queries refused without being printed, strict ports, IPv6, any-case scheme
+// ---------------------------------------------------------------------------------------------
+
+/// Before: `http://user:s3cr3t@...` printed the password and exited 3; `?api_key=` was glued in front
+/// of every path; `:+18000` and `http://::1:8080` made invalid Host headers; `HTTP://` was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_urls_never_leak_credentials_and_are_parsed_strictly() {
+    let server = ok_server().await;
+    let dir = TempDir::new("rel-host-urls");
+    let gate = dir.write(
+        "g.yaml",
+        &CLOSED
+            .replace("run_time: 2s", "run_time: 1s")
+            .replace("/api/health", "/"),
+    );
+    let port = server.addr.port();
+    let bad = [
+        (format!("http://user:s3cr3t@127.0.0.1:{port}"), "credentials"),
+        (format!("http://127.0.0.1:{port}/?api_key=s3cr3t"), "query"),
+        (format!("http://127.0.0.1:+{port}"), "is not a port"),
+        (format!("http://::1:{port}"), "IPv6 address goes in brackets"),
+    ];
+    for (host, says) in bad {
+        let g = gate.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            common::perfgate(&["run", s(&g), "--host", &host, "-q"], None, Duration::from_secs(20))
+        })
+        .await
+        .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{says}: {}", out.both());
+        assert!(out.stderr.contains(says), "{says}: {}", out.stderr);
+        assert!(!out.both().contains("s3cr3t"), "a secret was printed: {}", out.both());
+    }
+    let upper = format!("HTTP://127.0.0.1:{port}");
+    let out = tokio::task::spawn_blocking(move || {
+        common::perfgate(
+            &["run", s(&gate), "--host", &upper, "-q"],
+            None,
+            Duration::from_secs(30),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 3)),
+        "HTTP:// works: {}",
+        out.both()
+    );
+}
