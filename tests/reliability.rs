@@ -736,3 +736,82 @@ async fn host_urls_never_leak_credentials_and_are_parsed_strictly() {
         out.both()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// #12. Read failures keep their reason
+// ---------------------------------------------------------------------------------------------
+
+/// A server whose every answer has a Content-Length that is not a number.
+async fn bad_length_server() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n").await;
+            });
+        }
+    });
+    addr
+}
+
+/// Before: every such failure read "connection broken while reading the answer" in the terminal and
+/// the failures CSV, and the results JSON kept only the kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_failures_keep_their_reason_in_results_terminal_and_csv() {
+    let addr = bad_length_server().await;
+    let (out, results, csv, _dir) = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-reasons");
+        let gate = dir.write(
+            "g.yaml",
+            &CLOSED
+                .replace("run_time: 2s", "run_time: 1s")
+                .replace("/api/health", "/"),
+        );
+        let (results, csv) = (dir.join("r.json"), dir.join("loc"));
+        let out = common::perfgate(
+            &[
+                "run",
+                s(&gate),
+                "--host",
+                &format!("http://{addr}"),
+                "--out",
+                s(&results),
+                "--csv",
+                s(&csv),
+            ],
+            None,
+            Duration::from_secs(30),
+        );
+        (out, results, dir.join("loc_failures.csv"), dir)
+    })
+    .await
+    .unwrap();
+    let reason = "invalid HTTP response: bad content-length `abc`";
+    let r = perfgate::metrics::Results::read(&results).unwrap_or_else(|e| panic!("{e}\n{}", out.both()));
+    let s = common::stats(&r, "GET /");
+    assert!(s.failures > 0, "{}", out.both());
+    let kept: u64 = s
+        .failure_reasons
+        .iter()
+        .filter(|x| x.reason == reason)
+        .map(|x| x.count)
+        .sum();
+    assert_eq!(
+        kept, s.failures,
+        "every failure keeps its reason: {:?}",
+        s.failure_reasons
+    );
+    assert!(out.stdout.contains(reason), "the terminal shows it: {}", out.stdout);
+    let csv = std::fs::read_to_string(&csv).expect("failures CSV");
+    assert!(csv.contains(reason), "the failures CSV shows it: {csv}");
+}

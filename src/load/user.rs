@@ -239,6 +239,7 @@ impl<'a> User<'a> {
         let us = intended
             .map_or(service_us, |t| t.elapsed().as_micros() as u64)
             .max(service_us);
+        let mut reason = None;
         let (status, bytes, failure) = match result {
             Err(_) => {
                 self.sessions[side].conn = None;
@@ -249,18 +250,24 @@ impl<'a> User<'a> {
                 if let Some(limit) = f.local {
                     shared.health.local_limit(limit);
                 }
+                reason = Some(f.detail);
                 (0, 0, Some(f.kind))
             }
             Ok(Ok((status, bytes))) => (status, bytes, self.judge(req, status, side)),
         };
-        target.recorder.record(&Sample {
+        let sample = Sample {
             name: req.name,
             us,
             status,
             bytes,
             failure,
             service_us,
-        });
+        };
+        match &reason {
+            // The client's own words, kept per reason (the stats, the failures CSV and the reports).
+            Some(why) => target.recorder.record_failed(&sample, why),
+            None => target.recorder.record(&sample),
+        }
     }
 
     /// Encodes `req` for `side` into the wire buffer: request line, Host, headers, Content-Length, body.

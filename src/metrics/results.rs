@@ -36,6 +36,10 @@ pub struct Stats {
     /// Statuses of answers that failed for their status.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub failed_statuses: BTreeMap<u16, u64>,
+    /// Why requests failed, as the client said it (at most [`MAX_REASONS`] distinct reasons; the rest
+    /// are counted under [`OTHER_REASONS`] of their kind). Status failures are in `failed_statuses`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failure_reasons: Vec<Reason>,
     /// Latency histogram of every completed request, µs (open model: from the intended send time).
     pub histogram: Hist,
     /// Open model: service time from the actual send, µs (what a tool with coordinated omission reports).
@@ -43,11 +47,59 @@ pub struct Stats {
     pub service_histogram: Option<Hist>,
 }
 
+/// Distinct failure reasons kept per request name and phase.
+pub const MAX_REASONS: usize = 10;
+/// The reason failures beyond [`MAX_REASONS`] distinct ones are counted under.
+pub const OTHER_REASONS: &str = "(other reasons)";
+
+/// How often requests failed for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    /// The kind of failure.
+    pub kind: FailureKind,
+    /// What the client said, e.g. `invalid HTTP response: bad content-length `abc``.
+    pub reason: String,
+    /// Occurrences.
+    pub count: u64,
+}
+
+/// Adds `count` failures of `kind` for `reason` to `reasons`, keeping at most [`MAX_REASONS`]
+/// distinct reasons (the rest go to [`OTHER_REASONS`] of their kind).
+pub fn add_reason(reasons: &mut Vec<Reason>, kind: FailureKind, reason: &str, count: u64) {
+    if let Some(r) = reasons.iter_mut().find(|r| r.kind == kind && r.reason == reason) {
+        r.count = r.count.saturating_add(count);
+        return;
+    }
+    let reason = if reasons.len() < MAX_REASONS || reason == OTHER_REASONS {
+        reason
+    } else {
+        OTHER_REASONS
+    };
+    match reasons.iter_mut().find(|r| r.kind == kind && r.reason == reason) {
+        Some(r) => r.count = r.count.saturating_add(count),
+        None => reasons.push(Reason {
+            kind,
+            reason: reason.to_string(),
+            count,
+        }),
+    }
+}
+
 impl Stats {
+    /// The failure reasons, most frequent first.
+    pub fn top_reasons(&self) -> Vec<&Reason> {
+        let mut v: Vec<&Reason> = self.failure_reasons.iter().collect();
+        v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+        v
+    }
+
     /// Adds another stats block (exact: histograms add).
     pub fn merge(&mut self, o: &Stats) {
         if o.requests == 0 {
             return;
+        }
+        for r in &o.failure_reasons {
+            add_reason(&mut self.failure_reasons, r.kind, &r.reason, r.count);
         }
         self.min_us = if self.requests == 0 {
             o.min_us

@@ -86,6 +86,14 @@ pub fn render(input: &Input) -> String {
         ));
     }
     out.push_str("\n</details>\n\n");
+    let failures = super::terminal::failure_lines(r);
+    if !failures.is_empty() {
+        out.push_str("<details><summary>Failures</summary>\n\n");
+        for line in &failures {
+            out.push_str(&format!("- {}\n", cell(line)));
+        }
+        out.push_str("\n</details>\n\n");
+    }
     let ramp = if v.checks.is_empty() {
         ""
     } else if v.checks.iter().any(|c| !c.include_ramp_up) {

@@ -36,7 +36,11 @@ pub fn stats_table(r: &Results) -> String {
     t.to_string()
 }
 
-/// Lines on failures by kind and status, and on skipped tasks, when there are any.
+/// Failure reasons shown per request name in the terminal, markdown and HTML (all in the results
+/// JSON and the failures CSV).
+pub const TOP_REASONS: usize = 3;
+
+/// Lines on failures by kind, status and top reasons, and on skipped tasks, when there are any.
 pub fn failure_lines(r: &Results) -> Vec<String> {
     let mut out = Vec::new();
     for q in &r.requests {
@@ -50,13 +54,21 @@ pub fn failure_lines(r: &Results) -> Vec<String> {
             .map(|(k, n)| format!("{} {n}", k.label()))
             .collect();
         let codes: Vec<String> = s.status_codes.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+        let statuses = if codes.is_empty() {
+            "no answer".to_string()
+        } else {
+            format!("statuses {}", codes.join(", "))
+        };
         out.push(format!(
-            "{}: {} failed ({}); statuses {}",
+            "{}: {} failed ({}); {statuses}",
             q.name,
             s.failures,
-            kinds.join(", "),
-            codes.join(", ")
+            kinds.join(", ")
         ));
+        // The top reasons, as the client said them.
+        for r in s.top_reasons().into_iter().take(TOP_REASONS) {
+            out.push(format!("{}: {} × {}: {}", q.name, r.count, r.kind.label(), r.reason));
+        }
     }
     for t in &r.tasks {
         if t.skipped > 0 {
