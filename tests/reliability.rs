@@ -815,3 +815,49 @@ async fn read_failures_keep_their_reason_in_results_terminal_and_csv() {
     let csv = std::fs::read_to_string(&csv).expect("failures CSV");
     assert!(csv.contains(reason), "the failures CSV shows it: {csv}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// #13. Abandoned requests are shown, not only kept in the results JSON
+// ---------------------------------------------------------------------------------------------
+
+/// Three users whose requests a server never answers: at the end of the grace period all three are
+/// abandoned. Before: only `load.abandoned_requests` in the results JSON said so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_requests_show_in_the_terminal_markdown_html_and_junit() {
+    let server = common::HangServer::start().await;
+    let url = server.url();
+    let (out, dir) = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-abandoned");
+        let gate = dir.write(
+            "g.yaml",
+            "version: 1\nload: {users: 3, run_time: 1s, grace: 1s}\ntimeout: 60s\nscenarios: {A: {tasks: [{request: GET /}]}}\n",
+        );
+        let out = common::perfgate(
+            &[
+                "run",
+                s(&gate),
+                "--host",
+                &url,
+                "--junit",
+                s(&dir.join("j.xml")),
+                "--summary",
+                s(&dir.join("s.md")),
+                "--html",
+                s(&dir.join("r.html")),
+            ],
+            None,
+            Duration::from_secs(30),
+        );
+        (out, dir)
+    })
+    .await
+    .unwrap();
+    let says = "abandoned: 3 requests";
+    assert!(out.stdout.contains(says), "terminal: {}", out.both());
+    for f in ["s.md", "r.html", "j.xml"] {
+        let text = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+        assert!(text.contains(says), "{f}: {text}");
+    }
+    let xml = std::fs::read_to_string(dir.join("j.xml")).unwrap();
+    assert!(xml.contains("name=\"abandoned_requests\" value=\"3\""), "{xml}");
+}

@@ -145,6 +145,9 @@ pub fn print_verdict(v: &verdict::Verdict, file: &str) {
 pub fn print_results(r: &Results) {
     outln!("{}", terminal::run_summary(r));
     outln!("{}", terminal::generator_line(r));
+    if let Some(line) = terminal::abandoned_line(r) {
+        outln!("{line}");
+    }
     if let Some(line) = terminal::server_line(r) {
         outln!("{line}");
     }

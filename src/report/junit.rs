@@ -36,9 +36,13 @@ impl Format for Junit {
             ("started_at", r.started_at.clone()),
             ("perfgate.version", r.tool.version.clone()),
             ("interrupted", r.interrupted.to_string()),
+            ("abandoned_requests", r.load.abandoned_requests.to_string()),
         ];
         for (k, v) in props {
             suite.add_property(Property::new(k, v));
+        }
+        if let Some(line) = super::terminal::abandoned_line(r) {
+            suite.set_system_out(line);
         }
         for c in &input.verdict.checks {
             let status = match c.outcome {

@@ -66,6 +66,9 @@ pub fn render(input: &Input) -> String {
     if let Some(reg) = &v.regression {
         out.push_str(&regression_table(reg));
     }
+    if let Some(line) = crate::report::terminal::abandoned_line(r) {
+        out.push_str(&format!("> **{}**\n\n", cell(&line)));
+    }
     if let Some(line) = crate::report::terminal::server_line(r) {
         out.push_str(&format!("{}\n\n", cell(&line)));
     }

@@ -144,6 +144,19 @@ pub fn server_line(r: &Results) -> Option<String> {
 }
 
 /// One paragraph about the run: target, load, duration, ramp-up, seed.
+/// A line on the requests still in flight when the run ended: they are in no stats row, and they were
+/// the slowest ones; None when there were none.
+pub fn abandoned_line(r: &Results) -> Option<String> {
+    let n = r.load.abandoned_requests;
+    (n > 0).then(|| {
+        let done = r.total(true).requests;
+        let share = n as f64 * 100.0 / (done + n).max(1) as f64;
+        format!(
+            "abandoned: {n} requests ({share:.1}% of those sent) were still waiting for an answer when the grace period ended; they are in no row above, and they were the slowest"
+        )
+    })
+}
+
 pub fn run_summary(r: &Results) -> String {
     format!(
         "{} against {}: {} users ({}), ran {:.1}s of {:.0}s, ramp-up {:.1}s, seed {}{}",
