@@ -861,3 +861,53 @@ async fn abandoned_requests_show_in_the_terminal_markdown_html_and_junit() {
     let xml = std::fs::read_to_string(dir.join("j.xml")).unwrap();
     assert!(xml.contains("name=\"abandoned_requests\" value=\"3\""), "{xml}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// #14. A hung service's timeouts are not the generator's lateness
+// ---------------------------------------------------------------------------------------------
+
+/// A hung service: a listener with a backlog of 1 that accepts connections and never answers (nor
+/// reads); every request times out.
+fn hung_listener() -> (tokio::task::JoinHandle<()>, String) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let l = socket.listen(1).unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = l.accept().await {
+            held.push(c);
+        }
+    });
+    (task, url)
+}
+
+/// 2000 users all time out together (the service is hung), think briefly and wake together: the
+/// herd makes their next sends late. Before: exit 3 ("the load generator could not hold its plan"),
+/// 3 of 3 runs on a 2-core runner; now the lateness after unanswered requests is set apart and the
+/// dead service fails the gate (exit 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_service_fails_the_gate_instead_of_making_the_run_untrusted() {
+    let (server, url) = hung_listener();
+    let (out, results, _dir) = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-hung");
+        let gate = dir.write(
+            "g.yaml",
+            "version: 1\nload: {users: 2000, run_time: 4s}\ntimeout: 500ms\nscenarios:\n  A:\n    think_time: 50ms..100ms\n    tasks:\n      - request: GET /\ntargets:\n  - select: total\n    error_rate: < 1%\n",
+        );
+        let results = dir.join("r.json");
+        let out = common::perfgate(
+            &["run", s(&gate), "--host", &url, "-q", "--out", s(&results)],
+            None,
+            Duration::from_secs(60),
+        );
+        (out, results, dir)
+    })
+    .await
+    .unwrap();
+    server.abort();
+    assert_eq!(out.status.code(), Some(1), "{}", out.both());
+    let r = perfgate::metrics::Results::read(&results).unwrap();
+    assert!(r.load.generator.untrusted.is_none());
+    assert_eq!(r.total(true).failures, r.total(true).requests);
+}

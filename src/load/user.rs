@@ -62,6 +62,8 @@ pub struct User<'a> {
     body_buf: Vec<u8>,
     /// The request timeout's timer, kept from request to request.
     watchdog: Option<Pin<Box<Sleep>>>,
+    /// Whether the last request got no answer (timeout, refused, cut off).
+    unanswered: bool,
 }
 
 impl<'a> User<'a> {
@@ -85,6 +87,7 @@ impl<'a> User<'a> {
             json_buf: Vec::new(),
             body_buf: Vec::new(),
             watchdog: None,
+            unanswered: false,
         }
     }
 
@@ -180,7 +183,8 @@ impl<'a> User<'a> {
                 let wake = Instant::now() + think;
                 tokio::select! {
                     _ = tokio::time::sleep_until(wake) => {
-                        self.shared.health.planned_send(Instant::now().saturating_duration_since(wake));
+                        let lag = Instant::now().saturating_duration_since(wake);
+                        self.shared.health.planned_send_after(lag, self.unanswered);
                     }
                     _ = stop.wait_for(|s| *s) => {}
                 }
@@ -255,6 +259,10 @@ impl<'a> User<'a> {
             }
             Ok(Ok((status, bytes))) => (status, bytes, self.judge(req, status, side)),
         };
+        self.unanswered = matches!(
+            failure,
+            Some(FailureKind::Timeout | FailureKind::Connect | FailureKind::Read)
+        );
         let sample = Sample {
             name: req.name,
             us,

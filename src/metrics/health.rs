@@ -23,6 +23,8 @@ pub struct Health {
     queued: AtomicU64,
     no_descriptors: AtomicU64,
     no_ports: AtomicU64,
+    after_unanswered: AtomicU64,
+    late_after_unanswered: AtomicU64,
 }
 
 /// A limit of the generator's own machine that failed a connection: never the target's fault.
@@ -101,6 +103,22 @@ impl Health {
     /// A planned send started `lag` after its planned time.
     #[inline]
     pub fn planned_send(&self, lag: Duration) {
+        self.planned_send_after(lag, false);
+    }
+
+    /// A planned send started `lag` late; `after_unanswered` when the user's previous request got no
+    /// answer (timeout, refused, cut off). Those users wake in herds the service sets off (every
+    /// request timing out at once), so their lateness is counted apart and does not make the run
+    /// untrusted: a hung service fails the gate instead.
+    #[inline]
+    pub fn planned_send_after(&self, lag: Duration, after_unanswered: bool) {
+        if after_unanswered {
+            self.after_unanswered.fetch_add(1, Ordering::Relaxed);
+            if lag > LATE {
+                self.late_after_unanswered.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
         let us = lag.as_micros() as u64;
         self.planned.fetch_add(1, Ordering::Relaxed);
         self.lag_sum_us.fetch_add(us, Ordering::Relaxed);
@@ -153,6 +171,8 @@ impl Health {
             dropped: self.dropped.load(Ordering::Relaxed),
             queued: self.queued.load(Ordering::Relaxed),
             local_faults: 0,
+            after_unanswered: self.after_unanswered.load(Ordering::Relaxed),
+            late_after_unanswered: self.late_after_unanswered.load(Ordering::Relaxed),
             untrusted: None,
         };
         let late_share = if planned > 0 { late as f64 / planned as f64 } else { 0.0 };
@@ -212,6 +232,21 @@ mod tests {
         assert_eq!((g.planned_sends, g.late_sends), (100, 10));
         assert!(g.untrusted.unwrap().contains("10 of 100"));
         assert_eq!(g.max_lag_ms, 50.0);
+    }
+
+    #[test]
+    fn lateness_after_unanswered_requests_is_set_apart() {
+        let h = Health::default();
+        for _ in 0..100 {
+            h.planned_send_after(Duration::from_millis(50), true);
+        }
+        for _ in 0..20 {
+            h.planned_send_after(Duration::from_millis(1), false);
+        }
+        let g = h.summary(Some(1.0), 10.0, 2);
+        assert!(g.untrusted.is_none(), "{:?}", g.untrusted);
+        assert_eq!((g.planned_sends, g.late_sends), (20, 0));
+        assert_eq!((g.after_unanswered, g.late_after_unanswered), (100, 100));
     }
 
     #[test]

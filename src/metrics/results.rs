@@ -340,6 +340,13 @@ pub struct Generator {
     /// failures are the runner's, and the run is untrusted.
     #[serde(default)]
     pub local_faults: u64,
+    /// Planned sends after a request the service left unanswered (timeout, refused, cut off): not in
+    /// `planned_sends`, since a hung service sets off their herds.
+    #[serde(default)]
+    pub after_unanswered: u64,
+    /// Of those, sends that started more than 10 ms late.
+    #[serde(default)]
+    pub late_after_unanswered: u64,
     /// Why the run cannot be trusted, when the generator could not hold the plan.
     pub untrusted: Option<String>,
 }
