@@ -40,7 +40,7 @@ pub(super) async fn conclude(
         summary: shown(&opts.paths.summary),
         junit: shown(&opts.paths.junit),
     };
-    crate::github::publish(&input, &paths, opts.comment).await;
+    publish_bounded(&input, &paths, opts.comment).await;
     if results.interrupted {
         return Err(Error::untrusted(
             "the run was interrupted; its numbers describe a partial run",
@@ -64,4 +64,38 @@ pub(super) async fn conclude(
         ));
     }
     Ok(if verdict.passed() { Outcome::Pass } else { Outcome::Fail })
+}
+
+/// How long publishing (step summary, annotations, outputs, the PR comment) may take in all.
+const PUBLISH_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Publishes within `PERFGATE_PUBLISH_TIMEOUT` (60 s by default) and stops at the next stop signal:
+/// a stalled GitHub API never holds a finished run, whose reports are already written. Publishing
+/// never changes the exit code.
+async fn publish_bounded(input: &report::Input<'_>, paths: &crate::github::Paths, comment: bool) {
+    let limit = match std::env::var("PERFGATE_PUBLISH_TIMEOUT") {
+        Ok(v) => crate::gate::duration::parse_duration(&v).unwrap_or_else(|e| {
+            errln!(
+                "warning: PERFGATE_PUBLISH_TIMEOUT: {e}; using {}s",
+                PUBLISH_LIMIT.as_secs()
+            );
+            PUBLISH_LIMIT
+        }),
+        Err(_) => PUBLISH_LIMIT,
+    };
+    let signals = crate::serve::Signals::installed();
+    let seen = signals.count();
+    let what = if comment {
+        "publishing to GitHub (the PR comment)"
+    } else {
+        "publishing to GitHub"
+    };
+    tokio::select! {
+        _ = crate::github::publish(input, paths, comment) => {}
+        _ = tokio::time::sleep(limit) => errln!(
+            "warning: {what} did not finish within {}; stopped it (the reports are written; PERFGATE_PUBLISH_TIMEOUT sets the limit)",
+            crate::gate::duration::format_duration(limit)
+        ),
+        _ = signals.after(seen) => errln!("perfgate: {what} stopped by a signal (the reports are written)"),
+    }
 }

@@ -25,7 +25,29 @@ pub struct Signals {
     groups: Arc<Mutex<Vec<u32>>>,
 }
 
+/// The handlers installed in this process, once [`Signals::install`] ran.
+static INSTALLED: std::sync::OnceLock<Signals> = std::sync::OnceLock::new();
+
 impl Signals {
+    /// The handlers already installed, or new ones (in a runtime).
+    pub fn installed() -> Signals {
+        match INSTALLED.get() {
+            Some(s) => s.clone(),
+            None => Signals::install(),
+        }
+    }
+
+    /// Signals received so far.
+    pub fn count(&self) -> u32 {
+        *self.count.borrow()
+    }
+
+    /// Resolves once more than `seen` signals have arrived.
+    pub async fn after(&self, seen: u32) {
+        let mut rx = self.count.clone();
+        let _ = rx.wait_for(|n| *n > seen).await;
+    }
+
     /// Installs the handlers; call it before anything that must be stopped is started.
     pub fn install() -> Signals {
         let (tx, count) = watch::channel(0u32);
@@ -49,7 +71,9 @@ impl Signals {
                 }
             }
         });
-        Signals { count, groups }
+        let signals = Signals { count, groups };
+        let _ = INSTALLED.set(signals.clone());
+        signals
     }
 
     /// Resolves once the first signal has arrived (at once if it already has).
