@@ -132,11 +132,19 @@ pub fn generator_line(r: &Results) -> String {
 /// One line on the service perfgate started: CPU and memory (peak and mean), files, threads, its log.
 pub fn server_line(r: &Results) -> Option<String> {
     let s = r.server.as_ref()?;
-    let n = s.samples.len().max(1) as f64;
+    let exited = s.exited.as_ref().map(|e| format!("; {e}")).unwrap_or_default();
+    if s.samples.is_empty() {
+        return Some(format!(
+            "service: not sampled (it ran less than a second under load); output in {}{exited}",
+            s.log
+        ));
+    }
+    let n = s.samples.len() as f64;
     let peak = |f: fn(&crate::metrics::results::ServerSample) -> f64| s.samples.iter().map(f).fold(0.0, f64::max);
-    let mean = |f: fn(&crate::metrics::results::ServerSample) -> f64| s.samples.iter().map(f).sum::<f64>() / n;
+    // `+ 0.0` turns a -0.0 (an f64 sum starts there) into 0.
+    let mean = |f: fn(&crate::metrics::results::ServerSample) -> f64| s.samples.iter().map(f).sum::<f64>() / n + 0.0;
     Some(format!(
-        "service: CPU mean {:.0}% (peak {:.0}%) of one core, RSS mean {:.1} MB (peak {:.1} MB), up to {:.0} open files and {:.0} threads over {} samples; output in {}{}",
+        "service: CPU mean {:.0}% (peak {:.0}%) of one core, RSS mean {:.1} MB (peak {:.1} MB), up to {:.0} open files and {:.0} threads over {} samples; output in {}{exited}",
         mean(|x| x.cpu_pct),
         peak(|x| x.cpu_pct),
         mean(|x| x.rss_mb),
@@ -145,11 +153,9 @@ pub fn server_line(r: &Results) -> Option<String> {
         peak(|x| x.threads as f64),
         s.samples.len(),
         s.log,
-        s.exited.as_ref().map(|e| format!("; {e}")).unwrap_or_default()
     ))
 }
 
-/// One paragraph about the run: target, load, duration, ramp-up, seed.
 /// A line on the requests still in flight when the run ended: they are in no stats row, and they were
 /// the slowest ones; None when there were none.
 pub fn abandoned_line(r: &Results) -> Option<String> {
@@ -163,6 +169,7 @@ pub fn abandoned_line(r: &Results) -> Option<String> {
     })
 }
 
+/// One paragraph about the run: target, load, duration, ramp-up, seed.
 pub fn run_summary(r: &Results) -> String {
     format!(
         "{} against {}: {} users ({}), ran {:.1}s of {:.0}s, ramp-up {:.1}s, seed {}{}",
@@ -176,4 +183,24 @@ pub fn run_summary(r: &Results) -> String {
         r.load.seed,
         if r.interrupted { " (interrupted)" } else { "" }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::results::ServerInfo;
+
+    #[test]
+    fn a_service_with_no_sample_is_not_shown_as_minus_zero() {
+        let mut r = Results::from_json("min", include_str!("../../tests/data/minimal-results.json")).unwrap();
+        r.server = Some(ServerInfo {
+            command: "x".into(),
+            log: "x.log".into(),
+            samples: Vec::new(),
+            exited: None,
+        });
+        let line = server_line(&r).unwrap();
+        assert!(!line.contains("-0"), "{line}");
+        assert!(line.contains("not sampled"), "{line}");
+    }
 }
