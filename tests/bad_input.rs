@@ -288,6 +288,12 @@ fn gate_rows() -> Vec<Row> {
             ],
         ),
         gate(
+            "abandoned-per-name",
+            good("    avg: < 100ms", "    abandoned: < 1%"),
+            (33, 16),
+            &["`abandoned` is counted for the whole run", "needs `select: total`"],
+        ),
+        gate(
             "run-time-no-unit",
             good("run_time: 10s", "run_time: 1h30"),
             (9, 13),

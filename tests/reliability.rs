@@ -823,14 +823,14 @@ async fn read_failures_keep_their_reason_in_results_terminal_and_csv() {
 /// Three users whose requests a server never answers: at the end of the grace period all three are
 /// abandoned. Before: only `load.abandoned_requests` in the results JSON said so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abandoned_requests_show_in_the_terminal_markdown_html_and_junit() {
+async fn abandoned_requests_show_in_every_report_and_a_target_judges_them() {
     let server = common::HangServer::start().await;
     let url = server.url();
     let (out, dir) = tokio::task::spawn_blocking(move || {
         let dir = TempDir::new("rel-abandoned");
         let gate = dir.write(
             "g.yaml",
-            "version: 1\nload: {users: 3, run_time: 1s, grace: 1s}\ntimeout: 60s\nscenarios: {A: {tasks: [{request: GET /}]}}\n",
+            "version: 1\nload: {users: 3, run_time: 1s, grace: 1s}\ntimeout: 60s\nscenarios: {A: {tasks: [{request: GET /}]}}\ntargets:\n  - {select: total, abandoned: < 1%}\n",
         );
         let out = common::perfgate(
             &[
@@ -854,6 +854,13 @@ async fn abandoned_requests_show_in_the_terminal_markdown_html_and_junit() {
     .unwrap();
     let says = "abandoned: 3 requests";
     assert!(out.stdout.contains(says), "terminal: {}", out.both());
+    // A target judges them: 3 of 3 sent.
+    assert_eq!(out.status.code(), Some(1), "{}", out.both());
+    assert!(
+        out.stdout.contains("FAIL    total: abandoned < 1%: measured 100%"),
+        "{}",
+        out.stdout
+    );
     for f in ["s.md", "r.html", "j.xml"] {
         let text = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
         assert!(text.contains(says), "{f}: {text}");

@@ -814,6 +814,16 @@ fn entry<L>(
             Err(why) => cx.err(Pos::of(v), why, None),
         }
     }
+    // `abandoned` is counted for the whole run, not per request name.
+    for &(metric, key, pos) in &metrics {
+        if metric == Metric::Abandoned && e.select != Selector::Total {
+            cx.err(
+                pos,
+                format!("`{key}` is counted for the whole run, not per request name: it needs `select: total`"),
+                Some("put it in its own target: `- {select: total, abandoned: < 1%}`".into()),
+            );
+        }
+    }
     // Server metrics only with `select: server`, and nothing else there.
     let server = e.select == Selector::Server;
     match place {
