@@ -482,6 +482,25 @@ enum Phase {
     Readiness,
     /// The load is running against a ready service.
     Steady,
+    /// The run is over, its reports written, and the PR comment waits on a GitHub API that never
+    /// answers.
+    Comment,
+}
+
+/// A GitHub API that accepts connections and never answers: its base URL and the connections it took.
+fn stalled_github() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = n.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in l.incoming().flatten() {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(c);
+        }
+    });
+    (url, n)
 }
 
 /// A number no other process carries in its command line.
@@ -529,28 +548,44 @@ fn eventually(limit: Duration, mut ok: impl FnMut() -> bool) -> bool {
 fn signal_case(dir: &TempDir, phase: Phase, signals: &[i32], case: usize) -> Option<String> {
     use std::io::BufRead;
     let mark = marker(case);
+    let run_time = if matches!(phase, Phase::Comment) { "1s" } else { "60s" };
     let gate = dir.write(
         &format!("g{case}.yaml"),
-        &CLOSED.replace("run_time: 2s", "run_time: 60s"),
+        &CLOSED.replace("run_time: 2s", &format!("run_time: {run_time}")),
     );
     let serve = match phase {
         // Never ready: nothing listens; `sleep MARKER` is easy to find.
         Phase::Readiness => format!("exec sleep {mark}"),
-        Phase::Starting | Phase::Steady => {
+        Phase::Starting | Phase::Steady | Phase::Comment => {
             format!("exec {BIN} serve-demo --port {{port}} --no-base-latency --demo-seed {mark}")
         }
     };
-    let mut child = ChildGuard(
-        Command::new(BIN)
-            .args(["run", s(&gate), "--serve", &serve])
-            .current_dir(&dir.0)
-            .env_remove("GITHUB_ACTIONS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start perfgate"),
-    );
+    let mut cmd = Command::new(BIN);
+    cmd.args(["run", s(&gate), "--serve", &serve])
+        .current_dir(&dir.0)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("PERFGATE_PUBLISH_TIMEOUT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut api_calls = None;
+    if matches!(phase, Phase::Comment) {
+        let (api, calls) = stalled_github();
+        let event = dir.write(
+            &format!("event{case}.json"),
+            r#"{"pull_request": {"number": 7, "head": {"sha": "abc"}}}"#,
+        );
+        cmd.arg("--comment")
+            .env("GITHUB_TOKEN", "t0ken")
+            .env("GITHUB_REPOSITORY", "octo/shop")
+            .env("GITHUB_API_URL", &api)
+            .env("GITHUB_EVENT_NAME", "pull_request")
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("PERFGATE_COMMENT_AUTHOR", "perfgate-bot");
+        api_calls = Some(calls);
+    }
+    let mut child = ChildGuard(cmd.spawn().expect("start perfgate"));
     let pid = child.0.id();
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     let stderr = child.0.stderr.take().expect("stderr");
@@ -584,9 +619,15 @@ fn signal_case(dir: &TempDir, phase: Phase, signals: &[i32], case: usize) -> Opt
             std::thread::sleep(Duration::from_millis(300));
             loading
         }
+        Phase::Comment => {
+            let calls = api_calls.clone().expect("a stalled API");
+            eventually(Duration::from_secs(30), || {
+                calls.load(std::sync::atomic::Ordering::SeqCst) > 0
+            })
+        }
     };
     let service_ran = !common::alive_with(&mark).is_empty();
-    if !reached || (!service_ran && !matches!(phase, Phase::Starting)) {
+    if !reached || (!service_ran && matches!(phase, Phase::Readiness | Phase::Steady)) {
         return Some(format!("{phase:?} {signals:?}: the phase was never reached"));
     }
     for (i, sig) in signals.iter().enumerate() {
@@ -603,8 +644,12 @@ fn signal_case(dir: &TempDir, phase: Phase, signals: &[i32], case: usize) -> Opt
         wrong.push("perfgate did not stop within 30 s".to_string());
     }
     let status = child.0.try_wait().ok().flatten();
-    if status.and_then(|s| s.code()) != Some(3) {
-        wrong.push(format!("exit {status:?}, expected 3"));
+    let code = status.and_then(|s| s.code());
+    // After the comment phase's signal the verdict was reached: a signal only ends publishing (a
+    // second one, if perfgate is still there, exits 3 at once).
+    let expected: &[i32] = if matches!(phase, Phase::Comment) { &[0, 3] } else { &[3] };
+    if !code.is_some_and(|c| expected.contains(&c)) {
+        wrong.push(format!("exit {status:?}, expected one of {expected:?}"));
     }
     // The services are killed before perfgate exits; the kernel may take a moment to reap them.
     if !eventually(Duration::from_secs(5), || common::alive_with(&mark).is_empty()) {
@@ -659,6 +704,12 @@ fn no_orphan_after_a_signal_during_the_readiness_wait() {
 #[test]
 fn no_orphan_after_a_signal_during_the_load() {
     signal_matrix(Phase::Steady);
+}
+
+/// Before: the run's handlers ignored the signal and the comment held the process about 3 minutes.
+#[test]
+fn no_orphan_and_no_wait_after_a_signal_while_the_comment_is_posted() {
+    signal_matrix(Phase::Comment);
 }
 
 /// `--serve` with a `--baseline-host` that does not answer: exit 3, and the started service is stopped.
