@@ -84,6 +84,8 @@ async fn publish_bounded(input: &report::Input<'_>, paths: &crate::github::Paths
         Err(_) => PUBLISH_LIMIT,
     };
     let signals = crate::serve::Signals::installed();
+    // The run is over: a signal now only ends publishing, which says so itself.
+    signals.on_first_say("");
     let seen = signals.count();
     let what = if comment {
         "publishing to GitHub (the PR comment)"

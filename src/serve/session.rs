@@ -23,7 +23,12 @@ pub const SECOND_SIGNAL_EXIT: i32 = 3;
 pub struct Signals {
     count: watch::Receiver<u32>,
     groups: Arc<Mutex<Vec<u32>>>,
+    /// What the first signal's line says it does (empty: nothing printed).
+    notice: Arc<Mutex<&'static str>>,
 }
+
+/// What the first signal does during the run.
+const RUN_NOTICE: &str = "perfgate: stopping: in-flight requests get the grace period, then reports are written (a second signal exits at once)";
 
 /// The handlers installed in this process, once [`Signals::install`] ran.
 static INSTALLED: std::sync::OnceLock<Signals> = std::sync::OnceLock::new();
@@ -35,6 +40,11 @@ impl Signals {
             Some(s) => s.clone(),
             None => Signals::install(),
         }
+    }
+
+    /// Sets the line the first signal prints from now on (empty: none; the waiter says what stopped).
+    pub fn on_first_say(&self, line: &'static str) {
+        *self.notice.lock().unwrap_or_else(|e| e.into_inner()) = line;
     }
 
     /// Signals received so far.
@@ -53,6 +63,8 @@ impl Signals {
         let (tx, count) = watch::channel(0u32);
         let groups: Arc<Mutex<Vec<u32>>> = Arc::default();
         let registered = groups.clone();
+        let notice: Arc<Mutex<&'static str>> = Arc::new(Mutex::new(RUN_NOTICE));
+        let said = notice.clone();
         let (hit, mut hits) = tokio::sync::mpsc::unbounded_channel::<()>();
         listen(hit);
         tokio::spawn(async move {
@@ -61,17 +73,20 @@ impl Signals {
                 n += 1;
                 let _ = tx.send(n);
                 if n == 1 {
-                    errln!("perfgate: stopping: in-flight requests get the grace period, then reports are written (a second signal exits at once)");
+                    let line = *said.lock().unwrap_or_else(|e| e.into_inner());
+                    if !line.is_empty() {
+                        errln!("{line}");
+                    }
                 } else {
                     for pid in registered.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                         signal_group(*pid, Signal::Kill);
                     }
-                    errln!("perfgate: second signal: services stopped, exiting now, reports not written");
+                    errln!("perfgate: second signal: started services stopped, exiting now; reports not written yet are not written");
                     std::process::exit(SECOND_SIGNAL_EXIT);
                 }
             }
         });
-        let signals = Signals { count, groups };
+        let signals = Signals { count, groups, notice };
         let _ = INSTALLED.set(signals.clone());
         signals
     }
