@@ -969,3 +969,24 @@ async fn a_hung_service_fails_the_gate_instead_of_making_the_run_untrusted() {
     assert!(r.load.generator.untrusted.is_none());
     assert_eq!(r.total(true).failures, r.total(true).requests);
 }
+
+/// The service's log goes beside the results file only when that is a file in a folder of files:
+/// with `--out /dev/null` it goes to the temp folder. Before: `/dev/perfgate-service-PID.log`
+/// (litter in /dev as root, "cannot create the service log" and exit 3 otherwise).
+#[test]
+fn the_service_log_never_goes_beside_a_device() {
+    let dir = TempDir::new("rel-log-beside-device");
+    let gate = dir.write("g.yaml", &CLOSED.replace("run_time: 2s", "run_time: 1s"));
+    let serve = demo_serve();
+    let out = run_captured(
+        &dir.0,
+        &["run", s(&gate), "--serve", &serve, "-q", "--out", "/dev/null"],
+    );
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", out.both());
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("starting the service"))
+        .unwrap_or_else(|| panic!("{}", out.stderr));
+    assert!(!line.contains("(output: /dev/"), "{line}");
+}
