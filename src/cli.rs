@@ -117,7 +117,8 @@ pub struct LoadArgs {
 /// Report files to write (checked writable before any load starts).
 #[derive(Debug, Args, Clone, Default)]
 pub struct ReportArgs {
-    /// Write the results JSON here (also the baseline format).
+    /// Write the results JSON here (also the baseline format). A report path of `-` is standard output
+    /// (the terminal table then goes to standard error).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Write JUnit XML here: one testcase per check.
@@ -227,6 +228,7 @@ pub fn main() -> Result<Outcome, Error> {
         }
         Err(e) => return Err(Error::Input(e.render().to_string().trim_end().to_string())),
     };
+    crate::metrics::health::raise_open_files_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -248,12 +250,17 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
         }
         Command::Validate { gate } => {
             let g = Gate::load(&gate)?;
-            println!("{}: valid gate `{}`", g.file, g.name);
+            outln!("{}: valid gate `{}`", g.file, g.name);
             app::console::print_outline(&g);
             Ok(Outcome::Pass)
         }
         Command::Schema => {
-            println!("{}", crate::gate::schema());
+            // The schema is this command's product: a full disk is an error, a closed pipe is not.
+            crate::print_to(
+                &mut std::io::stdout().lock(),
+                format_args!("{}\n", crate::gate::schema()),
+            )
+            .map_err(|e| Error::Reports(format!("error: cannot write the schema to standard output: {e}")))?;
             Ok(Outcome::Pass)
         }
         Command::ServeDemo { port, demo } => app::serve_demo(port, demo).await,

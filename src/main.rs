@@ -6,7 +6,7 @@ fn main() {
         Err(e) => {
             let message = e.to_string();
             if !message.is_empty() {
-                eprintln!("{message}");
+                let _ = perfgate::print_to(&mut std::io::stderr(), format_args!("{message}\n"));
             }
             e.exit_code()
         }

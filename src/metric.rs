@@ -24,6 +24,9 @@ pub enum Metric {
     Rps,
     /// Number of requests.
     Requests,
+    /// Share of the requests sent that were still unanswered when the grace period ended, percent
+    /// (a run-level metric: `select: total` only).
+    Abandoned,
     /// Slope of a latency percentile over the steady phase, percent of its mean per minute.
     Trend(f64),
     /// A resource of the service's process tree.
@@ -87,7 +90,7 @@ const fn named(key: &'static str, metric: Metric, description: &'static str) -> 
 }
 
 /// Every named key, in the order help texts list them.
-const NAMED: [Named; 21] = [
+const NAMED: [Named; 22] = [
     named("avg", Metric::Avg, "Mean latency"),
     named("min", Metric::Min, "Smallest latency"),
     named("max", Metric::Max, "Largest latency"),
@@ -103,6 +106,11 @@ const NAMED: [Named; 21] = [
         "Requests per second (a limit without comparison means `>=`)",
     ),
     named("requests", Metric::Requests, "Number of requests"),
+    named(
+        "abandoned",
+        Metric::Abandoned,
+        "Share of the requests sent that were still unanswered when the grace period ended (`select: total`)",
+    ),
     named(
         "p50_trend",
         Metric::Trend(50.0),
@@ -304,6 +312,9 @@ impl Metric {
             (Place::Budget, Metric::Trend(_) | Metric::Server(ServerMetric::RssTrend)) => Err(format!(
                 "`{self}` has no regression budget: a slope is judged by a target (`targets:`), which applies to every run"
             )),
+            (Place::Budget, Metric::Abandoned) => Err(format!(
+                "`{self}` has no regression budget: judge it with a target, e.g. `abandoned: < 1%`"
+            )),
             (Place::Budget, Metric::Min | Metric::Max | Metric::Requests) => Err(format!(
                 "`{self}` has no regression budget: min and max are single samples and the request count follows the load; budget `avg`, a percentile, `error_rate` or `rps`"
             )),
@@ -332,7 +343,7 @@ impl Metric {
     /// Unit for display, with its leading space where one is written.
     pub fn unit(self) -> &'static str {
         match self {
-            Metric::ErrorRate => "%",
+            Metric::ErrorRate | Metric::Abandoned => "%",
             Metric::Rps => " req/s",
             Metric::Requests => "",
             Metric::Trend(_) => " %/min",
@@ -351,7 +362,7 @@ impl Metric {
             (Place::Budget, Metric::Rps) => "-10%",
             (Place::Budget, Metric::Avg | Metric::Percentile(_)) => "+10%..+20%",
             (Place::Budget, _) => "+10%",
-            (Place::Target, Metric::ErrorRate) => "< 1%",
+            (Place::Target, Metric::ErrorRate | Metric::Abandoned) => "< 1%",
             (Place::Target, Metric::Rps) => "> 100",
             (Place::Target, Metric::Requests) => ">= 1000",
             (Place::Target, Metric::Trend(_)) => "< 5%/min",
@@ -363,11 +374,11 @@ impl Metric {
         }
     }
 
-    /// The value over merged stats; latencies in ms (slopes and server metrics come from the
-    /// series and the service samples instead, and read 0 here).
+    /// The value over merged stats; latencies in ms (slopes, server metrics and `abandoned` come
+    /// from the series, the service samples and the load instead, and read 0 here).
     pub fn measure(self, s: &Stats, window_s: f64) -> f64 {
         match self {
-            Metric::Trend(_) | Metric::Server(_) => 0.0,
+            Metric::Trend(_) | Metric::Server(_) | Metric::Abandoned => 0.0,
             Metric::Avg => s.mean_ms(),
             Metric::Min => s.min_us as f64 / 1000.0,
             Metric::Max => s.max_us as f64 / 1000.0,
@@ -446,7 +457,7 @@ mod tests {
         for k in ["avg", "mean", "p95", "error_rate", "rps", "rss_max", "server.cpu_mean"] {
             assert!(budget.contains(&k.to_string()), "{k}");
         }
-        for k in ["min", "max", "requests", "p95_trend", "rss_trend"] {
+        for k in ["min", "max", "requests", "abandoned", "p95_trend", "rss_trend"] {
             assert!(!budget.contains(&k.to_string()), "{k}");
         }
         assert_eq!(keys(Place::Target).len(), NAMED.len() + aliases().len());

@@ -254,6 +254,46 @@ fn gate_rows() -> Vec<Row> {
             &["`spawn_rate`", "expected a number", "`fast`"],
         ),
         gate(
+            "spawn-rate-tiny",
+            good("spawn_rate: 2", "spawn_rate: 1e-300"),
+            (8, 15),
+            &["`spawn_rate` must be from 0.000001 users per second", "found `1e-300`"],
+        ),
+        gate(
+            "arrival-rate-huge",
+            edit(OPEN, "arrival_rate: 5", "arrival_rate: 1e300"),
+            (4, 17),
+            &[
+                "`arrival_rate` must be from 0 to 1000000 arrivals per second",
+                "found `1e300`",
+            ],
+        ),
+        gate(
+            "stage-rate-huge",
+            edit(STAGED, "rate: 10}", "rate: 1e12}"),
+            (6, 29),
+            &["`rate` must be from 0 to 1000000 arrivals per second", "found `1e12`"],
+        ),
+        gate(
+            "one-name-two-methods",
+            good(
+                "          path: /launch",
+                "          path: /launch\n          name: GET /a",
+            ),
+            (28, 13),
+            &[
+                "the request name `GET /a` is already used by a POST request at FILE:18:11",
+                "this one is a GET",
+                "give one of them its own `name:`",
+            ],
+        ),
+        gate(
+            "abandoned-per-name",
+            good("    avg: < 100ms", "    abandoned: < 1%"),
+            (33, 16),
+            &["`abandoned` is counted for the whole run", "needs `select: total`"],
+        ),
+        gate(
             "run-time-no-unit",
             good("run_time: 10s", "run_time: 1h30"),
             (9, 13),
@@ -634,6 +674,11 @@ fn run_rows() -> Vec<Row> {
             &["--spawn-rate must be a positive number of users per second"],
         ),
         run(
+            "spawn-rate-tiny",
+            &["{gate}", "--spawn-rate", "1e-19"],
+            &["--spawn-rate must be from 0.000001 users per second", "found `1e-19`"],
+        ),
+        run(
             "run-time-words",
             &["{gate}", "--run-time", "10 minutes"],
             &["--run-time", "found `10 minutes`", "(units: ms, s, m, h)"],
@@ -718,6 +763,20 @@ fn run_rows() -> Vec<Row> {
             "out-in-missing-folder",
             &["{gate}", "--out", "{dir}/no/such/r.json"],
             &["no/such", "does not exist"],
+        ),
+        run(
+            "two-reports-one-path",
+            &["{gate}", "--out", "{dir}/x", "--junit", "./x"],
+            &["--out and --junit both write ./x", "give each its own path"],
+        ),
+        run(
+            "baseline-is-out",
+            &["{gate}", "--baseline", "{dir}/b.json", "--out", "b.json"],
+            &[
+                "is also --out",
+                "would overwrite the baseline it is compared with",
+                "--out head.json",
+            ],
         ),
         run(
             "gate-file-missing",

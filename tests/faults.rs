@@ -1045,6 +1045,12 @@ async fn corrupt_baseline_exits_2_before_any_load() {
     assert!(server.requests.load(Ordering::Relaxed) > 0);
 
     let hist = "/requests/0/phases/steady/histogram";
+    let steady = "/requests/0/phases/steady";
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let requests = doc
+        .pointer(&format!("{steady}/requests"))
+        .and_then(|v| v.as_u64())
+        .unwrap();
     let bad = [
         ("truncated", text[..text.len() / 2].to_string(), "ends early"),
         ("not-json", "this is not JSON\n".to_string(), "not JSON"),
@@ -1067,6 +1073,32 @@ async fn corrupt_baseline_exits_2_before_any_load() {
             "hist-not-base64",
             with_value(&text, hist, "%%% not base64 %%%".into()),
             "histogram is not valid base64",
+        ),
+        // Consistency (issue 15 #16): each names the field's path.
+        (
+            "failures-above-requests",
+            with_value(&text, &format!("{steady}/failures"), (requests + 1).into()),
+            "`requests[0].phases.steady.failures` is",
+        ),
+        (
+            "histogram-count-differs",
+            with_value(&text, &format!("{steady}/requests"), (requests + 5).into()),
+            "`requests[0].phases.steady.histogram` holds",
+        ),
+        (
+            "duration-zero",
+            with_value(&text, "/load/duration_s", 0.into()),
+            "`load.duration_s` is 0",
+        ),
+        (
+            "run-time-negative",
+            with_value(&text, "/load/run_time_s", (-5.0).into()),
+            "`load.run_time_s` is -5",
+        ),
+        (
+            "wrong-type",
+            with_value(&text, "/load/users", "many".into()),
+            "at `load.users`",
         ),
     ];
 

@@ -465,3 +465,104 @@ fn failing_checks_become_error_annotations_at_the_target_line() {
     );
     assert!(lines.len() <= 20);
 }
+
+/// An API that accepts connections and never answers.
+async fn stalled_api() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let n = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = listener.accept().await {
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(c);
+        }
+    });
+    (format!("http://{addr}/api/v3"), accepted)
+}
+
+/// `perfgate report --comment` against `api`, with `env` added; the child, not waited for.
+fn start_comment(api: &str, env: &[(&str, &str)]) -> std::process::Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_perfgate"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("report")
+        .arg(results_file())
+        .args(["--gate", "gates/prismq.yaml", "--comment"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_REPOSITORY", "octo/shop")
+        .env("GITHUB_API_URL", api)
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", event_file("pull_request"))
+        .env("GITHUB_TOKEN", TOKEN)
+        .env_remove("GITHUB_OUTPUT")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("PERFGATE_COMMENT_AUTHOR")
+        .env_remove("PERFGATE_PUBLISH_TIMEOUT")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+/// Waits at most `limit` for the child; kills it and panics past that. Returns its code and stderr.
+fn finish_within(mut child: std::process::Child, limit: std::time::Duration) -> (Option<i32>, String) {
+    use std::io::Read;
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still publishing {limit:?} later");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let code = child.wait().unwrap().code();
+    let mut err = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    (code, err)
+}
+
+/// Before: about 3 minutes (3 attempts x 30 s for each API call) after the reports, with SIGTERM
+/// ignored; now publishing is cut at PERFGATE_PUBLISH_TIMEOUT, saying so, with the verdict's code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_api_is_cut_off_at_the_publishing_limit() {
+    let want = plain_code();
+    let (api, _) = stalled_api().await;
+    let child = start_comment(&api, &[("PERFGATE_PUBLISH_TIMEOUT", "1s")]);
+    let (code, err) = tokio::task::spawn_blocking(move || finish_within(child, std::time::Duration::from_secs(20)))
+        .await
+        .unwrap();
+    assert_eq!(code, want, "publishing never changes the exit code: {err}");
+    assert!(err.contains("did not finish within 1s"), "{err}");
+}
+
+/// A stop signal while the comment is being posted stops publishing at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_stops_publishing() {
+    let want = plain_code();
+    let (api, accepted) = stalled_api().await;
+    let child = start_comment(&api, &[]);
+    let pid = child.id();
+    let (code, err) = tokio::task::spawn_blocking(move || {
+        let start = std::time::Instant::now();
+        while accepted.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "never called the API"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // SAFETY: kill(2) on our own child.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGTERM);
+        }
+        finish_within(child, std::time::Duration::from_secs(10))
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, want, "{err}");
+    assert!(err.contains("stopped by a signal"), "{err}");
+}

@@ -153,3 +153,87 @@ targets:
     assert!(!err.contains(TOKEN), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A query value and a JSON body string from `${env:...}`: the query value is percent-encoded like a
+/// literal one (no injected parameter, no `+` read as a space, no fragment cut off), and under GitHub
+/// Actions both values are masked. Before: `?api_key=k3y+b64/x=&admin=1` was sent and nothing masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_values_in_queries_are_encoded_and_every_env_value_is_masked() {
+    use axum::extract::RawQuery;
+    use std::sync::{Arc, Mutex};
+    const QUERY: &str = "k3y+b64/x=&admin=1#rest";
+    const BODY: &str = "body_secret_42";
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let app = Router::new().route(
+        "/q",
+        get(move |RawQuery(q): RawQuery| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(q.unwrap_or_default());
+                "ok"
+            }
+        })
+        .post(|| async { "ok" }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    let dir = std::env::temp_dir().join(format!("perfgate-secrets-q-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let gate = dir.join("g.yaml");
+    std::fs::write(
+        &gate,
+        r#"version: 1
+load: {users: 1, run_time: 1s}
+scenarios:
+  A:
+    think_time: 50ms
+    tasks:
+      - request:
+          path: /q
+          query: {api_key: "${env:PG_QUERY}"}
+      - request:
+          method: POST
+          path: /q
+          json: {secret: "${env:PG_BODY}"}
+"#,
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_perfgate");
+    let host = format!("http://{addr}");
+    let o = tokio::task::spawn_blocking(move || {
+        Command::new(bin)
+            .arg("run")
+            .arg(&gate)
+            .args(["--host", &host, "-q"])
+            .env("PG_QUERY", QUERY)
+            .env("PG_BODY", BODY)
+            .env("GITHUB_ACTIONS", "true")
+            .env_remove("GITHUB_OUTPUT")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{stderr}");
+    let queries = seen.lock().unwrap().clone();
+    assert!(!queries.is_empty(), "no GET /q arrived: {stderr}");
+    for q in &queries {
+        assert_eq!(q, "api_key=k3y%2Bb64%2Fx%3D%26admin%3D1%23rest", "the raw query sent");
+    }
+    let masks: Vec<&str> = stdout.lines().filter(|l| l.starts_with("::add-mask::")).collect();
+    assert!(
+        masks.iter().any(|m| m.contains("k3y+b64")),
+        "the query secret is masked: {stdout}"
+    );
+    assert!(
+        masks.iter().any(|m| m.contains(BODY)),
+        "the body secret is masked: {stdout}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -27,8 +27,6 @@ pub(super) async fn conclude(
     if let Some(r) = &mut verdict.regression {
         r.confirm_with(windows);
     }
-    print_results(results);
-    print_verdict(&verdict, &gate.file);
     // The results file carries the verdict it got.
     let mut judged = results.clone();
     judged.verdict = serde_json::to_value(&verdict).ok();
@@ -38,15 +36,18 @@ pub(super) async fn conclude(
         verdict: &verdict,
         gate_file: &gate.file,
     };
+    // The files first: nothing printed (to a slow or closed pipe) can keep them from being written.
     let written = reports.write(&input);
-    written.done.iter().for_each(|d| eprintln!("wrote {d}"));
+    print_results(results);
+    print_verdict(&verdict, &gate.file);
+    written.done.iter().for_each(|d| errln!("wrote {d}"));
     let shown = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string());
     let paths = crate::github::Paths {
         results: shown(&opts.paths.out),
         summary: shown(&opts.paths.summary),
         junit: shown(&opts.paths.junit),
     };
-    crate::github::publish(&input, &paths, opts.comment).await;
+    publish_bounded(&input, &paths, opts.comment).await;
     if results.interrupted {
         return Err(Error::untrusted(
             "the run was interrupted; its numbers describe a partial run",
@@ -54,10 +55,10 @@ pub(super) async fn conclude(
         ));
     }
     if let Some(why) = &results.load.generator.untrusted {
-        return Err(Error::untrusted(
-            why,
-            Some("give the generator its own core, lower the load, or raise `max_connections`"),
-        ));
+        // A local limit's message carries its own fix.
+        let help = (results.load.generator.local_faults == 0)
+            .then_some("give the generator its own core, lower the load, or raise `max_connections`");
+        return Err(Error::untrusted(why, help));
     }
     if !written.failed.is_empty() {
         return Err(Error::Reports(
@@ -70,4 +71,40 @@ pub(super) async fn conclude(
         ));
     }
     Ok(if verdict.passed() { Outcome::Pass } else { Outcome::Fail })
+}
+
+/// How long publishing (step summary, annotations, outputs, the PR comment) may take in all.
+const PUBLISH_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Publishes within `PERFGATE_PUBLISH_TIMEOUT` (60 s by default) and stops at the next stop signal:
+/// a stalled GitHub API never holds a finished run, whose reports are already written. Publishing
+/// never changes the exit code.
+async fn publish_bounded(input: &report::Input<'_>, paths: &crate::github::Paths, comment: bool) {
+    let limit = match std::env::var("PERFGATE_PUBLISH_TIMEOUT") {
+        Ok(v) => crate::gate::duration::parse_duration(&v).unwrap_or_else(|e| {
+            errln!(
+                "warning: PERFGATE_PUBLISH_TIMEOUT: {e}; using {}s",
+                PUBLISH_LIMIT.as_secs()
+            );
+            PUBLISH_LIMIT
+        }),
+        Err(_) => PUBLISH_LIMIT,
+    };
+    let signals = crate::serve::Signals::installed();
+    // The run is over: a signal now only ends publishing, which says so itself.
+    signals.on_first_say("");
+    let seen = signals.count();
+    let what = if comment {
+        "publishing to GitHub (the PR comment)"
+    } else {
+        "publishing to GitHub"
+    };
+    tokio::select! {
+        _ = crate::github::publish(input, paths, comment) => {}
+        _ = tokio::time::sleep(limit) => errln!(
+            "warning: {what} did not finish within {}; stopped it (the reports are written; PERFGATE_PUBLISH_TIMEOUT sets the limit)",
+            crate::gate::duration::format_duration(limit)
+        ),
+        _ = signals.after(seen) => errln!("perfgate: {what} stopped by a signal (the reports are written)"),
+    }
 }

@@ -18,14 +18,14 @@ pub fn print_outline(g: &Gate) {
     } else {
         "all at once".into()
     };
-    println!(
+    outln!(
         "  load: {} users, spawn {rate}, run {}",
         l.users,
         crate::gate::duration::format_duration(l.run_time)
     );
     for s in g.selected_scenarios() {
         let (lo, hi) = s.think_time;
-        println!(
+        outln!(
             "  scenario {} (weight {}, think {}..{}): {}",
             s.name,
             s.weight,
@@ -34,19 +34,19 @@ pub fn print_outline(g: &Gate) {
             crate::verdict::count(s.tasks.len(), "task")
         );
     }
-    println!("  request names: {}", g.request_names().join(", "));
+    outln!("  request names: {}", g.request_names().join(", "));
 }
 
 /// Prints the noise floor an A/A run measured for every budget, and which budgets it cannot resolve.
 pub fn print_calibration(gate: &Gate, a: &Results, b: &Results) {
     let reg = verdict::compare::compare(&gate.regression, a, b, Mode::Duet, gate.verdict.include_ramp_up);
-    println!("A/A calibration: two processes of the same build, interleaved. The noise floor is the widest change the intervals allow when nothing changed; a budget should sit above it.");
+    outln!("A/A calibration: two processes of the same build, interleaved. The noise floor is the widest change the intervals allow when nothing changed; a budget should sit above it.");
     if reg.comparisons.is_empty() {
-        println!("  the gate has no regression budgets to calibrate");
+        outln!("  the gate has no regression budgets to calibrate");
     }
     for c in &reg.comparisons {
         let (floor_text, verdict) = noise_floor(c);
-        println!(
+        outln!(
             "  {:<50} noise floor {floor_text:<10} {verdict}",
             format!("{} {}", c.subject, c.metric)
         );
@@ -82,7 +82,7 @@ fn noise_floor(c: &verdict::compare::Comparison) -> (String, String) {
 
 /// Prints the comparison with the baseline: one line per comparison, regressions first, then notes.
 pub fn print_regression(r: &verdict::compare::Regression, file: &str) {
-    println!(
+    outln!(
         "Compared with base ({}, {:.0}% confidence for all {} comparisons together):",
         match r.mode {
             Mode::Duet => "duet: loaded together",
@@ -108,7 +108,7 @@ pub fn print_regression(r: &verdict::compare::Regression, file: &str) {
         let sensitivity = crate::report::sensitivity_text(c)
             .map(|s| format!("; {s}"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "  {:<12} {}: {values}; {}{sensitivity}  [{file}:{}]",
             c.change.label(),
             c.name,
@@ -117,15 +117,15 @@ pub fn print_regression(r: &verdict::compare::Regression, file: &str) {
         );
     }
     for n in &r.notes {
-        println!("  note: {n}");
+        outln!("  note: {n}");
     }
 }
 
 /// Prints the verdict: headline, then every check with failures first.
 pub fn print_verdict(v: &verdict::Verdict, file: &str) {
-    println!("Verdict: {}", v.headline());
+    outln!("Verdict: {}", v.headline());
     for c in crate::report::checks_failing_first(v) {
-        println!(
+        outln!(
             "  {:<7} {}: {}  [{file}:{}]",
             c.outcome.label(),
             c.name,
@@ -134,7 +134,7 @@ pub fn print_verdict(v: &verdict::Verdict, file: &str) {
         );
     }
     for n in &v.notes {
-        println!("  note: {n}");
+        outln!("  note: {n}");
     }
     if let Some(r) = &v.regression {
         print_regression(r, file);
@@ -143,20 +143,23 @@ pub fn print_verdict(v: &verdict::Verdict, file: &str) {
 
 /// Prints the run summary, stats table and failure lines.
 pub fn print_results(r: &Results) {
-    println!("{}", terminal::run_summary(r));
-    println!("{}", terminal::generator_line(r));
-    if let Some(line) = terminal::server_line(r) {
-        println!("{line}");
+    outln!("{}", terminal::run_summary(r));
+    outln!("{}", terminal::generator_line(r));
+    if let Some(line) = terminal::abandoned_line(r) {
+        outln!("{line}");
     }
-    println!("{}", terminal::stats_table(r));
+    if let Some(line) = terminal::server_line(r) {
+        outln!("{line}");
+    }
+    outln!("{}", terminal::stats_table(r));
     if let Some(line) = terminal::phase_line(r) {
-        println!("  {line}");
+        outln!("  {line}");
     }
     for line in terminal::answer_lines(r) {
-        println!("  {line}");
+        outln!("  {line}");
     }
     for line in terminal::failure_lines(r) {
-        println!("  {line}");
+        outln!("  {line}");
     }
 }
 
@@ -194,7 +197,7 @@ impl ProgressDisplay {
             bar.set_message(msg);
         } else if self.plain && p.elapsed >= self.last_plain + Duration::from_secs(10) {
             self.last_plain = p.elapsed;
-            eprintln!("[{:>4}s/{}s] {msg}", p.elapsed.as_secs(), p.run_time.as_secs());
+            errln!("[{:>4}s/{}s] {msg}", p.elapsed.as_secs(), p.run_time.as_secs());
         }
     }
 

@@ -28,10 +28,10 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Outcome, Error> {
         ))
     })?;
     let bytes = serde_json::to_vec_pretty(&merged).map_err(|e| Error::Reports(format!("error: {e}")))?;
-    report::write_atomic(out, &bytes)
+    report::write_report(out, &bytes)
         .map_err(|e| Error::Reports(format!("error: cannot write {}: {e}", out.display())))?;
     let total = merged.total(true);
-    eprintln!(
+    errln!(
         "merged {} shards of run {}: {} users, {} requests, {} failures → {}",
         merged.load.shards.len(),
         shards_run_id(shards).unwrap_or_default(),
@@ -41,7 +41,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Outcome, Error> {
         out.display()
     );
     if let Some(why) = &merged.load.generator.untrusted {
-        eprintln!("warning: the merged run cannot be trusted: {why}");
+        errln!("warning: the merged run cannot be trusted: {why}");
     }
     Ok(Outcome::Pass)
 }

@@ -209,10 +209,10 @@ pub async fn run(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
     if let (Some(path), Some(b)) = (&opts.baseline_out, &base) {
         let written = serde_json::to_vec_pretty(b)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| report::write_atomic(path, &bytes));
+            .and_then(|bytes| report::write_report(path, &bytes));
         match written {
-            Ok(()) => eprintln!("wrote base results → {}", path.display()),
-            Err(e) => eprintln!("error: cannot write {}: {e}", path.display()),
+            Ok(()) => errln!("wrote base results → {}", path.display()),
+            Err(e) => errln!("error: cannot write {}: {e}", path.display()),
         }
     }
     let windows = match &base {
@@ -245,8 +245,8 @@ fn without_results(gate: &Gate, reports: &Reports, e: Error) -> Error {
         gate_file: &gate.file,
         reason,
     });
-    written.done.iter().for_each(|d| eprintln!("wrote {d}"));
-    written.failed.iter().for_each(|f| eprintln!("error: {f}"));
+    written.done.iter().for_each(|d| errln!("wrote {d}"));
+    written.failed.iter().for_each(|f| errln!("error: {f}"));
     e
 }
 
@@ -278,7 +278,7 @@ async fn confirm(
     }
     let mut windows = Vec::new();
     for w in 1..=n {
-        eprintln!(
+        errln!(
             "perfgate: confirming {} regression{} ({}): window {w} of {n}",
             regressed.len(),
             if regressed.len() == 1 { "" } else { "s" },
@@ -458,7 +458,7 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         (Some(k), true) => k,
         (None, true) => default_rounds(run_time),
         (Some(k), false) if k > 1 => {
-            eprintln!(
+            errln!(
                 "warning: {}: `regression.rounds: {k}` needs both builds started by perfgate (--serve and --baseline-serve): running one window",
                 gate.file
             );
@@ -472,6 +472,7 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
     }
     let reports = Reports::new(&opts.reports.paths);
     reports.check().map_err(Error::input)?;
+    check_no_overwrite(&reports, opts).map_err(Error::input)?;
     let base_file = match &opts.baseline {
         Baseline::File(p) => Some(Results::read(p).map_err(|e| Error::input(format_args!("--baseline {e}")))?),
         _ => None,
@@ -501,7 +502,7 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         engine::check_endpoint(url, &plan.tls).map_err(Error::input)?;
     }
     if !matches!(opts.baseline, Baseline::None) && gate.regression.budgets.is_empty() {
-        eprintln!(
+        errln!(
             "warning: {} has no `regression.budgets`: nothing will be compared with the baseline",
             gate.file
         );
@@ -521,6 +522,32 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         run_time,
         sharded,
     })
+}
+
+/// Refuses a run that would write over its own baseline file, or write the base side's results where
+/// a report goes.
+fn check_no_overwrite(reports: &Reports, opts: &RunOptions) -> Result<(), String> {
+    let outputs: Vec<(&str, &std::path::Path)> = reports
+        .paths()
+        .chain(opts.baseline_out.as_deref().map(|p| ("--baseline-out", p)))
+        .collect();
+    if let Baseline::File(base) = &opts.baseline {
+        if let Some((flag, _)) = outputs.iter().find(|(_, p)| report::same_file(base, p)) {
+            return Err(format!(
+                "--baseline {} is also {flag}: the run would overwrite the baseline it is compared with; write the new results elsewhere (e.g. `--out head.json`) and promote them once the gate passes",
+                base.display()
+            ));
+        }
+    }
+    if let Some(b) = &opts.baseline_out {
+        if let Some((flag, _)) = reports.paths().find(|(_, p)| report::same_file(b, p)) {
+            return Err(format!(
+                "{flag} and --baseline-out both write {}: give the base side's results their own path",
+                b.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Head's results, and base's in a duet.
@@ -718,12 +745,12 @@ async fn measure_window(
                 .ok()
                 .and_then(|v| crate::github::commands::mask(&v))
             {
-                println!("{line}");
+                outln!("{line}");
             }
         }
-        println!("::group::perfgate: load against {}", plan.base);
+        outln!("::group::perfgate: load against {}", plan.base);
     }
-    eprintln!(
+    errln!(
         "perfgate: {} against {}: {} for {}, seed {}{}",
         gate.name,
         against(plan, w.base_url.as_ref(), calibrating),
@@ -738,7 +765,7 @@ async fn measure_window(
     if let Some(at) = start_at {
         match at.duration_since(std::time::SystemTime::now()) {
             Ok(wait) => {
-                eprintln!(
+                errln!(
                     "perfgate: waiting {:.1} s for --start-at {}",
                     wait.as_secs_f64(),
                     humantime::format_rfc3339_millis(at)
@@ -769,7 +796,7 @@ async fn measure_window(
     display.finish();
     let servers = session.finish().await;
     if actions {
-        println!("::endgroup::");
+        outln!("::endgroup::");
     }
     let mut measured = measured.map_err(|e| match e {
         EngineError::Input(why) => Error::input(why),
@@ -792,7 +819,7 @@ async fn measure_window(
         .chain(servers.1.iter())
         .filter_map(|s| s.exited.as_ref())
     {
-        eprintln!("error: {note}");
+        errln!("error: {note}");
     }
     Ok((measured, servers))
 }
@@ -843,8 +870,8 @@ pub async fn serve_demo(port: u16, knobs: crate::demo::DemoOptions) -> Result<Ou
         ))
     })?;
     match listener.local_addr() {
-        Ok(addr) => eprintln!("perfgate demo backend listening on http://{addr} (Ctrl-C stops it)"),
-        Err(e) => eprintln!("warning: {e}"),
+        Ok(addr) => errln!("perfgate demo backend listening on http://{addr} (Ctrl-C stops it)"),
+        Err(e) => errln!("warning: {e}"),
     }
     let signals = Signals::install();
     let shutdown = async move { signals.first().await };

@@ -62,7 +62,7 @@ fn gate_for(results: &Results, path: &Path, gate: Option<PathBuf>) -> Result<Gat
         ))
     })?;
     if gate.sha256 != results.gate.sha256 {
-        eprintln!(
+        errln!(
             "warning: {} has changed since {} was recorded (sha256 differs); its current targets judge the old run",
             gate.file,
             path.display()

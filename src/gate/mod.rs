@@ -8,7 +8,7 @@ pub mod target;
 pub mod template;
 mod validate;
 
-pub use validate::MAX_USERS;
+pub use validate::{short_number, MAX_ARRIVAL_RATE, MAX_USERS, MIN_SPAWN_RATE};
 
 pub use error::{GateError, Pos};
 pub use template::{JsonPath, Part, Template};
@@ -373,14 +373,17 @@ impl Gate {
 
     /// Every environment variable the gate reads (`${env:NAME}`), for masking and redaction.
     pub fn env_vars(&self) -> Vec<String> {
+        let mut templates: Vec<Template> = self.headers.iter().map(|(_, t)| t.clone()).collect();
+        for r in self.scenarios.iter().flat_map(Scenario::requests) {
+            templates.push(r.path.clone());
+            templates.extend(r.headers.iter().map(|(_, t)| t.clone()));
+            templates.extend(r.query.iter().map(|(_, t)| t.clone()));
+            if let Some(body) = &r.json {
+                json_templates(body, &mut |t| templates.push(t.clone()));
+            }
+        }
         let mut out: Vec<String> = Vec::new();
-        let requests = self.scenarios.iter().flat_map(Scenario::requests);
-        for t in self
-            .headers
-            .iter()
-            .map(|(_, t)| t)
-            .chain(requests.flat_map(|r| r.headers.iter().map(|(_, t)| t)))
-        {
+        for t in &templates {
             for e in t.envs() {
                 if !out.iter().any(|o| o == e) {
                     out.push(e.to_string());

@@ -203,12 +203,12 @@ impl Limit {
                         "`{metric}`: expected a latency with its unit such as `< 100ms` or `< 1.5s`, found `{text}`"
                     )
                 })?,
-            Metric::ErrorRate => {
+            Metric::ErrorRate | Metric::Abandoned => {
                 let n = rest.strip_suffix('%').unwrap_or(rest).trim();
                 n.parse::<f64>()
                     .ok()
                     .filter(|v| (0.0..=100.0).contains(v))
-                    .ok_or_else(|| format!("`error_rate`: expected a percentage such as `< 1%`, found `{text}`"))?
+                    .ok_or_else(|| format!("`{metric}`: expected a percentage such as `< 1%`, found `{text}`"))?
             }
             Metric::Rps => {
                 let n = rest.trim_end_matches("/s").trim_end_matches("rps").trim();

@@ -20,6 +20,20 @@ pub const MAX_USERS: u32 = 1_000_000;
 pub const MAX_ROUNDS: u32 = 20;
 /// Most confirmation windows a gate may ask for.
 pub const MAX_CONFIRM: u32 = 3;
+/// The slowest spawn rate the engine schedules: one user every 11.6 days (a slower one would start
+/// users beyond what a clock can add).
+pub const MIN_SPAWN_RATE: f64 = 1e-6;
+/// The fastest arrival rate the engine schedules in one process (arrival times are f64 seconds).
+pub const MAX_ARRIVAL_RATE: f64 = 1e6;
+
+/// A number as the user wrote it, short: `1e-300` rather than 300 zeros.
+pub fn short_number(x: f64) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-4..1e9).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
+}
 
 struct Ctx {
     problems: Vec<Problem>,
@@ -116,6 +130,23 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
         scenarios.push(scenario(&mut cx, name, spec, &headers, &global_vars));
     }
 
+    // One name, one method: the stats key is the name, so a GET and a POST under one name would be
+    // counted (and judged) as one row.
+    let mut seen: Vec<(&str, crate::http::Method, Pos)> = Vec::new();
+    for r in scenarios.iter().flat_map(Scenario::requests) {
+        match seen.iter().find(|(n, _, _)| *n == r.name) {
+            Some((_, m, at)) if *m != r.method => cx.err(
+                r.pos,
+                format!(
+                    "the request name `{}` is already used by a {m} request at {file}:{}:{}; this one is a {}, and one name is one stats row",
+                    r.name, at.line, at.col, r.method
+                ),
+                Some("give one of them its own `name:`".into()),
+            ),
+            Some(_) => {}
+            None => seen.push((r.name.as_str(), r.method, r.pos)),
+        }
+    }
     let verdict = verdict_settings(&mut cx, raw.verdict.as_ref());
     let names: Vec<String> = scenarios
         .iter()
@@ -289,6 +320,17 @@ fn load_profile(
                 format!(
                     "`spawn_rate` must be a positive number of users per second, found `{}`",
                     r.value
+                ),
+                None,
+            );
+            1.0
+        }
+        Some(r) if r.value < MIN_SPAWN_RATE => {
+            cx.err(
+                Pos::of(r),
+                format!(
+                    "`spawn_rate` must be from 0.000001 users per second upward (one user every 11.6 days is the slowest the engine schedules), found `{}`",
+                    short_number(r.value)
                 ),
                 None,
             );
@@ -776,6 +818,16 @@ fn entry<L>(
             Err(why) => cx.err(Pos::of(v), why, None),
         }
     }
+    // `abandoned` is counted for the whole run, not per request name.
+    for &(metric, key, pos) in &metrics {
+        if metric == Metric::Abandoned && e.select != Selector::Total {
+            cx.err(
+                pos,
+                format!("`{key}` is counted for the whole run, not per request name: it needs `select: total`"),
+                Some("put it in its own target: `- {select: total, abandoned: < 1%}`".into()),
+            );
+        }
+    }
     // Server metrics only with `select: server`, and nothing else there.
     let server = e.select == Selector::Server;
     match place {
@@ -1026,7 +1078,17 @@ fn select(cx: &mut Ctx, v: &At<model::Scalar>, names: &[String]) -> Selector {
 
 fn open_model(cx: &mut Ctx, l: &model::LoadSpec, load_pos: Pos) -> Option<OpenModel> {
     let rate_ok = |cx: &mut Ctx, r: &At<f64>, key: &str| -> f64 {
-        if r.value.is_finite() && r.value >= 0.0 {
+        if r.value.is_finite() && r.value > MAX_ARRIVAL_RATE {
+            cx.err(
+                Pos::of(r),
+                format!(
+                    "`{key}` must be from 0 to 1000000 arrivals per second (the most one perfgate process schedules), found `{}`",
+                    short_number(r.value)
+                ),
+                Some("shard the load across runs".into()),
+            );
+            MAX_ARRIVAL_RATE
+        } else if r.value.is_finite() && r.value >= 0.0 {
             r.value
         } else {
             cx.err(

@@ -38,11 +38,11 @@ pub fn verdict_word(input: &Input) -> &'static str {
 /// when asked. Problems are notices: publishing never changes the exit code.
 pub async fn publish(input: &Input<'_>, paths: &Paths, comment: bool) {
     if let Err(e) = append_step_summary(&markdown::render(input)) {
-        eprintln!("warning: {e}");
+        errln!("warning: {e}");
     }
     if commands::in_actions() {
         for line in annotations(input) {
-            println!("{line}");
+            outln!("{line}");
         }
         let mut outputs = vec![("verdict", verdict_word(input).to_string())];
         for (name, p) in [
@@ -55,12 +55,12 @@ pub async fn publish(input: &Input<'_>, paths: &Paths, comment: bool) {
             }
         }
         if let Err(e) = commands::set_outputs(&outputs) {
-            eprintln!("warning: {e}");
+            errln!("warning: {e}");
         }
     }
     if comment {
         match post_comment(input).await {
-            Ok(msg) => eprintln!("{msg}"),
+            Ok(msg) => errln!("{msg}"),
             Err(msg) => notice(&format!("PR comment skipped: {msg}")),
         }
     }
@@ -68,9 +68,9 @@ pub async fn publish(input: &Input<'_>, paths: &Paths, comment: bool) {
 
 fn notice(msg: &str) {
     if commands::in_actions() {
-        println!("::notice title=perfgate::{}", commands::escape_data(msg));
+        outln!("::notice title=perfgate::{}", commands::escape_data(msg));
     } else {
-        eprintln!("notice: {msg}");
+        errln!("notice: {msg}");
     }
 }
 

@@ -18,43 +18,65 @@ pub struct BaseUrl {
 }
 
 impl BaseUrl {
-    /// Parses `http://host[:port][/prefix]`.
+    /// Parses `http://host[:port][/prefix]` (the scheme in any case). Credentials, a query or a
+    /// fragment are refused, and never echoed: the URL is shown with them hidden.
     pub fn parse(text: &str) -> Result<BaseUrl, String> {
-        let (tls, rest) = if let Some(r) = text.strip_prefix("http://") {
-            (false, r)
-        } else if let Some(r) = text.strip_prefix("https://") {
-            (true, r)
-        } else {
-            return Err(format!("`{text}` is not an http:// or https:// URL"));
+        let shown = hide_secrets(text);
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| format!("`{shown}` is not an http:// or https:// URL"))?;
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "http" => false,
+            "https" => true,
+            _ => return Err(format!("`{shown}` is not an http:// or https:// URL")),
         };
-        let (authority, prefix) = match rest.find('/') {
-            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
-            None => (rest, ""),
-        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        if authority.contains('@') {
+            return Err(format!(
+                "`{shown}` carries credentials (`user:password@`), which perfgate does not send from a URL: give them as a header instead, e.g. `headers: {{Authorization: \"Basic ${{env:BASIC_AUTH}}\"}}`"
+            ));
+        }
+        if tail.contains(['?', '#']) {
+            return Err(format!(
+                "`{shown}` has a query or fragment, which would be glued in front of every request's path: give the host and an optional path prefix only, and put parameters in each request's `query:` (secrets from `${{env:NAME}}`)"
+            ));
+        }
+        let prefix = tail.trim_end_matches('/');
         if authority.is_empty() {
-            return Err(format!("`{text}` has no host"));
+            return Err(format!("`{shown}` has no host"));
         }
         let default_port = if tls { 443 } else { 80 };
+        let port_of = |p: &str| -> Result<u16, String> {
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("`{shown}`: `{p}` is not a port (1..65535)"));
+            }
+            p.parse()
+                .map_err(|_| format!("`{shown}`: `{p}` is not a port (1..65535)"))
+        };
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6.split_once(']').ok_or_else(|| format!("`{text}`: `[` without `]`"))?;
+            let (h, after) = v6
+                .split_once(']')
+                .ok_or_else(|| format!("`{shown}`: `[` without `]`"))?;
             let port = match after.strip_prefix(':') {
-                Some(p) => p.parse().map_err(|_| format!("`{text}`: `{p}` is not a port"))?,
+                Some(p) => port_of(p)?,
                 None if after.is_empty() => default_port,
-                None => return Err(format!("`{text}`: unexpected `{after}` after the address")),
+                None => return Err(format!("`{shown}`: unexpected `{after}` after the address")),
             };
             (h.to_string(), port)
         } else {
+            if authority.matches(':').count() > 1 {
+                return Err(format!(
+                    "`{shown}`: an IPv6 address goes in brackets, e.g. `http://[::1]:8080`"
+                ));
+            }
             match authority.rsplit_once(':') {
-                Some((h, p)) => (
-                    h.to_string(),
-                    p.parse()
-                        .map_err(|_| format!("`{text}`: `{p}` is not a port (1..65535)"))?,
-                ),
+                Some((h, p)) => (h.to_string(), port_of(p)?),
                 None => (authority.to_string(), default_port),
             }
         };
         if host.is_empty() || port == 0 {
-            return Err(format!("`{text}` needs a host and a port from 1 to 65535"));
+            return Err(format!("`{shown}` needs a host and a port from 1 to 65535"));
         }
         Ok(BaseUrl {
             tls,
@@ -64,6 +86,25 @@ impl BaseUrl {
             authority: authority.to_string(),
         })
     }
+}
+
+/// A URL as it may be shown: credentials and anything after `?` or `#` replaced by `***`.
+pub fn hide_secrets(text: &str) -> String {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), text),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_string(),
+    };
+    let tail = match tail.find(['?', '#']) {
+        Some(i) => format!("{}{}***", &tail[..i], &tail[i..=i]),
+        None => tail.to_string(),
+    };
+    format!("{scheme}{authority}{tail}")
 }
 
 impl fmt::Display for BaseUrl {
@@ -96,5 +137,17 @@ mod tests {
         assert!(BaseUrl::parse("ftp://x").is_err());
         assert!(BaseUrl::parse("http://x:notaport").is_err());
         assert!(BaseUrl::parse("http://").is_err());
+        assert!(!BaseUrl::parse("HTTPS://example.test").unwrap().authority.is_empty());
+        for bad in [
+            "http://u:s3cr3t@h:1",
+            "http://h/?k=s3cr3t",
+            "http://h/#s3cr3t",
+            "http://h:+1",
+            "http://::1:80",
+        ] {
+            let e = BaseUrl::parse(bad).unwrap_err();
+            assert!(!e.contains("s3cr3t"), "{e}");
+        }
+        assert_eq!(hide_secrets("http://u:p@h:1/x?k=v"), "http://***@h:1/x?***");
     }
 }

@@ -2,6 +2,7 @@
 //! parsed in place with httparse (no header map is built; only the framing headers are read).
 
 use crate::http::{BaseUrl, TlsOptions};
+use crate::metrics::health::LocalLimit;
 use crate::metrics::FailureKind;
 use std::io;
 use std::mem::MaybeUninit;
@@ -27,6 +28,8 @@ pub struct Failure {
     pub kind: FailureKind,
     /// A short description.
     pub detail: String,
+    /// Set when the generator's own limit failed it (out of descriptors or local ports), not the target.
+    pub local: Option<LocalLimit>,
 }
 
 /// Accepts every server certificate (`--insecure`); handshake signatures are still checked.
@@ -115,10 +118,14 @@ impl Connector {
         let connect_err = |e: String| Failure {
             kind: FailureKind::Connect,
             detail: e,
+            local: None,
         };
         let tcp = TcpStream::connect((self.base.host.as_str(), self.base.port))
             .await
-            .map_err(|e| connect_err(format!("connect to {}:{}: {e}", self.base.host, self.base.port)))?;
+            .map_err(|e| Failure {
+                local: LocalLimit::of(&e),
+                ..connect_err(format!("connect to {}:{}: {e}", self.base.host, self.base.port))
+            })?;
         let _ = tcp.set_nodelay(true);
         let io = match &self.tls {
             None => Stream::Tcp(tcp),
@@ -223,6 +230,7 @@ fn read_err(detail: String) -> Failure {
     Failure {
         kind: FailureKind::Read,
         detail,
+        local: None,
     }
 }
 

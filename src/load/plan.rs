@@ -254,6 +254,12 @@ impl Plan {
         if spawn_rate.is_nan() || spawn_rate <= 0.0 {
             return Err("--spawn-rate must be a positive number of users per second".into());
         }
+        if spawn_rate < gate::MIN_SPAWN_RATE {
+            return Err(format!(
+                "--spawn-rate must be from 0.000001 users per second upward (one user every 11.6 days is the slowest the engine schedules), found `{}`",
+                gate::short_number(spawn_rate)
+            ));
+        }
         let run_time = o.run_time.unwrap_or(gate.load.run_time);
         if run_time.is_zero() {
             return Err("--run-time must be longer than zero".into());
@@ -489,7 +495,12 @@ fn compile_text(
         let piece = match p {
             Part::Lit(s) => Piece::Lit(if encode_lits { encode_query_lit(s) } else { s.clone() }),
             Part::Var(v) => Piece::Var(idx(v, vars)),
-            Part::Env(e) => Piece::Lit(env(e)?),
+            // In a query value an environment variable's value is data, encoded like a literal.
+            Part::Env(e) => Piece::Lit(if encode_lits {
+                encode_query_lit(&env(e)?)
+            } else {
+                env(e)?
+            }),
         };
         match (pieces.last_mut(), piece) {
             (Some(Piece::Lit(prev)), Piece::Lit(s)) => prev.push_str(&s),

@@ -62,6 +62,8 @@ pub struct User<'a> {
     body_buf: Vec<u8>,
     /// The request timeout's timer, kept from request to request.
     watchdog: Option<Pin<Box<Sleep>>>,
+    /// Whether the last request got no answer (timeout, refused, cut off).
+    unanswered: bool,
 }
 
 impl<'a> User<'a> {
@@ -85,6 +87,7 @@ impl<'a> User<'a> {
             json_buf: Vec::new(),
             body_buf: Vec::new(),
             watchdog: None,
+            unanswered: false,
         }
     }
 
@@ -180,7 +183,8 @@ impl<'a> User<'a> {
                 let wake = Instant::now() + think;
                 tokio::select! {
                     _ = tokio::time::sleep_until(wake) => {
-                        self.shared.health.planned_send(Instant::now().saturating_duration_since(wake));
+                        let lag = Instant::now().saturating_duration_since(wake);
+                        self.shared.health.planned_send_after(lag, self.unanswered);
                     }
                     _ = stop.wait_for(|s| *s) => {}
                 }
@@ -239,6 +243,7 @@ impl<'a> User<'a> {
         let us = intended
             .map_or(service_us, |t| t.elapsed().as_micros() as u64)
             .max(service_us);
+        let mut reason = None;
         let (status, bytes, failure) = match result {
             Err(_) => {
                 self.sessions[side].conn = None;
@@ -246,18 +251,31 @@ impl<'a> User<'a> {
             }
             Ok(Err(f)) => {
                 self.sessions[side].conn = None;
+                if let Some(limit) = f.local {
+                    shared.health.local_limit(limit);
+                }
+                reason = Some(f.detail);
                 (0, 0, Some(f.kind))
             }
             Ok(Ok((status, bytes))) => (status, bytes, self.judge(req, status, side)),
         };
-        target.recorder.record(&Sample {
+        self.unanswered = matches!(
+            failure,
+            Some(FailureKind::Timeout | FailureKind::Connect | FailureKind::Read)
+        );
+        let sample = Sample {
             name: req.name,
             us,
             status,
             bytes,
             failure,
             service_us,
-        });
+        };
+        match &reason {
+            // The client's own words, kept per reason (the stats, the failures CSV and the reports).
+            Some(why) => target.recorder.record_failed(&sample, why),
+            None => target.recorder.record(&sample),
+        }
     }
 
     /// Encodes `req` for `side` into the wire buffer: request line, Host, headers, Content-Length, body.

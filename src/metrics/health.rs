@@ -21,12 +21,104 @@ pub struct Health {
     arrivals: AtomicU64,
     dropped: AtomicU64,
     queued: AtomicU64,
+    no_descriptors: AtomicU64,
+    no_ports: AtomicU64,
+    after_unanswered: AtomicU64,
+    late_after_unanswered: AtomicU64,
+}
+
+/// A limit of the generator's own machine that failed a connection: never the target's fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalLimit {
+    /// Out of file descriptors (EMFILE for the process, ENFILE for the system).
+    Descriptors,
+    /// Out of local (ephemeral) ports (EADDRNOTAVAIL).
+    Ports,
+}
+
+impl LocalLimit {
+    /// The limit an I/O error says was hit, if it is one of the generator's own.
+    pub fn of(e: &std::io::Error) -> Option<LocalLimit> {
+        match e.raw_os_error()? {
+            libc::EMFILE | libc::ENFILE => Some(LocalLimit::Descriptors),
+            libc::EADDRNOTAVAIL => Some(LocalLimit::Ports),
+            _ => None,
+        }
+    }
+}
+
+/// The soft and hard RLIMIT_NOFILE perfgate started with, before [`raise_open_files_limit`].
+static ORIGINAL_NOFILE: std::sync::OnceLock<(libc::rlim_t, libc::rlim_t)> = std::sync::OnceLock::new();
+
+/// The process's (soft, hard) limit on open files.
+pub fn open_files_limit() -> Option<(u64, u64)> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit(2) fills the struct it is given.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some((lim.rlim_cur, lim.rlim_max))
+}
+
+/// Raises the soft limit on open files to the hard limit (as Go and k6 do): every user holds a
+/// connection, and a soft limit of 1024 is common. Services perfgate starts get the original back.
+pub fn raise_open_files_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit(2) and setrlimit(2) on a struct owned here.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        let _ = ORIGINAL_NOFILE.set((lim.rlim_cur, lim.rlim_max));
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &raised);
+        }
+    }
+}
+
+/// Puts back the open-files limit perfgate started with; for a started service between fork and exec
+/// (setrlimit is async-signal-safe).
+pub fn restore_open_files_limit() -> std::io::Result<()> {
+    if let Some(&(cur, max)) = ORIGINAL_NOFILE.get() {
+        let lim = libc::rlimit {
+            rlim_cur: cur,
+            rlim_max: max,
+        };
+        // SAFETY: setrlimit(2) reads the struct.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 impl Health {
     /// A planned send started `lag` after its planned time.
     #[inline]
     pub fn planned_send(&self, lag: Duration) {
+        self.planned_send_after(lag, false);
+    }
+
+    /// A planned send started `lag` late; `after_unanswered` when the user's previous request got no
+    /// answer (timeout, refused, cut off). Those users wake in herds the service sets off (every
+    /// request timing out at once), so their lateness is counted apart and does not make the run
+    /// untrusted: a hung service fails the gate instead.
+    #[inline]
+    pub fn planned_send_after(&self, lag: Duration, after_unanswered: bool) {
+        if after_unanswered {
+            self.after_unanswered.fetch_add(1, Ordering::Relaxed);
+            if lag > LATE {
+                self.late_after_unanswered.fetch_add(1, Ordering::Relaxed);
+            }
+            return;
+        }
         let us = lag.as_micros() as u64;
         self.planned.fetch_add(1, Ordering::Relaxed);
         self.lag_sum_us.fetch_add(us, Ordering::Relaxed);
@@ -51,6 +143,14 @@ impl Health {
         }
     }
 
+    /// A connection failed on one of the generator's own limits.
+    pub fn local_limit(&self, limit: LocalLimit) {
+        match limit {
+            LocalLimit::Descriptors => self.no_descriptors.fetch_add(1, Ordering::Relaxed),
+            LocalLimit::Ports => self.no_ports.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+
     /// The summary for the results, with the verdict on whether the numbers can be trusted.
     pub fn summary(&self, cpu_s: Option<f64>, wall_s: f64, cores: usize) -> Generator {
         let planned = self.planned.load(Ordering::Relaxed);
@@ -70,10 +170,30 @@ impl Health {
             arrivals: self.arrivals.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             queued: self.queued.load(Ordering::Relaxed),
+            local_faults: 0,
+            after_unanswered: self.after_unanswered.load(Ordering::Relaxed),
+            late_after_unanswered: self.late_after_unanswered.load(Ordering::Relaxed),
             untrusted: None,
         };
         let late_share = if planned > 0 { late as f64 / planned as f64 } else { 0.0 };
-        if planned >= 20 && late_share > MAX_LATE_SHARE {
+        let (fds, ports) = (
+            self.no_descriptors.load(Ordering::Relaxed),
+            self.no_ports.load(Ordering::Relaxed),
+        );
+        g.local_faults = fds + ports;
+        if fds > 0 {
+            let limit = match open_files_limit() {
+                Some((soft, hard)) => format!("open files limit {soft}, hard limit {hard}"),
+                None => "the open files limit".into(),
+            };
+            g.untrusted = Some(format!(
+                "the load generator ran out of file descriptors: {fds} connections failed with \"too many open files\" ({limit}); these failures are the runner's, not the service's. Raise the limit (`ulimit -n` in the job, up to the hard limit; LimitNOFILE= or limits.conf for the hard one), or run fewer users"
+            ));
+        } else if ports > 0 {
+            g.untrusted = Some(format!(
+                "the load generator ran out of local ports: {ports} connections failed with \"cannot assign requested address\"; these failures are the runner's, not the service's. Widen net.ipv4.ip_local_port_range, let connections be reused (keep-alive), or run fewer users"
+            ));
+        } else if planned >= 20 && late_share > MAX_LATE_SHARE {
             g.untrusted = Some(format!(
                 "the load generator could not hold its plan: {late} of {planned} sends ({:.1}%) started more than {} ms late (max {:.0} ms); the numbers describe the runner, not the service",
                 late_share * 100.0,
@@ -112,6 +232,21 @@ mod tests {
         assert_eq!((g.planned_sends, g.late_sends), (100, 10));
         assert!(g.untrusted.unwrap().contains("10 of 100"));
         assert_eq!(g.max_lag_ms, 50.0);
+    }
+
+    #[test]
+    fn lateness_after_unanswered_requests_is_set_apart() {
+        let h = Health::default();
+        for _ in 0..100 {
+            h.planned_send_after(Duration::from_millis(50), true);
+        }
+        for _ in 0..20 {
+            h.planned_send_after(Duration::from_millis(1), false);
+        }
+        let g = h.summary(Some(1.0), 10.0, 2);
+        assert!(g.untrusted.is_none(), "{:?}", g.untrusted);
+        assert_eq!((g.planned_sends, g.late_sends), (20, 0));
+        assert_eq!((g.after_unanswered, g.late_after_unanswered), (100, 100));
     }
 
     #[test]

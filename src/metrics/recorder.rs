@@ -1,7 +1,7 @@
 //! The recorder: per-worker shards that users write to without sharing a lock, merged each second.
 
 use super::hist::Hist;
-use super::results::{Cumulative, NamePoint, Phases, SeriesPoint, Stats, LOCUST_PERCENTILES};
+use super::results::{add_reason, Cumulative, NamePoint, Phases, Reason, SeriesPoint, Stats, LOCUST_PERCENTILES};
 use super::FailureKind;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -45,6 +45,7 @@ struct Acc {
     by_kind: [u64; 6],
     status: Vec<(u16, u64)>,
     failed_status: Vec<(u16, u64)>,
+    reasons: Vec<Reason>,
     hist: Hist,
     /// Service time (from the actual send), kept apart in the open model only.
     service: Option<Hist>,
@@ -99,6 +100,7 @@ impl Acc {
         for (code, n) in &self.failed_status {
             s.failed_statuses.insert(*code, *n);
         }
+        std::mem::swap(&mut s.failure_reasons, &mut self.reasons);
         std::mem::swap(&mut s.histogram, &mut self.hist);
         s.service_histogram = self.service.take();
         out.merge(&s);
@@ -118,6 +120,7 @@ impl Acc {
         self.by_kind = [0; 6];
         self.status.clear();
         self.failed_status.clear();
+        self.reasons.clear();
     }
 }
 
@@ -218,6 +221,18 @@ impl Recorder {
         let mut shard = self.shard().lock().unwrap_or_else(|e| e.into_inner());
         if let Some(acc) = shard.acc[phase].get_mut(sample.name) {
             acc.record(sample);
+        }
+    }
+
+    /// Records one failed request with the client's reason for it.
+    pub fn record_failed(&self, sample: &Sample, reason: &str) {
+        let phase = if self.ramping.load(Ordering::Relaxed) { 0 } else { 1 };
+        let mut shard = self.shard().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(acc) = shard.acc[phase].get_mut(sample.name) {
+            acc.record(sample);
+            if let Some(kind) = sample.failure {
+                add_reason(&mut acc.reasons, kind, reason, 1);
+            }
         }
     }
 

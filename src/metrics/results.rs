@@ -36,6 +36,10 @@ pub struct Stats {
     /// Statuses of answers that failed for their status.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub failed_statuses: BTreeMap<u16, u64>,
+    /// Why requests failed, as the client said it (at most [`MAX_REASONS`] distinct reasons; the rest
+    /// are counted under [`OTHER_REASONS`] of their kind). Status failures are in `failed_statuses`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failure_reasons: Vec<Reason>,
     /// Latency histogram of every completed request, µs (open model: from the intended send time).
     pub histogram: Hist,
     /// Open model: service time from the actual send, µs (what a tool with coordinated omission reports).
@@ -43,11 +47,59 @@ pub struct Stats {
     pub service_histogram: Option<Hist>,
 }
 
+/// Distinct failure reasons kept per request name and phase.
+pub const MAX_REASONS: usize = 10;
+/// The reason failures beyond [`MAX_REASONS`] distinct ones are counted under.
+pub const OTHER_REASONS: &str = "(other reasons)";
+
+/// How often requests failed for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    /// The kind of failure.
+    pub kind: FailureKind,
+    /// What the client said, e.g. `invalid HTTP response: bad content-length `abc``.
+    pub reason: String,
+    /// Occurrences.
+    pub count: u64,
+}
+
+/// Adds `count` failures of `kind` for `reason` to `reasons`, keeping at most [`MAX_REASONS`]
+/// distinct reasons (the rest go to [`OTHER_REASONS`] of their kind).
+pub fn add_reason(reasons: &mut Vec<Reason>, kind: FailureKind, reason: &str, count: u64) {
+    if let Some(r) = reasons.iter_mut().find(|r| r.kind == kind && r.reason == reason) {
+        r.count = r.count.saturating_add(count);
+        return;
+    }
+    let reason = if reasons.len() < MAX_REASONS || reason == OTHER_REASONS {
+        reason
+    } else {
+        OTHER_REASONS
+    };
+    match reasons.iter_mut().find(|r| r.kind == kind && r.reason == reason) {
+        Some(r) => r.count = r.count.saturating_add(count),
+        None => reasons.push(Reason {
+            kind,
+            reason: reason.to_string(),
+            count,
+        }),
+    }
+}
+
 impl Stats {
+    /// The failure reasons, most frequent first.
+    pub fn top_reasons(&self) -> Vec<&Reason> {
+        let mut v: Vec<&Reason> = self.failure_reasons.iter().collect();
+        v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+        v
+    }
+
     /// Adds another stats block (exact: histograms add).
     pub fn merge(&mut self, o: &Stats) {
         if o.requests == 0 {
             return;
+        }
+        for r in &o.failure_reasons {
+            add_reason(&mut self.failure_reasons, r.kind, &r.reason, r.count);
         }
         self.min_us = if self.requests == 0 {
             o.min_us
@@ -291,6 +343,17 @@ pub struct Generator {
     pub dropped: u64,
     /// Open model: arrivals that waited more than 10 ms for a free connection (the target was slow).
     pub queued: u64,
+    /// Connections the generator's own limits failed (out of file descriptors or local ports): these
+    /// failures are the runner's, and the run is untrusted.
+    #[serde(default)]
+    pub local_faults: u64,
+    /// Planned sends after a request the service left unanswered (timeout, refused, cut off): not in
+    /// `planned_sends`, since a hung service sets off their herds.
+    #[serde(default)]
+    pub after_unanswered: u64,
+    /// Of those, sends that started more than 10 ms late.
+    #[serde(default)]
+    pub late_after_unanswered: u64,
     /// Why the run cannot be trusted, when the generator could not hold the plan.
     pub untrusted: Option<String>,
 }
@@ -574,6 +637,91 @@ impl Results {
             }
             _ => return Err(invalid(format!("not a perfgate results file (no `\"schema\": \"{SCHEMA}\"`)"))),
         }
-        serde_json::from_value(value).map_err(|e| invalid(format!("invalid results: {e}")))
+        let results: Results = serde_path_to_error::deserialize(value).map_err(|e| {
+            let at = e.path().to_string();
+            let inner = e.into_inner();
+            invalid(if at == "." {
+                format!("invalid results: {inner}")
+            } else {
+                format!("invalid results at `{at}`: {inner}")
+            })
+        })?;
+        results
+            .check_consistency()
+            .map_err(|why| invalid(format!("inconsistent results: {why}; re-run to record it again")))?;
+        Ok(results)
+    }
+
+    /// Checks what the schema cannot: counts that agree and durations above zero, so a tampered or
+    /// damaged file is refused instead of judged (NaN intervals, shares above 100 %). The error names
+    /// the field's path, e.g. `requests[0].phases.steady.failures`.
+    pub fn check_consistency(&self) -> Result<(), String> {
+        let positive = |x: f64, at: &str| -> Result<(), String> {
+            if x.is_finite() && x > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("`{at}` is {x}; a duration must be above 0"))
+            }
+        };
+        let not_negative = |x: f64, at: &str| -> Result<(), String> {
+            if x.is_finite() && x >= 0.0 {
+                Ok(())
+            } else {
+                Err(format!("`{at}` is {x}; it must be 0 or more"))
+            }
+        };
+        let counts = |requests: u64, failures: u64, at: &str| -> Result<(), String> {
+            if failures > requests {
+                Err(format!(
+                    "`{at}.failures` is {failures}, more than its {requests} requests"
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let l = &self.load;
+        positive(l.duration_s, "load.duration_s")?;
+        positive(l.run_time_s, "load.run_time_s")?;
+        not_negative(l.ramp_up_s, "load.ramp_up_s")?;
+        not_negative(l.grace_s, "load.grace_s")?;
+        for (i, st) in l.stages.iter().enumerate() {
+            positive(st.duration_s, &format!("load.stages[{i}].duration_s"))?;
+        }
+        for (i, r) in self.requests.iter().enumerate() {
+            for (phase, st) in [("ramp_up", &r.phases.ramp_up), ("steady", &r.phases.steady)] {
+                let at = format!("requests[{i}].phases.{phase}");
+                counts(st.requests, st.failures, &at)?;
+                let by_kind: u64 = st.failures_by_kind.values().fold(0, |a, b| a.saturating_add(*b));
+                if by_kind > st.failures {
+                    return Err(format!(
+                        "`{at}.failures_by_kind` adds up to {by_kind}, more than its {} failures",
+                        st.failures
+                    ));
+                }
+                if st.histogram.0.len() != st.requests {
+                    return Err(format!(
+                        "`{at}.histogram` holds {} latencies for {} requests",
+                        st.histogram.0.len(),
+                        st.requests
+                    ));
+                }
+                if st.requests > 0 && st.min_us > st.max_us {
+                    return Err(format!(
+                        "`{at}.min_us` ({}) is above its `max_us` ({})",
+                        st.min_us, st.max_us
+                    ));
+                }
+            }
+        }
+        for (i, p) in self.series.iter().enumerate() {
+            let at = format!("series[{i}]");
+            not_negative(p.t, &format!("{at}.t"))?;
+            not_negative(p.dt, &format!("{at}.dt"))?;
+            counts(p.requests, p.failures, &at)?;
+            for (j, n) in p.names.iter().enumerate() {
+                counts(n.requests, n.failures, &format!("{at}.names[{j}]"))?;
+            }
+        }
+        Ok(())
     }
 }

@@ -173,6 +173,15 @@ impl Format for FailuresCsv {
                 if *kind == FailureKind::Status {
                     continue;
                 }
+                let mut explained = 0;
+                for r in s.failure_reasons.iter().filter(|r| r.kind == *kind) {
+                    let _ = writeln!(out, "{},{name},{},{}", q.method, field(&r.reason), r.count);
+                    explained += r.count;
+                }
+                let n = n.saturating_sub(explained);
+                if n == 0 {
+                    continue;
+                }
                 let what = match kind {
                     FailureKind::Connect => "connection failed",
                     FailureKind::Timeout => "timed out",

@@ -190,6 +190,7 @@ pub fn render(input: &Input) -> Result<String, String> {
         headline => v.headline(),
         status => status,
         interrupted => r.interrupted,
+        abandoned => super::terminal::abandoned_line(r),
         checks => checks,
         regression => regression,
         rows => rows,

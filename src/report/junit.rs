@@ -183,6 +183,7 @@ impl Format for Junit {
             ("started_at", r.started_at.clone()),
             ("perfgate.version", r.tool.version.clone()),
             ("interrupted", r.interrupted.to_string()),
+            ("abandoned_requests", r.load.abandoned_requests.to_string()),
         ];
         for (k, v) in props {
             suite.add_property(Property::new(k, v));
@@ -205,6 +206,9 @@ impl Format for Junit {
             let mut case = self.case("perfgate run can be trusted", class.clone(), status, file, 1);
             case.set_time(run_time);
             suite.add_test_case(case);
+        }
+        if let Some(line) = super::terminal::abandoned_line(r) {
+            suite.set_system_out(line);
         }
         for c in &input.verdict.checks {
             let judged = if c.include_ramp_up {

@@ -76,6 +76,9 @@ pub fn render(input: &Input) -> String {
     if let Some(reg) = &v.regression {
         out.push_str(&regression_table(reg));
     }
+    if let Some(line) = crate::report::terminal::abandoned_line(r) {
+        out.push_str(&format!("> **{}**\n\n", cell(&line)));
+    }
     if let Some(line) = crate::report::terminal::server_line(r) {
         out.push_str(&format!("{}\n\n", cell(&line)));
     }
@@ -102,6 +105,14 @@ pub fn render(input: &Input) -> String {
         out.push_str(&format!("\n{}\n", cell(&line)));
     }
     out.push_str("\n</details>\n\n");
+    let failures = super::terminal::failure_lines(r);
+    if !failures.is_empty() {
+        out.push_str("<details><summary>Failures</summary>\n\n");
+        for line in &failures {
+            out.push_str(&format!("- {}\n", cell(line)));
+        }
+        out.push_str("\n</details>\n\n");
+    }
     let ramp = if v.checks.is_empty() {
         ""
     } else if v.checks.iter().any(|c| !c.include_ramp_up) {

@@ -68,6 +68,8 @@ pub struct Paths {
 #[derive(Default)]
 pub struct Reports {
     outputs: Vec<(Box<dyn Format>, PathBuf)>,
+    /// The flag that named each output's path, in the same order.
+    flags: Vec<&'static str>,
 }
 
 impl Reports {
@@ -82,7 +84,7 @@ impl Reports {
         );
         let mut r = Reports::default();
         if let Some(p) = html {
-            r.outputs.push((Box::new(html::Html), p.to_path_buf()));
+            r.push(Box::new(html::Html), p.to_path_buf(), "--html");
         }
         if let Some(prefix) = csv {
             let with = |suffix: &str| {
@@ -90,37 +92,64 @@ impl Reports {
                 s.push(suffix);
                 PathBuf::from(s)
             };
-            r.outputs.push((Box::new(csv::StatsCsv), with("_stats.csv")));
-            r.outputs.push((Box::new(csv::HistoryCsv), with("_stats_history.csv")));
-            r.outputs.push((Box::new(csv::FailuresCsv), with("_failures.csv")));
-            r.outputs.push((Box::new(csv::ExceptionsCsv), with("_exceptions.csv")));
+            r.push(Box::new(csv::StatsCsv), with("_stats.csv"), "--csv");
+            r.push(Box::new(csv::HistoryCsv), with("_stats_history.csv"), "--csv");
+            r.push(Box::new(csv::FailuresCsv), with("_failures.csv"), "--csv");
+            r.push(Box::new(csv::ExceptionsCsv), with("_exceptions.csv"), "--csv");
         }
         if let Some(p) = out {
-            r.outputs.push((Box::new(json::Json), p.to_path_buf()));
+            r.push(Box::new(json::Json), p.to_path_buf(), "--out");
         }
         if let Some(p) = junit {
-            r.outputs.push((
+            r.push(
                 Box::new(junit::Junit {
                     flavor: paths.junit_flavor,
                 }),
                 p.to_path_buf(),
-            ));
+                "--junit",
+            );
         }
         if let Some(p) = summary {
-            r.outputs.push((Box::new(markdown::Markdown), p.to_path_buf()));
+            r.push(Box::new(markdown::Markdown), p.to_path_buf(), "--summary");
+        }
+        if r.outputs.iter().any(|(_, p)| is_stdout(p)) {
+            crate::stdout_is_a_report();
         }
         r
     }
 
-    /// Checks every path is writable, so a long run never ends without its reports.
+    fn push(&mut self, format: Box<dyn Format>, path: PathBuf, flag: &'static str) {
+        self.outputs.push((format, path));
+        self.flags.push(flag);
+    }
+
+    /// Each report's path and the flag that named it.
+    pub fn paths(&self) -> impl Iterator<Item = (&'static str, &Path)> {
+        self.flags
+            .iter()
+            .copied()
+            .zip(self.outputs.iter().map(|(_, p)| p.as_path()))
+    }
+
+    /// Checks every path is writable and no two reports share one, so a long run never ends without
+    /// its reports, nor with one written over another.
     pub fn check(&self) -> Result<(), String> {
+        let paths: Vec<_> = self.paths().collect();
+        for (i, (flag, p)) in paths.iter().enumerate() {
+            if let Some((other, _)) = paths[..i].iter().find(|(_, q)| same_file(p, q)) {
+                return Err(format!(
+                    "{other} and {flag} both write {}: one report would overwrite the other; give each its own path",
+                    p.display()
+                ));
+            }
+        }
         for (_, p) in &self.outputs {
             check_writable(p)?;
         }
         Ok(())
     }
 
-    /// Renders and writes every report atomically, each on its own: one that fails does not stop the
+    /// Renders and writes every report (atomically where it is a regular file), each on its own: one that fails does not stop the
     /// others. The results JSON goes first, being the one the next run needs.
     pub fn write(&self, input: &Input) -> Written {
         let mut w = Written::default();
@@ -131,7 +160,7 @@ impl Reports {
                 .render(input)
                 .map_err(|e| format!("cannot render the {}: {e}", format.name()))
                 .and_then(|bytes| {
-                    write_atomic(path, &bytes)
+                    write_report(path, &bytes)
                         .map_err(|e| format!("cannot write the {} to {}: {e}", format.name(), path.display()))
                 });
             match result {
@@ -155,7 +184,7 @@ impl Reports {
             let result = rendered
                 .map_err(|e| format!("cannot render the {}: {e}", format.name()))
                 .and_then(|bytes| {
-                    write_atomic(path, &bytes)
+                    write_report(path, &bytes)
                         .map_err(|e| format!("cannot write the {} to {}: {e}", format.name(), path.display()))
                 });
             match result {
@@ -250,6 +279,81 @@ pub fn sensitivity_text(c: &Comparison) -> Option<String> {
     Some(format!("detects {mde:+.1}{} or more at 80 % power ({unit})", c.ci_unit))
 }
 
+/// Whether two paths name the same file: the same text, the same place once made absolute (`./r.json`
+/// and `DIR/r.json`), or one file reached by two names (links); `-` (standard output) is one place.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    if is_stdout(a) || is_stdout(b) {
+        return false;
+    }
+    let normal = |p: &Path| -> Option<PathBuf> {
+        let abs = std::path::absolute(p).ok()?;
+        let mut out = PathBuf::new();
+        for c in abs.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                c => out.push(c),
+            }
+        }
+        // The folder as the file system resolves it (links included), the name as given.
+        let dir = out.parent().and_then(|d| std::fs::canonicalize(d).ok());
+        match (dir, out.file_name()) {
+            (Some(d), Some(n)) => Some(d.join(n)),
+            _ => Some(out),
+        }
+    };
+    if let (Some(x), Some(y)) = (normal(a), normal(b)) {
+        if x == y {
+            return true;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    false
+}
+
+/// Whether a report path means standard output (`-`).
+pub fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Writes a report: `-` to standard output; a device, FIFO or symbolic link (its target) in place,
+/// so `/dev/stdout` stays a link and `/dev/full` a device whose "no space left" is an error; a
+/// regular file or a new path atomically ([`write_atomic`]).
+pub fn write_report(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if is_stdout(path) {
+        let mut out = std::io::stdout().lock();
+        out.write_all(bytes)?;
+        return out.flush();
+    }
+    let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+    if !(link || special) {
+        return write_atomic(path, bytes);
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.flush()?;
+    if f.metadata().is_ok_and(|m| m.is_file()) {
+        f.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed over it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
@@ -275,6 +379,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Checks before a long run that `path` can be written: its folder exists and accepts a file.
 pub fn check_writable(path: &Path) -> Result<(), String> {
+    if is_stdout(path) {
+        return Ok(());
+    }
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+        || std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+    {
+        // Written in place (a device, a FIFO, a link's target): it must accept writing itself.
+        return writable_in_place(path);
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -297,6 +410,34 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
         }
         Err(e) => Err(format!("{}: cannot write in {}: {e}", path.display(), dir.display())),
     }
+}
+
+/// Whether an existing device, FIFO or link target can be opened for writing (access(2), which
+/// does not block on a FIFO without a reader); a dangling link needs its target's folder.
+fn writable_in_place(path: &Path) -> Result<(), String> {
+    if std::fs::metadata(path).is_err() {
+        let target = std::fs::read_link(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let target = match path.parent() {
+            Some(dir) => dir.join(target),
+            None => target,
+        };
+        return check_writable(&target).map_err(|e| format!("{} (a link to {e})", path.display()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| format!("{}: the path contains a NUL byte", path.display()))?;
+        // SAFETY: access(2) reads a NUL-terminated path that lives through the call.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK) } != 0 {
+            return Err(format!(
+                "{}: cannot write to it: {}",
+                path.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

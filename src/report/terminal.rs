@@ -94,7 +94,11 @@ pub fn answer_lines(r: &Results) -> Vec<String> {
     out
 }
 
-/// Lines on failures by kind and status, and on skipped tasks, when there are any.
+/// Failure reasons shown per request name in the terminal, markdown and HTML (all in the results
+/// JSON and the failures CSV).
+pub const TOP_REASONS: usize = 3;
+
+/// Lines on failures by kind, status and top reasons, and on skipped tasks, when there are any.
 pub fn failure_lines(r: &Results) -> Vec<String> {
     let mut out = Vec::new();
     for q in &r.requests {
@@ -108,13 +112,21 @@ pub fn failure_lines(r: &Results) -> Vec<String> {
             .map(|(k, n)| format!("{} {n}", k.label()))
             .collect();
         let codes: Vec<String> = s.status_codes.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+        let statuses = if codes.is_empty() {
+            "no answer".to_string()
+        } else {
+            format!("statuses {}", codes.join(", "))
+        };
         out.push(format!(
-            "{}: {} failed ({}); statuses {}",
+            "{}: {} failed ({}); {statuses}",
             q.name,
             s.failures,
-            kinds.join(", "),
-            codes.join(", ")
+            kinds.join(", ")
         ));
+        // The top reasons, as the client said them.
+        for r in s.top_reasons().into_iter().take(TOP_REASONS) {
+            out.push(format!("{}: {} × {}: {}", q.name, r.count, r.kind.label(), r.reason));
+        }
     }
     for t in &r.tasks {
         if t.skipped > 0 {
@@ -141,6 +153,12 @@ pub fn generator_line(r: &Results) -> String {
         "generator: {cpu}; {} of {} planned sends late by more than 10 ms (max {:.1} ms)",
         g.late_sends, g.planned_sends, g.max_lag_ms
     );
+    if g.after_unanswered > 0 {
+        line.push_str(&format!(
+            " (and {} of {} sends after an unanswered request, set apart: the service's timeouts woke those users together)",
+            g.late_after_unanswered, g.after_unanswered
+        ));
+    }
     if r.load.model == crate::metrics::results::LoadModel::Open {
         line.push_str(&format!(
             "; {} arrivals, {} dropped (no free connection), {} waited for a connection",
@@ -175,11 +193,19 @@ pub fn generator_line(r: &Results) -> String {
 /// One line on the service perfgate started: CPU and memory (peak and mean), files, threads, its log.
 pub fn server_line(r: &Results) -> Option<String> {
     let s = r.server.as_ref()?;
-    let n = s.samples.len().max(1) as f64;
+    let exited = s.exited.as_ref().map(|e| format!("; {e}")).unwrap_or_default();
+    if s.samples.is_empty() {
+        return Some(format!(
+            "service: not sampled (it ran less than a second under load); output in {}{exited}",
+            s.log
+        ));
+    }
+    let n = s.samples.len() as f64;
     let peak = |f: fn(&crate::metrics::results::ServerSample) -> f64| s.samples.iter().map(f).fold(0.0, f64::max);
-    let mean = |f: fn(&crate::metrics::results::ServerSample) -> f64| s.samples.iter().map(f).sum::<f64>() / n;
+    // `+ 0.0` turns a -0.0 (an f64 sum starts there) into 0.
+    let mean = |f: fn(&crate::metrics::results::ServerSample) -> f64| s.samples.iter().map(f).sum::<f64>() / n + 0.0;
     Some(format!(
-        "service: CPU mean {:.0}% (peak {:.0}%) of one core, RSS mean {:.1} MB (peak {:.1} MB), up to {:.0} open files and {:.0} threads over {} samples; output in {}{}",
+        "service: CPU mean {:.0}% (peak {:.0}%) of one core, RSS mean {:.1} MB (peak {:.1} MB), up to {:.0} open files and {:.0} threads over {} samples; output in {}{exited}",
         mean(|x| x.cpu_pct),
         peak(|x| x.cpu_pct),
         mean(|x| x.rss_mb),
@@ -188,8 +214,20 @@ pub fn server_line(r: &Results) -> Option<String> {
         peak(|x| x.threads as f64),
         s.samples.len(),
         s.log,
-        s.exited.as_ref().map(|e| format!("; {e}")).unwrap_or_default()
     ))
+}
+
+/// A line on the requests still in flight when the run ended: they are in no stats row, and they were
+/// the slowest ones; None when there were none.
+pub fn abandoned_line(r: &Results) -> Option<String> {
+    let n = r.load.abandoned_requests;
+    (n > 0).then(|| {
+        let done = r.total(true).requests;
+        let share = n as f64 * 100.0 / (done + n).max(1) as f64;
+        format!(
+            "abandoned: {n} requests ({share:.1}% of those sent) were still waiting for an answer when the grace period ended; they are in no row above, and they were the slowest"
+        )
+    })
 }
 
 /// One paragraph about the run: target, load, duration, ramp-up, seed.
@@ -206,4 +244,24 @@ pub fn run_summary(r: &Results) -> String {
         r.load.seed,
         if r.interrupted { " (interrupted)" } else { "" }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::results::ServerInfo;
+
+    #[test]
+    fn a_service_with_no_sample_is_not_shown_as_minus_zero() {
+        let mut r = Results::from_json("min", include_str!("../../tests/data/minimal-results.json")).unwrap();
+        r.server = Some(ServerInfo {
+            command: "x".into(),
+            log: "x.log".into(),
+            samples: Vec::new(),
+            exited: None,
+        });
+        let line = server_line(&r).unwrap();
+        assert!(!line.contains("-0"), "{line}");
+        assert!(line.contains("not sampled"), "{line}");
+    }
 }

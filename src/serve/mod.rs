@@ -100,6 +100,12 @@ impl Service {
             .kill_on_drop(true);
         #[cfg(unix)]
         cmd.process_group(0);
+        // The service gets the open-files limit perfgate was given, not the one it raised for itself.
+        // SAFETY: the hook only calls setrlimit(2), which is async-signal-safe.
+        #[cfg(unix)]
+        unsafe {
+            cmd.pre_exec(crate::metrics::health::restore_open_files_limit);
+        }
         if let Some(dir) = &spec.cwd {
             cmd.current_dir(dir);
         }
@@ -302,7 +308,10 @@ fn push_tail(tail: &Mutex<VecDeque<String>>, line: &[u8]) {
 
 /// A log path beside `near` (the results file) or in the temp folder.
 pub fn log_path(near: Option<&Path>, name: &str) -> PathBuf {
+    // Only beside a results file in a folder of files: not beside `-`, a device or a FIFO (`/dev`).
+    let regular = |p: &&Path| p.as_os_str() != "-" && std::fs::metadata(p).map_or(true, |m| m.is_file());
     let dir = near
+        .filter(regular)
         .and_then(|p| p.parent())
         .filter(|d| !d.as_os_str().is_empty())
         .map(Path::to_path_buf)

@@ -23,14 +23,48 @@ pub const SECOND_SIGNAL_EXIT: i32 = 3;
 pub struct Signals {
     count: watch::Receiver<u32>,
     groups: Arc<Mutex<Vec<u32>>>,
+    /// What the first signal's line says it does (empty: nothing printed).
+    notice: Arc<Mutex<&'static str>>,
 }
 
+/// What the first signal does during the run.
+const RUN_NOTICE: &str = "perfgate: stopping: in-flight requests get the grace period, then reports are written (a second signal exits at once)";
+
+/// The handlers installed in this process, once [`Signals::install`] ran.
+static INSTALLED: std::sync::OnceLock<Signals> = std::sync::OnceLock::new();
+
 impl Signals {
+    /// The handlers already installed, or new ones (in a runtime).
+    pub fn installed() -> Signals {
+        match INSTALLED.get() {
+            Some(s) => s.clone(),
+            None => Signals::install(),
+        }
+    }
+
+    /// Sets the line the first signal prints from now on (empty: none; the waiter says what stopped).
+    pub fn on_first_say(&self, line: &'static str) {
+        *self.notice.lock().unwrap_or_else(|e| e.into_inner()) = line;
+    }
+
+    /// Signals received so far.
+    pub fn count(&self) -> u32 {
+        *self.count.borrow()
+    }
+
+    /// Resolves once more than `seen` signals have arrived.
+    pub async fn after(&self, seen: u32) {
+        let mut rx = self.count.clone();
+        let _ = rx.wait_for(|n| *n > seen).await;
+    }
+
     /// Installs the handlers; call it before anything that must be stopped is started.
     pub fn install() -> Signals {
         let (tx, count) = watch::channel(0u32);
         let groups: Arc<Mutex<Vec<u32>>> = Arc::default();
         let registered = groups.clone();
+        let notice: Arc<Mutex<&'static str>> = Arc::new(Mutex::new(RUN_NOTICE));
+        let said = notice.clone();
         let (hit, mut hits) = tokio::sync::mpsc::unbounded_channel::<()>();
         listen(hit);
         tokio::spawn(async move {
@@ -39,17 +73,22 @@ impl Signals {
                 n += 1;
                 let _ = tx.send(n);
                 if n == 1 {
-                    eprintln!("perfgate: stopping: in-flight requests get the grace period, then reports are written (a second signal exits at once)");
+                    let line = *said.lock().unwrap_or_else(|e| e.into_inner());
+                    if !line.is_empty() {
+                        errln!("{line}");
+                    }
                 } else {
                     for pid in registered.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                         signal_group(*pid, Signal::Kill);
                     }
-                    eprintln!("perfgate: second signal: services stopped, exiting now, reports not written");
+                    errln!("perfgate: second signal: started services stopped, exiting now; reports not written yet are not written");
                     std::process::exit(SECOND_SIGNAL_EXIT);
                 }
             }
         });
-        Signals { count, groups }
+        let signals = Signals { count, groups, notice };
+        let _ = INSTALLED.set(signals.clone());
+        signals
     }
 
     /// Resolves once the first signal has arrived (at once if it already has).
@@ -154,7 +193,7 @@ impl Session {
             Side::Head => "service",
             Side::Base => "base service",
         };
-        eprintln!(
+        errln!(
             "perfgate: starting the {which}: {} (output: {})",
             spec.command.replace("{port}", &port.to_string()),
             log.display()
@@ -237,7 +276,7 @@ impl Session {
                 .take()
                 .map(|status| format!("{what} exited during the run ({status})"));
             if exited.is_some() {
-                eprintln!(
+                errln!(
                     "  {what}'s last output ({}):\n{}",
                     r.service.log.display(),
                     r.service.tail()

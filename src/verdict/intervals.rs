@@ -607,7 +607,7 @@ mod tests {
                 shift_median: rate(3),
                 aa_naive: rate(4),
             };
-            eprintln!("rho {rho}: {r:?}");
+            errln!("rho {rho}: {r:?}");
             r
         }
 

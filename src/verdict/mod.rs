@@ -364,6 +364,17 @@ fn check(g: &Group, results: &Results, window_s: f64, limit: &Limit, t: &Target,
             interval = ci;
             (v, why)
         }
+        Metric::Abandoned => {
+            // Requests still unanswered when the grace period ended, against every request sent.
+            let n = results.load.abandoned_requests;
+            let sent = results.total(true).requests.saturating_add(n);
+            samples = sent;
+            if sent == 0 {
+                (None, Some("no data: no request was sent".to_string()))
+            } else {
+                (Some(n as f64 * 100.0 / sent as f64), None)
+            }
+        }
         _ if idx.is_empty() => (None, Some(format!("no data: `{select}` matched no request name"))),
         _ if stats.requests < min_samples.max(1) => (
             None,
