@@ -147,6 +147,10 @@ pub struct RunArgs {
     /// Start the service under test: a shell command with `{port}` (a free loopback port); replaces --host.
     #[arg(long, value_name = "CMD", conflicts_with = "host")]
     pub serve: Option<String>,
+    /// Let the started services (--serve, --baseline-serve) inherit this variable, which perfgate
+    /// withholds by default (GITHUB_TOKEN, ACTIONS_RUNTIME_TOKEN, ...); repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub serve_env: Vec<String>,
 }
 
 /// How `perfgate run` compares with a baseline.
@@ -285,6 +289,7 @@ impl RunArgs {
         RunOptions {
             host: self.host,
             serve: self.serve,
+            serve_env: self.serve_env,
             scenarios: self.scenarios,
             load: self.load.options(),
             baseline,

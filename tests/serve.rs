@@ -268,3 +268,62 @@ fn duet_with_two_started_builds_compares_their_resources() {
     assert!(h.server.is_some() && b.server.is_some(), "both sides sampled");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The started services are the pull request's own code: they must not inherit the job's token, the
+/// Actions runtime's credentials or the OIDC request variables; `--serve-env NAME` and the gate's
+/// `serve.pass_env` pass one through, and everything else is inherited as before.
+#[test]
+fn started_services_do_not_inherit_the_tokens() {
+    let dir = tmp("scrub");
+    let g = gate(
+        &dir,
+        "1s",
+        "serve:\n  command: unused\n  pass_env: [ACTIONS_CACHE_URL]\n",
+    );
+    let (head_env, base_env) = (dir.join("head.env"), dir.join("base.env"));
+    let cmd = |file: &std::path::Path| {
+        format!(
+            "env > {}; exec {} serve-demo --port {{port}} --no-base-latency",
+            file.display(),
+            bin()
+        )
+    };
+    let o = Command::new(bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", &g, "-q", "--serve", &cmd(&head_env), "--baseline-serve"])
+        .arg(cmd(&base_env))
+        .args(["--serve-env", "GH_TOKEN"])
+        .env("GITHUB_TOKEN", "ghs_job_token_SECRET")
+        .env("GH_TOKEN", "gh_passed_on_purpose")
+        .env("ACTIONS_RUNTIME_TOKEN", "runtime_SECRET")
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "oidc_SECRET")
+        .env("ACTIONS_ID_TOKEN_REQUEST_URL", "https://oidc.example/SECRET")
+        .env("ACTIONS_CACHE_URL", "https://cache.example/passed")
+        .env("PERFGATE_TEST_ORDINARY", "inherited")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for file in [&head_env, &base_env] {
+        let env = std::fs::read_to_string(file).unwrap();
+        assert!(!env.contains("SECRET"), "{}: {env}", file.display());
+        assert!(!env.contains("GITHUB_TOKEN="), "{}", file.display());
+        assert!(env.contains("GH_TOKEN=gh_passed_on_purpose"), "--serve-env: {env}");
+        assert!(
+            env.contains("ACTIONS_CACHE_URL=https://cache.example/passed"),
+            "pass_env: {env}"
+        );
+        assert!(env.contains("PERFGATE_TEST_ORDINARY=inherited"), "{env}");
+        assert!(env.contains("PORT="), "{env}");
+    }
+    let (o, _) = run(
+        &["run", &g, "--serve", "true", "--serve-env", "A=B"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -59,6 +59,8 @@ pub struct RunOptions {
     pub host: Option<String>,
     /// `--serve`: the command that starts the service under test.
     pub serve: Option<String>,
+    /// `--serve-env`: withheld variables the started services inherit anyway.
+    pub serve_env: Vec<String>,
     /// Scenario names to run (empty: the gate's selection).
     pub scenarios: Vec<String>,
     /// Load settings.
@@ -160,9 +162,21 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         Some(_) => None,
         None => gate.serve_with(opts.serve.as_deref()),
     };
+    for name in &opts.serve_env {
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            return Err(Error::input(format_args!(
+                "--serve-env `{name}` is not a variable name"
+            )));
+        }
+    }
+    let with_env = |mut s: Serve| {
+        s.pass_env.extend(opts.serve_env.iter().cloned());
+        s
+    };
+    let head_service = head_service.map(with_env);
     let head_service = head_service.map(|s| free_port().map(|p| (s, p))).transpose()?;
     let base_service = match &opts.baseline {
-        Baseline::Serve(cmd) => gate.serve_with(Some(cmd)),
+        Baseline::Serve(cmd) => gate.serve_with(Some(cmd)).map(with_env),
         // Calibration compares two processes of the same build: a second copy of the service.
         Baseline::None if calibrating => head_service.as_ref().map(|(s, _)| s.clone()),
         _ => None,

@@ -76,6 +76,8 @@ pub struct Serve {
     pub cwd: Option<String>,
     /// Extra environment.
     pub env: Vec<(String, String)>,
+    /// Withheld variables passed through anyway (`pass_env`, `--serve-env`).
+    pub pass_env: Vec<String>,
     /// Readiness path (None: [`Gate::default_ready_path`]).
     pub ready: Option<String>,
     /// Readiness timeout.
@@ -103,6 +105,7 @@ impl Gate {
             command,
             cwd: from_gate.and_then(|s| s.cwd.clone()),
             env: from_gate.map(|s| s.env.clone()).unwrap_or_default(),
+            pass_env: from_gate.map(|s| s.pass_env.clone()).unwrap_or_default(),
             ready: Some(
                 from_gate
                     .and_then(|s| s.ready.clone())

@@ -92,6 +92,10 @@ pub struct ServeSpec {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub env: IndexMap<String, Scalar>,
+    /// Variables of perfgate's own environment the service may inherit although perfgate withholds
+    /// them by default (`GITHUB_TOKEN`, `ACTIONS_RUNTIME_TOKEN`, ...); also `--serve-env NAME`.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
     /// Path that answers (any status below 500) once the service is ready (default: the gate's first GET).
     #[serde(default)]
     pub ready: Option<String>,

@@ -128,6 +128,7 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
         command: sv.command.value.clone(),
         cwd: sv.cwd.clone(),
         env: sv.env.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
+        pass_env: sv.pass_env.clone(),
         ready: sv.ready.clone().filter(|r| !r.is_empty()),
         ready_timeout: sv
             .ready_timeout
