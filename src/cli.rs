@@ -62,6 +62,9 @@ pub enum Command {
         /// The gate file (default: the file named in the results).
         #[arg(long)]
         gate: Option<PathBuf>,
+        /// Tell this comment apart from the same gate's others on the PR (e.g. a matrix job's OS).
+        #[arg(long, value_name = "KEY")]
+        comment_key: Option<String>,
     },
     /// Judge a saved results file against a gate's targets and write reports, without load.
     Report {
@@ -126,6 +129,10 @@ pub struct ReportArgs {
     /// Post or update one sticky comment on the pull request (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_EVENT_PATH).
     #[arg(long)]
     pub comment: bool,
+    /// With --comment: tell this comment apart from the same gate's others on the PR (e.g. a matrix
+    /// job's OS), so matrix jobs do not overwrite each other's comments.
+    #[arg(long, value_name = "KEY", requires = "comment")]
+    pub comment_key: Option<String>,
 }
 
 /// Arguments of `perfgate run`.
@@ -235,7 +242,11 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
             results,
             baseline,
             gate,
-        } => app::comment(&results, baseline.as_deref(), gate).await,
+            comment_key,
+        } => {
+            let opts = crate::github::CommentOptions { key: comment_key };
+            app::comment(&results, baseline.as_deref(), gate, opts).await
+        }
         Command::Compare {
             base,
             head,
@@ -255,7 +266,9 @@ impl ReportArgs {
                 html: self.html.clone(),
                 csv: self.csv.clone(),
             },
-            comment: self.comment,
+            comment: self.comment.then(|| crate::github::CommentOptions {
+                key: self.comment_key.clone(),
+            }),
         }
     }
 }

@@ -20,6 +20,8 @@ struct Seen {
     method: Method,
     uri: String,
     auth: String,
+    agent: String,
+    at: std::time::Instant,
     body: Value,
 }
 
@@ -32,6 +34,12 @@ struct Fake {
     login: Option<String>,
     /// Status codes to answer the next POSTs with, before succeeding.
     post_failures: Arc<Mutex<Vec<u16>>>,
+    /// Headers sent with those failures (`retry-after`, `x-ratelimit-*`).
+    failure_headers: Vec<(&'static str, String)>,
+    /// The failed POSTs created the comment all the same (the answer was lost on the way).
+    lost_answers: bool,
+    /// The comment list answers 200 with this body instead of the comments.
+    junk_list: Option<&'static str>,
 }
 
 fn record(f: &Fake, method: Method, uri: &Uri, headers: &HeaderMap, body: Value) {
@@ -43,6 +51,13 @@ fn record(f: &Fake, method: Method, uri: &Uri, headers: &HeaderMap, body: Value)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string(),
+        agent: headers
+            .get_all("user-agent")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("?"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        at: std::time::Instant::now(),
         body,
     });
 }
@@ -64,12 +79,16 @@ async fn list(
     Query(q): Query<HashMap<String, String>>,
     uri: Uri,
     h: HeaderMap,
-) -> Json<Value> {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     record(&f, Method::GET, &uri, &h, Value::Null);
+    if let Some(junk) = f.junk_list {
+        return (StatusCode::OK, junk).into_response();
+    }
     let per: usize = q.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(30);
     let page: usize = q.get("page").and_then(|v| v.parse().ok()).unwrap_or(1);
     let all = f.comments.lock().unwrap().clone();
-    Json(Value::Array(all.into_iter().skip((page - 1) * per).take(per).collect()))
+    Json(Value::Array(all.into_iter().skip((page - 1) * per).take(per).collect())).into_response()
 }
 
 async fn create(
@@ -78,19 +97,38 @@ async fn create(
     uri: Uri,
     h: HeaderMap,
     Json(body): Json<Value>,
-) -> (StatusCode, Json<Value>) {
+) -> (StatusCode, HeaderMap, Json<Value>) {
     record(&f, Method::POST, &uri, &h, body.clone());
     let fail = {
         let mut q = f.post_failures.lock().unwrap();
         (!q.is_empty()).then(|| q.remove(0))
     };
+    let id = {
+        let mut c = f.comments.lock().unwrap();
+        let id = 1000 + c.len() as u64;
+        if fail.is_none() || f.lost_answers {
+            let login = f.login.clone().unwrap_or_else(|| "github-actions[bot]".into());
+            c.push(json!({"id": id, "body": body["body"], "user": {"login": login}}));
+        }
+        id
+    };
     if let Some(code) = fail {
-        return (StatusCode::from_u16(code).unwrap(), Json(json!({"message": "nope"})));
+        let mut headers = HeaderMap::new();
+        for (k, v) in &f.failure_headers {
+            headers.insert(*k, v.parse().unwrap());
+        }
+        let message = if code == 403 && !f.failure_headers.is_empty() {
+            "You have exceeded a secondary rate limit"
+        } else {
+            "nope"
+        };
+        return (
+            StatusCode::from_u16(code).unwrap(),
+            headers,
+            Json(json!({"message": message})),
+        );
     }
-    let mut c = f.comments.lock().unwrap();
-    let id = 1000 + c.len() as u64;
-    c.push(json!({"id": id, "body": body["body"], "user": {"login": "perfgate-bot"}}));
-    (StatusCode::CREATED, Json(json!({"id": id})))
+    (StatusCode::CREATED, HeaderMap::new(), Json(json!({"id": id})))
 }
 
 async fn update(
@@ -189,6 +227,13 @@ fn event_file(kind: &str) -> PathBuf {
 }
 
 async fn comment(api: &str, kind: &str, token: Option<&str>) -> Run {
+    comment_with(api, kind, token, &[], &[]).await
+}
+
+/// `perfgate report results.json --comment` with extra arguments and environment.
+async fn comment_with(api: &str, kind: &str, token: Option<&str>, args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let results = results_file();
     let out = std::env::temp_dir().join(format!("perfgate-gh-out-{}-{}", std::process::id(), rand_suffix()));
     let api = api.to_string();
@@ -210,7 +255,9 @@ async fn comment(api: &str, kind: &str, token: Option<&str>) -> Run {
             .env("PERFGATE_GITHUB_BACKOFF_MS", "10")
             .env_remove("GITHUB_STEP_SUMMARY")
             .env_remove("PERFGATE_COMMENT_AUTHOR")
-            .env_remove("GH_TOKEN");
+            .env_remove("GH_TOKEN")
+            .args(&args)
+            .envs(envs);
         match &token {
             Some(t) => cmd.env("GITHUB_TOKEN", t),
             None => cmd.env_remove("GITHUB_TOKEN"),
@@ -435,7 +482,7 @@ fn the_body_is_capped_at_githubs_limit() {
         verdict: &v,
         gate_file: "gates/prismq.yaml",
     };
-    let body = perfgate::github::comment_body(&input, "abc");
+    let body = perfgate::github::comment_body(&input, "abc", None);
     assert!(body.chars().count() <= 65_536, "{}", body.chars().count());
     assert!(body.contains("more lines cut"));
     assert!(body.starts_with(MARKER));
@@ -464,4 +511,216 @@ fn failing_checks_become_error_annotations_at_the_target_line() {
         "{lines:#?}"
     );
     assert!(lines.len() <= 20);
+}
+
+fn posts(f: &Fake) -> Vec<Seen> {
+    seen(f).into_iter().filter(|r| r.method == Method::POST).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_says_it_is_perfgate() {
+    let f = Fake {
+        login: Some("perfgate-bot".into()),
+        ..Fake::default()
+    };
+    let api = serve(f.clone()).await;
+    let run = comment(&api, "pull_request", Some(TOKEN)).await;
+    assert!(run.stderr.contains("created comment"), "{}", run.stderr);
+    let want = format!("perfgate/{}", env!("CARGO_PKG_VERSION"));
+    let s = seen(&f);
+    assert!(s.len() >= 3, "{s:?}");
+    for r in &s {
+        assert_eq!(r.agent, want, "{} {}", r.method, r.uri);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secondary_rate_limit_is_waited_out_as_retry_after_says() {
+    // GitHub's secondary rate limit: 403 with `retry-after: 1`. The backoff alone would retry after
+    // 10 ms; the second POST must come at least a second later.
+    let f = Fake {
+        login: Some("perfgate-bot".into()),
+        failure_headers: vec![("retry-after", "1".into())],
+        ..Fake::default()
+    };
+    f.post_failures.lock().unwrap().extend([403]);
+    let api = serve(f.clone()).await;
+    let run = comment(&api, "pull_request", Some(TOKEN)).await;
+    assert!(run.stderr.contains("created comment"), "{}", run.stderr);
+    let p = posts(&f);
+    assert_eq!(p.len(), 2, "{p:?}");
+    let waited = p[1].at - p[0].at;
+    assert!(waited >= std::time::Duration::from_millis(1000), "waited {waited:?}");
+    assert!(run.stderr.contains("trying again in 1.0 s"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_primary_rate_limit_waits_until_its_reset() {
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let f = Fake {
+        login: Some("perfgate-bot".into()),
+        failure_headers: vec![
+            ("x-ratelimit-remaining", "0".into()),
+            ("x-ratelimit-reset", reset.to_string()),
+        ],
+        ..Fake::default()
+    };
+    f.post_failures.lock().unwrap().extend([403]);
+    let api = serve(f.clone()).await;
+    let run = comment(&api, "pull_request", Some(TOKEN)).await;
+    assert!(run.stderr.contains("created comment"), "{}", run.stderr);
+    let p = posts(&f);
+    assert_eq!(p.len(), 2);
+    // The reset is now (rounded down): perfgate waits the second up to it and one more.
+    assert!(p[1].at - p[0].at >= std::time::Duration::from_millis(900));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_longer_than_the_cap_gives_up_at_once_with_a_notice() {
+    let f = Fake {
+        login: Some("perfgate-bot".into()),
+        failure_headers: vec![("retry-after", "30".into())],
+        ..Fake::default()
+    };
+    f.post_failures.lock().unwrap().extend([403, 403, 403]);
+    let api = serve(f.clone()).await;
+    let start = std::time::Instant::now();
+    let run = comment_with(
+        &api,
+        "pull_request",
+        Some(TOKEN),
+        &[],
+        &[("PERFGATE_GITHUB_MAX_WAIT", "2")],
+    )
+    .await;
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(run.code, plain_code());
+    assert_eq!(posts(&f).len(), 1);
+    assert!(
+        run.stdout.contains("::notice title=perfgate::PR comment skipped")
+            && run.stdout.contains("asks to wait 30 s, longer than the 2 s"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_that_is_not_a_list_posts_nothing() {
+    for junk in [
+        "<!DOCTYPE html><html><body>Unicorn!</body></html>",
+        r#"{"message": "Moved Permanently"}"#,
+    ] {
+        let f = Fake {
+            login: Some("perfgate-bot".into()),
+            junk_list: Some(junk),
+            ..Fake::default()
+        };
+        let api = serve(f.clone()).await;
+        let run = comment(&api, "pull_request", Some(TOKEN)).await;
+        assert_eq!(run.code, plain_code());
+        assert!(posts(&f).is_empty(), "a duplicate was posted on a junk answer");
+        assert!(
+            run.stdout.contains("PR comment skipped") && run.stdout.contains("expected a list of comments"),
+            "{}",
+            run.stdout
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_token_finds_the_comment_its_app_posted() {
+    // An installation token may not read GET /user (403): our comment is the one with the marker
+    // that was posted through an app, here `perf-app[bot]`; alice's quote of the marker is not.
+    let app_comment = |id: u64| {
+        json!({"id": id, "body": format!("{MARKER}\nold"), "user": {"login": "perf-app[bot]", "type": "Bot"},
+               "performed_via_github_app": {"slug": "perf-app", "id": 42}})
+    };
+    let f = Fake::default();
+    f.comments
+        .lock()
+        .unwrap()
+        .extend([other(4, "alice", &format!("quoting {MARKER}")), app_comment(5)]);
+    let api = serve(f.clone()).await;
+    let run = comment(&api, "pull_request", Some(TOKEN)).await;
+    assert!(run.stderr.contains("updated comment 5"), "{}", run.stderr);
+    assert!(posts(&f).is_empty());
+    assert_eq!(f.comments.lock().unwrap()[0]["body"], format!("quoting {MARKER}"));
+
+    // PERFGATE_COMMENT_AUTHOR names the author outright, whatever /user says.
+    let f = Fake {
+        login: Some("someone-else".into()),
+        ..Fake::default()
+    };
+    f.comments.lock().unwrap().push(app_comment(6));
+    let api = serve(f.clone()).await;
+    let run = comment_with(
+        &api,
+        "pull_request",
+        Some(TOKEN),
+        &[],
+        &[("PERFGATE_COMMENT_AUTHOR", "perf-app[bot]")],
+    )
+    .await;
+    assert!(run.stderr.contains("updated comment 6"), "{}", run.stderr);
+    assert!(posts(&f).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_whose_answer_was_lost_is_not_sent_twice() {
+    // The POST created the comment but GitHub answered 502: listing again finds it and updates it.
+    let f = Fake {
+        login: Some("perfgate-bot".into()),
+        lost_answers: true,
+        ..Fake::default()
+    };
+    f.post_failures.lock().unwrap().extend([502]);
+    let api = serve(f.clone()).await;
+    let run = comment(&api, "pull_request", Some(TOKEN)).await;
+    assert_eq!(posts(&f).len(), 1, "{:?}", seen(&f));
+    assert!(run.stderr.contains("updated comment 1000"), "{}", run.stderr);
+    assert_eq!(f.comments.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matrix_jobs_keep_a_comment_each_by_key() {
+    let f = Fake {
+        login: Some("perfgate-bot".into()),
+        ..Fake::default()
+    };
+    f.comments
+        .lock()
+        .unwrap()
+        .push(other(1, "perfgate-bot", &format!("{MARKER}\nwithout a key")));
+    let api = serve(f.clone()).await;
+    for key in ["linux", "macos", "linux"] {
+        let run = comment_with(&api, "pull_request", Some(TOKEN), &["--comment-key", key], &[]).await;
+        assert!(run.stderr.contains("comment"), "{}", run.stderr);
+    }
+    let c = f.comments.lock().unwrap().clone();
+    assert_eq!(c.len(), 3, "{c:#?}");
+    assert_eq!(
+        c[0]["body"],
+        format!("{MARKER}\nwithout a key"),
+        "the keyless comment stays"
+    );
+    assert!(c[1]["body"]
+        .as_str()
+        .unwrap()
+        .starts_with("<!-- perfgate:prismq key=linux -->"));
+    assert!(c[2]["body"]
+        .as_str()
+        .unwrap()
+        .starts_with("<!-- perfgate:prismq key=macos -->"));
+    let s = seen(&f);
+    assert_eq!(s.iter().filter(|r| r.method == Method::POST).count(), 2);
+    assert_eq!(
+        s.iter()
+            .filter(|r| r.method == Method::PATCH)
+            .map(|r| r.uri.as_str())
+            .collect::<Vec<_>>(),
+        ["/api/v3/repos/octo/shop/issues/comments/1001"]
+    );
 }

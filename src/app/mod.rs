@@ -102,6 +102,6 @@ impl From<GateError> for Error {
 pub struct ReportOptions {
     /// Where each report goes.
     pub paths: Paths,
-    /// Post or update the sticky PR comment.
-    pub comment: bool,
+    /// Post or update the sticky PR comment, this way.
+    pub comment: Option<crate::github::CommentOptions>,
 }

@@ -35,9 +35,14 @@ pub async fn compare(base: &Path, head: &Path, gate: Option<PathBuf>, opts: &Rep
 }
 
 /// Posts or updates the sticky PR comment for a saved results file (with a baseline: its deltas).
-pub async fn comment(results: &Path, baseline: Option<&Path>, gate: Option<PathBuf>) -> Result<Outcome, Error> {
+pub async fn comment(
+    results: &Path,
+    baseline: Option<&Path>,
+    gate: Option<PathBuf>,
+    comment: crate::github::CommentOptions,
+) -> Result<Outcome, Error> {
     let opts = ReportOptions {
-        comment: true,
+        comment: Some(comment),
         ..ReportOptions::default()
     };
     match baseline {

@@ -22,6 +22,13 @@ pub struct Paths {
     pub junit: Option<String>,
 }
 
+/// How the sticky comment is posted.
+#[derive(Debug, Clone, Default)]
+pub struct CommentOptions {
+    /// `--comment-key`: told apart from the same gate's other comments on the PR (a matrix job's).
+    pub key: Option<String>,
+}
+
 /// `pass`, `fail` or `untrusted`, as the step output `verdict`.
 pub fn verdict_word(input: &Input) -> &'static str {
     let r = input.results;
@@ -36,7 +43,7 @@ pub fn verdict_word(input: &Input) -> &'static str {
 
 /// Everything the job sees: step summary, annotations and outputs (under Actions), and the PR comment
 /// when asked. Problems are notices: publishing never changes the exit code.
-pub async fn publish(input: &Input<'_>, paths: &Paths, comment: bool) {
+pub async fn publish(input: &Input<'_>, paths: &Paths, comment: Option<&CommentOptions>) {
     if let Err(e) = append_step_summary(&markdown::render(input)) {
         eprintln!("warning: {e}");
     }
@@ -58,8 +65,8 @@ pub async fn publish(input: &Input<'_>, paths: &Paths, comment: bool) {
             eprintln!("warning: {e}");
         }
     }
-    if comment {
-        match post_comment(input).await {
+    if let Some(opts) = comment {
+        match post_comment(input, opts).await {
             Ok(msg) => eprintln!("{msg}"),
             Err(msg) => notice(&format!("PR comment skipped: {msg}")),
         }
@@ -122,8 +129,8 @@ pub fn annotations(input: &Input) -> Vec<String> {
 }
 
 /// The comment's text: marker, the summary, and which commit it describes.
-pub fn comment_body(input: &Input, head_sha: &str) -> String {
-    let mut body = format!("{}\n", comment::marker(&input.results.gate.name));
+pub fn comment_body(input: &Input, head_sha: &str, key: Option<&str>) -> String {
+    let mut body = format!("{}\n", comment::marker(&input.results.gate.name, key));
     body.push_str(&markdown::render(input));
     let run = match (
         std::env::var("GITHUB_SERVER_URL"),
@@ -137,7 +144,7 @@ pub fn comment_body(input: &Input, head_sha: &str) -> String {
     comment::cap(&body, comment::MAX_BODY)
 }
 
-async fn post_comment(input: &Input<'_>) -> Result<String, String> {
+async fn post_comment(input: &Input<'_>, opts: &CommentOptions) -> Result<String, String> {
     let token = std::env::var("GITHUB_TOKEN")
         .or_else(|_| std::env::var("GH_TOKEN"))
         .ok()
@@ -147,9 +154,10 @@ async fn post_comment(input: &Input<'_>) -> Result<String, String> {
     let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
     let pr = event::from_env()?;
     let client = comment::Client::new(&api, &token, &repo)?;
-    let body = comment_body(input, &pr.head_sha);
+    let key = opts.key.as_deref();
+    let body = comment_body(input, &pr.head_sha, key);
     match client
-        .upsert(pr.number, &comment::marker(&input.results.gate.name), &body)
+        .upsert(pr.number, &comment::marker(&input.results.gate.name, key), &body)
         .await
     {
         Ok(comment::Posted::Created(id)) => Ok(format!("PR #{}: created comment {id}", pr.number)),
