@@ -65,6 +65,9 @@ pub enum Command {
         /// Tell this comment apart from the same gate's others on the PR (e.g. a matrix job's OS).
         #[arg(long, value_name = "KEY")]
         comment_key: Option<String>,
+        /// Print exactly the body that would be posted, and post nothing (no token needed).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Judge a saved results file against a gate's targets and write reports, without load.
     Report {
@@ -243,8 +246,12 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
             baseline,
             gate,
             comment_key,
+            dry_run,
         } => {
-            let opts = crate::github::CommentOptions { key: comment_key };
+            let opts = crate::github::CommentOptions {
+                key: comment_key,
+                dry_run,
+            };
             app::comment(&results, baseline.as_deref(), gate, opts).await
         }
         Command::Compare {
@@ -268,6 +275,7 @@ impl ReportArgs {
             },
             comment: self.comment.then(|| crate::github::CommentOptions {
                 key: self.comment_key.clone(),
+                dry_run: false,
             }),
         }
     }

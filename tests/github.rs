@@ -482,7 +482,7 @@ fn the_body_is_capped_at_githubs_limit() {
         verdict: &v,
         gate_file: "gates/prismq.yaml",
     };
-    let body = perfgate::github::comment_body(&input, "abc", None);
+    let body = perfgate::github::body::render(&input, &perfgate::github::body::Context::default());
     assert!(body.chars().count() <= 65_536, "{}", body.chars().count());
     assert!(body.contains("more lines cut"));
     assert!(body.starts_with(MARKER));
@@ -723,4 +723,138 @@ async fn matrix_jobs_keep_a_comment_each_by_key() {
             .collect::<Vec<_>>(),
         ["/api/v3/repos/octo/shop/issues/comments/1001"]
     );
+}
+
+/// `perfgate comment` as a workflow would run it, with or without `--dry-run`.
+fn comment_cmd(api: &str, results: &std::path::Path, extra: &[&str], token: Option<&str>) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_perfgate"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("comment")
+        .arg(results)
+        .args(["--gate", "gates/prismq.yaml"])
+        .args(extra)
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_REPOSITORY", "octo/shop")
+        .env("GITHUB_SERVER_URL", "https://github.example")
+        .env("GITHUB_RUN_ID", "4242")
+        .env("GITHUB_API_URL", api)
+        .env("GITHUB_EVENT_NAME", "pull_request")
+        .env("GITHUB_EVENT_PATH", event_file("pull_request"))
+        .env("PERFGATE_GITHUB_BACKOFF_MS", "10")
+        .env_remove("GITHUB_OUTPUT")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("PERFGATE_COMMENT_AUTHOR")
+        .env_remove("GH_TOKEN");
+    match token {
+        Some(t) => cmd.env("GITHUB_TOKEN", t),
+        None => cmd.env_remove("GITHUB_TOKEN"),
+    };
+    cmd.output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_prints_exactly_the_body_it_would_post() {
+    let f = Fake {
+        login: Some("perfgate-bot".into()),
+        ..Fake::default()
+    };
+    let api = serve(f.clone()).await;
+    let results = results_file();
+    let (api2, r2) = (api.clone(), results.clone());
+    let dry = tokio::task::spawn_blocking(move || comment_cmd(&api2, &r2, &["--dry-run"], None))
+        .await
+        .unwrap();
+    assert!(seen(&f).is_empty(), "a dry run sends nothing");
+    let printed = String::from_utf8(dry.stdout).unwrap();
+    assert!(printed.starts_with(MARKER), "{printed}");
+    assert!(
+        printed.contains("[workflow run](https://github.example/octo/shop/actions/runs/4242)")
+            && printed.contains("(https://github.example/octo/shop/actions/runs/4242#artifacts)"),
+        "{printed}"
+    );
+    let real = tokio::task::spawn_blocking(move || comment_cmd(&api, &results, &[], Some(TOKEN)))
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&real.stderr).contains("created comment"),
+        "{}",
+        String::from_utf8_lossy(&real.stderr)
+    );
+    let p = posts(&f);
+    assert_eq!(p.len(), 1);
+    assert_eq!(
+        p[0].body["body"].as_str().unwrap(),
+        printed,
+        "the dry run printed another body"
+    );
+    assert_eq!(dry.status.code(), real.status.code());
+}
+
+/// The body for a results file, with and without a baseline (the same run as its own base).
+fn body_for(r: &perfgate::metrics::Results, gate_file: &str, base: bool) -> String {
+    let gate = perfgate::gate::Gate::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/gates/prismq.yaml"
+    )))
+    .unwrap();
+    let v = if base {
+        perfgate::verdict::judge_with_baseline(&gate, r, r, perfgate::verdict::compare::Mode::Sequential)
+    } else {
+        perfgate::verdict::judge(&gate, r)
+    };
+    let input = perfgate::report::Input {
+        results: r,
+        verdict: &v,
+        gate_file,
+    };
+    perfgate::github::body::render(
+        &input,
+        &perfgate::github::body::Context {
+            key: None,
+            pr_head: Some("0123456789abcdef"),
+            base: base.then_some(r),
+            run_url: None,
+        },
+    )
+}
+
+#[test]
+fn the_body_says_no_baseline_plainly_puts_problems_first_and_keeps_runner_paths_out() {
+    let text = std::fs::read_to_string(results_file()).unwrap();
+    let mut r = perfgate::metrics::Results::from_json("r.json", &text).unwrap();
+    let tmp = std::env::temp_dir().join("perfgate-runner-dir");
+    r.commit = Some("0123456789abcdef0123".into());
+    r.server = Some(perfgate::metrics::results::ServerInfo {
+        command: "uvicorn app:app".into(),
+        log: tmp.join("perfgate-service-1.log").display().to_string(),
+        samples: vec![],
+        exited: Some(format!("the service exited; see {}", tmp.join("x.log").display())),
+    });
+    let local_gate = "/home/runner/work/shop/shop/gates/prismq.yaml";
+
+    let none = body_for(&r, local_gate, false);
+    assert!(
+        none.contains("**No baseline found: regressions were not checked.**"),
+        "{none}"
+    );
+    assert!(!none.contains("No regression"), "{none}");
+    assert!(none.contains("**Measured** `0123456789ab`"), "{none}");
+    for local in [tmp.display().to_string(), "/home/runner".to_string()] {
+        assert!(!none.contains(&local), "a runner path in the comment: {local}\n{none}");
+    }
+
+    let with = body_for(&r, "gates/prismq.yaml", true);
+    assert!(!with.contains("No baseline found"), "{with}");
+    assert!(with.contains("against base `0123456789ab`"), "{with}");
+    // Above the first fold: only what needs attention (no passing or inconclusive rows).
+    let top = with.split("<details>").next().unwrap();
+    assert!(!top.contains("| ✅ |") && !top.contains("❔ inconclusive"), "{top}");
+    // Below it: the passing checks and the undecided comparisons.
+    let folded = &with[top.len()..];
+    if r.requests.iter().any(|q| q.phases.steady.requests > 0) {
+        assert!(
+            folded.contains("| ✅ |") || folded.contains("❔ inconclusive"),
+            "{folded}"
+        );
+    }
 }

@@ -39,7 +39,7 @@ pub(super) async fn conclude(
         summary: shown(&opts.paths.summary),
         junit: shown(&opts.paths.junit),
     };
-    crate::github::publish(&input, &paths, opts.comment.as_ref()).await;
+    crate::github::publish(&input, &paths, opts.comment.as_ref(), base.map(|(b, _)| b)).await;
     if results.interrupted {
         return Err(Error::untrusted(
             "the run was interrupted; its numbers describe a partial run",

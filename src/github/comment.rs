@@ -233,14 +233,16 @@ impl Client {
     /// to the cap: a longer wait gives up at once), else exponential backoff.
     async fn pause(&self, what: &str, attempt: u32, last: &str, asked: Option<Duration>) -> Result<(), CommentError> {
         let wait = match asked {
-            Some(w) if w > self.max_wait => return Err(CommentError::Unavailable {
-                what: what.to_string(),
-                message: format!(
+            Some(w) if w > self.max_wait => {
+                return Err(CommentError::Unavailable {
+                    what: what.to_string(),
+                    message: format!(
                     "{last}; GitHub asks to wait {} s, longer than the {} s perfgate waits (PERFGATE_GITHUB_MAX_WAIT)",
                     w.as_secs(),
                     self.max_wait.as_secs()
                 ),
-            }),
+                })
+            }
             Some(w) => w.max(self.backoff),
             None => self.backoff * 2u32.pow(attempt.saturating_sub(1)),
         };

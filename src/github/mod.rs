@@ -1,5 +1,6 @@
 //! Publishing to GitHub Actions: step summary, workflow commands and outputs, and the sticky PR comment.
 
+pub mod body;
 pub mod commands;
 pub mod comment;
 pub mod event;
@@ -7,6 +8,7 @@ pub mod summary;
 
 pub use summary::append_step_summary;
 
+use crate::metrics::results::Results;
 use crate::report::{markdown, Input};
 use crate::verdict::compare::Change;
 use crate::verdict::Outcome;
@@ -27,6 +29,8 @@ pub struct Paths {
 pub struct CommentOptions {
     /// `--comment-key`: told apart from the same gate's other comments on the PR (a matrix job's).
     pub key: Option<String>,
+    /// `perfgate comment --dry-run`: print the body instead of posting it.
+    pub dry_run: bool,
 }
 
 /// `pass`, `fail` or `untrusted`, as the step output `verdict`.
@@ -43,7 +47,7 @@ pub fn verdict_word(input: &Input) -> &'static str {
 
 /// Everything the job sees: step summary, annotations and outputs (under Actions), and the PR comment
 /// when asked. Problems are notices: publishing never changes the exit code.
-pub async fn publish(input: &Input<'_>, paths: &Paths, comment: Option<&CommentOptions>) {
+pub async fn publish(input: &Input<'_>, paths: &Paths, comment: Option<&CommentOptions>, base: Option<&Results>) {
     if let Err(e) = append_step_summary(&markdown::render(input)) {
         eprintln!("warning: {e}");
     }
@@ -66,7 +70,7 @@ pub async fn publish(input: &Input<'_>, paths: &Paths, comment: Option<&CommentO
         }
     }
     if let Some(opts) = comment {
-        match post_comment(input, opts).await {
+        match post_comment(input, opts, base).await {
             Ok(msg) => eprintln!("{msg}"),
             Err(msg) => notice(&format!("PR comment skipped: {msg}")),
         }
@@ -128,23 +132,7 @@ pub fn annotations(input: &Input) -> Vec<String> {
     errors.into_iter().chain(warnings).collect()
 }
 
-/// The comment's text: marker, the summary, and which commit it describes.
-pub fn comment_body(input: &Input, head_sha: &str, key: Option<&str>) -> String {
-    let mut body = format!("{}\n", comment::marker(&input.results.gate.name, key));
-    body.push_str(&markdown::render(input));
-    let run = match (
-        std::env::var("GITHUB_SERVER_URL"),
-        std::env::var("GITHUB_REPOSITORY"),
-        std::env::var("GITHUB_RUN_ID"),
-    ) {
-        (Ok(s), Ok(r), Ok(id)) => format!(" · [workflow run]({s}/{r}/actions/runs/{id})"),
-        _ => String::new(),
-    };
-    body.push_str(&format!("\n<sub>perfgate for commit `{head_sha}`{run}</sub>\n"));
-    comment::cap(&body, comment::MAX_BODY)
-}
-
-async fn post_comment(input: &Input<'_>, opts: &CommentOptions) -> Result<String, String> {
+async fn post_comment(input: &Input<'_>, opts: &CommentOptions, base: Option<&Results>) -> Result<String, String> {
     let token = std::env::var("GITHUB_TOKEN")
         .or_else(|_| std::env::var("GH_TOKEN"))
         .ok()
@@ -155,7 +143,15 @@ async fn post_comment(input: &Input<'_>, opts: &CommentOptions) -> Result<String
     let pr = event::from_env()?;
     let client = comment::Client::new(&api, &token, &repo)?;
     let key = opts.key.as_deref();
-    let body = comment_body(input, &pr.head_sha, key);
+    let body = body::render(
+        input,
+        &body::Context {
+            key,
+            pr_head: Some(&pr.head_sha),
+            base,
+            run_url: body::Context::run_url_from_env(),
+        },
+    );
     match client
         .upsert(pr.number, &comment::marker(&input.results.gate.name, key), &body)
         .await
