@@ -179,6 +179,10 @@ pub struct BaselineArgs {
     /// --host with --baseline-host); reports the noise floor per budget and recommends budgets.
     #[arg(long, conflicts_with_all = ["baseline"])]
     pub calibrate: bool,
+    /// In duet mode, the base build's commit, recorded in the base side's results and named in the
+    /// comment (default: the checked-out commit, which is head's).
+    #[arg(long, value_name = "SHA", conflicts_with_all = ["baseline", "calibrate"])]
+    pub baseline_commit: Option<String>,
     /// Duet mode with a started base build: a shell command with `{port}`, like --serve.
     #[arg(long, value_name = "CMD", conflicts_with_all = ["baseline", "baseline_host", "calibrate"])]
     pub baseline_serve: Option<String>,
@@ -315,6 +319,7 @@ impl RunArgs {
             load: self.load.options(),
             baseline,
             baseline_out: self.baseline.baseline_out,
+            baseline_commit: self.baseline.baseline_commit,
             reports: self.load.reports.options(),
         }
     }

@@ -327,3 +327,49 @@ fn started_services_do_not_inherit_the_tokens() {
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The results name the commit checked out (not GITHUB_SHA, GitHub's merge commit on a pull
+/// request), and a duet's base side the commit given with --baseline-commit.
+#[test]
+fn a_duet_records_the_commits_it_measured() {
+    let dir = tmp("commits");
+    let g = gate(&dir, "1s", "");
+    let serve = format!("{} serve-demo --port {{port}} --no-base-latency", bin());
+    let (head, base) = (dir.join("head.json"), dir.join("base.json"));
+    let o = Command::new(bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", &g, "-q", "--serve", &serve, "--baseline-serve", &serve])
+        .args(["--baseline-commit", "b45e0000b45e0000b45e0000b45e0000b45e0000"])
+        .arg("--out")
+        .arg(&head)
+        .arg("--baseline-out")
+        .arg(&base)
+        .env("GITHUB_SHA", "3e76e000000000000000000000000000000000000")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let checked_out = Command::new("git")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    let checked_out = String::from_utf8_lossy(&checked_out.stdout).trim().to_string();
+    let h = perfgate::metrics::Results::read(&head).unwrap();
+    let b = perfgate::metrics::Results::read(&base).unwrap();
+    if !checked_out.is_empty() {
+        assert_eq!(h.commit.as_deref(), Some(checked_out.as_str()));
+    }
+    assert_eq!(b.commit.as_deref(), Some("b45e0000b45e0000b45e0000b45e0000b45e0000"));
+    // Without a base build to name, it is invalid input.
+    let (o, _) = run(
+        &["run", &g, "--serve", "true", "--baseline-commit", "abc"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -2,22 +2,20 @@
 
 use crate::metrics::results::Environment;
 
-/// The commit under test: `GITHUB_SHA`, else `git rev-parse HEAD` in the working directory.
+/// The commit under test: `git rev-parse HEAD` in the working directory (what is checked out: under a
+/// `pull_request` event `GITHUB_SHA` is GitHub's merge commit even when the workflow checked out the
+/// pull request's head), else `GITHUB_SHA`.
 pub fn current_commit() -> Option<String> {
-    if let Ok(sha) = std::env::var("GITHUB_SHA") {
-        if !sha.is_empty() {
-            return Some(sha);
-        }
-    }
     let out = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
         .stderr(std::process::Stdio::null())
         .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
+        .ok();
+    let checked_out = out
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty());
+    checked_out.or_else(|| std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()))
 }
 
 /// The machine this process runs on.

@@ -69,6 +69,8 @@ pub struct RunOptions {
     pub baseline: Baseline,
     /// In duet mode, also write the base side's results here.
     pub baseline_out: Option<PathBuf>,
+    /// In duet mode, the base build's commit.
+    pub baseline_commit: Option<String>,
     /// Reports.
     pub reports: ReportOptions,
 }
@@ -216,6 +218,11 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         }
         _ => None,
     };
+    if opts.baseline_commit.is_some() && base_url.is_none() {
+        return Err(Error::input(
+            "--baseline-commit names the base build of a duet: give it with --baseline-serve or --baseline-host",
+        ));
+    }
     if let Some(p) = &opts.baseline_out {
         report::check_writable(p).map_err(|e| Error::input(format_args!("--baseline-out {e}")))?;
     }
@@ -358,6 +365,9 @@ async fn measure(gate: &Gate, opts: &RunOptions, p: Prepared) -> Result<Measured
     head.server = head_server;
     if let Some(b) = &mut base {
         b.server = base_server;
+        if let Some(c) = &opts.baseline_commit {
+            b.commit = Some(c.clone());
+        }
     }
     if let (Some(path), Some(b)) = (&opts.baseline_out, &base) {
         let written = serde_json::to_vec_pretty(b)
