@@ -20,6 +20,10 @@
 #   passing gate      a lenient gate: exit 0; then the same with baseline:, then with base-host:
 #   hostile input     shell syntax in inputs stays literal text: nothing runs, perfgate says exit 2
 #   bad input         baseline and base-host together: exit 2 before perfgate runs
+#   comment-upper     comment: TRUE passes the token like true; comment-key reaches perfgate
+#   serve-host-env    a job-level PERFGATE_HOST with the serve input is not an error
+#   comment-from      a fork's workflow_run: `perfgate comment --pr-file` from an artifact directory,
+#                     the token passed, the verdict not failing the step; an empty one is a notice
 # The GitHub publisher (perfgate's own outputs, annotations, --comment) is checked only when
 # `perfgate run --help` lists --comment; otherwise the action's own fallback outputs are checked.
 set -euo pipefail
@@ -420,7 +424,7 @@ mkdir -p "$work/bin-perfgate" "$work/bin-cargo"
 # perfgate on PATH: records whether `perfgate run` got a GITHUB_TOKEN, then runs the debug build.
 cat > "$work/bin-perfgate/perfgate" <<EOF
 #!/bin/sh
-if [ "\$1" = run ]; then echo "\${GITHUB_TOKEN-<unset>}" > $(printf '%q' "$work/token-seen"); fi
+if [ "\$1" = run ] || [ "\$1" = comment ]; then echo "\${GITHUB_TOKEN-<unset>}" > $(printf '%q' "$work/token-seen"); fi
 exec $(printf '%q' "$perfgate") "\$@"
 EOF
 chmod +x "$work/bin-perfgate/perfgate"
@@ -561,6 +565,44 @@ if run_action both "$work/bin-perfgate:$sys_path" \
 fi
 [ "$(step_rc both run)" = 2 ] || fail "both: exit $(step_rc both run), not 2"
 
+echo "== the comment inputs, a job-level PERFGATE_HOST with serve, comment-from"
+if [ "$publisher" = yes ]; then
+  # comment: TRUE is true (GitHub's own == is case-insensitive and already passed the token).
+  run_action comment-upper "$work/bin-perfgate:$sys_path" \
+    '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "output-dir": "upper", "comment": "TRUE",
+      "comment-key": "linux"}' '{"PERFGATE_GITHUB_BACKOFF_MS": "10"}' || fail "comment-upper: the action failed"
+  [ "$(cat "$work/token-seen")" = "dry-run-token" ] || fail "comment-upper: comment TRUE did not pass the token"
+  grep -qF -- "--comment --comment-key linux" "$work/comment-upper/stdout.log" || fail "comment-upper: no --comment-key"
+
+  # The job sets PERFGATE_HOST for other steps; the serve input still starts the service.
+  run_action serve-host-env "$work/bin-perfgate:$sys_path" \
+    '{"gate": "gates/lenient.yaml", "serve": "perfgate serve-demo --port {port}", "output-dir": "served"}' \
+    '{"PERFGATE_HOST": "http://127.0.0.1:9"}' || fail "serve-host-env: a job-level PERFGATE_HOST broke serve"
+  grep -q 'starting the service' "$work/serve-host-env/stdout.log" || fail "serve-host-env: no service started"
+
+  # A fork's workflow_run: the artifact directory of the gate job, an event without pull_requests.
+  mkdir -p "$ws/from" "$ws/empty"
+  cp "$ws/pass/results.json" "$ws/from/results.json"
+  cp "$ws/gates/lenient.yaml" "$ws/from/gate.yaml"
+  printf '{"number": 7, "head_sha": "f0f0f0"}\n' > "$ws/from/pr.json"
+  printf '{"workflow_run": {"event": "pull_request", "head_sha": "f0f0f0", "pull_requests": []}}\n' \
+    > "$work/event-fork.json"
+  rm -f "$work/token-seen"
+  run_action comment-from "$work/bin-perfgate:$sys_path" '{"comment-from": "from"}' \
+    '{"PERFGATE_GITHUB_BACKOFF_MS": "10"}' \
+    '{"event_name": "workflow_run", "event_path": "'"$work/event-fork.json"'"}' || fail "comment-from: the action failed"
+  grep -qF -- "perfgate comment from/results.json --pr-file from/pr.json --gate from/gate.yaml" \
+    "$work/comment-from/stdout.log" || fail "comment-from: perfgate comment was not called as expected"
+  [ "$(cat "$work/token-seen")" = "dry-run-token" ] || fail "comment-from: the token did not reach perfgate comment"
+  # The API is a closed port here: a notice, and the step still succeeds.
+  grep -q 'PR comment skipped' "$work/comment-from/stdout.log" || fail "comment-from: no notice"
+  run_action comment-empty "$work/bin-perfgate:$sys_path" '{"comment-from": "empty"}' \
+    || fail "comment-empty: the action failed"
+  grep -q 'nothing to comment on' "$work/comment-empty/stdout.log" || fail "comment-empty: no notice"
+else
+  echo "(perfgate has no --comment yet: comment inputs skipped)"
+fi
+
 # ---------------------------------------------------------------------------------------------
 echo
 echo "======== what the failing gate left"
@@ -573,4 +615,4 @@ report failing "'\n'.join(f'{k}={v}' for k, v in r['outputs'].items())"
 echo "--- workflow commands on stdout"
 grep -E '^::' "$work/failing/stdout.log" | head -n 20 || true
 echo
-echo "action dry run: all 11 scenarios behaved as expected"
+echo "action dry run: all 15 scenarios behaved as expected"

@@ -68,6 +68,10 @@ pub enum Command {
         /// Print exactly the body that would be posted, and post nothing (no token needed).
         #[arg(long)]
         dry_run: bool,
+        /// The pull request, when the event names none (a fork's workflow_run): the gate job's
+        /// `{"number": N, "head_sha": "..."}`, checked against GitHub before it is believed.
+        #[arg(long, value_name = "FILE")]
+        pr_file: Option<PathBuf>,
     },
     /// Judge a saved results file against a gate's targets and write reports, without load.
     Report {
@@ -251,10 +255,12 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
             gate,
             comment_key,
             dry_run,
+            pr_file,
         } => {
             let opts = crate::github::CommentOptions {
                 key: comment_key,
                 dry_run,
+                pr_file,
             };
             app::comment(&results, baseline.as_deref(), gate, opts).await
         }
@@ -280,6 +286,7 @@ impl ReportArgs {
             comment: self.comment.then(|| crate::github::CommentOptions {
                 key: self.comment_key.clone(),
                 dry_run: false,
+                pr_file: None,
             }),
         }
     }

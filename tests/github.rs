@@ -40,6 +40,8 @@ struct Fake {
     lost_answers: bool,
     /// The comment list answers 200 with this body instead of the comments.
     junk_list: Option<&'static str>,
+    /// Pull requests (`GET /pulls/{n}`, `GET /pulls?head=owner:branch`).
+    pulls: Vec<Value>,
 }
 
 fn record(f: &Fake, method: Method, uri: &Uri, headers: &HeaderMap, body: Value) {
@@ -147,9 +149,36 @@ async fn update(
     Json(json!({"id": id}))
 }
 
+async fn pull(
+    State(f): State<Fake>,
+    Path((_o, _r, n)): Path<(String, String, u64)>,
+    uri: Uri,
+    h: HeaderMap,
+) -> (StatusCode, Json<Value>) {
+    record(&f, Method::GET, &uri, &h, Value::Null);
+    match f.pulls.iter().find(|p| p["number"] == n) {
+        Some(p) => (StatusCode::OK, Json(p.clone())),
+        None => (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))),
+    }
+}
+
+async fn pulls(State(f): State<Fake>, Query(q): Query<HashMap<String, String>>, uri: Uri, h: HeaderMap) -> Json<Value> {
+    record(&f, Method::GET, &uri, &h, Value::Null);
+    let head = q.get("head").cloned().unwrap_or_default();
+    Json(Value::Array(
+        f.pulls
+            .iter()
+            .filter(|p| p["head"]["label"] == head.as_str())
+            .cloned()
+            .collect(),
+    ))
+}
+
 async fn serve(f: Fake) -> String {
     let app = Router::new()
         .route("/api/v3/user", get(user))
+        .route("/api/v3/repos/{o}/{r}/pulls", get(pulls))
+        .route("/api/v3/repos/{o}/{r}/pulls/{n}", get(pull))
         .route("/api/v3/repos/{o}/{r}/issues/{pr}/comments", get(list).post(create))
         .route("/api/v3/repos/{o}/{r}/issues/comments/{id}", patch(update))
         .with_state(f);
@@ -219,6 +248,10 @@ fn event_file(kind: &str) -> PathBuf {
         "pull_request" | "pull_request_target" => {
             json!({"pull_request": {"number": 7, "head": {"sha": "headsha7"}, "merge_commit_sha": "mergesha"}})
         }
+        // A fork's pull request: GitHub leaves `pull_requests` empty.
+        "workflow_run_fork" => json!({"workflow_run": {
+            "event": "pull_request", "head_sha": "f0f0f0", "head_branch": "feature",
+            "head_repository": {"owner": {"login": "mallory"}}, "pull_requests": []}}),
         _ => json!({"workflow_run": {"head_sha": "headsha7", "pull_requests": [{"number": 7}]}}),
     };
     let p = std::env::temp_dir().join(format!("perfgate-event-{kind}-{}.json", std::process::id()));
@@ -727,6 +760,16 @@ async fn matrix_jobs_keep_a_comment_each_by_key() {
 
 /// `perfgate comment` as a workflow would run it, with or without `--dry-run`.
 fn comment_cmd(api: &str, results: &std::path::Path, extra: &[&str], token: Option<&str>) -> std::process::Output {
+    comment_cmd_on(api, "pull_request", results, extra, token)
+}
+
+fn comment_cmd_on(
+    api: &str,
+    kind: &str,
+    results: &std::path::Path,
+    extra: &[&str],
+    token: Option<&str>,
+) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_perfgate"));
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .arg("comment")
@@ -738,8 +781,15 @@ fn comment_cmd(api: &str, results: &std::path::Path, extra: &[&str], token: Opti
         .env("GITHUB_SERVER_URL", "https://github.example")
         .env("GITHUB_RUN_ID", "4242")
         .env("GITHUB_API_URL", api)
-        .env("GITHUB_EVENT_NAME", "pull_request")
-        .env("GITHUB_EVENT_PATH", event_file("pull_request"))
+        .env(
+            "GITHUB_EVENT_NAME",
+            if kind == "workflow_run_fork" {
+                "workflow_run"
+            } else {
+                kind
+            },
+        )
+        .env("GITHUB_EVENT_PATH", event_file(kind))
         .env("PERFGATE_GITHUB_BACKOFF_MS", "10")
         .env_remove("GITHUB_OUTPUT")
         .env_remove("GITHUB_STEP_SUMMARY")
@@ -856,5 +906,97 @@ fn the_body_says_no_baseline_plainly_puts_problems_first_and_keeps_runner_paths_
             folded.contains("| ✅ |") || folded.contains("❔ inconclusive"),
             "{folded}"
         );
+    }
+}
+
+fn fork_pulls() -> Vec<Value> {
+    vec![
+        json!({"number": 7, "head": {"sha": "f0f0f0", "label": "mallory:feature"}}),
+        json!({"number": 8, "head": {"sha": "0a0a0a", "label": "octo:other"}}),
+    ]
+}
+
+async fn fork_comment(f: &Fake, pr_file: Option<Value>) -> (std::process::Output, Vec<Seen>) {
+    let api = serve(f.clone()).await;
+    let results = results_file();
+    let file = std::env::temp_dir().join(format!("perfgate-pr-{}-{}.json", std::process::id(), rand_suffix()));
+    let mut extra: Vec<String> = Vec::new();
+    if let Some(v) = pr_file {
+        std::fs::write(&file, v.to_string()).unwrap();
+        extra = vec!["--pr-file".into(), file.display().to_string()];
+    }
+    let o = tokio::task::spawn_blocking(move || {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        comment_cmd_on(&api, "workflow_run_fork", &results, &extra, Some(TOKEN))
+    })
+    .await
+    .unwrap();
+    (o, seen(f))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forks_workflow_run_comments_on_the_pull_request_the_artifact_names_once_github_confirms_it() {
+    let f = Fake {
+        login: Some("perfgate-bot".into()),
+        pulls: fork_pulls(),
+        ..Fake::default()
+    };
+    let (o, s) = fork_comment(&f, Some(json!({"number": 7, "head_sha": "f0f0f0"}))).await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("PR #7: created comment"),
+        "{err}\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(s.iter().any(|r| r.uri == "/api/v3/repos/octo/shop/pulls/7"), "{s:?}");
+    assert_eq!(
+        s.iter()
+            .filter(|r| r.method == Method::POST)
+            .map(|r| r.uri.as_str())
+            .collect::<Vec<_>>(),
+        ["/api/v3/repos/octo/shop/issues/7/comments"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forks_workflow_run_without_a_pr_file_finds_the_pull_request_by_its_head_branch() {
+    let f = Fake {
+        login: Some("perfgate-bot".into()),
+        pulls: fork_pulls(),
+        ..Fake::default()
+    };
+    let (o, s) = fork_comment(&f, None).await;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("PR #7: created comment"), "{err}");
+    assert!(
+        s.iter()
+            .any(|r| r.uri.contains("/pulls?") && r.uri.contains("head=mallory:feature")),
+        "{s:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pr_file_naming_another_pull_request_is_refused() {
+    // The artifact comes from the pull request's own run: it may name any number. #8's head is not
+    // the commit the run measured, and a head that is not the run's is refused before any request.
+    for (claim, why) in [
+        (
+            json!({"number": 8, "head_sha": "f0f0f0"}),
+            "pull request #8's head is 0a0a0a",
+        ),
+        (
+            json!({"number": 8, "head_sha": "0a0a0a"}),
+            "--pr-file names head 0a0a0a but the workflow run measured f0f0f0",
+        ),
+    ] {
+        let f = Fake {
+            login: Some("perfgate-bot".into()),
+            pulls: fork_pulls(),
+            ..Fake::default()
+        };
+        let (o, s) = fork_comment(&f, Some(claim)).await;
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains("PR comment skipped") && out.contains(why), "{out}");
+        assert!(s.iter().all(|r| r.method == Method::GET), "nothing written: {s:?}");
     }
 }

@@ -373,3 +373,81 @@ fn a_duet_records_the_commits_it_measured() {
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The pwn-request guard: under pull_request_target (or a workflow_run of a pull request's run) the
+/// job holds the base repository's secrets; perfgate refuses to start a service from a checkout of
+/// the pull request's own commit, naming the safe pattern, and starts it otherwise.
+#[test]
+fn the_pull_requests_code_is_not_started_under_a_privileged_event() {
+    let dir = tmp("pwn");
+    let g = gate(&dir, "1s", "");
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .current_dir(&repo)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.com",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "the pull request"]);
+    let head = git(&["rev-parse", "HEAD"]);
+    let event = dir.join("event.json");
+    let attempt = |name: &str, payload: serde_json::Value| {
+        std::fs::write(&event, payload.to_string()).unwrap();
+        Command::new(bin())
+            .current_dir(&repo)
+            .args(["run", &g, "--serve", "exit 0"])
+            .env("GITHUB_EVENT_NAME", name)
+            .env("GITHUB_EVENT_PATH", &event)
+            .env_remove("GITHUB_ACTIONS")
+            .output()
+            .unwrap()
+    };
+    let pr =
+        |sha: &str| serde_json::json!({"pull_request": {"number": 3, "head": {"sha": sha}, "merge_commit_sha": "m3"}});
+    let run = |sha: &str, from: &str| serde_json::json!({"workflow_run": {"event": from, "head_sha": sha, "pull_requests": []}});
+    for (name, payload) in [
+        ("pull_request_target", pr(&head)),
+        ("workflow_run", run(&head, "pull_request")),
+    ] {
+        let o = attempt(name, payload);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(&format!("refusing to start the service under {name}"))
+                && err.contains(&head)
+                && err.contains("pwn request")
+                && err.contains("workflow_run")
+                && err.contains("perfgate comment --pr-file"),
+            "{err}"
+        );
+    }
+    // The base branch's code (another commit), a push's workflow_run and a plain pull_request start it
+    // (here a command that exits at once: an untrusted run, exit 3, not refused input).
+    for (name, payload) in [
+        ("pull_request_target", pr("0123abcd")),
+        ("workflow_run", run(&head, "push")),
+        ("pull_request", pr(&head)),
+    ] {
+        let o = attempt(name, payload);
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

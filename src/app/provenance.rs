@@ -6,16 +6,21 @@ use crate::metrics::results::Environment;
 /// `pull_request` event `GITHUB_SHA` is GitHub's merge commit even when the workflow checked out the
 /// pull request's head), else `GITHUB_SHA`.
 pub fn current_commit() -> Option<String> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok();
-    let checked_out = out
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|s| !s.is_empty());
-    checked_out.or_else(|| std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()))
+    checked_out(None).or_else(|| std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()))
+}
+
+/// `git rev-parse HEAD` in `dir` (None: the working directory), when it is a git checkout.
+pub fn checked_out(dir: Option<&std::path::Path>) -> Option<String> {
+    let mut cmd = std::process::Command::new("git");
+    cmd.args(["rev-parse", "HEAD"]).stderr(std::process::Stdio::null());
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// The machine this process runs on.

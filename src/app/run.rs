@@ -184,6 +184,8 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         _ => None,
     };
     let base_service = base_service.map(|s| free_port().map(|p| (s, p))).transpose()?;
+    let started: Vec<&Serve> = head_service.iter().chain(base_service.iter()).map(|(s, _)| s).collect();
+    refuse_pull_request_code(&started)?;
     let overrides = Overrides {
         host: match &head_service {
             Some((_, port)) => Some(format!("http://127.0.0.1:{port}")),
@@ -250,6 +252,46 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         base_file,
         calibrating,
     })
+}
+
+/// The pwn-request guard: under `pull_request_target`, or a `workflow_run` of a pull request's run,
+/// the job has the base repository's secrets and a write token; starting the pull request's own code
+/// there hands them to it. Refused (exit 2) when a service would start from a checkout of the pull
+/// request's head or merge commit.
+fn refuse_pull_request_code(services: &[&Serve]) -> Result<(), Error> {
+    if services.is_empty() {
+        return Ok(());
+    }
+    let name = std::env::var("GITHUB_EVENT_NAME").unwrap_or_default();
+    if !matches!(name.as_str(), "pull_request_target" | "workflow_run") {
+        return Ok(());
+    }
+    let Ok(event) = crate::github::event::read_env() else {
+        return Ok(());
+    };
+    let theirs = crate::github::event::privileged_pull_request_commits(&name, &event);
+    if theirs.is_empty() {
+        return Ok(());
+    }
+    let mut dirs: Vec<Option<PathBuf>> = vec![None];
+    dirs.extend(
+        services
+            .iter()
+            .filter_map(|s| s.cwd.clone())
+            .map(|d| Some(PathBuf::from(d))),
+    );
+    for dir in dirs {
+        let Some(head) = super::provenance::checked_out(dir.as_deref()) else {
+            continue;
+        };
+        if theirs.contains(&head) {
+            let at = dir.map(|d| format!(" in {}", d.display())).unwrap_or_default();
+            return Err(Error::Input(format!(
+                "error: refusing to start the service under {name}: the commit checked out{at} ({head}) is the pull request's own code, and this event runs with the base repository's secrets and a write token (a \"pwn request\")\n  = help: run the gate on `pull_request` (read-only token, no secrets) and upload its results and the PR number as an artifact; comment from a `workflow_run` workflow that only downloads them and runs `perfgate comment --pr-file` (perf.yml and perf-comment.yml in perfgate's repository; README: fork pull requests)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Head's results, and base's in a duet.

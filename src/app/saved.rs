@@ -68,7 +68,9 @@ pub async fn comment(
             verdict: &verdict,
             gate_file: &gate.file,
         };
-        let pr = crate::github::event::from_env().ok();
+        let pr = crate::github::event::from_env()
+            .ok()
+            .or_else(|| crate::github::event::read_pr_file(comment.pr_file.as_deref()?).ok());
         let body = crate::github::body::render(
             &input,
             &crate::github::body::Context {

@@ -346,6 +346,68 @@ impl Client {
     }
 }
 
+impl Client {
+    /// The pull request a fork's `workflow_run` measured: `claimed` (the gate job's `--pr-file`) when
+    /// GitHub confirms its head is the run's head commit, else the open pull request from the head
+    /// repository's branch whose head is that commit. Nothing from the pull request's run is taken
+    /// on trust: a file naming another pull request is refused.
+    pub async fn pull_request_of_run(
+        &self,
+        run: &super::event::ForkRun,
+        claimed: Option<&super::event::PullRequest>,
+    ) -> Result<super::event::PullRequest, String> {
+        let head_of = |v: &Value| {
+            v.get("head")
+                .and_then(|h| h.get("sha"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        if let Some(c) = claimed {
+            if c.head_sha != run.head_sha {
+                return Err(format!(
+                    "--pr-file names head {} but the workflow run measured {}: refusing it",
+                    c.head_sha, run.head_sha
+                ));
+            }
+            let path = format!("/repos/{}/pulls/{}", self.repo, c.number);
+            let (_, v) = self.send("GET", &path, None).await.map_err(|e| e.to_string())?;
+            return match head_of(&v) {
+                Some(h) if h == run.head_sha => Ok(c.clone()),
+                Some(h) => Err(format!(
+                    "pull request #{}'s head is {h}, not {} that the workflow run measured: refusing the --pr-file",
+                    c.number, run.head_sha
+                )),
+                None => Err(format!("GET {path} did not answer a pull request")),
+            };
+        }
+        let (Some(owner), Some(branch)) = (&run.head_owner, &run.head_branch) else {
+            return Err(super::event::not_a_pull_request());
+        };
+        let path = format!(
+            "/repos/{}/pulls?state=open&per_page={PER_PAGE}&head={owner}:{branch}",
+            self.repo
+        );
+        let (_, v) = self.send("GET", &path, None).await.map_err(|e| e.to_string())?;
+        let pulls = v
+            .as_array()
+            .ok_or_else(|| format!("GET {path} did not answer a list"))?;
+        pulls
+            .iter()
+            .find(|p| head_of(p).as_deref() == Some(run.head_sha.as_str()))
+            .and_then(|p| p.get("number").and_then(Value::as_u64))
+            .map(|number| super::event::PullRequest {
+                number,
+                head_sha: run.head_sha.clone(),
+            })
+            .ok_or_else(|| {
+                format!(
+                    "no open pull request from {owner}:{branch} has head {} (pass the gate job's PR file with --pr-file)",
+                    run.head_sha
+                )
+            })
+    }
+}
+
 /// A short description of an unexpected answer.
 fn describe(v: &Value) -> String {
     match v {

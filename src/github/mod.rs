@@ -31,6 +31,8 @@ pub struct CommentOptions {
     pub key: Option<String>,
     /// `perfgate comment --dry-run`: print the body instead of posting it.
     pub dry_run: bool,
+    /// `--pr-file`: the pull request a fork's `workflow_run` is about, from the gate job's artifact.
+    pub pr_file: Option<std::path::PathBuf>,
 }
 
 /// `pass`, `fail` or `untrusted`, as the step output `verdict`.
@@ -140,8 +142,16 @@ async fn post_comment(input: &Input<'_>, opts: &CommentOptions, base: Option<&Re
         .ok_or("no GITHUB_TOKEN in the environment (give the step `env: GITHUB_TOKEN: ${{ github.token }}` and `permissions: pull-requests: write`)")?;
     let repo = std::env::var("GITHUB_REPOSITORY").map_err(|_| "GITHUB_REPOSITORY is not set".to_string())?;
     let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
-    let pr = event::from_env()?;
+    let event = event::read_env()?;
     let client = comment::Client::new(&api, &token, &repo)?;
+    let pr = match event::pull_request(&event) {
+        Some(pr) => pr,
+        None => {
+            let run = event::fork_run(&event).ok_or_else(event::not_a_pull_request)?;
+            let claimed = opts.pr_file.as_deref().map(event::read_pr_file).transpose()?;
+            client.pull_request_of_run(&run, claimed.as_ref()).await?
+        }
+    };
     let key = opts.key.as_deref();
     let body = body::render(
         input,
