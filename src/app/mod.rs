@@ -90,6 +90,21 @@ impl Error {
     }
 }
 
+/// A gate whose `accept:` entries are past their `until` date is invalid input: an accepted
+/// regression must be looked at again, not accepted for ever.
+pub(crate) fn check_acceptances(gate: &crate::gate::Gate) -> Result<(), Error> {
+    let expired = gate
+        .regression
+        .expired_acceptances(&gate.file, crate::gate::today_utc());
+    if expired.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Input(format!(
+        "error: {}\n  = help: remove the entry (the regression is no longer accepted), or move its `until` if it still is",
+        expired.join("\nerror: ")
+    )))
+}
+
 impl From<GateError> for Error {
     fn from(e: GateError) -> Error {
         // The diagnostics render themselves, with file:line:column.

@@ -156,6 +156,7 @@ struct Prepared {
 
 /// Checks every input before anything starts: the plan, report paths, the baseline, the duet, TLS.
 fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared, Error> {
+    super::check_acceptances(gate)?;
     let free_port = || {
         crate::serve::free_port()
             .map_err(|e| Error::untrusted(format_args!("no free loopback port for the service: {e}"), None))

@@ -108,6 +108,7 @@ fn gate_for(results: &Results, path: &Path, gate: Option<PathBuf>) -> Result<Gat
             path.display()
         ))
     })?;
+    super::check_acceptances(&gate)?;
     if gate.sha256 != results.gate.sha256 {
         eprintln!(
             "warning: {} has changed since {} was recorded (sha256 differs); its current targets judge the old run",

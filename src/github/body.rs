@@ -74,7 +74,7 @@ pub fn render(input: &Input, ctx: &Context) -> String {
         .into_iter()
         .partition(|c| c.outcome != Outcome::Pass);
     let attention = |c: &&crate::verdict::compare::Comparison, reg: &Regression| match c.change {
-        Change::Regression | Change::Warn | Change::Marginal => true,
+        Change::Regression | Change::Warn | Change::Marginal | Change::Accepted => true,
         Change::Inconclusive => reg.fail_on_inconclusive,
         Change::Improvement | Change::Pass => false,
     };
@@ -147,6 +147,9 @@ pub fn render(input: &Input, ctx: &Context) -> String {
             }
         }
         out.push_str("\n</details>\n\n");
+    }
+    if let Some(hint) = v.regression.as_ref().and_then(how_to_accept) {
+        out.push_str(&hint);
     }
     let notes = v.notes.iter().chain(v.regression.iter().flat_map(|r| r.notes.iter()));
     for n in notes {
@@ -224,6 +227,30 @@ fn baseline_line(reg: Option<&Regression>) -> String {
     }
 }
 
+/// How to accept the first regression on purpose, as a gate-file snippet, folded.
+fn how_to_accept(reg: &Regression) -> Option<String> {
+    let c = reg.comparisons.iter().find(|c| c.change == Change::Regression)?;
+    let metric = crate::metric::Metric::parse(&c.metric)?;
+    let up = crate::gate::budget::worse_is_up(metric);
+    let worse = c.delta_pct.map(|d| if up { d } else { -d })?;
+    let up_to = format!("{}{:.0}%", if up { "+" } else { "-" }, worse.abs().ceil() + 1.0);
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0) as i64;
+    let (y, m, d) = crate::gate::civil_from_days(days + 30);
+    let subject = c.subject.replace('\\', "\\\\").replace('"', "\\\"");
+    Some(format!(
+        "<details><summary>Accept a regression on purpose</summary>\n\n\
+         Add an entry to the gate file: the regression then passes as accepted, with its reason in \
+         every report, until the date (after it, the gate refuses to run until the entry is removed \
+         or renewed).\n\n\
+         ```yaml\naccept:\n  - select: \"{subject}\"\n    metric: {}\n    up_to: \"{up_to}\"\n    \
+         reason: \"why this is worth it\"\n    until: {y:04}-{m:02}-{d:02}\n```\n\n</details>\n\n",
+        c.metric
+    ))
+}
+
 fn checks_table(checks: &[&Check], no_data_fails: bool) -> String {
     let mut out = String::from("| | Check | Measured | Limit | Samples |\n|:-:|---|--:|--:|--:|\n");
     for c in checks {
@@ -263,6 +290,7 @@ fn comparisons_table(comps: &[&crate::verdict::compare::Comparison], reg: &Regre
             Change::Marginal => "🟠 marginal",
             Change::Warn => "⚠️ warn",
             Change::Improvement => "🚀 improved",
+            Change::Accepted => "✅ accepted",
             Change::Pass => "✅",
         };
         out.push_str(&format!(
@@ -372,6 +400,47 @@ pub fn redact(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::redact;
+
+    #[test]
+    fn a_regression_comes_with_the_entry_that_would_accept_it() {
+        use crate::verdict::compare::{Change, Comparison, Mode, Regression};
+        let c = Comparison {
+            name: "GET /api/modules: p95 +10% vs base".into(),
+            subject: "GET /api/modules".into(),
+            metric: "p95".into(),
+            budget: "+10%".into(),
+            base: Some(10.0),
+            head: Some(12.34),
+            unit: " ms".into(),
+            delta_pct: Some(23.4),
+            worse_ci: Some((20.0, 27.0)),
+            ci_unit: "%".into(),
+            fail_at: 10.0,
+            change: Change::Regression,
+            reason: "worse".into(),
+            samples: (100, 100),
+            blocks: None,
+            min_detectable: None,
+            pos: crate::gate::Pos { line: 3, col: 7 },
+        };
+        let reg = Regression {
+            mode: Mode::Duet,
+            comparisons: vec![c],
+            fail_on_inconclusive: false,
+            confidence: 0.95,
+            notes: vec![],
+        };
+        let hint = super::how_to_accept(&reg).unwrap();
+        assert!(
+            hint.contains(
+                "accept:\n  - select: \"GET /api/modules\"\n    metric: p95\n    up_to: \"+25%\"\n    reason:"
+            ),
+            "{hint}"
+        );
+        let yaml = hint.split("```yaml\n").nth(1).unwrap().split("```").next().unwrap();
+        let until = yaml.lines().last().unwrap().trim().strip_prefix("until: ").unwrap();
+        assert_eq!(until.len(), 10, "{until}");
+    }
 
     #[test]
     fn runner_paths_are_removed() {

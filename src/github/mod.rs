@@ -119,6 +119,7 @@ pub fn annotations(input: &Input) -> Vec<String> {
                 Change::Inconclusive | Change::Marginal | Change::Warn => {
                     warnings.push(commands::annotation("warning", file, c.pos.line, &title, &c.reason))
                 }
+                Change::Accepted => warnings.push(commands::annotation("notice", file, c.pos.line, &title, &c.reason)),
                 _ => {}
             }
         }
