@@ -22,6 +22,8 @@
 #   bad input         baseline and base-host together: exit 2 before perfgate runs
 #   comment-upper     comment: TRUE passes the token like true; comment-key reaches perfgate
 #   serve-host-env    a job-level PERFGATE_HOST with the serve input is not an error
+#   untrusted-warn    retries: 1 and untrusted: warn against an unreachable host: two attempts,
+#                     exit-code 3, the step passes with a warning
 #   comment-from      a fork's workflow_run: `perfgate comment --pr-file` from an artifact directory,
 #                     the token passed, the verdict not failing the step; an empty one is a notice
 # The GitHub publisher (perfgate's own outputs, annotations, --comment) is checked only when
@@ -580,6 +582,17 @@ if [ "$publisher" = yes ]; then
     '{"PERFGATE_HOST": "http://127.0.0.1:9"}' || fail "serve-host-env: a job-level PERFGATE_HOST broke serve"
   grep -q 'starting the service' "$work/serve-host-env/stdout.log" || fail "serve-host-env: no service started"
 
+  # A run that stays untrusted, retried once, with untrusted: warn.
+  run_action untrusted-warn "$work/bin-perfgate:$sys_path" \
+    '{"gate": "gates/lenient.yaml", "host": "http://127.0.0.1:9", "output-dir": "untrusted",
+      "retries": "1", "untrusted": "warn"}' '{"PERFGATE_RETRY_PAUSE_MS": "50"}' \
+    || fail "untrusted-warn: the step failed"
+  grep -qF -- "--retries 1" "$work/untrusted-warn/stdout.log" || fail "untrusted-warn: no --retries"
+  grep -q 'attempt 2 of 2 was untrusted too' "$work/untrusted-warn/stdout.log" || fail "untrusted-warn: no second attempt"
+  [ "$(output untrusted-warn exit-code)" = 3 ] || fail "untrusted-warn: exit-code output"
+  grep -q '^::warning title=perfgate::the run could not be trusted' "$work/untrusted-warn/stdout.log" \
+    || fail "untrusted-warn: no warning"
+
   # A fork's workflow_run: the artifact directory of the gate job, an event without pull_requests.
   mkdir -p "$ws/from" "$ws/empty"
   cp "$ws/pass/results.json" "$ws/from/results.json"
@@ -615,4 +628,4 @@ report failing "'\n'.join(f'{k}={v}' for k, v in r['outputs'].items())"
 echo "--- workflow commands on stdout"
 grep -E '^::' "$work/failing/stdout.log" | head -n 20 || true
 echo
-echo "action dry run: all 15 scenarios behaved as expected"
+echo "action dry run: all 16 scenarios behaved as expected"

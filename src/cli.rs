@@ -161,6 +161,10 @@ pub struct RunArgs {
     /// Start the service under test: a shell command with `{port}` (a free loopback port); replaces --host.
     #[arg(long, value_name = "CMD", conflicts_with = "host")]
     pub serve: Option<String>,
+    /// Run an untrusted run (exit 3: overloaded generator, unreachable target, a service that would
+    /// not start) again, up to N more times, each attempt logged; a stop signal ends it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
     /// Let the started services (--serve, --baseline-serve) inherit this variable, which perfgate
     /// withholds by default (GITHUB_TOKEN, ACTIONS_RUNTIME_TOKEN, ...); repeatable.
     #[arg(long, value_name = "NAME")]
@@ -288,6 +292,7 @@ impl ReportArgs {
                 dry_run: false,
                 pr_file: None,
             }),
+            retry_left: false,
         }
     }
 }
@@ -327,6 +332,7 @@ impl RunArgs {
             baseline,
             baseline_out: self.baseline.baseline_out,
             baseline_commit: self.baseline.baseline_commit,
+            retries: self.retries,
             reports: self.load.reports.options(),
         }
     }

@@ -451,3 +451,49 @@ fn the_pull_requests_code_is_not_started_under_a_privileged_event() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--retries N`: an untrusted run (exit 3) runs again, each attempt logged; a later attempt that
+/// reaches a verdict decides the exit code, and one that never does stays exit 3.
+#[test]
+fn retries_run_an_untrusted_run_again() {
+    let dir = tmp("retries");
+    let g = gate(&dir, "1s", "");
+    let flag = dir.join("started-once");
+    // Dies before it is ready the first time, serves the second.
+    let serve = format!(
+        "if [ -e {f} ]; then exec {bin} serve-demo --port {{port}} --no-base-latency; else touch {f}; exit 1; fi",
+        f = flag.display(),
+        bin = bin()
+    );
+    let out = dir.join("r.json");
+    let o = Command::new(bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", &g, "-q", "--serve", &serve, "--retries", "2", "--out"])
+        .arg(&out)
+        .env("PERFGATE_RETRY_PAUSE_MS", "50")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(matches!(o.status.code(), Some(0) | Some(1)), "{err}");
+    assert!(
+        err.contains("attempt 1 of 3 was untrusted (exit 3); running again")
+            && err.contains("attempt 2 of 3 reached a verdict")
+            && !err.contains("attempt 3 of 3"),
+        "{err}"
+    );
+    assert!(out.exists());
+
+    // Never reachable: every attempt is logged and the run stays untrusted.
+    let (o, _) = run(
+        &["run", &g, "-q", "--host", "http://127.0.0.1:9", "--retries", "1"],
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("attempt 1 of 2 was untrusted") && err.contains("attempt 2 of 2 was untrusted too"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

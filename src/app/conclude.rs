@@ -22,6 +22,12 @@ pub(super) async fn conclude(
     };
     print_results(results);
     print_verdict(&verdict, &gate.file);
+    if opts.retry_left && !results.interrupted {
+        if let Some(why) = &results.load.generator.untrusted {
+            // Another attempt follows: its reports and publishing are the ones that count.
+            return Err(Error::untrusted(why, None));
+        }
+    }
     // The results file carries the verdict it got.
     let mut judged = results.clone();
     judged.verdict = serde_json::to_value(&verdict).ok();

@@ -119,4 +119,7 @@ pub struct ReportOptions {
     pub paths: Paths,
     /// Post or update the sticky PR comment, this way.
     pub comment: Option<crate::github::CommentOptions>,
+    /// Another attempt follows an untrusted run (`--retries`): it writes no report and publishes
+    /// nothing.
+    pub retry_left: bool,
 }

@@ -71,6 +71,8 @@ pub struct RunOptions {
     pub baseline_out: Option<PathBuf>,
     /// In duet mode, the base build's commit.
     pub baseline_commit: Option<String>,
+    /// `--retries`: how many times an untrusted run is run again.
+    pub retries: u32,
     /// Reports.
     pub reports: ReportOptions,
 }
@@ -86,12 +88,55 @@ pub struct DemoOptions {
     pub knobs: crate::demo::DemoOptions,
 }
 
-/// Runs a gate's load profile, judges it and writes the reports.
+/// Runs a gate's load profile, judges it and writes the reports; an untrusted run (exit 3) is run
+/// again up to `--retries` times, each attempt logged, unless a stop signal arrived. An attempt that
+/// will be retried writes no report and publishes nothing when its results are untrusted.
 pub async fn run(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
+    let attempts = opts.retries.saturating_add(1);
+    let pause = std::env::var("PERFGATE_RETRY_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(5));
+    // One set of handlers for every attempt: a second signal must stop the services of the attempt
+    // that is running, whichever it is.
+    let signals = Signals::install();
+    let mut attempt = 1;
+    loop {
+        let mut this = opts.clone();
+        this.reports.retry_left = attempt < attempts;
+        let outcome = run_once(gate, &this, &signals).await;
+        match outcome {
+            Err(Error::Untrusted(why)) if attempt < attempts && !crate::serve::session::signalled() => {
+                eprintln!("{why}");
+                eprintln!(
+                    "perfgate: attempt {attempt} of {attempts} was untrusted (exit 3); running again in {:.0} s",
+                    pause.as_secs_f64()
+                );
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+                eprintln!("perfgate: attempt {attempt} of {attempts}");
+            }
+            other => {
+                if attempt > 1 {
+                    let how = match &other {
+                        Ok(_) => "reached a verdict",
+                        Err(Error::Untrusted(_)) => "was untrusted too",
+                        Err(_) => "stopped",
+                    };
+                    eprintln!("perfgate: attempt {attempt} of {attempts} {how}");
+                }
+                return other;
+            }
+        }
+    }
+}
+
+async fn run_once(gate: &Gate, opts: &RunOptions, signals: &Signals) -> Result<Outcome, Error> {
     let mut prepared = prepare(gate, opts, false)?;
     let reports = std::mem::take(&mut prepared.reports);
     let base_file = prepared.base_file.take();
-    let Measured { head, base } = measure(gate, opts, prepared).await?;
+    let Measured { head, base } = measure(gate, opts, prepared, signals).await?;
     let base = base
         .map(|b| (b, Mode::Duet))
         .or(base_file.map(|b| (b, Mode::Sequential)));
@@ -110,7 +155,7 @@ pub async fn run(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
 pub async fn calibrate(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
     let mut prepared = prepare(gate, opts, true)?;
     let reports = std::mem::take(&mut prepared.reports);
-    let Measured { head, base } = measure(gate, opts, prepared).await?;
+    let Measured { head, base } = measure(gate, opts, prepared, &Signals::install()).await?;
     if let Some(b) = &base {
         print_calibration(gate, b, &head);
     }
@@ -303,8 +348,7 @@ struct Measured {
 
 /// Starts the services (signal handlers first), checks the targets answer, drives the load, and
 /// assembles the results; every started service is stopped on every path out.
-async fn measure(gate: &Gate, opts: &RunOptions, p: Prepared) -> Result<Measured, Error> {
-    let signals = Signals::install();
+async fn measure(gate: &Gate, opts: &RunOptions, p: Prepared, signals: &Signals) -> Result<Measured, Error> {
     let mut session = Session::new(signals.clone());
     let log = |name: &str| crate::serve::log_path(opts.reports.paths.out.as_deref(), name);
     let started = |e: SessionError| match e {
