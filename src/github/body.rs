@@ -177,9 +177,9 @@ fn commits_line(r: &Results, reg: Option<&Regression>, ctx: &Context) -> String 
             Mode::Sequential => "its saved results (sequential: base ran earlier)",
         };
         match base {
-            Some(b) if Some(&b) == head.as_ref() && reg.mode == Mode::Duet => {
-                s.push_str(&format!(" against base `{b}`, {how}; both sides name the same commit"))
-            }
+            Some(b) if Some(&b) == head.as_ref() && reg.mode == Mode::Duet => s.push_str(&format!(
+                " against a base build whose commit perfgate was not told (`--baseline-commit`, the action's `base-commit`), {how}"
+            )),
             Some(b) => s.push_str(&format!(" against base `{b}`, {how}")),
             None => s.push_str(&format!(" against a base of unknown commit, {how}")),
         }
