@@ -20,7 +20,8 @@
 #   passing gate      a lenient gate: exit 0; then the same with baseline:, then with base-host:
 #   hostile input     shell syntax in inputs stays literal text: nothing runs, perfgate says exit 2
 #   bad input         baseline and base-host together: exit 2 before perfgate runs
-#   comment-upper     comment: TRUE passes the token like true; comment-key reaches perfgate
+#   comment-upper     comment: TRUE passes the token like true; comment-key and accept-label reach
+#                     perfgate
 #   serve-host-env    a job-level PERFGATE_HOST with the serve input is not an error
 #   untrusted-warn    retries: 1 and untrusted: warn against an unreachable host: two attempts,
 #                     exit-code 3, the step passes with a warning
@@ -572,7 +573,9 @@ if [ "$publisher" = yes ]; then
   # comment: TRUE is true (GitHub's own == is case-insensitive and already passed the token).
   run_action comment-upper "$work/bin-perfgate:$sys_path" \
     '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "output-dir": "upper", "comment": "TRUE",
-      "comment-key": "linux"}' '{"PERFGATE_GITHUB_BACKOFF_MS": "10"}' || fail "comment-upper: the action failed"
+      "comment-key": "linux", "accept-label": "perf-ok"}' '{"PERFGATE_GITHUB_BACKOFF_MS": "10"}' \
+    || fail "comment-upper: the action failed"
+  grep -qF -- "--accept-label perf-ok" "$work/comment-upper/stdout.log" || fail "comment-upper: no --accept-label"
   [ "$(cat "$work/token-seen")" = "dry-run-token" ] || fail "comment-upper: comment TRUE did not pass the token"
   grep -qF -- "--comment --comment-key linux" "$work/comment-upper/stdout.log" || fail "comment-upper: no --comment-key"
 

@@ -72,6 +72,9 @@ pub enum Command {
         /// `{"number": N, "head_sha": "..."}`, checked against GitHub before it is believed.
         #[arg(long, value_name = "FILE")]
         pr_file: Option<PathBuf>,
+        /// When the pull request has this label, its regressions are accepted (as with --accept-label on run).
+        #[arg(long, value_name = "LABEL")]
+        accept_label: Option<String>,
     },
     /// Judge a saved results file against a gate's targets and write reports, without load.
     Report {
@@ -140,6 +143,10 @@ pub struct ReportArgs {
     /// job's OS), so matrix jobs do not overwrite each other's comments.
     #[arg(long, value_name = "KEY", requires = "comment")]
     pub comment_key: Option<String>,
+    /// When the pull request (from the event file) has this label, every regression, warning and
+    /// marginal comparison is accepted: it passes, and every report says why.
+    #[arg(long, value_name = "LABEL")]
+    pub accept_label: Option<String>,
 }
 
 /// Arguments of `perfgate run`.
@@ -260,13 +267,14 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
             comment_key,
             dry_run,
             pr_file,
+            accept_label,
         } => {
             let opts = crate::github::CommentOptions {
                 key: comment_key,
                 dry_run,
                 pr_file,
             };
-            app::comment(&results, baseline.as_deref(), gate, opts).await
+            app::comment(&results, baseline.as_deref(), gate, opts, accept_label).await
         }
         Command::Compare {
             base,
@@ -292,6 +300,7 @@ impl ReportArgs {
                 dry_run: false,
                 pr_file: None,
             }),
+            accept_label: self.accept_label.clone(),
             retry_left: false,
         }
     }

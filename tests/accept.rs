@@ -92,10 +92,37 @@ struct Out {
 }
 
 fn compare(dir: &Path, name: &str, accept: &str, base: &Path, head: &Path) -> Out {
+    compare_with(dir, name, accept, base, head, &[], None)
+}
+
+/// `perfgate compare` with extra arguments and, when given, a pull_request event with these labels.
+fn compare_with(
+    dir: &Path,
+    name: &str,
+    accept: &str,
+    base: &Path,
+    head: &Path,
+    extra: &[&str],
+    labels: Option<&[&str]>,
+) -> Out {
     let gate = dir.join(format!("{name}.yaml"));
     std::fs::write(&gate, format!("{GATE}{accept}")).unwrap();
     let (summary, junit) = (dir.join(format!("{name}.md")), dir.join(format!("{name}.xml")));
-    let o = Command::new(env!("CARGO_BIN_EXE_perfgate"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_perfgate"));
+    match labels {
+        Some(labels) => {
+            let event = dir.join(format!("{name}-event.json"));
+            let labels: Vec<serde_json::Value> = labels.iter().map(|l| serde_json::json!({"name": l})).collect();
+            let payload = serde_json::json!({"pull_request": {"number": 1, "head": {"sha": "abc"}, "labels": labels}});
+            std::fs::write(&event, payload.to_string()).unwrap();
+            cmd.env("GITHUB_EVENT_PATH", &event)
+                .env("GITHUB_EVENT_NAME", "pull_request");
+        }
+        None => {
+            cmd.env_remove("GITHUB_EVENT_PATH");
+        }
+    }
+    let o = cmd
         .arg("compare")
         .arg(base)
         .arg(head)
@@ -105,6 +132,7 @@ fn compare(dir: &Path, name: &str, accept: &str, base: &Path, head: &Path) -> Ou
         .arg(&summary)
         .arg("--junit")
         .arg(&junit)
+        .args(extra)
         .env_remove("GITHUB_ACTIONS")
         .env_remove("GITHUB_STEP_SUMMARY")
         .output()
@@ -171,6 +199,19 @@ async fn an_accepted_regression_passes_with_its_reason_and_an_expired_one_is_ref
         "{}",
         e.stderr
     );
+
+    // --accept-label: the pull request's label accepts every regression, saying so; another label,
+    // or none, does not.
+    let label = ["--accept-label", "perf-accepted"];
+    let l = compare_with(&dir, "label", "", &base, &head, &label, Some(&["bug", "perf-accepted"]));
+    assert_eq!(l.code, Some(0), "{}\n{}", l.stdout, l.stderr);
+    assert!(
+        l.summary.contains("✅ accepted") && l.summary.contains("the pull request has the label `perf-accepted`"),
+        "{}",
+        l.summary
+    );
+    let n = compare_with(&dir, "no-label", "", &base, &head, &label, Some(&["bug"]));
+    assert_eq!(n.code, Some(1), "{}", n.stdout);
 
     // Malformed entries are gate errors with file:line:column.
     let bad = "accept:\n  - select: GET /api/health\n    metric: p95\n    up_to: +10%..+20%\n    reason: x\n    until: 2027-02-30\n";

@@ -161,3 +161,53 @@ fn the_workflows_and_the_readme_use_one_rule() {
     }
     assert!(readme.contains("perfgate-commits.sh"), "README names the rule's script");
 }
+
+/// The gate job's comment artifact (`.github/scripts/perfgate-comment-artifact.sh`): data only, a
+/// pr.json perfgate comment reads, nothing when there are no results, and bad input refused.
+#[test]
+fn the_comment_artifact_holds_what_perfgate_comment_reads() {
+    let dir = std::env::temp_dir().join(format!("perfgate-artifact-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("results.json"), "{}").unwrap();
+    std::fs::write(dir.join("gate.yml"), "version: 1\n").unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".github/scripts/perfgate-comment-artifact.sh");
+    let run = |results: &str, number: &str, labels: &str| {
+        Command::new("bash")
+            .arg(&script)
+            .arg(results)
+            .current_dir(&dir)
+            .env("PR_NUMBER", number)
+            .env("HEAD_SHA", "0123abcd")
+            .env("GATE_FILE", "gate.yml")
+            .env("BASELINE", "no-such-baseline.json")
+            .env("LABELS", labels)
+            .output()
+            .unwrap()
+    };
+    let o = run("results.json", "7", "[\n  \"bug\",\n  \"perf-regression-accepted\"\n]");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.join("perfgate-comment");
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["gate.yaml", "pr.json", "results.json"],
+        "no baseline when there is none"
+    );
+    let pr = perfgate::github::event::read_pr_file(&out.join("pr.json")).unwrap();
+    assert_eq!((pr.number, pr.head_sha.as_str()), (7, "0123abcd"));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("pr.json")).unwrap()).unwrap();
+    assert_eq!(v["labels"], serde_json::json!(["bug", "perf-regression-accepted"]));
+
+    std::fs::remove_dir_all(&out).unwrap();
+    let o = run("missing.json", "7", "[]");
+    assert!(o.status.success());
+    assert!(!out.exists(), "nothing to upload without results");
+    assert!(!run("results.json", "7; rm -rf /", "[]").status.success());
+    assert!(!run("results.json", "7", "not json").status.success());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Collects what perf-comment.yml needs to post a pull request's comment, as data only, into
 # perfgate-comment/: results.json (argument 1), gate.yaml ($GATE_FILE), baseline.json ($BASELINE,
-# when that file exists) and pr.json ({"number": $PR_NUMBER, "head_sha": "$HEAD_SHA"}). Nothing
-# when the gate wrote no results. perfgate comment checks pr.json against GitHub before it uses it.
+# when that file exists) and pr.json ({"number": $PR_NUMBER, "head_sha": "$HEAD_SHA", "labels":
+# $LABELS}, LABELS a JSON list of label names, default []). Nothing when the gate wrote no results.
+# perfgate comment checks the number and head against GitHub before it uses them.
 set -euo pipefail
 
 results="${1:?usage: perfgate-comment-artifact.sh RESULTS_JSON}"
@@ -20,5 +21,7 @@ mkdir -p "$out"
 cp "$results" "$out/results.json"
 if [ -n "${GATE_FILE:-}" ]; then cp "$GATE_FILE" "$out/gate.yaml"; fi
 if [ -n "${BASELINE:-}" ] && [ -f "$BASELINE" ]; then cp "$BASELINE" "$out/baseline.json"; fi
-printf '{"number": %s, "head_sha": "%s"}\n' "$PR_NUMBER" "$HEAD_SHA" > "$out/pr.json"
+labels="${LABELS:-[]}"
+case "$labels" in '['*']') ;; *) echo "::error::LABELS is not a JSON list: $labels" >&2; exit 1 ;; esac
+printf '{"number": %s, "head_sha": "%s", "labels": %s}\n' "$PR_NUMBER" "$HEAD_SHA" "$labels" > "$out/pr.json"
 echo "comment artifact: $(cd "$out" && echo *)"

@@ -16,10 +16,12 @@ pub(super) async fn conclude(
     reports: &Reports,
     opts: &ReportOptions,
 ) -> Result<Outcome, Error> {
-    let verdict = match base {
+    let mut verdict = match base {
         Some((b, mode)) => verdict::judge_with_baseline(gate, results, b, mode),
         None => verdict::judge(gate, results),
     };
+    let pr_file = opts.comment.as_ref().and_then(|c| c.pr_file.as_deref());
+    super::apply_accept_label(&mut verdict, opts.accept_label.as_deref(), pr_file);
     print_results(results);
     print_verdict(&verdict, &gate.file);
     if opts.retry_left && !results.interrupted {

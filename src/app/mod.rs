@@ -90,6 +90,22 @@ impl Error {
     }
 }
 
+/// `--accept-label`: when the pull request carries the label, every regression, warning and
+/// marginal comparison is accepted (and says so).
+pub(crate) fn apply_accept_label(
+    verdict: &mut crate::verdict::Verdict,
+    label: Option<&str>,
+    pr_file: Option<&std::path::Path>,
+) {
+    let (Some(label), Some(reg)) = (label.filter(|l| !l.is_empty()), verdict.regression.as_mut()) else {
+        return;
+    };
+    if crate::github::event::labels(pr_file).iter().any(|l| l == label) {
+        eprintln!("perfgate: the pull request has the label `{label}`: its regressions are accepted");
+        crate::verdict::compare::accept_by_label(reg, label);
+    }
+}
+
 /// A gate whose `accept:` entries are past their `until` date is invalid input: an accepted
 /// regression must be looked at again, not accepted for ever.
 pub(crate) fn check_acceptances(gate: &crate::gate::Gate) -> Result<(), Error> {
@@ -119,6 +135,8 @@ pub struct ReportOptions {
     pub paths: Paths,
     /// Post or update the sticky PR comment, this way.
     pub comment: Option<crate::github::CommentOptions>,
+    /// `--accept-label`: the pull request label that accepts every regression.
+    pub accept_label: Option<String>,
     /// Another attempt follows an untrusted run (`--retries`): it writes no report and publishes
     /// nothing.
     pub retry_left: bool,

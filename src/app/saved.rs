@@ -47,6 +47,7 @@ pub async fn comment(
     baseline: Option<&Path>,
     gate: Option<PathBuf>,
     comment: crate::github::CommentOptions,
+    accept_label: Option<String>,
 ) -> Result<Outcome, Error> {
     if comment.dry_run {
         let (gate, head, base) = match baseline {
@@ -59,10 +60,11 @@ pub async fn comment(
                 (gate_for(&h, results, gate)?, h, None)
             }
         };
-        let verdict = match &base {
+        let mut verdict = match &base {
             Some((b, mode)) => crate::verdict::judge_with_baseline(&gate, &head, b, *mode),
             None => crate::verdict::judge(&gate, &head),
         };
+        super::apply_accept_label(&mut verdict, accept_label.as_deref(), comment.pr_file.as_deref());
         let input = crate::report::Input {
             results: &head,
             verdict: &verdict,
@@ -85,6 +87,7 @@ pub async fn comment(
     }
     let opts = ReportOptions {
         comment: Some(comment),
+        accept_label,
         ..ReportOptions::default()
     };
     match baseline {

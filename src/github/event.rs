@@ -109,6 +109,31 @@ pub fn read_pr_file(path: &std::path::Path) -> Result<PullRequest, String> {
     Ok(PullRequest { number, head_sha })
 }
 
+/// The pull request's labels: from the event (`pull_request.labels[].name`), else from the gate job's
+/// `--pr-file` (`"labels": [...]`, for a fork's `workflow_run`); empty when neither names any.
+pub fn labels(pr_file: Option<&std::path::Path>) -> Vec<String> {
+    let names = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|l| l.get("name").and_then(Value::as_str).or_else(|| l.as_str()))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if let Ok(event) = read_env() {
+        if let Some(pr) = event.get("pull_request") {
+            return names(pr.get("labels"));
+        }
+    }
+    pr_file
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .map(|v| names(v.get("labels")))
+        .unwrap_or_default()
+}
+
 /// Under `pull_request_target`, or a `workflow_run` of a pull request's run, the commits that are the
 /// pull request's own code: its head (and its merge commit). Those events run with the base
 /// repository's secrets and a write token, so starting that code is a "pwn request".

@@ -270,6 +270,21 @@ pub fn compare(
     }
 }
 
+/// Accepts every regression, warning and marginal comparison because the pull request carries the
+/// label `label` (`--accept-label`): they pass, saying so.
+pub fn accept_by_label(reg: &mut Regression, label: &str) {
+    for c in &mut reg.comparisons {
+        if matches!(c.change, Change::Regression | Change::Marginal | Change::Warn) {
+            c.reason = format!(
+                "accepted: the pull request has the label `{label}`; without it: {} ({})",
+                c.change.label(),
+                c.reason
+            );
+            c.change = Change::Accepted;
+        }
+    }
+}
+
 /// Applies the gate's `accept:` entries: a regression, marginal or warning comparison whose change
 /// (the whole run's, as reported) is within a matching entry's `up_to` becomes accepted, with the
 /// entry's reason; one beyond it stays as it was and says so.
