@@ -273,6 +273,7 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
                 key: comment_key,
                 dry_run,
                 pr_file,
+                accept_label: accept_label.clone(),
             };
             app::comment(&results, baseline.as_deref(), gate, opts, accept_label).await
         }
@@ -299,6 +300,7 @@ impl ReportArgs {
                 key: self.comment_key.clone(),
                 dry_run: false,
                 pr_file: None,
+                accept_label: self.accept_label.clone(),
             }),
             accept_label: self.accept_label.clone(),
             retry_left: false,

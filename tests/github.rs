@@ -864,6 +864,7 @@ fn body_for(r: &perfgate::metrics::Results, gate_file: &str, base: bool) -> Stri
             pr_head: Some("0123456789abcdef"),
             base: base.then_some(r),
             run_url: None,
+            accept_label: None,
         },
     )
 }

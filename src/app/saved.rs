@@ -80,6 +80,7 @@ pub async fn comment(
                 pr_head: pr.as_ref().map(|p| p.head_sha.as_str()),
                 base: base.as_ref().map(|(b, _)| b),
                 run_url: crate::github::body::Context::run_url_from_env(),
+                accept_label: accept_label.as_deref(),
             },
         );
         print!("{body}");

@@ -21,6 +21,8 @@ pub struct Context<'a> {
     pub base: Option<&'a Results>,
     /// The workflow run's page (GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID).
     pub run_url: Option<String>,
+    /// `--accept-label`: the label that accepts the pull request's regressions.
+    pub accept_label: Option<&'a str>,
 }
 
 impl Context<'_> {
@@ -148,7 +150,7 @@ pub fn render(input: &Input, ctx: &Context) -> String {
         }
         out.push_str("\n</details>\n\n");
     }
-    if let Some(hint) = v.regression.as_ref().and_then(how_to_accept) {
+    if let Some(hint) = v.regression.as_ref().and_then(|r| how_to_accept(r, ctx.accept_label)) {
         out.push_str(&hint);
     }
     let notes = v.notes.iter().chain(v.regression.iter().flat_map(|r| r.notes.iter()));
@@ -228,7 +230,7 @@ fn baseline_line(reg: Option<&Regression>) -> String {
 }
 
 /// How to accept the first regression on purpose, as a gate-file snippet, folded.
-fn how_to_accept(reg: &Regression) -> Option<String> {
+fn how_to_accept(reg: &Regression, label: Option<&str>) -> Option<String> {
     let c = reg.comparisons.iter().find(|c| c.change == Change::Regression)?;
     let metric = crate::metric::Metric::parse(&c.metric)?;
     let up = crate::gate::budget::worse_is_up(metric);
@@ -240,13 +242,16 @@ fn how_to_accept(reg: &Regression) -> Option<String> {
         .unwrap_or(0) as i64;
     let (y, m, d) = crate::gate::civil_from_days(days + 30);
     let subject = c.subject.replace('\\', "\\\\").replace('"', "\\\"");
+    let or_label = label
+        .map(|l| format!("Or add the label `{}` to the pull request and run the job again: it accepts all of its regressions.\n\n", cell(l)))
+        .unwrap_or_default();
     Some(format!(
         "<details><summary>Accept a regression on purpose</summary>\n\n\
          Add an entry to the gate file: the regression then passes as accepted, with its reason in \
          every report, until the date (after it, the gate refuses to run until the entry is removed \
          or renewed).\n\n\
          ```yaml\naccept:\n  - select: \"{subject}\"\n    metric: {}\n    up_to: \"{up_to}\"\n    \
-         reason: \"why this is worth it\"\n    until: {y:04}-{m:02}-{d:02}\n```\n\n</details>\n\n",
+         reason: \"why this is worth it\"\n    until: {y:04}-{m:02}-{d:02}\n```\n\n{or_label}</details>\n\n",
         c.metric
     ))
 }
@@ -430,7 +435,8 @@ mod tests {
             confidence: 0.95,
             notes: vec![],
         };
-        let hint = super::how_to_accept(&reg).unwrap();
+        let hint = super::how_to_accept(&reg, Some("perf-ok")).unwrap();
+        assert!(hint.contains("Or add the label `perf-ok`"), "{hint}");
         assert!(
             hint.contains(
                 "accept:\n  - select: \"GET /api/modules\"\n    metric: p95\n    up_to: \"+25%\"\n    reason:"

@@ -33,6 +33,8 @@ pub struct CommentOptions {
     pub dry_run: bool,
     /// `--pr-file`: the pull request a fork's `workflow_run` is about, from the gate job's artifact.
     pub pr_file: Option<std::path::PathBuf>,
+    /// `--accept-label`, named in the comment's hint on accepting a regression.
+    pub accept_label: Option<String>,
 }
 
 /// `pass`, `fail` or `untrusted`, as the step output `verdict`.
@@ -161,6 +163,7 @@ async fn post_comment(input: &Input<'_>, opts: &CommentOptions, base: Option<&Re
             pr_head: Some(&pr.head_sha),
             base,
             run_url: body::Context::run_url_from_env(),
+            accept_label: opts.accept_label.as_deref(),
         },
     );
     match client
