@@ -12,6 +12,9 @@
 #   install-download  a release archive from a local server in the release.yml layout, SHA-256
 #                     verified against SHA256SUMS, extracted and put on PATH
 #   install-tag       used at a moving tag (@v0): downloads the release its Cargo.toml names
+#   install-provenance  gh on PATH (a stand-in): `gh attestation verify ARCHIVE --repo REPO` runs
+#                     after the SHA-256; one that cannot confirm is refused with verify-provenance:
+#                     require
 #   install-mismatch  a tampered archive: refused with ::error, no fallback
 #   install-source    no such release: falls back to `cargo install --locked --path <action>` (a
 #                     stand-in cargo records the arguments)
@@ -473,6 +476,29 @@ run_action install-tag "$sys_path" \
   '{}' '{"action_repository": "example/perfgate", "action_ref": "v0"}' || fail "install-tag: the action failed"
 grep -q "SHA-256 verified: .*$archive" "$work/install-tag/stdout.log" || fail "install-tag: not downloaded"
 
+# gh on PATH: the build provenance is checked after the SHA-256 (a stand-in gh records its call).
+mkdir -p "$work/bin-gh-ok" "$work/bin-gh-fail"
+printf '#!/bin/sh\nprintf "%%s\\n" "$*" > %q\nexit 0\n' "$work/gh-args" > "$work/bin-gh-ok/gh"
+printf '#!/bin/sh\necho "no attestations found"\nexit 1\n' > "$work/bin-gh-fail/gh"
+chmod +x "$work/bin-gh-ok/gh" "$work/bin-gh-fail/gh"
+run_action install-provenance "$work/bin-gh-ok:$sys_path" \
+  '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "args": "--run-time 1s", "version": "v'"$version"'"}' \
+  '{}' '{"action_repository": "example/perfgate"}' || fail "install-provenance: the action failed"
+grep -q "build provenance verified: $archive" "$work/install-provenance/stdout.log" \
+  || fail "install-provenance: not verified"
+case "$(cat "$work/gh-args")" in
+  "attestation verify $work/install-provenance/temp/perfgate-v$version-x86_64-unknown-linux-gnu/$archive --repo example/perfgate") ;;
+  *) fail "install-provenance: gh was called as: $(cat "$work/gh-args")" ;;
+esac
+if run_action install-provenance-required "$work/bin-gh-fail:$sys_path" \
+  '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "version": "v'"$version"'", "verify-provenance": "require"}' \
+  '{}' '{"action_repository": "example/perfgate"}'; then
+  fail "install-provenance-required: an archive without provenance was accepted"
+fi
+grep -q '^::error::gh attestation verify could not confirm' "$work/install-provenance-required/stdout.log" \
+  || fail "install-provenance-required: no ::error"
+[ "$(step_rc install-provenance-required run)" = "skipped" ] || fail "install-provenance-required: the gate ran anyway"
+
 # a tampered archive: refused, no fallback to building.
 if run_action install-mismatch "$work/bin-cargo:$sys_path" \
   '{"gate": "gates/lenient.yaml", "version": "9.9.9"}' '{}' '{"action_repository": "example/perfgate"}'; then
@@ -631,4 +657,4 @@ report failing "'\n'.join(f'{k}={v}' for k, v in r['outputs'].items())"
 echo "--- workflow commands on stdout"
 grep -E '^::' "$work/failing/stdout.log" | head -n 20 || true
 echo
-echo "action dry run: all 16 scenarios behaved as expected"
+echo "action dry run: all 18 scenarios behaved as expected"
