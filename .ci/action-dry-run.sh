@@ -4,8 +4,9 @@
 # mapping evaluates to (a small evaluator of the `${{ }}` expressions action.yml uses), its own
 # GITHUB_OUTPUT / GITHUB_ENV / GITHUB_PATH / GITHUB_STEP_SUMMARY files, GITHUB_ACTIONS=true,
 # GITHUB_ACTION_PATH at this checkout, and step outputs fed to later steps and to the action's
-# outputs. Nothing reaches GitHub: GITHUB_SERVER_URL points at a local release server and
-# GITHUB_API_URL at a closed port.
+# outputs; a step's `if:` is evaluated, and a `uses:` step (actions/cache) is recorded with its
+# inputs, not run, its outputs taken from the scenario. Nothing reaches GitHub: GITHUB_SERVER_URL
+# points at a local release server and GITHUB_API_URL at a closed port.
 #
 # Scenarios (each asserted, the script fails on the first miss):
 #   install-path      perfgate on PATH with the wanted version: the install step uses it
@@ -15,6 +16,8 @@
 #   install-provenance  gh on PATH (a stand-in): `gh attestation verify ARCHIVE --repo REPO` runs
 #                     after the SHA-256; one that cannot confirm is refused with verify-provenance:
 #                     require
+#   install-pinned    used at a commit SHA: the build cache is keyed by it; a build from source is
+#                     saved (actions/cache steps are recorded, not run), a cached one reused
 #   install-mismatch  a tampered archive: refused with ::error, no fallback
 #   install-source    no such release: falls back to `cargo install --locked --path <action>` (a
 #                     stand-in cargo records the arguments)
@@ -258,11 +261,22 @@ for n, step in enumerate(action["runs"]["steps"]):
     elif cond.strip() in ("success()", ""):
         run_it = not failed
     else:
-        raise SystemExit(f"step {sid}: unsupported if: {cond!r}")
+        # Any other condition is an expression with an implied success().
+        run_it = not failed and truthy(evaluate(cond, ctx))
     if not run_it:
         report["steps"].append({"id": sid, "skipped": True})
+        ctx["steps"][sid] = {"outputs": {}, "outcome": "skipped"}
         continue
-    assert "run" in step, "only run: steps are supported"
+    if "uses" in step:
+        # Another action (actions/cache): not run here; its outputs come from the scenario.
+        outputs = cfg.get("uses_outputs", {}).get(sid, {})
+        with_ = {k: interpolate(v, ctx) for k, v in (step.get("with") or {}).items()}
+        print(f"== step {sid}: uses {step['uses']} (not run in the dry run) with {with_}", flush=True)
+        log.write(f"== step {sid}: uses {step['uses']} with {json.dumps(with_)}\n")
+        ctx["steps"][sid] = {"outputs": outputs, "outcome": "success"}
+        report["steps"].append({"id": sid, "uses": step["uses"], "with": with_, "outputs": outputs})
+        continue
+    assert "run" in step, "a step runs a script or uses an action"
     assert step.get("shell") == "bash", f"step {sid}: shell must be bash"
     files = {}
     for kind in ("output", "env", "path", "step_summary"):
@@ -309,25 +323,28 @@ PY
 # Scenario helpers.
 printf '{"ref": "refs/heads/main", "repository": {"full_name": "example/perfgate"}}\n' > "$work/event.json"
 
-# run_action NAME PATH_DIRS INPUTS_JSON [ENV_JSON] [GITHUB_JSON]
+# run_action NAME PATH_DIRS INPUTS_JSON [ENV_JSON] [GITHUB_JSON] [USES_OUTPUTS_JSON]
 # Runs the action; leaves $work/NAME/report.json and stdout.log. Returns the action's failure as 1.
+# USES_OUTPUTS_JSON gives the outputs of `uses:` steps (not run here) by step id.
 run_action() {
-  local name="$1" path_dirs="$2" inputs="$3" env_json="${4:-}" github_json="${5:-}"
+  local name="$1" path_dirs="$2" inputs="$3" env_json="${4:-}" github_json="${5:-}" uses_json="${6:-}"
   [ -n "$env_json" ] || env_json='{}'
   [ -n "$github_json" ] || github_json='{}'
+  [ -n "$uses_json" ] || uses_json='{}'
   local dir="$work/$name"
   mkdir -p "$dir/temp"
   "$venv/bin/python" - "$dir/config.json" "$root" "$ws" "$dir" "$path_dirs" "$inputs" "$env_json" \
-    "$github_json" "$work/event.json" "$release_url" <<'PY'
+    "$github_json" "$work/event.json" "$release_url" "$uses_json" <<'PY'
 import json, sys
-out, root, ws, d, path_dirs, inputs, env_json, github_json, event, release_url = sys.argv[1:]
+out, root, ws, d, path_dirs, inputs, env_json, github_json, event, release_url, uses_json = sys.argv[1:]
 github = {"token": "dry-run-token", "action_ref": "", "action_repository": "", "action_path": root,
           "repository": "example/perfgate", "server_url": release_url, "api_url": "http://127.0.0.1:9",
           "event_name": "push", "event_path": event, "sha": "0" * 40, "ref": "refs/heads/main"}
 github.update(json.loads(github_json))
 json.dump({"action": f"{root}/action.yml", "action_path": root, "workspace": ws, "out_dir": d,
            "inputs": json.loads(inputs), "env": dict(json.loads(env_json), PATH=path_dirs),
-           "github": github, "runner": {"os": "Linux", "arch": "X64", "temp": f"{d}/temp"}},
+           "github": github, "runner": {"os": "Linux", "arch": "X64", "temp": f"{d}/temp"},
+           "uses_outputs": json.loads(uses_json)},
           open(out, "w"))
 PY
   echo
@@ -463,7 +480,7 @@ run_action install-download "$sys_path" \
   '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "args": "--run-time 1s", "version": "v'"$version"'"}' \
   '{}' '{"action_repository": "example/perfgate"}' || fail "install-download: the action failed"
 grep -q "SHA-256 verified: .*$archive" "$work/install-download/stdout.log" || fail "install-download: no verification"
-case "$(report install-download "r['steps'][0]['outputs']['bin']")" in
+case "$(report install-download "[s for s in r['steps'] if s['id'] == 'install'][0]['outputs']['bin']")" in
   "$work/install-download/temp/perfgate-v$version-x86_64-unknown-linux-gnu/perfgate") ;;
   *) fail "install-download: bin is not the extracted archive" ;;
 esac
@@ -498,6 +515,32 @@ fi
 grep -q '^::error::gh attestation verify could not confirm' "$work/install-provenance-required/stdout.log" \
   || fail "install-provenance-required: no ::error"
 [ "$(step_rc install-provenance-required run)" = "skipped" ] || fail "install-provenance-required: the gate ran anyway"
+
+# Used at a commit SHA: the build is cached under a key of that commit and the runner's OS/arch.
+pinned_sha=0123456789abcdef0123456789abcdef01234567
+rm -f "$work/cargo-args"
+run_action install-pinned "$work/bin-cargo:$sys_path" \
+  '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "args": "--run-time 1s"}' \
+  '{}' '{"action_repository": "example/perfgate", "action_ref": "'"$pinned_sha"'"}' || fail "install-pinned: the action failed"
+[ "$(report install-pinned "[s for s in r['steps'] if s['id'] == 'cache-plan'][0]['outputs']['key']")" = "perfgate-bin-Linux-X64-$pinned_sha" ] \
+  || fail "install-pinned: cache key"
+[ -s "$work/cargo-args" ] || fail "install-pinned: not built from source"
+[ "$(report install-pinned "[s for s in r['steps'] if s['id'] == 'install'][0]['outputs']['built']")" = yes ] \
+  || fail "install-pinned: built output"
+report install-pinned "[s.get('uses', '') for s in r['steps']]" | grep -q 'actions/cache/save@' \
+  || fail "install-pinned: the build was not saved to the cache"
+# The same commit again with the cache restored: no cargo on PATH, the cached binary is used.
+mkdir -p "$work/install-cached/temp/perfgate-source/bin"
+ln -sf "$perfgate" "$work/install-cached/temp/perfgate-source/bin/perfgate"
+run_action install-cached "$sys_path" \
+  '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "args": "--run-time 1s"}' \
+  '{}' '{"action_repository": "example/perfgate", "action_ref": "'"$pinned_sha"'"}' \
+  '{"cache-restore": {"cache-hit": "true"}}' || fail "install-cached: the action failed"
+grep -q "using the cached build of this action's commit" "$work/install-cached/stdout.log" \
+  || fail "install-cached: the cached build was not used"
+report install-cached "[s.get('uses', '') for s in r['steps'] if not s.get('skipped')]" | grep -q 'cache/save' \
+  && fail "install-cached: a cached build was saved again"
+rm -f "$work/cargo-args"
 
 # a tampered archive: refused, no fallback to building.
 if run_action install-mismatch "$work/bin-cargo:$sys_path" \
@@ -657,4 +700,4 @@ report failing "'\n'.join(f'{k}={v}' for k, v in r['outputs'].items())"
 echo "--- workflow commands on stdout"
 grep -E '^::' "$work/failing/stdout.log" | head -n 20 || true
 echo
-echo "action dry run: all 18 scenarios behaved as expected"
+echo "action dry run: all 20 scenarios behaved as expected"
