@@ -29,6 +29,8 @@
 #   comment-upper     comment: TRUE passes the token like true; comment-key and accept-label reach
 #                     perfgate
 #   serve-host-env    a job-level PERFGATE_HOST with the serve input is not an error
+#   baseline-fetch    baseline-commit with no baseline: perfgate fetch-baseline runs (the API is a
+#                     closed port: a notice) and the gate goes on without a baseline
 #   untrusted-warn    retries: 1 and untrusted: warn against an unreachable host: two attempts,
 #                     exit-code 3, the step passes with a warning
 #   comment-from      a fork's workflow_run: `perfgate comment --pr-file` from an artifact directory,
@@ -654,6 +656,16 @@ if [ "$publisher" = yes ]; then
     '{"PERFGATE_HOST": "http://127.0.0.1:9"}' || fail "serve-host-env: a job-level PERFGATE_HOST broke serve"
   grep -q 'starting the service' "$work/serve-host-env/stdout.log" || fail "serve-host-env: no service started"
 
+  # A cache miss with baseline-commit: the artifact is looked for, not found here, and the run goes on.
+  run_action baseline-fetch "$work/bin-perfgate:$sys_path" \
+    '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "output-dir": "fetch", "baseline-commit": "b45e",
+      "baseline-workflow": "perf.yml"}' '{"PERFGATE_GITHUB_BACKOFF_MS": "10"}' || fail "baseline-fetch: the action failed"
+  grep -qF -- "perfgate fetch-baseline --commit b45e --artifact perfgate-b45e --out $ws/fetch/fetched-baseline.json --workflow perf.yml" \
+    "$work/baseline-fetch/stdout.log" || fail "baseline-fetch: fetch-baseline was not called as expected"
+  grep -q 'baseline artifact not fetched' "$work/baseline-fetch/stdout.log" || fail "baseline-fetch: no notice"
+  grep -qF -- "--baseline " "$work/baseline-fetch/stdout.log" && fail "baseline-fetch: a baseline that was not fetched"
+  [ "$(output baseline-fetch exit-code)" = 0 ] || fail "baseline-fetch: exit-code output"
+
   # A run that stays untrusted, retried once, with untrusted: warn.
   run_action untrusted-warn "$work/bin-perfgate:$sys_path" \
     '{"gate": "gates/lenient.yaml", "host": "http://127.0.0.1:9", "output-dir": "untrusted",
@@ -700,4 +712,4 @@ report failing "'\n'.join(f'{k}={v}' for k, v in r['outputs'].items())"
 echo "--- workflow commands on stdout"
 grep -E '^::' "$work/failing/stdout.log" | head -n 20 || true
 echo
-echo "action dry run: all 20 scenarios behaved as expected"
+echo "action dry run: all 21 scenarios behaved as expected"

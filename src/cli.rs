@@ -76,6 +76,25 @@ pub enum Command {
         #[arg(long, value_name = "LABEL")]
         accept_label: Option<String>,
     },
+    /// Fetch the base commit's results from its workflow run's artifact (when the Actions cache has
+    /// evicted them); finding none is a notice, exit 0, nothing written.
+    FetchBaseline {
+        /// The base commit.
+        #[arg(long)]
+        commit: String,
+        /// The artifact's name, e.g. `perfgate-<sha>`.
+        #[arg(long)]
+        artifact: String,
+        /// Search only this workflow's runs (its file name, e.g. `perf.yml`).
+        #[arg(long)]
+        workflow: Option<String>,
+        /// The results file in the artifact.
+        #[arg(long, default_value = "results.json")]
+        file: String,
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     /// Judge a saved results file against a gate's targets and write reports, without load.
     Report {
         /// The results JSON written by `perfgate run --out`.
@@ -283,6 +302,21 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
             gate,
             reports,
         } => app::compare(&base, &head, gate, &reports.options()).await,
+        Command::FetchBaseline {
+            commit,
+            artifact,
+            workflow,
+            file,
+            out,
+        } => {
+            let opts = app::FetchOptions {
+                commit,
+                workflow,
+                artifact,
+                file,
+            };
+            app::fetch_baseline(&opts, &out).await
+        }
     }
 }
 

@@ -1001,3 +1001,130 @@ async fn a_pr_file_naming_another_pull_request_is_refused() {
         assert!(s.iter().all(|r| r.method == Method::GET), "nothing written: {s:?}");
     }
 }
+
+/// A fake of the Actions API for one run of `perf.yml` on commit `b45e` with the artifact
+/// `perfgate-b45e`, whose download redirects to storage on another host (127.0.0.2).
+async fn artifact_fake(zip: Vec<u8>) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    use axum::response::IntoResponse;
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let note = |seen: &Arc<Mutex<Vec<(String, String)>>>, uri: &Uri, h: &HeaderMap| {
+        let auth = h
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        seen.lock().unwrap().push((uri.to_string(), auth));
+    };
+    let blob = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let blob_addr = blob.local_addr().unwrap();
+    let s2 = seen.clone();
+    let storage = Router::new().route(
+        "/blob/9",
+        get(move |uri: Uri, h: HeaderMap| {
+            let (s2, zip) = (s2.clone(), zip.clone());
+            async move {
+                note(&s2, &uri, &h);
+                zip.into_response()
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(blob, storage).await.ok() });
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = api.local_addr().unwrap();
+    let (s1, s3, s4) = (seen.clone(), seen.clone(), seen.clone());
+    let app = Router::new()
+        .route(
+            "/api/v3/repos/octo/shop/actions/workflows/perf.yml/runs",
+            get(move |Query(q): Query<HashMap<String, String>>, uri: Uri, h: HeaderMap| {
+                let s1 = s1.clone();
+                async move {
+                    note(&s1, &uri, &h);
+                    let runs = if q.get("head_sha").map(String::as_str) == Some("b45e") {
+                        json!([{"id": 77, "head_sha": "b45e", "html_url": "https://github.example/octo/shop/actions/runs/77"}])
+                    } else {
+                        json!([])
+                    };
+                    Json(json!({"total_count": 1, "workflow_runs": runs}))
+                }
+            }),
+        )
+        .route(
+            "/api/v3/repos/octo/shop/actions/runs/77/artifacts",
+            get(move |uri: Uri, h: HeaderMap| {
+                let s3 = s3.clone();
+                async move {
+                    note(&s3, &uri, &h);
+                    Json(json!({"artifacts": [
+                        {"id": 8, "name": "perfgate-b45e", "expired": true, "archive_download_url": "http://127.0.0.1:1/expired"},
+                        {"id": 9, "name": "perfgate-b45e", "expired": false,
+                         "archive_download_url": format!("http://{addr}/api/v3/repos/octo/shop/actions/artifacts/9/zip")}
+                    ]}))
+                }
+            }),
+        )
+        .route(
+            "/api/v3/repos/octo/shop/actions/artifacts/9/zip",
+            get(move |uri: Uri, h: HeaderMap| {
+                let s4 = s4.clone();
+                async move {
+                    note(&s4, &uri, &h);
+                    (StatusCode::FOUND, [("location", format!("http://{blob_addr}/blob/9"))]).into_response()
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(api, app).await.ok() });
+    (format!("http://{addr}/api/v3"), seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baseline_the_cache_evicted_is_fetched_from_the_base_commits_artifact() {
+    let results = std::fs::read(results_file()).unwrap();
+    let zip = perfgate::github::zip::write(&[("junit.xml", b"<testsuites/>"), ("results.json", &results)]);
+    let (api, seen) = artifact_fake(zip).await;
+    let dir = std::env::temp_dir().join(format!("perfgate-fetch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fetch = |commit: &str, out: PathBuf| {
+        let (api, commit) = (api.clone(), commit.to_string());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_perfgate"))
+                .args(["fetch-baseline", "--commit", &commit, "--workflow", "perf.yml"])
+                .args(["--artifact", &format!("perfgate-{commit}"), "--out"])
+                .arg(&out)
+                .env("GITHUB_ACTIONS", "true")
+                .env("GITHUB_REPOSITORY", "octo/shop")
+                .env("GITHUB_API_URL", &api)
+                .env("GITHUB_TOKEN", TOKEN)
+                .env("PERFGATE_GITHUB_BACKOFF_MS", "10")
+                .output()
+                .unwrap()
+        })
+    };
+    let out = dir.join("base.json");
+    let o = fetch("b45e", out.clone()).await.unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(std::fs::read(&out).unwrap(), results);
+    assert!(err.contains("from workflow run 77 (artifact `perfgate-b45e`"), "{err}");
+    let s = seen.lock().unwrap().clone();
+    let blob: Vec<_> = s.iter().filter(|(u, _)| u.starts_with("/blob/")).collect();
+    assert_eq!(blob.len(), 1, "{s:?}");
+    assert_eq!(blob[0].1, "", "the token never goes to the storage host");
+    assert!(
+        s.iter()
+            .filter(|(u, _)| u.starts_with("/api/"))
+            .all(|(_, a)| *a == format!("Bearer {TOKEN}")),
+        "{s:?}"
+    );
+
+    // No run for that commit: a notice, exit 0, nothing written.
+    let none = dir.join("none.json");
+    let o = fetch("c0ffee", none.clone()).await.unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!none.exists());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("::notice title=perfgate::no baseline artifact `perfgate-c0ffee`"),
+        "{stdout}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -8,10 +8,12 @@
 
 mod conclude;
 pub mod console;
+mod fetch;
 mod provenance;
 mod run;
 mod saved;
 
+pub use fetch::{fetch_baseline, FetchOptions};
 pub use provenance::{current_commit, current_environment};
 pub use run::{calibrate, demo, run, serve_demo, Baseline, DemoOptions, LoadOptions, RunOptions};
 pub use saved::{comment, compare, report};

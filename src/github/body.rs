@@ -202,7 +202,7 @@ fn commits_line(r: &Results, reg: Option<&Regression>, ctx: &Context) -> String 
 /// Whether head was compared with a baseline, in words nobody can mistake for "no regression".
 fn baseline_line(reg: Option<&Regression>) -> String {
     match reg {
-        None => "**No baseline found: regressions were not checked.** There were no saved results of the base commit to compare with (none saved yet, or the cache entry was evicted); only the targets below were judged. This is not the same as \"no regression\".\n\n".to_string(),
+        None => "**No baseline found: regressions were not checked.** There were no saved results of the base commit to compare with (none saved yet, or both the cache entry and its run's artifact are gone); only the targets below were judged. This is not the same as \"no regression\".\n\n".to_string(),
         Some(reg) => {
             let regressions = reg
                 .comparisons

@@ -93,9 +93,16 @@ enum Attempt {
     Refused(u16, String),
 }
 
-/// A client for one repository's issue comments.
+/// The plain HTTPS client under the API client, for downloads GitHub redirects elsewhere.
+type Raw = hyper_util::client::legacy::Client<
+    hyper_timeout::TimeoutConnector<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>>,
+    octocrab::OctoBody,
+>;
+
+/// A client for one repository's issue comments and artifacts.
 pub struct Client {
     gh: Octocrab,
+    raw: Raw,
     repo: String,
     backoff: Duration,
     max_wait: Duration,
@@ -143,6 +150,7 @@ impl Client {
                 hyper::header::HeaderValue::from_static("application/vnd.github+json"),
             ),
         ];
+        let raw = http.clone();
         let gh = OctocrabBuilder::new_empty()
             .with_service(http)
             .with_layer(&BaseUriLayer::new(base.clone()))
@@ -163,6 +171,7 @@ impl Client {
             .unwrap_or(MAX_WAIT);
         Ok(Client {
             gh,
+            raw,
             repo: repo.to_string(),
             backoff,
             max_wait,
@@ -405,6 +414,132 @@ impl Client {
                     run.head_sha
                 )
             })
+    }
+}
+
+/// Where a baseline downloaded from an artifact came from.
+#[derive(Debug, Clone)]
+pub struct ArtifactSource {
+    /// The workflow run's id.
+    pub run_id: u64,
+    /// Its page.
+    pub run_url: String,
+    /// The artifact's name.
+    pub artifact: String,
+}
+
+impl Client {
+    /// `file` from the artifact `artifact` of the newest successful workflow run for `commit` (of
+    /// `workflow`, a file name such as `perf.yml`, when given): the baseline that outlived the
+    /// Actions cache. None when no such run or artifact exists (or it expired).
+    pub async fn artifact_file(
+        &self,
+        commit: &str,
+        workflow: Option<&str>,
+        artifact: &str,
+        file: &str,
+    ) -> Result<Option<(Vec<u8>, ArtifactSource)>, String> {
+        let runs = match workflow {
+            Some(w) => format!(
+                "/repos/{}/actions/workflows/{w}/runs?head_sha={commit}&status=success&per_page=20",
+                self.repo
+            ),
+            None => format!(
+                "/repos/{}/actions/runs?head_sha={commit}&status=success&per_page=20",
+                self.repo
+            ),
+        };
+        let (_, v) = self.send("GET", &runs, None).await.map_err(|e| e.to_string())?;
+        let runs = v
+            .get("workflow_runs")
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("GET {}: no list of workflow runs", runs.split('?').next().unwrap_or("")))?;
+        for run in runs.iter().take(5) {
+            let Some(run_id) = run.get("id").and_then(Value::as_u64) else {
+                continue;
+            };
+            let path = format!(
+                "/repos/{}/actions/runs/{run_id}/artifacts?name={artifact}&per_page=10",
+                self.repo
+            );
+            let (_, v) = self.send("GET", &path, None).await.map_err(|e| e.to_string())?;
+            let found = v.get("artifacts").and_then(Value::as_array).and_then(|a| {
+                a.iter().find(|x| {
+                    x.get("name").and_then(Value::as_str) == Some(artifact)
+                        && !x.get("expired").and_then(Value::as_bool).unwrap_or(false)
+                })
+            });
+            let Some(url) = found
+                .and_then(|x| x.get("archive_download_url"))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let zip = self.download(url).await?;
+            let Some(bytes) = super::zip::extract(&zip, file)? else {
+                return Err(format!("the artifact {artifact} of run {run_id} holds no {file}"));
+            };
+            let run_url = run
+                .get("html_url")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            return Ok(Some((
+                bytes,
+                ArtifactSource {
+                    run_id,
+                    run_url,
+                    artifact: artifact.to_string(),
+                },
+            )));
+        }
+        Ok(None)
+    }
+
+    /// An artifact's zip: the API answers with a redirect to storage elsewhere, which is fetched
+    /// without the token.
+    async fn download(&self, url: &str) -> Result<Vec<u8>, String> {
+        use http_body_util::BodyExt;
+        let resp = self.gh._get(url).await.map_err(|e| format!("GET {url}: {e}"))?;
+        let status = resp.status().as_u16();
+        if (300..400).contains(&status) {
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| format!("GET {url}: a redirect without a location"))?
+                .to_string();
+            let uri: hyper::Uri = location
+                .parse()
+                .map_err(|e| format!("the artifact's download location: {e}"))?;
+            let req = hyper::Request::get(uri)
+                .header(hyper::header::USER_AGENT, user_agent())
+                .body(octocrab::OctoBody::empty())
+                .map_err(|e| e.to_string())?;
+            let resp = self
+                .raw
+                .request(req)
+                .await
+                .map_err(|e| format!("downloading the artifact: {e}"))?;
+            if !resp.status().is_success() {
+                return Err(format!("downloading the artifact: {}", resp.status()));
+            }
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("downloading the artifact: {e}"))?;
+            return Ok(body.to_bytes().to_vec());
+        }
+        if !(200..300).contains(&status) {
+            return Err(format!("GET {url}: {status}"));
+        }
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        Ok(body.to_bytes().to_vec())
     }
 }
 

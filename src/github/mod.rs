@@ -5,6 +5,7 @@ pub mod commands;
 pub mod comment;
 pub mod event;
 pub mod summary;
+pub mod zip;
 
 pub use summary::append_step_summary;
 
@@ -81,7 +82,8 @@ pub async fn publish(input: &Input<'_>, paths: &Paths, comment: Option<&CommentO
     }
 }
 
-fn notice(msg: &str) {
+/// A notice: `::notice` under Actions, else on stderr.
+pub fn notice(msg: &str) {
     if commands::in_actions() {
         println!("::notice title=perfgate::{}", commands::escape_data(msg));
     } else {
@@ -135,6 +137,25 @@ pub fn annotations(input: &Input) -> Vec<String> {
     errors.truncate(commands::MAX_ANNOTATIONS);
     warnings.truncate(commands::MAX_ANNOTATIONS);
     errors.into_iter().chain(warnings).collect()
+}
+
+/// `file` from the artifact `artifact` of the newest successful run for `commit` (see
+/// [`comment::Client::artifact_file`]), with the token, repository and API from the environment.
+pub async fn fetch_artifact_file(
+    commit: &str,
+    workflow: Option<&str>,
+    artifact: &str,
+    file: &str,
+) -> Result<Option<(Vec<u8>, comment::ArtifactSource)>, String> {
+    let token = std::env::var("GITHUB_TOKEN")
+        .or_else(|_| std::env::var("GH_TOKEN"))
+        .ok()
+        .filter(|t| !t.is_empty())
+        .ok_or("no GITHUB_TOKEN in the environment (give the step `env: GITHUB_TOKEN: ${{ github.token }}` and `permissions: actions: read`)")?;
+    let repo = std::env::var("GITHUB_REPOSITORY").map_err(|_| "GITHUB_REPOSITORY is not set".to_string())?;
+    let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
+    let client = comment::Client::new(&api, &token, &repo)?;
+    client.artifact_file(commit, workflow, artifact, file).await
 }
 
 async fn post_comment(input: &Input<'_>, opts: &CommentOptions, base: Option<&Results>) -> Result<String, String> {
