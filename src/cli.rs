@@ -175,8 +175,9 @@ pub struct RunArgs {
     pub gate: PathBuf,
     /// Scenario (user class) names to run; default: the gate's selection, or all.
     pub scenarios: Vec<String>,
-    /// Base URL of the target, e.g. http://127.0.0.1:8000 (overrides `host`).
-    #[arg(short = 'H', long, env = "PERFGATE_HOST")]
+    /// Base URL of the target, e.g. http://127.0.0.1:8000 (overrides `host`; also the environment's
+    /// PERFGATE_HOST, which --serve overrides: a job-level variable does not conflict with it).
+    #[arg(short = 'H', long)]
     pub host: Option<String>,
     /// Load settings.
     #[command(flatten)]
@@ -368,8 +369,15 @@ impl RunArgs {
         } else {
             Baseline::None
         };
+        // PERFGATE_HOST is a default for --host: an explicit --host or --serve wins over it.
+        let host = self.host.or_else(|| {
+            self.serve
+                .is_none()
+                .then(|| std::env::var("PERFGATE_HOST").ok().filter(|h| !h.is_empty()))
+                .flatten()
+        });
         RunOptions {
-            host: self.host,
+            host,
             serve: self.serve,
             serve_env: self.serve_env,
             scenarios: self.scenarios,

@@ -497,3 +497,33 @@ fn retries_run_an_untrusted_run_again() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A job-level PERFGATE_HOST (set for other steps) does not conflict with --serve: the started
+/// service is the target. Without --serve it is the target, as --host would be.
+#[test]
+fn perfgate_host_in_the_environment_gives_way_to_serve() {
+    let dir = tmp("hostenv");
+    let g = gate(&dir, "1s", "");
+    let serve = format!("{} serve-demo --port {{port}} --no-base-latency", bin());
+    let o = Command::new(bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", &g, "-q", "--serve", &serve])
+        .env("PERFGATE_HOST", "http://127.0.0.1:9")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(matches!(o.status.code(), Some(0) | Some(1)), "{err}");
+    assert!(!err.contains("cannot be used with"), "{err}");
+    let o = Command::new(bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", &g, "-q"])
+        .env("PERFGATE_HOST", "http://127.0.0.1:9")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("127.0.0.1:9"), "PERFGATE_HOST is the target: {err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
