@@ -4,14 +4,20 @@
 # mapping evaluates to (a small evaluator of the `${{ }}` expressions action.yml uses), its own
 # GITHUB_OUTPUT / GITHUB_ENV / GITHUB_PATH / GITHUB_STEP_SUMMARY files, GITHUB_ACTIONS=true,
 # GITHUB_ACTION_PATH at this checkout, and step outputs fed to later steps and to the action's
-# outputs. Nothing reaches GitHub: GITHUB_SERVER_URL points at a local release server and
-# GITHUB_API_URL at a closed port.
+# outputs; a step's `if:` is evaluated, and a `uses:` step (actions/cache) is recorded with its
+# inputs, not run, its outputs taken from the scenario. Nothing reaches GitHub: GITHUB_SERVER_URL
+# points at a local release server and GITHUB_API_URL at a closed port.
 #
 # Scenarios (each asserted, the script fails on the first miss):
 #   install-path      perfgate on PATH with the wanted version: the install step uses it
 #   install-download  a release archive from a local server in the release.yml layout, SHA-256
 #                     verified against SHA256SUMS, extracted and put on PATH
 #   install-tag       used at a moving tag (@v0): downloads the release its Cargo.toml names
+#   install-provenance  gh on PATH (a stand-in): `gh attestation verify ARCHIVE --repo REPO` runs
+#                     after the SHA-256; one that cannot confirm is refused with verify-provenance:
+#                     require
+#   install-pinned    used at a commit SHA: the build cache is keyed by it; a build from source is
+#                     saved (actions/cache steps are recorded, not run), a cached one reused
 #   install-mismatch  a tampered archive: refused with ::error, no fallback
 #   install-source    no such release: falls back to `cargo install --locked --path <action>` (a
 #                     stand-in cargo records the arguments)
@@ -20,6 +26,15 @@
 #   passing gate      a lenient gate: exit 0; then the same with baseline:, then with base-host:
 #   hostile input     shell syntax in inputs stays literal text: nothing runs, perfgate says exit 2
 #   bad input         baseline and base-host together: exit 2 before perfgate runs
+#   comment-upper     comment: TRUE passes the token like true; comment-key and accept-label reach
+#                     perfgate
+#   serve-host-env    a job-level PERFGATE_HOST with the serve input is not an error
+#   baseline-fetch    baseline-commit with no baseline: perfgate fetch-baseline runs (the API is a
+#                     closed port: a notice) and the gate goes on without a baseline
+#   untrusted-warn    retries: 1 and untrusted: warn against an unreachable host: two attempts,
+#                     exit-code 3, the step passes with a warning
+#   comment-from      a fork's workflow_run: `perfgate comment --pr-file` from an artifact directory,
+#                     the token passed, the verdict not failing the step; an empty one is a notice
 # The GitHub publisher (perfgate's own outputs, annotations, --comment) is checked only when
 # `perfgate run --help` lists --comment; otherwise the action's own fallback outputs are checked.
 set -euo pipefail
@@ -248,11 +263,22 @@ for n, step in enumerate(action["runs"]["steps"]):
     elif cond.strip() in ("success()", ""):
         run_it = not failed
     else:
-        raise SystemExit(f"step {sid}: unsupported if: {cond!r}")
+        # Any other condition is an expression with an implied success().
+        run_it = not failed and truthy(evaluate(cond, ctx))
     if not run_it:
         report["steps"].append({"id": sid, "skipped": True})
+        ctx["steps"][sid] = {"outputs": {}, "outcome": "skipped"}
         continue
-    assert "run" in step, "only run: steps are supported"
+    if "uses" in step:
+        # Another action (actions/cache): not run here; its outputs come from the scenario.
+        outputs = cfg.get("uses_outputs", {}).get(sid, {})
+        with_ = {k: interpolate(v, ctx) for k, v in (step.get("with") or {}).items()}
+        print(f"== step {sid}: uses {step['uses']} (not run in the dry run) with {with_}", flush=True)
+        log.write(f"== step {sid}: uses {step['uses']} with {json.dumps(with_)}\n")
+        ctx["steps"][sid] = {"outputs": outputs, "outcome": "success"}
+        report["steps"].append({"id": sid, "uses": step["uses"], "with": with_, "outputs": outputs})
+        continue
+    assert "run" in step, "a step runs a script or uses an action"
     assert step.get("shell") == "bash", f"step {sid}: shell must be bash"
     files = {}
     for kind in ("output", "env", "path", "step_summary"):
@@ -299,25 +325,28 @@ PY
 # Scenario helpers.
 printf '{"ref": "refs/heads/main", "repository": {"full_name": "example/perfgate"}}\n' > "$work/event.json"
 
-# run_action NAME PATH_DIRS INPUTS_JSON [ENV_JSON] [GITHUB_JSON]
+# run_action NAME PATH_DIRS INPUTS_JSON [ENV_JSON] [GITHUB_JSON] [USES_OUTPUTS_JSON]
 # Runs the action; leaves $work/NAME/report.json and stdout.log. Returns the action's failure as 1.
+# USES_OUTPUTS_JSON gives the outputs of `uses:` steps (not run here) by step id.
 run_action() {
-  local name="$1" path_dirs="$2" inputs="$3" env_json="${4:-}" github_json="${5:-}"
+  local name="$1" path_dirs="$2" inputs="$3" env_json="${4:-}" github_json="${5:-}" uses_json="${6:-}"
   [ -n "$env_json" ] || env_json='{}'
   [ -n "$github_json" ] || github_json='{}'
+  [ -n "$uses_json" ] || uses_json='{}'
   local dir="$work/$name"
   mkdir -p "$dir/temp"
   "$venv/bin/python" - "$dir/config.json" "$root" "$ws" "$dir" "$path_dirs" "$inputs" "$env_json" \
-    "$github_json" "$work/event.json" "$release_url" <<'PY'
+    "$github_json" "$work/event.json" "$release_url" "$uses_json" <<'PY'
 import json, sys
-out, root, ws, d, path_dirs, inputs, env_json, github_json, event, release_url = sys.argv[1:]
+out, root, ws, d, path_dirs, inputs, env_json, github_json, event, release_url, uses_json = sys.argv[1:]
 github = {"token": "dry-run-token", "action_ref": "", "action_repository": "", "action_path": root,
           "repository": "example/perfgate", "server_url": release_url, "api_url": "http://127.0.0.1:9",
           "event_name": "push", "event_path": event, "sha": "0" * 40, "ref": "refs/heads/main"}
 github.update(json.loads(github_json))
 json.dump({"action": f"{root}/action.yml", "action_path": root, "workspace": ws, "out_dir": d,
            "inputs": json.loads(inputs), "env": dict(json.loads(env_json), PATH=path_dirs),
-           "github": github, "runner": {"os": "Linux", "arch": "X64", "temp": f"{d}/temp"}},
+           "github": github, "runner": {"os": "Linux", "arch": "X64", "temp": f"{d}/temp"},
+           "uses_outputs": json.loads(uses_json)},
           open(out, "w"))
 PY
   echo
@@ -420,7 +449,7 @@ mkdir -p "$work/bin-perfgate" "$work/bin-cargo"
 # perfgate on PATH: records whether `perfgate run` got a GITHUB_TOKEN, then runs the debug build.
 cat > "$work/bin-perfgate/perfgate" <<EOF
 #!/bin/sh
-if [ "\$1" = run ]; then echo "\${GITHUB_TOKEN-<unset>}" > $(printf '%q' "$work/token-seen"); fi
+if [ "\$1" = run ] || [ "\$1" = comment ]; then echo "\${GITHUB_TOKEN-<unset>}" > $(printf '%q' "$work/token-seen"); fi
 exec $(printf '%q' "$perfgate") "\$@"
 EOF
 chmod +x "$work/bin-perfgate/perfgate"
@@ -453,7 +482,7 @@ run_action install-download "$sys_path" \
   '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "args": "--run-time 1s", "version": "v'"$version"'"}' \
   '{}' '{"action_repository": "example/perfgate"}' || fail "install-download: the action failed"
 grep -q "SHA-256 verified: .*$archive" "$work/install-download/stdout.log" || fail "install-download: no verification"
-case "$(report install-download "r['steps'][0]['outputs']['bin']")" in
+case "$(report install-download "[s for s in r['steps'] if s['id'] == 'install'][0]['outputs']['bin']")" in
   "$work/install-download/temp/perfgate-v$version-x86_64-unknown-linux-gnu/perfgate") ;;
   *) fail "install-download: bin is not the extracted archive" ;;
 esac
@@ -465,6 +494,55 @@ run_action install-tag "$sys_path" \
   '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "args": "--run-time 1s"}' \
   '{}' '{"action_repository": "example/perfgate", "action_ref": "v0"}' || fail "install-tag: the action failed"
 grep -q "SHA-256 verified: .*$archive" "$work/install-tag/stdout.log" || fail "install-tag: not downloaded"
+
+# gh on PATH: the build provenance is checked after the SHA-256 (a stand-in gh records its call).
+mkdir -p "$work/bin-gh-ok" "$work/bin-gh-fail"
+printf '#!/bin/sh\nprintf "%%s\\n" "$*" > %q\nexit 0\n' "$work/gh-args" > "$work/bin-gh-ok/gh"
+printf '#!/bin/sh\necho "no attestations found"\nexit 1\n' > "$work/bin-gh-fail/gh"
+chmod +x "$work/bin-gh-ok/gh" "$work/bin-gh-fail/gh"
+run_action install-provenance "$work/bin-gh-ok:$sys_path" \
+  '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "args": "--run-time 1s", "version": "v'"$version"'"}' \
+  '{}' '{"action_repository": "example/perfgate"}' || fail "install-provenance: the action failed"
+grep -q "build provenance verified: $archive" "$work/install-provenance/stdout.log" \
+  || fail "install-provenance: not verified"
+case "$(cat "$work/gh-args")" in
+  "attestation verify $work/install-provenance/temp/perfgate-v$version-x86_64-unknown-linux-gnu/$archive --repo example/perfgate") ;;
+  *) fail "install-provenance: gh was called as: $(cat "$work/gh-args")" ;;
+esac
+if run_action install-provenance-required "$work/bin-gh-fail:$sys_path" \
+  '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "version": "v'"$version"'", "verify-provenance": "require"}' \
+  '{}' '{"action_repository": "example/perfgate"}'; then
+  fail "install-provenance-required: an archive without provenance was accepted"
+fi
+grep -q '^::error::gh attestation verify could not confirm' "$work/install-provenance-required/stdout.log" \
+  || fail "install-provenance-required: no ::error"
+[ "$(step_rc install-provenance-required run)" = "skipped" ] || fail "install-provenance-required: the gate ran anyway"
+
+# Used at a commit SHA: the build is cached under a key of that commit and the runner's OS/arch.
+pinned_sha=0123456789abcdef0123456789abcdef01234567
+rm -f "$work/cargo-args"
+run_action install-pinned "$work/bin-cargo:$sys_path" \
+  '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "args": "--run-time 1s"}' \
+  '{}' '{"action_repository": "example/perfgate", "action_ref": "'"$pinned_sha"'"}' || fail "install-pinned: the action failed"
+[ "$(report install-pinned "[s for s in r['steps'] if s['id'] == 'cache-plan'][0]['outputs']['key']")" = "perfgate-bin-Linux-X64-$pinned_sha" ] \
+  || fail "install-pinned: cache key"
+[ -s "$work/cargo-args" ] || fail "install-pinned: not built from source"
+[ "$(report install-pinned "[s for s in r['steps'] if s['id'] == 'install'][0]['outputs']['built']")" = yes ] \
+  || fail "install-pinned: built output"
+report install-pinned "[s.get('uses', '') for s in r['steps']]" | grep -q 'actions/cache/save@' \
+  || fail "install-pinned: the build was not saved to the cache"
+# The same commit again with the cache restored: no cargo on PATH, the cached binary is used.
+mkdir -p "$work/install-cached/temp/perfgate-source/bin"
+ln -sf "$perfgate" "$work/install-cached/temp/perfgate-source/bin/perfgate"
+run_action install-cached "$sys_path" \
+  '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "args": "--run-time 1s"}' \
+  '{}' '{"action_repository": "example/perfgate", "action_ref": "'"$pinned_sha"'"}' \
+  '{"cache-restore": {"cache-hit": "true"}}' || fail "install-cached: the action failed"
+grep -q "using the cached build of this action's commit" "$work/install-cached/stdout.log" \
+  || fail "install-cached: the cached build was not used"
+report install-cached "[s.get('uses', '') for s in r['steps'] if not s.get('skipped')]" | grep -q 'cache/save' \
+  && fail "install-cached: a cached build was saved again"
+rm -f "$work/cargo-args"
 
 # a tampered archive: refused, no fallback to building.
 if run_action install-mismatch "$work/bin-cargo:$sys_path" \
@@ -561,6 +639,67 @@ if run_action both "$work/bin-perfgate:$sys_path" \
 fi
 [ "$(step_rc both run)" = 2 ] || fail "both: exit $(step_rc both run), not 2"
 
+echo "== the comment inputs, a job-level PERFGATE_HOST with serve, comment-from"
+if [ "$publisher" = yes ]; then
+  # comment: TRUE is true (GitHub's own == is case-insensitive and already passed the token).
+  run_action comment-upper "$work/bin-perfgate:$sys_path" \
+    '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "output-dir": "upper", "comment": "TRUE",
+      "comment-key": "linux", "accept-label": "perf-ok"}' '{"PERFGATE_GITHUB_BACKOFF_MS": "10"}' \
+    || fail "comment-upper: the action failed"
+  grep -qF -- "--accept-label perf-ok" "$work/comment-upper/stdout.log" || fail "comment-upper: no --accept-label"
+  [ "$(cat "$work/token-seen")" = "dry-run-token" ] || fail "comment-upper: comment TRUE did not pass the token"
+  grep -qF -- "--comment --comment-key linux" "$work/comment-upper/stdout.log" || fail "comment-upper: no --comment-key"
+
+  # The job sets PERFGATE_HOST for other steps; the serve input still starts the service.
+  run_action serve-host-env "$work/bin-perfgate:$sys_path" \
+    '{"gate": "gates/lenient.yaml", "serve": "perfgate serve-demo --port {port}", "output-dir": "served"}' \
+    '{"PERFGATE_HOST": "http://127.0.0.1:9"}' || fail "serve-host-env: a job-level PERFGATE_HOST broke serve"
+  grep -q 'starting the service' "$work/serve-host-env/stdout.log" || fail "serve-host-env: no service started"
+
+  # A cache miss with baseline-commit: the artifact is looked for, not found here, and the run goes on.
+  run_action baseline-fetch "$work/bin-perfgate:$sys_path" \
+    '{"gate": "gates/lenient.yaml", "host": "'"$host"'", "output-dir": "fetch", "baseline-commit": "b45e",
+      "baseline-workflow": "perf.yml"}' '{"PERFGATE_GITHUB_BACKOFF_MS": "10"}' || fail "baseline-fetch: the action failed"
+  grep -qF -- "perfgate fetch-baseline --commit b45e --artifact perfgate-b45e --out $ws/fetch/fetched-baseline.json --workflow perf.yml" \
+    "$work/baseline-fetch/stdout.log" || fail "baseline-fetch: fetch-baseline was not called as expected"
+  grep -q 'baseline artifact not fetched' "$work/baseline-fetch/stdout.log" || fail "baseline-fetch: no notice"
+  grep -qF -- "--baseline " "$work/baseline-fetch/stdout.log" && fail "baseline-fetch: a baseline that was not fetched"
+  [ "$(output baseline-fetch exit-code)" = 0 ] || fail "baseline-fetch: exit-code output"
+
+  # A run that stays untrusted, retried once, with untrusted: warn.
+  run_action untrusted-warn "$work/bin-perfgate:$sys_path" \
+    '{"gate": "gates/lenient.yaml", "host": "http://127.0.0.1:9", "output-dir": "untrusted",
+      "retries": "1", "untrusted": "warn"}' '{"PERFGATE_RETRY_PAUSE_MS": "50"}' \
+    || fail "untrusted-warn: the step failed"
+  grep -qF -- "--retries 1" "$work/untrusted-warn/stdout.log" || fail "untrusted-warn: no --retries"
+  grep -q 'attempt 2 of 2 was untrusted too' "$work/untrusted-warn/stdout.log" || fail "untrusted-warn: no second attempt"
+  [ "$(output untrusted-warn exit-code)" = 3 ] || fail "untrusted-warn: exit-code output"
+  grep -q '^::warning title=perfgate::the run could not be trusted' "$work/untrusted-warn/stdout.log" \
+    || fail "untrusted-warn: no warning"
+
+  # A fork's workflow_run: the artifact directory of the gate job, an event without pull_requests.
+  mkdir -p "$ws/from" "$ws/empty"
+  cp "$ws/pass/results.json" "$ws/from/results.json"
+  cp "$ws/gates/lenient.yaml" "$ws/from/gate.yaml"
+  printf '{"number": 7, "head_sha": "f0f0f0"}\n' > "$ws/from/pr.json"
+  printf '{"workflow_run": {"event": "pull_request", "head_sha": "f0f0f0", "pull_requests": []}}\n' \
+    > "$work/event-fork.json"
+  rm -f "$work/token-seen"
+  run_action comment-from "$work/bin-perfgate:$sys_path" '{"comment-from": "from"}' \
+    '{"PERFGATE_GITHUB_BACKOFF_MS": "10"}' \
+    '{"event_name": "workflow_run", "event_path": "'"$work/event-fork.json"'"}' || fail "comment-from: the action failed"
+  grep -qF -- "perfgate comment from/results.json --pr-file from/pr.json --gate from/gate.yaml" \
+    "$work/comment-from/stdout.log" || fail "comment-from: perfgate comment was not called as expected"
+  [ "$(cat "$work/token-seen")" = "dry-run-token" ] || fail "comment-from: the token did not reach perfgate comment"
+  # The API is a closed port here: a notice, and the step still succeeds.
+  grep -q 'PR comment skipped' "$work/comment-from/stdout.log" || fail "comment-from: no notice"
+  run_action comment-empty "$work/bin-perfgate:$sys_path" '{"comment-from": "empty"}' \
+    || fail "comment-empty: the action failed"
+  grep -q 'nothing to comment on' "$work/comment-empty/stdout.log" || fail "comment-empty: no notice"
+else
+  echo "(perfgate has no --comment yet: comment inputs skipped)"
+fi
+
 # ---------------------------------------------------------------------------------------------
 echo
 echo "======== what the failing gate left"
@@ -573,4 +712,4 @@ report failing "'\n'.join(f'{k}={v}' for k, v in r['outputs'].items())"
 echo "--- workflow commands on stdout"
 grep -E '^::' "$work/failing/stdout.log" | head -n 20 || true
 echo
-echo "action dry run: all 11 scenarios behaved as expected"
+echo "action dry run: all 21 scenarios behaved as expected"

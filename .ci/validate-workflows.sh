@@ -220,8 +220,8 @@ fi
 echo "$(grep -c -P '\t' "$work/index" || true) bash scripts extracted"
 shellcheck_scripts "$work/scripts" "$work/index" || failed=1
 
-echo "== shellcheck: the action's .ci scripts"
-shellcheck --norc .ci/validate-workflows.sh .ci/action-dry-run.sh || failed=1
+echo "== shellcheck: the action's .ci scripts and the workflows' .github/scripts"
+shellcheck --norc .ci/validate-workflows.sh .ci/action-dry-run.sh .github/scripts/*.sh || failed=1
 
 if [ "$failed" -ne 0 ]; then
   echo "workflow validation FAILED"

@@ -62,6 +62,38 @@ pub enum Command {
         /// The gate file (default: the file named in the results).
         #[arg(long)]
         gate: Option<PathBuf>,
+        /// Tell this comment apart from the same gate's others on the PR (e.g. a matrix job's OS).
+        #[arg(long, value_name = "KEY")]
+        comment_key: Option<String>,
+        /// Print exactly the body that would be posted, and post nothing (no token needed).
+        #[arg(long)]
+        dry_run: bool,
+        /// The pull request, when the event names none (a fork's workflow_run): the gate job's
+        /// `{"number": N, "head_sha": "..."}`, checked against GitHub before it is believed.
+        #[arg(long, value_name = "FILE")]
+        pr_file: Option<PathBuf>,
+        /// When the pull request has this label, its regressions are accepted (as with --accept-label on run).
+        #[arg(long, value_name = "LABEL")]
+        accept_label: Option<String>,
+    },
+    /// Fetch the base commit's results from its workflow run's artifact (when the Actions cache has
+    /// evicted them); finding none is a notice, exit 0, nothing written.
+    FetchBaseline {
+        /// The base commit.
+        #[arg(long)]
+        commit: String,
+        /// The artifact's name, e.g. `perfgate-<sha>`.
+        #[arg(long)]
+        artifact: String,
+        /// Search only this workflow's runs (its file name, e.g. `perf.yml`).
+        #[arg(long)]
+        workflow: Option<String>,
+        /// The results file in the artifact.
+        #[arg(long, default_value = "results.json")]
+        file: String,
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
     /// Merge the results files of a sharded run (`run --shard I/N`) into one, exactly.
     Merge {
@@ -139,6 +171,14 @@ pub struct ReportArgs {
     /// Post or update one sticky comment on the pull request (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_EVENT_PATH).
     #[arg(long)]
     pub comment: bool,
+    /// With --comment: tell this comment apart from the same gate's others on the PR (e.g. a matrix
+    /// job's OS), so matrix jobs do not overwrite each other's comments.
+    #[arg(long, value_name = "KEY", requires = "comment")]
+    pub comment_key: Option<String>,
+    /// When the pull request (from the event file) has this label, every regression, warning and
+    /// marginal comparison is accepted: it passes, and every report says why.
+    #[arg(long, value_name = "LABEL")]
+    pub accept_label: Option<String>,
 }
 
 /// Arguments of `perfgate run`.
@@ -148,8 +188,9 @@ pub struct RunArgs {
     pub gate: PathBuf,
     /// Scenario (user class) names to run; default: the gate's selection, or all.
     pub scenarios: Vec<String>,
-    /// Base URL of the target, e.g. http://127.0.0.1:8000 (overrides `host`).
-    #[arg(short = 'H', long, env = "PERFGATE_HOST")]
+    /// Base URL of the target, e.g. http://127.0.0.1:8000 (overrides `host`; also the environment's
+    /// PERFGATE_HOST, which --serve overrides: a job-level variable does not conflict with it).
+    #[arg(short = 'H', long)]
     pub host: Option<String>,
     /// Load settings.
     #[command(flatten)]
@@ -160,6 +201,14 @@ pub struct RunArgs {
     /// Start the service under test: a shell command with `{port}` (a free loopback port); replaces --host.
     #[arg(long, value_name = "CMD", conflicts_with = "host")]
     pub serve: Option<String>,
+    /// Run an untrusted run (exit 3: overloaded generator, unreachable target, a service that would
+    /// not start) again, up to N more times, each attempt logged; a stop signal ends it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+    /// Let the started services (--serve, --baseline-serve) inherit this variable, which perfgate
+    /// withholds by default (GITHUB_TOKEN, ACTIONS_RUNTIME_TOKEN, ...); repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub serve_env: Vec<String>,
     /// Sharding: this process runs one share of the profile.
     #[command(flatten)]
     pub shard: ShardArgs,
@@ -198,6 +247,10 @@ pub struct BaselineArgs {
     /// --host with --baseline-host); reports the noise floor per budget and recommends budgets.
     #[arg(long, conflicts_with_all = ["baseline"])]
     pub calibrate: bool,
+    /// In duet mode, the base build's commit, recorded in the base side's results and named in the
+    /// comment (default: the checked-out commit, which is head's).
+    #[arg(long, value_name = "SHA", conflicts_with_all = ["baseline", "calibrate"])]
+    pub baseline_commit: Option<String>,
     /// Duet mode with a started base build: a shell command with `{port}`, like --serve.
     #[arg(long, value_name = "CMD", conflicts_with_all = ["baseline", "baseline_host", "calibrate"])]
     pub baseline_serve: Option<String>,
@@ -271,13 +324,40 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
             results,
             baseline,
             gate,
-        } => app::comment(&results, baseline.as_deref(), gate).await,
+            comment_key,
+            dry_run,
+            pr_file,
+            accept_label,
+        } => {
+            let opts = crate::github::CommentOptions {
+                key: comment_key,
+                dry_run,
+                pr_file,
+                accept_label: accept_label.clone(),
+            };
+            app::comment(&results, baseline.as_deref(), gate, opts, accept_label).await
+        }
         Command::Compare {
             base,
             head,
             gate,
             reports,
         } => app::compare(&base, &head, gate, &reports.options()).await,
+        Command::FetchBaseline {
+            commit,
+            artifact,
+            workflow,
+            file,
+            out,
+        } => {
+            let opts = app::FetchOptions {
+                commit,
+                workflow,
+                artifact,
+                file,
+            };
+            app::fetch_baseline(&opts, &out).await
+        }
     }
 }
 
@@ -292,7 +372,14 @@ impl ReportArgs {
                 html: self.html.clone(),
                 csv: self.csv.clone(),
             },
-            comment: self.comment,
+            comment: self.comment.then(|| crate::github::CommentOptions {
+                key: self.comment_key.clone(),
+                dry_run: false,
+                pr_file: None,
+                accept_label: self.accept_label.clone(),
+            }),
+            accept_label: self.accept_label.clone(),
+            retry_left: false,
         }
     }
 }
@@ -323,13 +410,23 @@ impl RunArgs {
         } else {
             Baseline::None
         };
+        // PERFGATE_HOST is a default for --host: an explicit --host or --serve wins over it.
+        let host = self.host.or_else(|| {
+            self.serve
+                .is_none()
+                .then(|| std::env::var("PERFGATE_HOST").ok().filter(|h| !h.is_empty()))
+                .flatten()
+        });
         RunOptions {
-            host: self.host,
+            host,
             serve: self.serve,
+            serve_env: self.serve_env,
             scenarios: self.scenarios,
             load: self.load.options(),
             baseline,
             baseline_out: self.baseline.baseline_out,
+            baseline_commit: self.baseline.baseline_commit,
+            retries: self.retries,
             reports: self.load.reports.options(),
             sharding: crate::app::Sharding {
                 shard: self.shard.shard,

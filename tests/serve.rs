@@ -323,3 +323,262 @@ fn a_duet_in_rounds_restarts_both_builds_and_confirms_a_regression() {
     assert!(alive_with(&marker).is_empty(), "every started service was stopped");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The started services are the pull request's own code: they must not inherit the job's token, the
+/// Actions runtime's credentials or the OIDC request variables; `--serve-env NAME` and the gate's
+/// `serve.pass_env` pass one through, and everything else is inherited as before.
+#[test]
+fn started_services_do_not_inherit_the_tokens() {
+    let dir = tmp("scrub");
+    let g = gate(
+        &dir,
+        "1s",
+        "serve:\n  command: unused\n  pass_env: [ACTIONS_CACHE_URL]\n",
+    );
+    let (head_env, base_env) = (dir.join("head.env"), dir.join("base.env"));
+    let cmd = |file: &std::path::Path| {
+        format!(
+            "env > {}; exec {} serve-demo --port {{port}} --no-base-latency",
+            file.display(),
+            bin()
+        )
+    };
+    let o = Command::new(bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", &g, "-q", "--serve", &cmd(&head_env), "--baseline-serve"])
+        .arg(cmd(&base_env))
+        .args(["--serve-env", "GH_TOKEN"])
+        .env("GITHUB_TOKEN", "ghs_job_token_SECRET")
+        .env("GH_TOKEN", "gh_passed_on_purpose")
+        .env("ACTIONS_RUNTIME_TOKEN", "runtime_SECRET")
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "oidc_SECRET")
+        .env("ACTIONS_ID_TOKEN_REQUEST_URL", "https://oidc.example/SECRET")
+        .env("ACTIONS_CACHE_URL", "https://cache.example/passed")
+        .env("PERFGATE_TEST_ORDINARY", "inherited")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for file in [&head_env, &base_env] {
+        let env = std::fs::read_to_string(file).unwrap();
+        assert!(!env.contains("SECRET"), "{}: {env}", file.display());
+        assert!(!env.contains("GITHUB_TOKEN="), "{}", file.display());
+        assert!(env.contains("GH_TOKEN=gh_passed_on_purpose"), "--serve-env: {env}");
+        assert!(
+            env.contains("ACTIONS_CACHE_URL=https://cache.example/passed"),
+            "pass_env: {env}"
+        );
+        assert!(env.contains("PERFGATE_TEST_ORDINARY=inherited"), "{env}");
+        assert!(env.contains("PORT="), "{env}");
+    }
+    let (o, _) = run(
+        &["run", &g, "--serve", "true", "--serve-env", "A=B"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The results name the commit checked out (not GITHUB_SHA, GitHub's merge commit on a pull
+/// request), and a duet's base side the commit given with --baseline-commit.
+#[test]
+fn a_duet_records_the_commits_it_measured() {
+    let dir = tmp("commits");
+    let g = gate(&dir, "1s", "");
+    let serve = format!("{} serve-demo --port {{port}} --no-base-latency", bin());
+    let (head, base) = (dir.join("head.json"), dir.join("base.json"));
+    let o = Command::new(bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", &g, "-q", "--serve", &serve, "--baseline-serve", &serve])
+        .args(["--baseline-commit", "b45e0000b45e0000b45e0000b45e0000b45e0000"])
+        .arg("--out")
+        .arg(&head)
+        .arg("--baseline-out")
+        .arg(&base)
+        .env("GITHUB_SHA", "3e76e000000000000000000000000000000000000")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(1)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let checked_out = Command::new("git")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .unwrap();
+    let checked_out = String::from_utf8_lossy(&checked_out.stdout).trim().to_string();
+    let h = perfgate::metrics::Results::read(&head).unwrap();
+    let b = perfgate::metrics::Results::read(&base).unwrap();
+    if !checked_out.is_empty() {
+        assert_eq!(h.commit.as_deref(), Some(checked_out.as_str()));
+    }
+    assert_eq!(b.commit.as_deref(), Some("b45e0000b45e0000b45e0000b45e0000b45e0000"));
+    // Without a base build to name, it is invalid input.
+    let (o, _) = run(
+        &["run", &g, "--serve", "true", "--baseline-commit", "abc"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The pwn-request guard: under pull_request_target (or a workflow_run of a pull request's run) the
+/// job holds the base repository's secrets; perfgate refuses to start a service from a checkout of
+/// the pull request's own commit, naming the safe pattern, and starts it otherwise.
+#[test]
+fn the_pull_requests_code_is_not_started_under_a_privileged_event() {
+    let dir = tmp("pwn");
+    let g = gate(&dir, "1s", "");
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .current_dir(&repo)
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.com",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "the pull request"]);
+    let head = git(&["rev-parse", "HEAD"]);
+    let event = dir.join("event.json");
+    let attempt = |name: &str, payload: serde_json::Value| {
+        std::fs::write(&event, payload.to_string()).unwrap();
+        Command::new(bin())
+            .current_dir(&repo)
+            .args(["run", &g, "--serve", "exit 0"])
+            .env("GITHUB_EVENT_NAME", name)
+            .env("GITHUB_EVENT_PATH", &event)
+            .env_remove("GITHUB_ACTIONS")
+            .output()
+            .unwrap()
+    };
+    let pr =
+        |sha: &str| serde_json::json!({"pull_request": {"number": 3, "head": {"sha": sha}, "merge_commit_sha": "m3"}});
+    let run = |sha: &str, from: &str| serde_json::json!({"workflow_run": {"event": from, "head_sha": sha, "pull_requests": []}});
+    for (name, payload) in [
+        ("pull_request_target", pr(&head)),
+        ("workflow_run", run(&head, "pull_request")),
+    ] {
+        let o = attempt(name, payload);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(
+            err.contains(&format!("refusing to start the service under {name}"))
+                && err.contains(&head)
+                && err.contains("pwn request")
+                && err.contains("workflow_run")
+                && err.contains("perfgate comment --pr-file"),
+            "{err}"
+        );
+    }
+    // The base branch's code (another commit), a push's workflow_run and a plain pull_request start it
+    // (here a command that exits at once: an untrusted run, exit 3, not refused input).
+    for (name, payload) in [
+        ("pull_request_target", pr("0123abcd")),
+        ("workflow_run", run(&head, "push")),
+        ("pull_request", pr(&head)),
+    ] {
+        let o = attempt(name, payload);
+        assert_eq!(
+            o.status.code(),
+            Some(3),
+            "{name}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `--retries N`: an untrusted run (exit 3) runs again, each attempt logged; a later attempt that
+/// reaches a verdict decides the exit code, and one that never does stays exit 3.
+#[test]
+fn retries_run_an_untrusted_run_again() {
+    let dir = tmp("retries");
+    let g = gate(&dir, "1s", "");
+    let flag = dir.join("started-once");
+    // Dies before it is ready the first time, serves the second.
+    let serve = format!(
+        "if [ -e {f} ]; then exec {bin} serve-demo --port {{port}} --no-base-latency; else touch {f}; exit 1; fi",
+        f = flag.display(),
+        bin = bin()
+    );
+    let out = dir.join("r.json");
+    let o = Command::new(bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", &g, "-q", "--serve", &serve, "--retries", "2", "--out"])
+        .arg(&out)
+        .env("PERFGATE_RETRY_PAUSE_MS", "50")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(matches!(o.status.code(), Some(0) | Some(1)), "{err}");
+    assert!(
+        err.contains("attempt 1 of 3 was untrusted (exit 3); running again")
+            && err.contains("attempt 2 of 3 reached a verdict")
+            && !err.contains("attempt 3 of 3"),
+        "{err}"
+    );
+    assert!(out.exists());
+
+    // Never reachable: every attempt is logged and the run stays untrusted.
+    let (o, _) = run(
+        &["run", &g, "-q", "--host", "http://127.0.0.1:9", "--retries", "1"],
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("attempt 1 of 2 was untrusted") && err.contains("attempt 2 of 2 was untrusted too"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A job-level PERFGATE_HOST (set for other steps) does not conflict with --serve: the started
+/// service is the target. Without --serve it is the target, as --host would be.
+#[test]
+fn perfgate_host_in_the_environment_gives_way_to_serve() {
+    let dir = tmp("hostenv");
+    let g = gate(&dir, "1s", "");
+    let serve = format!("{} serve-demo --port {{port}} --no-base-latency", bin());
+    let o = Command::new(bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", &g, "-q", "--serve", &serve])
+        .env("PERFGATE_HOST", "http://127.0.0.1:9")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(matches!(o.status.code(), Some(0) | Some(1)), "{err}");
+    assert!(!err.contains("cannot be used with"), "{err}");
+    let o = Command::new(bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", &g, "-q"])
+        .env("PERFGATE_HOST", "http://127.0.0.1:9")
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("127.0.0.1:9"), "PERFGATE_HOST is the target: {err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -27,6 +27,16 @@ pub(super) async fn conclude(
     if let Some(r) = &mut verdict.regression {
         r.confirm_with(windows);
     }
+    let pr_file = opts.comment.as_ref().and_then(|c| c.pr_file.as_deref());
+    super::apply_accept_label(&mut verdict, opts.accept_label.as_deref(), pr_file);
+    if opts.retry_left && !results.interrupted {
+        if let Some(why) = &results.load.generator.untrusted {
+            // Another attempt follows: its reports and publishing are the ones that count.
+            print_results(results);
+            print_verdict(&verdict, &gate.file);
+            return Err(Error::untrusted(why, None));
+        }
+    }
     // The results file carries the verdict it got.
     let mut judged = results.clone();
     judged.verdict = serde_json::to_value(&verdict).ok();
@@ -47,7 +57,7 @@ pub(super) async fn conclude(
         summary: shown(&opts.paths.summary),
         junit: shown(&opts.paths.junit),
     };
-    publish_bounded(&input, &paths, opts.comment).await;
+    publish_bounded(&input, &paths, opts.comment.as_ref(), base.map(|(b, _)| b)).await;
     if results.interrupted {
         return Err(Error::untrusted(
             "the run was interrupted; its numbers describe a partial run",
@@ -79,7 +89,12 @@ const PUBLISH_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Publishes within `PERFGATE_PUBLISH_TIMEOUT` (60 s by default) and stops at the next stop signal:
 /// a stalled GitHub API never holds a finished run, whose reports are already written. Publishing
 /// never changes the exit code.
-async fn publish_bounded(input: &report::Input<'_>, paths: &crate::github::Paths, comment: bool) {
+async fn publish_bounded(
+    input: &report::Input<'_>,
+    paths: &crate::github::Paths,
+    comment: Option<&crate::github::CommentOptions>,
+    base: Option<&Results>,
+) {
     let limit = match std::env::var("PERFGATE_PUBLISH_TIMEOUT") {
         Ok(v) => crate::gate::duration::parse_duration(&v).unwrap_or_else(|e| {
             errln!(
@@ -94,13 +109,13 @@ async fn publish_bounded(input: &report::Input<'_>, paths: &crate::github::Paths
     // The run is over: a signal now only ends publishing, which says so itself.
     signals.on_first_say("");
     let seen = signals.count();
-    let what = if comment {
+    let what = if comment.is_some() {
         "publishing to GitHub (the PR comment)"
     } else {
         "publishing to GitHub"
     };
     tokio::select! {
-        _ = crate::github::publish(input, paths, comment) => {}
+        _ = crate::github::publish(input, paths, comment, base) => {}
         _ = tokio::time::sleep(limit) => errln!(
             "warning: {what} did not finish within {}; stopped it (the reports are written; PERFGATE_PUBLISH_TIMEOUT sets the limit)",
             crate::gate::duration::format_duration(limit)

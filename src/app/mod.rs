@@ -8,11 +8,13 @@
 
 mod conclude;
 pub mod console;
+mod fetch;
 mod merge;
 mod provenance;
 mod run;
 mod saved;
 
+pub use fetch::{fetch_baseline, FetchOptions};
 pub use merge::merge;
 pub use provenance::{current_commit, current_environment};
 pub use run::{calibrate, demo, run, serve_demo, Baseline, DemoOptions, LoadOptions, RunOptions, Sharding};
@@ -92,6 +94,37 @@ impl Error {
     }
 }
 
+/// `--accept-label`: when the pull request carries the label, every regression, warning and
+/// marginal comparison is accepted (and says so).
+pub(crate) fn apply_accept_label(
+    verdict: &mut crate::verdict::Verdict,
+    label: Option<&str>,
+    pr_file: Option<&std::path::Path>,
+) {
+    let (Some(label), Some(reg)) = (label.filter(|l| !l.is_empty()), verdict.regression.as_mut()) else {
+        return;
+    };
+    if crate::github::event::labels(pr_file).iter().any(|l| l == label) {
+        eprintln!("perfgate: the pull request has the label `{label}`: its regressions are accepted");
+        crate::verdict::compare::accept_by_label(reg, label);
+    }
+}
+
+/// A gate whose `accept:` entries are past their `until` date is invalid input: an accepted
+/// regression must be looked at again, not accepted for ever.
+pub(crate) fn check_acceptances(gate: &crate::gate::Gate) -> Result<(), Error> {
+    let expired = gate
+        .regression
+        .expired_acceptances(&gate.file, crate::gate::today_utc());
+    if expired.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Input(format!(
+        "error: {}\n  = help: remove the entry (the regression is no longer accepted), or move its `until` if it still is",
+        expired.join("\nerror: ")
+    )))
+}
+
 impl From<GateError> for Error {
     fn from(e: GateError) -> Error {
         // The diagnostics render themselves, with file:line:column.
@@ -104,6 +137,11 @@ impl From<GateError> for Error {
 pub struct ReportOptions {
     /// Where each report goes.
     pub paths: Paths,
-    /// Post or update the sticky PR comment.
-    pub comment: bool,
+    /// Post or update the sticky PR comment, this way.
+    pub comment: Option<crate::github::CommentOptions>,
+    /// `--accept-label`: the pull request label that accepts every regression.
+    pub accept_label: Option<String>,
+    /// Another attempt follows an untrusted run (`--retries`): it writes no report and publishes
+    /// nothing.
+    pub retry_left: bool,
 }

@@ -2,18 +2,21 @@
 
 use crate::metrics::results::Environment;
 
-/// The commit under test: `GITHUB_SHA`, else `git rev-parse HEAD` in the working directory.
+/// The commit under test: `git rev-parse HEAD` in the working directory (what is checked out: under a
+/// `pull_request` event `GITHUB_SHA` is GitHub's merge commit even when the workflow checked out the
+/// pull request's head), else `GITHUB_SHA`.
 pub fn current_commit() -> Option<String> {
-    if let Ok(sha) = std::env::var("GITHUB_SHA") {
-        if !sha.is_empty() {
-            return Some(sha);
-        }
+    checked_out(None).or_else(|| std::env::var("GITHUB_SHA").ok().filter(|s| !s.is_empty()))
+}
+
+/// `git rev-parse HEAD` in `dir` (None: the working directory), when it is a git checkout.
+pub fn checked_out(dir: Option<&std::path::Path>) -> Option<String> {
+    let mut cmd = std::process::Command::new("git");
+    cmd.args(["rev-parse", "HEAD"]).stderr(std::process::Stdio::null());
+    if let Some(d) = dir {
+        cmd.current_dir(d);
     }
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
+    let out = cmd.output().ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())

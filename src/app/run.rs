@@ -60,6 +60,8 @@ pub struct RunOptions {
     pub host: Option<String>,
     /// `--serve`: the command that starts the service under test.
     pub serve: Option<String>,
+    /// `--serve-env`: withheld variables the started services inherit anyway.
+    pub serve_env: Vec<String>,
     /// Scenario names to run (empty: the gate's selection).
     pub scenarios: Vec<String>,
     /// Load settings.
@@ -68,6 +70,10 @@ pub struct RunOptions {
     pub baseline: Baseline,
     /// In duet mode, also write the base side's results here.
     pub baseline_out: Option<PathBuf>,
+    /// In duet mode, the base build's commit.
+    pub baseline_commit: Option<String>,
+    /// `--retries`: how many times an untrusted run is run again.
+    pub retries: u32,
     /// Reports.
     pub reports: ReportOptions,
     /// Sharding and a common start.
@@ -196,14 +202,58 @@ pub struct DemoOptions {
     pub knobs: crate::demo::DemoOptions,
 }
 
-/// Runs a gate's load profile, judges it and writes the reports.
+/// Runs a gate's load profile, judges it and writes the reports; an untrusted run (exit 3) is run
+/// again up to `--retries` times, each attempt logged, unless a stop signal arrived. An attempt that
+/// will be retried writes no report and publishes nothing when its results are untrusted.
 pub async fn run(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
+    let attempts = opts.retries.saturating_add(1);
+    let pause = std::env::var("PERFGATE_RETRY_PAUSE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::from_secs(5));
+    // One set of handlers for every attempt: a second signal must stop the services of the attempt
+    // that is running, whichever it is.
+    let signals = Signals::install();
+    let mut attempt = 1;
+    loop {
+        let mut this = opts.clone();
+        this.reports.retry_left = attempt < attempts;
+        let outcome = run_once(gate, &this, &signals).await;
+        match outcome {
+            Err(Error::Untrusted(why)) if attempt < attempts && !crate::serve::session::signalled() => {
+                errln!("{why}");
+                errln!(
+                    "perfgate: attempt {attempt} of {attempts} was untrusted (exit 3); running again in {:.0} s",
+                    pause.as_secs_f64()
+                );
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+                errln!("perfgate: attempt {attempt} of {attempts}");
+            }
+            other => {
+                if attempt > 1 {
+                    let how = match &other {
+                        Ok(_) => "reached a verdict",
+                        Err(Error::Untrusted(_)) => "was untrusted too",
+                        Err(_) => "stopped",
+                    };
+                    errln!("perfgate: attempt {attempt} of {attempts} {how}");
+                }
+                return other;
+            }
+        }
+    }
+}
+
+async fn run_once(gate: &Gate, opts: &RunOptions, signals: &Signals) -> Result<Outcome, Error> {
     let mut prepared = prepare(gate, opts, false)?;
     let reports = std::mem::take(&mut prepared.reports);
     let base_file = prepared.base_file.take();
-    let signals = Signals::install();
-    let Measured { head, base } = match measure(gate, opts, &prepared, &signals, None).await {
+    let Measured { head, base } = match measure(gate, opts, &prepared, signals, None).await {
         Ok(m) => m,
+        // An attempt that will be retried writes nothing.
+        Err(e) if opts.reports.retry_left => return Err(e),
         Err(e) => return Err(without_results(gate, &reports, e)),
     };
     if let (Some(path), Some(b)) = (&opts.baseline_out, &base) {
@@ -216,7 +266,7 @@ pub async fn run(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
         }
     }
     let windows = match &base {
-        Some(b) => confirm(gate, opts, &prepared, &signals, b, &head).await?,
+        Some(b) => confirm(gate, opts, &prepared, signals, b, &head).await?,
         None => Vec::new(),
     };
     let base = base
@@ -415,18 +465,33 @@ impl Prepared {
 
 /// Checks every input before anything starts: the plan, report paths, the baseline, the duet, TLS.
 fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared, Error> {
+    super::check_acceptances(gate)?;
     let head_service = match &opts.host {
         Some(_) => None,
         None => gate.serve_with(opts.serve.as_deref()),
     };
+    for name in &opts.serve_env {
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            return Err(Error::input(format_args!(
+                "--serve-env `{name}` is not a variable name"
+            )));
+        }
+    }
+    let with_env = |mut s: Serve| {
+        s.pass_env.extend(opts.serve_env.iter().cloned());
+        s
+    };
+    let head_service = head_service.map(with_env);
     let head_service = head_service.map(|s| free_port().map(|p| (s, p))).transpose()?;
     let base_service = match &opts.baseline {
-        Baseline::Serve(cmd) => gate.serve_with(Some(cmd)),
+        Baseline::Serve(cmd) => gate.serve_with(Some(cmd)).map(with_env),
         // Calibration compares two processes of the same build: a second copy of the service.
         Baseline::None if calibrating => head_service.as_ref().map(|(s, _)| s.clone()),
         _ => None,
     };
     let base_service = base_service.map(|s| free_port().map(|p| (s, p))).transpose()?;
+    let started: Vec<&Serve> = head_service.iter().chain(base_service.iter()).map(|(s, _)| s).collect();
+    refuse_pull_request_code(&started)?;
     let mut overrides = Overrides {
         host: match &head_service {
             Some((_, port)) => Some(format!("http://127.0.0.1:{port}")),
@@ -489,6 +554,11 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         }
         _ => None,
     };
+    if opts.baseline_commit.is_some() && base_url.is_none() {
+        return Err(Error::input(
+            "--baseline-commit names the base build of a duet: give it with --baseline-serve or --baseline-host",
+        ));
+    }
     if let Some(p) = &opts.baseline_out {
         report::check_writable(p).map_err(|e| Error::input(format_args!("--baseline-out {e}")))?;
     }
@@ -545,6 +615,46 @@ fn check_no_overwrite(reports: &Reports, opts: &RunOptions) -> Result<(), String
                 "{flag} and --baseline-out both write {}: give the base side's results their own path",
                 b.display()
             ));
+        }
+    }
+    Ok(())
+}
+
+/// The pwn-request guard: under `pull_request_target`, or a `workflow_run` of a pull request's run,
+/// the job has the base repository's secrets and a write token; starting the pull request's own code
+/// there hands them to it. Refused (exit 2) when a service would start from a checkout of the pull
+/// request's head or merge commit.
+fn refuse_pull_request_code(services: &[&Serve]) -> Result<(), Error> {
+    if services.is_empty() {
+        return Ok(());
+    }
+    let name = std::env::var("GITHUB_EVENT_NAME").unwrap_or_default();
+    if !matches!(name.as_str(), "pull_request_target" | "workflow_run") {
+        return Ok(());
+    }
+    let Ok(event) = crate::github::event::read_env() else {
+        return Ok(());
+    };
+    let theirs = crate::github::event::privileged_pull_request_commits(&name, &event);
+    if theirs.is_empty() {
+        return Ok(());
+    }
+    let mut dirs: Vec<Option<PathBuf>> = vec![None];
+    dirs.extend(
+        services
+            .iter()
+            .filter_map(|s| s.cwd.clone())
+            .map(|d| Some(PathBuf::from(d))),
+    );
+    for dir in dirs {
+        let Some(head) = super::provenance::checked_out(dir.as_deref()) else {
+            continue;
+        };
+        if theirs.contains(&head) {
+            let at = dir.map(|d| format!(" in {}", d.display())).unwrap_or_default();
+            return Err(Error::Input(format!(
+                "error: refusing to start the service under {name}: the commit checked out{at} ({head}) is the pull request's own code, and this event runs with the base repository's secrets and a write token (a \"pwn request\")\n  = help: run the gate on `pull_request` (read-only token, no secrets) and upload its results and the PR number as an artifact; comment from a `workflow_run` workflow that only downloads them and runs `perfgate comment --pr-file` (perf.yml and perf-comment.yml in perfgate's repository; README: fork pull requests)"
+            )));
         }
     }
     Ok(())
@@ -616,6 +726,9 @@ async fn measure(
         .next()
         .ok_or_else(|| Error::untrusted("the engine returned no results", None))?;
     let mut base = sides.next();
+    if let (Some(b), Some(c)) = (&mut base, &opts.baseline_commit) {
+        b.commit = Some(c.clone());
+    }
     if let Some((shard, run_id)) = &p.sharded.shard {
         head.load.shard = Some(crate::metrics::results::ShardInfo {
             index: shard.index,

@@ -76,6 +76,8 @@ pub struct Serve {
     pub cwd: Option<String>,
     /// Extra environment.
     pub env: Vec<(String, String)>,
+    /// Withheld variables passed through anyway (`pass_env`, `--serve-env`).
+    pub pass_env: Vec<String>,
     /// Readiness path (None: [`Gate::default_ready_path`]).
     pub ready: Option<String>,
     /// Readiness timeout.
@@ -103,6 +105,7 @@ impl Gate {
             command,
             cwd: from_gate.and_then(|s| s.cwd.clone()),
             env: from_gate.map(|s| s.env.clone()).unwrap_or_default(),
+            pass_env: from_gate.map(|s| s.pass_env.clone()).unwrap_or_default(),
             ready: Some(
                 from_gate
                     .and_then(|s| s.ready.clone())
@@ -145,9 +148,88 @@ pub struct RegressionPolicy {
     pub confirm: u32,
     /// The budgets, in file order.
     pub budgets: Vec<budget::Budget>,
+    /// Regressions accepted on purpose (`accept:`), in file order.
+    pub accept: Vec<Acceptance>,
+}
+
+/// A regression accepted on purpose (`accept:`): up to `up_to`, for `reason`, until `until`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acceptance {
+    /// The subject as written: a request name, `total`, a method, or a glob over subjects.
+    pub select: String,
+    /// The metric.
+    pub metric: crate::metric::Metric,
+    /// How much worse head may be.
+    pub up_to: budget::Amount,
+    /// `up_to` as written.
+    pub up_to_text: String,
+    /// Why.
+    pub reason: String,
+    /// The last day it holds (year, month, day; UTC).
+    pub until: (i32, u32, u32),
+    /// Where it is written.
+    pub pos: Pos,
+}
+
+impl Acceptance {
+    /// Whether it accepts a comparison of `subject` and `metric`.
+    pub fn matches(&self, subject: &str, metric: &str) -> bool {
+        let subject_ok = self.select == subject
+            || (self.select.eq_ignore_ascii_case("total") && subject == "total")
+            || (self.select.contains(['*', '?']) && target::glob(self.select.as_bytes(), subject.as_bytes()));
+        subject_ok && self.metric.to_string() == metric
+    }
+
+    /// `until` as written, `YYYY-MM-DD`.
+    pub fn until_text(&self) -> String {
+        let (y, m, d) = self.until;
+        format!("{y:04}-{m:02}-{d:02}")
+    }
+}
+
+/// Today's date in UTC: (year, month, day).
+pub fn today_utc() -> (i32, u32, u32) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    civil_from_days((secs / 86_400) as i64)
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i32, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    (y, m, d)
 }
 
 impl RegressionPolicy {
+    /// Accepted regressions whose last day is before `today`: each a `file:line: ...` message.
+    pub fn expired_acceptances(&self, file: &str, today: (i32, u32, u32)) -> Vec<String> {
+        self.accept
+            .iter()
+            .filter(|a| a.until < today)
+            .map(|a| {
+                format!(
+                    "{file}:{}: the accepted regression of `{}` {} (up to {}: {}) expired on {}",
+                    a.pos.line,
+                    a.select,
+                    a.metric,
+                    a.up_to_text,
+                    a.reason,
+                    a.until_text()
+                )
+            })
+            .collect()
+    }
+
     /// Why these budgets cannot judge a duet, if they cannot: an `rps` budget never moves there.
     pub fn duet_refusal(&self, file: &str) -> Option<String> {
         let b = self
@@ -173,6 +255,7 @@ impl Default for RegressionPolicy {
             rounds: None,
             confirm: 0,
             budgets: Vec::new(),
+            accept: Vec::new(),
         }
     }
 }
@@ -698,5 +781,19 @@ mod tests {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::civil_from_days;
+
+    #[test]
+    fn days_since_the_epoch_become_calendar_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(11_017), (2000, 3, 1));
+        assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
     }
 }

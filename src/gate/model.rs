@@ -58,6 +58,11 @@ pub struct GateFile {
     /// Regression budgets against a baseline run.
     #[serde(default)]
     pub regression: Option<RegressionSpec>,
+    /// Regressions accepted on purpose, with a reason and an end date: a matching regression up to
+    /// `up_to` is reported as accepted and passes; an entry past its date is invalid input.
+    #[serde(default)]
+    #[schemars(with = "Vec<AcceptSpec>")]
+    pub accept: Vec<At<AcceptSpec>>,
     /// How perfgate starts the service under test itself (`--serve` overrides the command).
     #[serde(default)]
     pub serve: Option<ServeSpec>,
@@ -78,6 +83,28 @@ pub struct TlsSpec {
     pub insecure: bool,
 }
 
+/// A regression accepted on purpose.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptSpec {
+    /// The comparison it accepts: the subject as reports name it (a request name, `total`, a method)
+    /// or a glob over subjects, e.g. `GET /api/modules`.
+    #[schemars(with = "String")]
+    pub select: At<Scalar>,
+    /// The budgeted metric, e.g. `p95`, `avg`, `error_rate`.
+    #[schemars(with = "String")]
+    pub metric: At<Scalar>,
+    /// How much worse head may be and still be accepted, in a budget's terms: `+25%`, `+5ms`, `+1pp`.
+    #[schemars(with = "String")]
+    pub up_to: At<Scalar>,
+    /// Why it is accepted; shown in every report.
+    #[schemars(with = "String")]
+    pub reason: At<Scalar>,
+    /// The last day it is accepted (`YYYY-MM-DD`, UTC); later runs refuse the gate until it is removed.
+    #[schemars(with = "String")]
+    pub until: At<Scalar>,
+}
+
 /// The service under test, started by perfgate on a free loopback port.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -92,6 +119,10 @@ pub struct ServeSpec {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub env: IndexMap<String, Scalar>,
+    /// Variables of perfgate's own environment the service may inherit although perfgate withholds
+    /// them by default (`GITHUB_TOKEN`, `ACTIONS_RUNTIME_TOKEN`, ...); also `--serve-env NAME`.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
     /// Path that answers (any status below 500) once the service is ready (default: the gate's first GET).
     #[serde(default)]
     pub ready: Option<String>,

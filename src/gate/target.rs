@@ -58,7 +58,7 @@ impl fmt::Display for Selector {
     }
 }
 
-fn glob(p: &[u8], s: &[u8]) -> bool {
+pub(crate) fn glob(p: &[u8], s: &[u8]) -> bool {
     // Iterative wildcard match with backtracking to the last `*`.
     let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
     while si < s.len() {

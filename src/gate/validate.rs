@@ -158,11 +158,13 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
         .iter()
         .filter_map(|t| target(&mut cx, t, &verdict, &names))
         .collect();
-    let regression = regression(&mut cx, raw.regression.as_ref(), &names);
+    let mut regression = regression(&mut cx, raw.regression.as_ref(), &names);
+    regression.accept = raw.accept.iter().filter_map(|a| acceptance(&mut cx, a)).collect();
     let serve = raw.serve.as_ref().map(|sv| Serve {
         command: sv.command.value.clone(),
         cwd: sv.cwd.clone(),
         env: sv.env.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect(),
+        pass_env: sv.pass_env.clone(),
         ready: sv.ready.clone().filter(|r| !r.is_empty()),
         ready_timeout: sv
             .ready_timeout
@@ -1055,6 +1057,100 @@ fn regression(cx: &mut Ctx, spec: Option<&model::RegressionSpec>, names: &[Strin
         }
     }
     p
+}
+
+/// One `accept:` entry: a subject, a budgeted metric, how much worse, why, and until when.
+fn acceptance(cx: &mut Ctx, a: &At<model::AcceptSpec>) -> Option<crate::gate::Acceptance> {
+    let before = cx.problems.len();
+    let a_pos = Pos::of(a);
+    let a = &a.value;
+    let select = a.select.value.0.trim().to_string();
+    if select.is_empty() {
+        cx.err(
+            Pos::of(&a.select),
+            "`accept.select` is empty",
+            Some("name the comparison's subject, e.g. `GET /api/modules` or `total`".into()),
+        );
+    }
+    let metric = match Metric::parse(a.metric.value.0.trim()) {
+        Some(m) if m.allowed_in(Place::Budget).is_ok() => Some(m),
+        _ => {
+            cx.err(
+                Pos::of(&a.metric),
+                format!(
+                    "`accept.metric`: `{}` is not a metric a regression budget judges",
+                    a.metric.value.0
+                ),
+                Some("e.g. `p95`, `avg`, `error_rate`".into()),
+            );
+            None
+        }
+    };
+    let up_to = metric.and_then(|m| match budget::parse_limit(m, &a.up_to.value.0) {
+        Ok(l) if l.warn.is_none() => Some(l.fail),
+        Ok(_) => {
+            cx.err(
+                Pos::of(&a.up_to),
+                "`accept.up_to` is one amount, not a `warn..fail` band",
+                Some("e.g. `up_to: +25%`".into()),
+            );
+            None
+        }
+        Err(e) => {
+            cx.err(Pos::of(&a.up_to), format!("`accept.up_to`: {e}"), None);
+            None
+        }
+    });
+    let reason = a.reason.value.0.trim().to_string();
+    if reason.is_empty() {
+        cx.err(
+            Pos::of(&a.reason),
+            "`accept.reason` is empty",
+            Some("say why the regression is accepted: every report shows it".into()),
+        );
+    }
+    let until = parse_date(a.until.value.0.trim());
+    if until.is_none() {
+        cx.err(
+            Pos::of(&a.until),
+            format!(
+                "`accept.until`: expected a date `YYYY-MM-DD`, found `{}`",
+                a.until.value.0
+            ),
+            Some("the last day the regression is accepted, e.g. `until: 2027-01-31`".into()),
+        );
+    }
+    if cx.problems.len() > before {
+        return None;
+    }
+    Some(crate::gate::Acceptance {
+        select,
+        metric: metric?,
+        up_to: up_to?,
+        up_to_text: a.up_to.value.0.trim().to_string(),
+        reason,
+        until: until?,
+        pos: a_pos,
+    })
+}
+
+/// `YYYY-MM-DD`, a real calendar day.
+fn parse_date(t: &str) -> Option<(i32, u32, u32)> {
+    let mut parts = t.splitn(3, '-');
+    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return None;
+    }
+    let (y, m, d): (i32, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    (1..=days).contains(&d).then_some((y, m, d))
 }
 
 fn select(cx: &mut Ctx, v: &At<model::Scalar>, names: &[String]) -> Selector {

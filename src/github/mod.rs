@@ -1,12 +1,15 @@
 //! Publishing to GitHub Actions: step summary, workflow commands and outputs, and the sticky PR comment.
 
+pub mod body;
 pub mod commands;
 pub mod comment;
 pub mod event;
 pub mod summary;
+pub mod zip;
 
 pub use summary::append_step_summary;
 
+use crate::metrics::results::Results;
 use crate::report::{markdown, Input};
 use crate::verdict::compare::Change;
 use crate::verdict::Outcome;
@@ -20,6 +23,19 @@ pub struct Paths {
     pub summary: Option<String>,
     /// JUnit XML.
     pub junit: Option<String>,
+}
+
+/// How the sticky comment is posted.
+#[derive(Debug, Clone, Default)]
+pub struct CommentOptions {
+    /// `--comment-key`: told apart from the same gate's other comments on the PR (a matrix job's).
+    pub key: Option<String>,
+    /// `perfgate comment --dry-run`: print the body instead of posting it.
+    pub dry_run: bool,
+    /// `--pr-file`: the pull request a fork's `workflow_run` is about, from the gate job's artifact.
+    pub pr_file: Option<std::path::PathBuf>,
+    /// `--accept-label`, named in the comment's hint on accepting a regression.
+    pub accept_label: Option<String>,
 }
 
 /// `pass`, `fail` or `untrusted`, as the step output `verdict`.
@@ -36,7 +52,7 @@ pub fn verdict_word(input: &Input) -> &'static str {
 
 /// Everything the job sees: step summary, annotations and outputs (under Actions), and the PR comment
 /// when asked. Problems are notices: publishing never changes the exit code.
-pub async fn publish(input: &Input<'_>, paths: &Paths, comment: bool) {
+pub async fn publish(input: &Input<'_>, paths: &Paths, comment: Option<&CommentOptions>, base: Option<&Results>) {
     if let Err(e) = append_step_summary(&markdown::render(input)) {
         errln!("warning: {e}");
     }
@@ -58,15 +74,16 @@ pub async fn publish(input: &Input<'_>, paths: &Paths, comment: bool) {
             errln!("warning: {e}");
         }
     }
-    if comment {
-        match post_comment(input).await {
+    if let Some(opts) = comment {
+        match post_comment(input, opts, base).await {
             Ok(msg) => errln!("{msg}"),
             Err(msg) => notice(&format!("PR comment skipped: {msg}")),
         }
     }
 }
 
-fn notice(msg: &str) {
+/// A notice: `::notice` under Actions, else on stderr.
+pub fn notice(msg: &str) {
     if commands::in_actions() {
         outln!("::notice title=perfgate::{}", commands::escape_data(msg));
     } else {
@@ -106,6 +123,7 @@ pub fn annotations(input: &Input) -> Vec<String> {
                 Change::Inconclusive | Change::Marginal | Change::Warn => {
                     warnings.push(commands::annotation("warning", file, c.pos.line, &title, &c.reason))
                 }
+                Change::Accepted => warnings.push(commands::annotation("notice", file, c.pos.line, &title, &c.reason)),
                 _ => {}
             }
         }
@@ -121,23 +139,26 @@ pub fn annotations(input: &Input) -> Vec<String> {
     errors.into_iter().chain(warnings).collect()
 }
 
-/// The comment's text: marker, the summary, and which commit it describes.
-pub fn comment_body(input: &Input, head_sha: &str) -> String {
-    let mut body = format!("{}\n", comment::marker(&input.results.gate.name));
-    body.push_str(&markdown::render(input));
-    let run = match (
-        std::env::var("GITHUB_SERVER_URL"),
-        std::env::var("GITHUB_REPOSITORY"),
-        std::env::var("GITHUB_RUN_ID"),
-    ) {
-        (Ok(s), Ok(r), Ok(id)) => format!(" · [workflow run]({s}/{r}/actions/runs/{id})"),
-        _ => String::new(),
-    };
-    body.push_str(&format!("\n<sub>perfgate for commit `{head_sha}`{run}</sub>\n"));
-    comment::cap(&body, comment::MAX_BODY)
+/// `file` from the artifact `artifact` of the newest successful run for `commit` (see
+/// [`comment::Client::artifact_file`]), with the token, repository and API from the environment.
+pub async fn fetch_artifact_file(
+    commit: &str,
+    workflow: Option<&str>,
+    artifact: &str,
+    file: &str,
+) -> Result<Option<(Vec<u8>, comment::ArtifactSource)>, String> {
+    let token = std::env::var("GITHUB_TOKEN")
+        .or_else(|_| std::env::var("GH_TOKEN"))
+        .ok()
+        .filter(|t| !t.is_empty())
+        .ok_or("no GITHUB_TOKEN in the environment (give the step `env: GITHUB_TOKEN: ${{ github.token }}` and `permissions: actions: read`)")?;
+    let repo = std::env::var("GITHUB_REPOSITORY").map_err(|_| "GITHUB_REPOSITORY is not set".to_string())?;
+    let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
+    let client = comment::Client::new(&api, &token, &repo)?;
+    client.artifact_file(commit, workflow, artifact, file).await
 }
 
-async fn post_comment(input: &Input<'_>) -> Result<String, String> {
+async fn post_comment(input: &Input<'_>, opts: &CommentOptions, base: Option<&Results>) -> Result<String, String> {
     let token = std::env::var("GITHUB_TOKEN")
         .or_else(|_| std::env::var("GH_TOKEN"))
         .ok()
@@ -145,11 +166,29 @@ async fn post_comment(input: &Input<'_>) -> Result<String, String> {
         .ok_or("no GITHUB_TOKEN in the environment (give the step `env: GITHUB_TOKEN: ${{ github.token }}` and `permissions: pull-requests: write`)")?;
     let repo = std::env::var("GITHUB_REPOSITORY").map_err(|_| "GITHUB_REPOSITORY is not set".to_string())?;
     let api = std::env::var("GITHUB_API_URL").unwrap_or_else(|_| "https://api.github.com".into());
-    let pr = event::from_env()?;
+    let event = event::read_env()?;
     let client = comment::Client::new(&api, &token, &repo)?;
-    let body = comment_body(input, &pr.head_sha);
+    let pr = match event::pull_request(&event) {
+        Some(pr) => pr,
+        None => {
+            let run = event::fork_run(&event).ok_or_else(event::not_a_pull_request)?;
+            let claimed = opts.pr_file.as_deref().map(event::read_pr_file).transpose()?;
+            client.pull_request_of_run(&run, claimed.as_ref()).await?
+        }
+    };
+    let key = opts.key.as_deref();
+    let body = body::render(
+        input,
+        &body::Context {
+            key,
+            pr_head: Some(&pr.head_sha),
+            base,
+            run_url: body::Context::run_url_from_env(),
+            accept_label: opts.accept_label.as_deref(),
+        },
+    );
     match client
-        .upsert(pr.number, &comment::marker(&input.results.gate.name), &body)
+        .upsert(pr.number, &comment::marker(&input.results.gate.name, key), &body)
         .await
     {
         Ok(comment::Posted::Created(id)) => Ok(format!("PR #{}: created comment {id}", pr.number)),

@@ -163,6 +163,7 @@ pub fn regression_table(reg: &crate::verdict::compare::Regression) -> String {
             Change::Marginal => "🟠 marginal",
             Change::Warn => "⚠️ warn",
             Change::Improvement => "🚀 improved",
+            Change::Accepted => "✅ accepted",
             Change::Pass => "✅",
         };
         out.push_str(&format!(
@@ -177,6 +178,17 @@ pub fn regression_table(reg: &crate::verdict::compare::Regression) -> String {
         ));
     }
     out.push('\n');
+    for c in reg.comparisons.iter().filter(|c| c.change == Change::Accepted) {
+        out.push_str(&format!(
+            "- ✅ `{}: {}` {}\n",
+            cell(&c.subject),
+            c.metric,
+            cell(&c.reason)
+        ));
+    }
+    if reg.comparisons.iter().any(|c| c.change == Change::Accepted) {
+        out.push('\n');
+    }
     let unclear: Vec<_> = reg.comparisons.iter().filter(|c| c.change.undecided()).collect();
     if !unclear.is_empty() {
         out.push_str("<details><summary>Why inconclusive</summary>\n\n");

@@ -57,6 +57,30 @@ pub enum ServeError {
     Other(String),
 }
 
+/// Variables of perfgate's environment a started service does not inherit: the job's tokens and the
+/// Actions runtime's credentials. The service is the pull request's own code; these would let it
+/// write to the repository, the cache or request OIDC tokens. `pass_env` / `--serve-env NAME`
+/// passes one through; `serve.env` sets a value explicitly.
+pub const WITHHELD_ENV: &[&str] = &[
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "GH_ENTERPRISE_TOKEN",
+    "GITHUB_ENTERPRISE_TOKEN",
+    "ACTIONS_RUNTIME_TOKEN",
+    "ACTIONS_RUNTIME_URL",
+    "ACTIONS_CACHE_URL",
+    "ACTIONS_RESULTS_URL",
+    "ACTIONS_ID_TOKEN_REQUEST_*",
+];
+
+/// Whether `name` is withheld from a started service (see [`WITHHELD_ENV`]).
+pub fn withheld(name: &str) -> bool {
+    WITHHELD_ENV.iter().any(|w| match w.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == *w,
+    })
+}
+
 /// Lines of output kept in memory for error messages.
 const TAIL_LINES: usize = 20;
 
@@ -108,6 +132,13 @@ impl Service {
         }
         if let Some(dir) = &spec.cwd {
             cmd.current_dir(dir);
+        }
+        for (name, _) in std::env::vars_os() {
+            if let Some(n) = name.to_str() {
+                if withheld(n) && !spec.pass_env.iter().any(|p| p == n) {
+                    cmd.env_remove(n);
+                }
+            }
         }
         for (k, v) in &spec.env {
             cmd.env(k, v);

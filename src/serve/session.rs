@@ -17,6 +17,14 @@ use tokio::sync::watch;
 /// The exit code a second signal ends the process with (an untrusted run).
 pub const SECOND_SIGNAL_EXIT: i32 = 3;
 
+/// Set once any stop signal has arrived in this process: nothing is started again after it (no retry).
+static SIGNALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a stop signal has arrived since the process started.
+pub fn signalled() -> bool {
+    SIGNALLED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The process's stop signals (SIGINT, SIGTERM, SIGHUP, SIGQUIT): the first asks for a graceful stop,
 /// the second stops every registered process group and exits.
 #[derive(Clone)]
@@ -71,6 +79,7 @@ impl Signals {
             let mut n = 0;
             while hits.recv().await.is_some() {
                 n += 1;
+                SIGNALLED.store(true, std::sync::atomic::Ordering::SeqCst);
                 let _ = tx.send(n);
                 if n == 1 {
                     let line = *said.lock().unwrap_or_else(|e| e.into_inner());

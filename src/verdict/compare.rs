@@ -38,6 +38,9 @@ pub enum Change {
     Inconclusive,
     /// Cannot tell, but the best estimate is past the budget: inconclusive, never shown as a pass.
     Marginal,
+    /// Worse than the budget (or its warning band), within an `accept:` entry of the gate: passes,
+    /// shown with the entry's reason.
+    Accepted,
 }
 
 impl Change {
@@ -48,6 +51,7 @@ impl Change {
             Change::Marginal => 1,
             Change::Inconclusive => 1,
             Change::Warn => 2,
+            Change::Accepted => 2,
             Change::Improvement => 3,
             Change::Pass => 4,
         }
@@ -62,6 +66,7 @@ impl Change {
             Change::Improvement => "improved",
             Change::Inconclusive => "inconclusive",
             Change::Marginal => "marginal",
+            Change::Accepted => "accepted",
         }
     }
 
@@ -350,6 +355,9 @@ pub fn compare_in_family(
             });
         }
     }
+    for c in &mut comparisons {
+        accept(policy, c);
+    }
     if noise > 0.0 {
         for b in &policy.budgets {
             for l in &b.limits {
@@ -373,6 +381,69 @@ pub fn compare_in_family(
         fail_on_inconclusive: policy.fail_on_inconclusive,
         confidence: policy.confidence,
         notes,
+    }
+}
+
+/// Accepts every regression, warning and marginal comparison because the pull request carries the
+/// label `label` (`--accept-label`): they pass, saying so.
+pub fn accept_by_label(reg: &mut Regression, label: &str) {
+    for c in &mut reg.comparisons {
+        if matches!(c.change, Change::Regression | Change::Marginal | Change::Warn) {
+            c.reason = format!(
+                "accepted: the pull request has the label `{label}`; without it: {} ({})",
+                c.change.label(),
+                c.reason
+            );
+            c.change = Change::Accepted;
+        }
+    }
+}
+
+/// Applies the gate's `accept:` entries: a regression, marginal or warning comparison whose change
+/// (the whole run's, as reported) is within a matching entry's `up_to` becomes accepted, with the
+/// entry's reason; one beyond it stays as it was and says so.
+fn accept(policy: &RegressionPolicy, c: &mut Comparison) {
+    if !matches!(c.change, Change::Regression | Change::Marginal | Change::Warn) {
+        return;
+    }
+    let Some(a) = policy.accept.iter().find(|a| a.matches(&c.subject, &c.metric)) else {
+        return;
+    };
+    let (Some(base), Some(head)) = (c.base, c.head) else {
+        return;
+    };
+    let up = crate::gate::budget::worse_is_up(a.metric);
+    let (worse, allowed, unit) = match a.up_to {
+        Amount::Relative(r) if base != 0.0 => {
+            let rel = if up { head / base - 1.0 } else { 1.0 - head / base };
+            (rel * 100.0, r * 100.0, "%".to_string())
+        }
+        Amount::Relative(_) => return,
+        Amount::Absolute(x) => {
+            let unit = if a.metric == Metric::ErrorRate {
+                " pp".to_string()
+            } else {
+                c.unit.clone()
+            };
+            (if up { head - base } else { base - head }, x, unit)
+        }
+    };
+    let entry = format!(
+        "`accept` at line {} (up to {}: {}; until {})",
+        a.pos.line,
+        a.up_to_text,
+        a.reason,
+        a.until_text()
+    );
+    if worse <= allowed {
+        c.reason = format!(
+            "accepted: {worse:+.1}{unit} is within {entry}; without it: {} ({})",
+            c.change.label(),
+            c.reason
+        );
+        c.change = Change::Accepted;
+    } else {
+        c.reason = format!("{}; {worse:+.1}{unit} is beyond {entry}", c.reason);
     }
 }
 
@@ -863,6 +934,8 @@ fn describe(change: Change, d: &Delta, f: &Facts, u: &str, floor: &str, sign: f6
         Change::Marginal => format!(
             "change {point} [{lo}, {hi}] is past {limit} on the estimate, but the interval reaches back across it{allowance}"
         ),
+        // Acceptance rewrites the reason after classification.
+        Change::Accepted => format!("worse by {point} [{lo}, {hi}], accepted"),
     }
 }
 
