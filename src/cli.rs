@@ -217,12 +217,7 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
                 app::run(&gate, &opts).await
             }
         }
-        Command::Validate { gate } => {
-            let g = Gate::load(&gate)?;
-            println!("{}: valid gate `{}`", g.file, g.name);
-            app::console::print_outline(&g);
-            Ok(Outcome::Pass)
-        }
+        Command::Validate { gate } => app::validate(&gate),
         Command::Schema => {
             println!("{}", crate::gate::schema());
             Ok(Outcome::Pass)

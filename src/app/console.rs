@@ -35,6 +35,19 @@ pub fn print_outline(g: &Gate) {
         );
     }
     println!("  request names: {}", g.request_names().join(", "));
+    let defaulted = |key: &str| g.defaults.iter().any(|(k, _)| k == key);
+    println!(
+        "  timeout: {} per request{}",
+        crate::gate::duration::format_duration(g.timeout),
+        if defaulted("timeout") { " (default)" } else { "" }
+    );
+    let rest: Vec<_> = g.defaults.iter().filter(|(k, _)| k != "timeout").collect();
+    if !rest.is_empty() {
+        println!("  defaults applied (the file leaves these out):");
+        for (key, value) in rest {
+            println!("    {key}: {value}");
+        }
+    }
 }
 
 /// Prints the noise floor an A/A run measured for every budget, and which budgets it cannot resolve.

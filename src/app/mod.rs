@@ -11,10 +11,12 @@ pub mod console;
 mod provenance;
 mod run;
 mod saved;
+mod validate;
 
 pub use provenance::{current_commit, current_environment};
 pub use run::{calibrate, demo, run, serve_demo, Baseline, DemoOptions, LoadOptions, RunOptions};
 pub use saved::{comment, compare, report};
+pub use validate::{unset_env_warnings, validate};
 
 use crate::gate::GateError;
 use crate::report::Paths;

@@ -56,9 +56,13 @@ impl GateError {
 
 impl std::error::Error for GateError {}
 
+/// Most problems one diagnostic shows; the rest are counted (a file with more has one mistake that
+/// caused the others, or is not a gate file at all).
+pub const MAX_SHOWN: usize = 20;
+
 impl fmt::Display for GateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.problems.iter().enumerate() {
+        for (i, p) in self.problems.iter().take(MAX_SHOWN).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
@@ -83,6 +87,12 @@ impl fmt::Display for GateError {
             if let Some(help) = &p.help {
                 write!(f, "\n  = help: {help}")?;
             }
+        }
+        let n = self.problems.len();
+        if n > MAX_SHOWN {
+            write!(f, "\n\n{n} problems in {}; the first {MAX_SHOWN} are shown", self.file)?;
+        } else if n > 1 {
+            write!(f, "\n\n{n} problems in {}", self.file)?;
         }
         Ok(())
     }
@@ -372,6 +382,32 @@ mod tests {
         assert_eq!(
             unclosed_bracket("a: [1, 2\nb: 3\n", 2),
             Some(('[', Pos { line: 1, col: 4 }))
+        );
+    }
+
+    #[test]
+    fn every_problem_is_shown_up_to_a_cap_and_counted() {
+        let problems = |n: u32| GateError {
+            file: "g.yaml".into(),
+            source: String::new(),
+            problems: (1..=n)
+                .map(|i| Problem {
+                    pos: Some(Pos { line: i, col: 1 }),
+                    message: format!("problem {i}"),
+                    help: None,
+                })
+                .collect(),
+        };
+        let one = problems(1).to_string();
+        assert_eq!(one, "error: g.yaml:1:1: problem 1");
+        let three = problems(3).to_string();
+        assert_eq!(three.lines().filter(|l| l.starts_with("error: ")).count(), 3, "{three}");
+        assert!(three.ends_with("\n\n3 problems in g.yaml"), "{three}");
+        let many = problems(25).to_string();
+        assert_eq!(many.lines().filter(|l| l.starts_with("error: ")).count(), MAX_SHOWN);
+        assert!(
+            many.ends_with("25 problems in g.yaml; the first 20 are shown"),
+            "{many}"
         );
     }
 
