@@ -28,6 +28,9 @@ pub enum Command {
     },
     /// Print the gate file's JSON Schema (draft-07) for editors.
     Schema,
+    /// Print a starter gate made from what a team already has (redirect it to a file, then validate it).
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Serve the embedded demo backend (the reference PrismQ API) on 127.0.0.1.
     ServeDemo {
         /// Port to listen on (0: any free port).
@@ -73,6 +76,17 @@ pub enum Command {
         /// Report files.
         #[command(flatten)]
         reports: ReportArgs,
+    },
+}
+
+/// The formats `perfgate import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// An OpenAPI 3 description (JSON or YAML; FastAPI serves one at /openapi.json): GET operations
+    /// as weighted tasks, writes as comments, a commented `targets:` section.
+    Openapi {
+        /// The description file.
+        file: PathBuf,
     },
 }
 
@@ -218,6 +232,7 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
             }
         }
         Command::Validate { gate } => app::validate(&gate),
+        Command::Import(ImportCommand::Openapi { file }) => app::import(app::ImportFormat::Openapi, &file),
         Command::Schema => {
             println!("{}", crate::gate::schema());
             Ok(Outcome::Pass)

@@ -8,11 +8,13 @@
 
 mod conclude;
 pub mod console;
+mod import;
 mod provenance;
 mod run;
 mod saved;
 mod validate;
 
+pub use import::{import, ImportFormat};
 pub use provenance::{current_commit, current_environment};
 pub use run::{calibrate, demo, run, serve_demo, Baseline, DemoOptions, LoadOptions, RunOptions};
 pub use saved::{comment, compare, report};

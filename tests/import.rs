@@ -1,0 +1,222 @@
+//! `perfgate import`: starter gates from an OpenAPI description, printed for `perfgate validate` and
+//! `perfgate run` to take as they are. The inputs are real files in tests/data/.
+
+mod common;
+
+use common::{perfgate, repo_path, DemoChild, TempDir};
+use perfgate::gate::Gate;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// `perfgate import ARGS`: its stdout, after checking it exited 0 without a warning.
+fn import(args: &[&str]) -> (String, String) {
+    let mut all = vec!["import"];
+    all.extend_from_slice(args);
+    let out = perfgate(&all, None, LIMIT);
+    assert_eq!(out.code(), 0, "{}", out.both());
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    (out.stdout, out.stderr)
+}
+
+/// The gate with its commented-out tasks written back in (the lines that are YAML, not prose).
+fn uncommented(gate: &str) -> String {
+    gate.lines()
+        .map(|l| {
+            let t = l.trim_start();
+            let indent = &l[..l.len() - t.len()];
+            match t.strip_prefix("# ") {
+                Some(rest) if indent.len() == 6 && (rest.starts_with("- ") || rest.starts_with("  ")) => {
+                    format!("{indent}{rest}")
+                }
+                _ => l.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn an_openapi_description_of_a_fastapi_service_becomes_a_gate() {
+    let (gate, notes) = import(&["openapi", "tests/data/prismq-openapi.json"]);
+    let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
+    assert_eq!(g.name, "prismq_web_client_api");
+    assert_eq!(g.host.as_deref(), Some("http://127.0.0.1:8000"));
+    // Every GET operation is a task of weight 1, named by its summary.
+    let s = &g.scenarios[0];
+    let tasks: Vec<(&str, u32, &str)> = s
+        .tasks
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight, t.requests[0].name.as_str()))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("List Modules", 1, "GET /api/modules"),
+            ("Get Module", 1, "GET /api/modules/{module_id}"),
+            ("Get Module Config", 1, "GET /api/modules/{module_id}/config"),
+            ("List Runs", 1, "GET /api/runs"),
+            ("Health", 1, "GET /api/health"),
+            ("System Stats", 1, "GET /api/system/stats"),
+        ]
+    );
+    // A path parameter's example is a variable; one without is extracted from the answer that holds
+    // it as a field (the launch's `run_id`), and what reads it waits, commented, for that write.
+    assert_eq!(s.variables, [("module_id".to_string(), "youtube_shorts".to_string())]);
+    assert!(
+        gate.contains("#     expect: 202\n      #     extract:\n      #       run_id: \"$.run_id\""),
+        "{gate}"
+    );
+    assert!(
+        gate.contains("# needs `{run_id}`, which `Launch Module` extracts: uncomment both\n      # - name: Get Run\n"),
+        "{gate}"
+    );
+    // Writes are comments with their bodies (example, or built from the schema) and success status.
+    assert!(gate.contains("# Writes change the service's data"), "{gate}");
+    assert!(
+        gate.contains(
+            "#     json: {\"parameters\": {\"max_results\": 10}, \"save_config\": false}\n      #     expect: 202"
+        ),
+        "{gate}"
+    );
+    assert!(gate.contains("#     json: {\"parameters\": {\"max_results\": 50, \"category\": \"Gaming\"}}"));
+    assert!(
+        gate.contains("# targets:\n#   - select: total\n#     p95: < 500ms"),
+        "{gate}"
+    );
+    assert!(notes.is_empty(), "{notes}");
+
+    // Uncommented, the writes validate too.
+    let all = uncommented(&gate);
+    let g = Gate::parse("uncommented.yaml", &all).unwrap_or_else(|e| panic!("{e}\n{all}"));
+    let names = g.request_names();
+    for n in [
+        "GET /api/runs/{run_id}",
+        "GET /api/runs/{run_id}/logs",
+        "POST /api/modules/{module_id}/config",
+        "POST /api/modules/{module_id}/run",
+        "DELETE /api/runs/{run_id}",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} in {names:?}");
+    }
+    let launch = g.scenarios[0]
+        .requests()
+        .find(|r| r.name == "POST /api/modules/{module_id}/run")
+        .unwrap();
+    assert_eq!(launch.expect_status, [202]);
+}
+
+/// The imported gate runs against the reference backend (the embedded demo) and passes.
+#[test]
+fn the_imported_gate_runs_against_the_reference_backend() {
+    let (gate, _) = import(&["openapi", "tests/data/prismq-openapi.json"]);
+    let dir = TempDir::new("import-run");
+    let file = dir.write("imported.yaml", &gate);
+    let demo = DemoChild::start();
+    let out = perfgate(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--host",
+            &demo.url,
+            "--users",
+            "4",
+            "--spawn-rate",
+            "4",
+            "--run-time",
+            "3s",
+            "--quiet",
+            "--out",
+            dir.join("results.json").to_str().unwrap(),
+        ],
+        None,
+        LIMIT,
+    );
+    assert_eq!(out.code(), 0, "{}", out.both());
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let (mut sent, mut failed) = (0, 0);
+    for r in results["requests"].as_array().unwrap() {
+        for phase in r["phases"].as_object().unwrap().values() {
+            sent += phase["requests"].as_u64().unwrap_or(0);
+            failed += phase["failures"].as_u64().unwrap_or(0);
+        }
+    }
+    assert!(sent > 0 && failed == 0, "{sent} sent, {failed} failed:\n{}", out.stdout);
+    for name in ["GET /api/modules", "GET /api/health"] {
+        assert!(out.stdout.contains(name), "{name}:\n{}", out.stdout);
+    }
+}
+
+#[test]
+fn a_yaml_openapi_3_0_description_with_refs_examples_and_a_server_path() {
+    let (gate, notes) = import(&["openapi", "tests/data/posts-openapi.yaml"]);
+    let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
+    assert_eq!(g.host.as_deref(), Some("https://blog.example.test"));
+    let names = g.request_names();
+    assert_eq!(
+        names,
+        ["GET /v2/posts?page-size=20", "GET /v2/posts/{post_id}"],
+        "{gate}"
+    );
+    // `post-id` is not a variable name: it becomes `post_id`, set from the path item's `examples`.
+    assert_eq!(g.scenarios[0].variables, [("post_id".to_string(), "1".to_string())]);
+    // A variable only a list's first item holds is offered, not extracted (an empty list would fail).
+    assert!(
+        gate.contains("# needs `{userId}`: `listPosts` answers it as `$[0].userId` when its list is not empty"),
+        "{gate}"
+    );
+    // A required query parameter without an example keeps its task a comment, and says why.
+    assert!(
+        gate.contains("# needs the query parameter `q`: the description gives no example\n      # - name: search"),
+        "{gate}"
+    );
+    // The write: allOf merged, the required header from the environment, 201 expected.
+    let all = uncommented(&gate);
+    assert!(
+        all.contains("json: {\"title\": \"Load testing in CI\", \"body\": \"string\", \"draft\": true}"),
+        "{all}"
+    );
+    assert!(all.contains("X-Api-Key: \"${env:X_API_KEY}\""), "{all}");
+    assert!(all.contains("expect: 201"), "{all}");
+    assert!(notes.is_empty(), "{notes}");
+}
+
+#[test]
+fn what_is_not_openapi_3_is_refused_with_exit_2() {
+    let dir = TempDir::new("import-bad");
+    let cases = [
+        (
+            "swagger.json",
+            "{\"swagger\": \"2.0\", \"paths\": {}}",
+            "Swagger 2.0 is not OpenAPI 3",
+        ),
+        (
+            "broken.json",
+            "{\n  \"openapi\": \"3.1.0\",\n  \"paths\": {,}\n}",
+            "broken.json:3:13: not valid JSON",
+        ),
+        (
+            "nopaths.yaml",
+            "openapi: 3.1.0\ninfo: {title: x, version: '1'}\n",
+            "has no `paths`",
+        ),
+        ("gate.yaml", "version: 1\n", "not an OpenAPI 3 description"),
+    ];
+    for (name, text, says) in cases {
+        let file = dir.write(name, text);
+        let out = perfgate(&["import", "openapi", file.to_str().unwrap()], None, LIMIT);
+        assert_eq!(out.code(), 2, "{name}: {}", out.both());
+        assert!(out.stderr.starts_with("error: "), "{name}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{name}: no `{says}` in {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{name}: {}", out.stdout);
+    }
+    let missing = repo_path("tests/data/no-such-openapi.json");
+    let out = perfgate(&["import", "openapi", missing.to_str().unwrap()], None, LIMIT);
+    assert_eq!(out.code(), 2, "{}", out.both());
+    assert!(
+        out.stderr.contains("no-such-openapi.json: cannot read it"),
+        "{}",
+        out.stderr
+    );
+}
