@@ -88,6 +88,18 @@ pub enum ImportCommand {
         /// The description file.
         file: PathBuf,
     },
+    /// A browser recording (HAR 1.2, "Save all as HAR"): a request sequence per page, static assets
+    /// and other hosts left out, the think time from the recorded gaps between pages.
+    Har {
+        /// The HAR file.
+        file: PathBuf,
+        /// Keep the requests to this host (default: the host of most non-static requests).
+        #[arg(long, value_name = "HOST")]
+        from_host: Option<String>,
+        /// Keep static assets (scripts, stylesheets, images, fonts, media).
+        #[arg(long)]
+        keep_static: bool,
+    },
 }
 
 /// Options of `perfgate run` that mirror Locust's flags.
@@ -233,6 +245,14 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
         }
         Command::Validate { gate } => app::validate(&gate),
         Command::Import(ImportCommand::Openapi { file }) => app::import(app::ImportFormat::Openapi, &file),
+        Command::Import(ImportCommand::Har {
+            file,
+            from_host,
+            keep_static,
+        }) => app::import(
+            app::ImportFormat::Har(crate::import::har::Options { from_host, keep_static }),
+            &file,
+        ),
         Command::Schema => {
             println!("{}", crate::gate::schema());
             Ok(Outcome::Pass)

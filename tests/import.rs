@@ -1,5 +1,6 @@
-//! `perfgate import`: starter gates from an OpenAPI description, printed for `perfgate validate` and
-//! `perfgate run` to take as they are. The inputs are real files in tests/data/.
+//! `perfgate import`: starter gates from an OpenAPI description and from a browser recording (HAR),
+//! printed for `perfgate validate` and `perfgate run` to take as they are. The inputs are real files
+//! in tests/data/.
 
 mod common;
 
@@ -106,12 +107,20 @@ fn an_openapi_description_of_a_fastapi_service_becomes_a_gate() {
     assert_eq!(launch.expect_status, [202]);
 }
 
-/// The imported gate runs against the reference backend (the embedded demo) and passes.
+/// The imported gates run against the reference backend (the embedded demo) without a failure.
 #[test]
-fn the_imported_gate_runs_against_the_reference_backend() {
-    let (gate, _) = import(&["openapi", "tests/data/prismq-openapi.json"]);
-    let dir = TempDir::new("import-run");
-    let file = dir.write("imported.yaml", &gate);
+fn the_imported_gates_run_against_the_reference_backend() {
+    for args in [
+        ["openapi", "tests/data/prismq-openapi.json"],
+        ["har", "tests/data/prismq-dashboard.har"],
+    ] {
+        runs_clean(&import(&args).0, args[0]);
+    }
+}
+
+fn runs_clean(gate: &str, what: &str) {
+    let dir = TempDir::new(&format!("import-run-{what}"));
+    let file = dir.write("imported.yaml", gate);
     let demo = DemoChild::start();
     let out = perfgate(
         &[
@@ -142,10 +151,104 @@ fn the_imported_gate_runs_against_the_reference_backend() {
             failed += phase["failures"].as_u64().unwrap_or(0);
         }
     }
-    assert!(sent > 0 && failed == 0, "{sent} sent, {failed} failed:\n{}", out.stdout);
+    assert!(
+        sent > 0 && failed == 0,
+        "{what}: {sent} sent, {failed} failed:\n{}",
+        out.stdout
+    );
     for name in ["GET /api/modules", "GET /api/health"] {
-        assert!(out.stdout.contains(name), "{name}:\n{}", out.stdout);
+        assert!(out.stdout.contains(name), "{what}: {name}:\n{}", out.stdout);
     }
+}
+
+#[test]
+fn a_browser_recording_becomes_a_sequence_per_page() {
+    let (gate, notes) = import(&["har", "tests/data/prismq-dashboard.har"]);
+    let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
+    assert_eq!(g.host.as_deref(), Some("http://127.0.0.1:8000"));
+    let s = &g.scenarios[0];
+    let tasks: Vec<(&str, Vec<&str>)> = s
+        .tasks
+        .iter()
+        .map(|t| (t.name.as_str(), t.requests.iter().map(|r| r.name.as_str()).collect()))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            (
+                "http://localhost:5173/",
+                vec!["GET /api/modules", "GET /api/health", "GET /api/system/stats"]
+            ),
+            (
+                "http://localhost:5173/modules/youtube_shorts",
+                vec![
+                    "GET /api/modules/youtube_shorts/config",
+                    "POST /api/modules/youtube_shorts/run",
+                    "GET /api/runs?limit=20"
+                ]
+            ),
+            ("http://localhost:5173/runs", vec!["GET /api/runs"]),
+        ]
+    );
+    let launch = s.requests().find(|r| r.method == perfgate::http::Method::Post).unwrap();
+    assert_eq!(
+        launch.json,
+        Some(serde_json::json!({"parameters": {"max_results": 10}, "save_config": false}))
+    );
+    // The gaps between one page's last answer and the next page's first request: 4268 and 2589 ms.
+    use std::time::Duration;
+    assert_eq!(s.think_time, (Duration::from_millis(2600), Duration::from_millis(4300)));
+    for note in [
+        "left out other hosts: fonts.gstatic.com (1), localhost:5173 (3), www.google-analytics.com (1)",
+        "left out 1 static asset of 127.0.0.1:8000",
+        "left out 1 CORS preflight (OPTIONS)",
+        "left out POST /login: its body is `application/x-www-form-urlencoded`",
+        "left out 1 entry that is not an http(s) request",
+    ] {
+        assert!(notes.contains(note), "no `{note}` in\n{notes}");
+    }
+    // A recorded session is a secret: no cookie, no form password in the gate.
+    for secret in ["c2VjcmV0LXNlc3Npb24", "hunter2", "Cookie"] {
+        assert!(!gate.contains(secret), "{secret} in\n{gate}");
+    }
+}
+
+#[test]
+fn a_recording_can_keep_another_host_and_its_static_assets() {
+    let (gate, _) = import(&[
+        "har",
+        "tests/data/prismq-dashboard.har",
+        "--from-host",
+        "localhost:5173",
+        "--keep-static",
+    ]);
+    let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
+    assert_eq!(g.host.as_deref(), Some("http://localhost:5173"));
+    assert_eq!(
+        g.request_names(),
+        ["GET /", "GET /assets/index-4f2a9c.js", "GET /assets/index-81bd20.css"]
+    );
+    // One page: no gap to take a think time from, so the usual one, said so.
+    assert!(gate.contains("the recording has one page"), "{gate}");
+
+    let out = perfgate(
+        &[
+            "import",
+            "har",
+            "tests/data/prismq-dashboard.har",
+            "--from-host",
+            "example.org",
+        ],
+        None,
+        LIMIT,
+    );
+    assert_eq!(out.code(), 2, "{}", out.both());
+    assert!(
+        out.stderr
+            .contains("no request of the recording went to `example.org`; its hosts: 127.0.0.1:8000, fonts.gstatic.com, localhost:5173"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -183,7 +286,7 @@ fn a_yaml_openapi_3_0_description_with_refs_examples_and_a_server_path() {
 }
 
 #[test]
-fn what_is_not_openapi_3_is_refused_with_exit_2() {
+fn malformed_inputs_are_refused_with_exit_2() {
     let dir = TempDir::new("import-bad");
     let cases = [
         (
@@ -202,10 +305,22 @@ fn what_is_not_openapi_3_is_refused_with_exit_2() {
             "has no `paths`",
         ),
         ("gate.yaml", "version: 1\n", "not an OpenAPI 3 description"),
+        (
+            "broken.har",
+            "{\"log\": {\"entries\": [}}",
+            "broken.har:1:22: not valid JSON",
+        ),
+        ("nolog.har", "{\"entries\": []}", "not a HAR file: it has no `log`"),
+        (
+            "empty.har",
+            "{\"log\": {\"version\": \"1.2\", \"entries\": []}}",
+            "has no `log.entries`",
+        ),
     ];
     for (name, text, says) in cases {
         let file = dir.write(name, text);
-        let out = perfgate(&["import", "openapi", file.to_str().unwrap()], None, LIMIT);
+        let format = if name.ends_with(".har") { "har" } else { "openapi" };
+        let out = perfgate(&["import", format, file.to_str().unwrap()], None, LIMIT);
         assert_eq!(out.code(), 2, "{name}: {}", out.both());
         assert!(out.stderr.starts_with("error: "), "{name}: {}", out.stderr);
         assert!(out.stderr.contains(says), "{name}: no `{says}` in {}", out.stderr);

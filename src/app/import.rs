@@ -6,10 +6,12 @@ use crate::import;
 use std::path::Path;
 
 /// The formats `perfgate import` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ImportFormat {
     /// An OpenAPI 3 description.
     Openapi,
+    /// A browser recording (HAR 1.2).
+    Har(import::har::Options),
 }
 
 /// Reads `path`, drafts a gate from it and prints the gate on stdout and the importer's notes on
@@ -21,6 +23,7 @@ pub fn import(format: ImportFormat, path: &Path) -> Result<Outcome, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::input(format_args!("{file}: cannot read it: {e}")))?;
     let imported = match format {
         ImportFormat::Openapi => import::openapi::import(&file, &text),
+        ImportFormat::Har(opts) => import::har::import(&file, &text, &opts),
     }
     .map_err(Error::input)?;
     print!("{}", imported.gate);

@@ -2,6 +2,7 @@
 //! recording). Each format reads its file into a [`Draft`], which renders as gate YAML with comments;
 //! the app validates the text before printing it.
 
+pub mod har;
 pub mod openapi;
 
 use serde_json::Value;
