@@ -88,6 +88,12 @@ pub enum ImportCommand {
         /// The description file.
         file: PathBuf,
     },
+    /// A locustfile: HttpUser/FastHttpUser classes, weights, wait times, @task(n), on_start/on_stop and
+    /// self.client calls, read with a Python parser; what it cannot translate is listed as comments.
+    Locust {
+        /// The locustfile.
+        file: PathBuf,
+    },
     /// A browser recording (HAR 1.2, "Save all as HAR"): a request sequence per page, static assets
     /// and other hosts left out, the think time from the recorded gaps between pages.
     Har {
@@ -245,6 +251,7 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
         }
         Command::Validate { gate } => app::validate(&gate),
         Command::Import(ImportCommand::Openapi { file }) => app::import(app::ImportFormat::Openapi, &file),
+        Command::Import(ImportCommand::Locust { file }) => app::import(app::ImportFormat::Locust, &file),
         Command::Import(ImportCommand::Har {
             file,
             from_host,

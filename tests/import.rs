@@ -335,3 +335,147 @@ fn malformed_inputs_are_refused_with_exit_2() {
         out.stderr
     );
 }
+
+#[test]
+fn the_reference_locustfile_becomes_the_same_load_test() {
+    let (gate, notes) = import(&["locust", "tests/data/locust/prismq.py"]);
+    assert!(notes.is_empty(), "everything translates: {notes}");
+    let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
+    assert_eq!(g.host.as_deref(), Some("http://127.0.0.1:8000"));
+    use std::time::Duration;
+    let summary: Vec<(&str, u32, (Duration, Duration))> = g
+        .scenarios
+        .iter()
+        .map(|s| (s.name.as_str(), s.weight, s.think_time))
+        .collect();
+    let s = |a: u64, b: u64| (Duration::from_millis(a), Duration::from_millis(b));
+    assert_eq!(
+        summary,
+        [
+            ("WebClientUser", 1, s(1000, 3000)),
+            ("HighLoadUser", 2, s(500, 1000)),
+            ("BurstUser", 1, s(5000, 10000)),
+        ]
+    );
+    let web = &g.scenarios[0];
+    let tasks: Vec<(&str, u32, &str)> = web
+        .tasks
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight, t.requests[0].name.as_str()))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("get_modules", 5, "GET /api/modules"),
+            ("get_module_config", 3, "/api/modules/[id]/config"),
+            ("health_check", 2, "GET /api/health"),
+            ("launch_module", 1, "POST /api/modules/{module_id}/run"),
+            ("get_logs", 1, "GET /api/runs/{run_id}/logs?tail=100"),
+        ]
+    );
+    // `response.json()[...]` assigned to `self.x` is an `extract` on that request.
+    let extract = |r: &perfgate::gate::Request| r.extract.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(extract(&web.on_start[0]), ["module_id"]);
+    assert!(gate.contains("module_id: \"$.modules[0].id\""), "{gate}");
+    assert_eq!(extract(&web.tasks[3].requests[0]), ["run_id"]);
+    assert_eq!(
+        web.tasks[3].requests[0].json,
+        Some(serde_json::json!({"parameters": {"max_results": 10}, "save_config": false}))
+    );
+    assert_eq!(web.on_stop[0].name, "DELETE /api/runs/{run_id}");
+    // Several requests in one task are a sequence.
+    let burst: Vec<&str> = g.scenarios[2].tasks[0]
+        .requests
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(
+        burst,
+        [
+            "GET /api/modules",
+            "GET /api/runs",
+            "GET /api/system/stats",
+            "GET /api/health"
+        ]
+    );
+
+    // And it runs against the reference backend.
+    let dir = TempDir::new("import-locust-run");
+    let file = dir.write("imported.yaml", &gate);
+    let demo = DemoChild::start();
+    let out = perfgate(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--host",
+            &demo.url,
+            "-u",
+            "6",
+            "-r",
+            "6",
+            "-t",
+            "3s",
+            "--quiet",
+        ],
+        None,
+        LIMIT,
+    );
+    assert_eq!(out.code(), 0, "{}", out.both());
+    assert!(out.stdout.contains("GET /api/modules"), "{}", out.stdout);
+}
+
+#[test]
+fn what_a_locustfile_does_that_a_gate_cannot_is_listed_with_file_and_line() {
+    let (gate, notes) = import(&["locust", "tests/data/locust/unsupported.py"]);
+    let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
+    let f = "tests/data/locust/unsupported.py";
+    for (line, what) in [
+        (6, "the task set `Checkout` is not translated"),
+        (
+            13,
+            "`wait_time = constant_pacing(2)`: perfgate's think time is a fixed pause or a range",
+        ),
+        (14, "`tasks = [Checkout]`"),
+        (16, "the decorator `@tag(\"browse\")` is not translated"),
+        (19, "`for page in range(3):`"),
+        (25, "`data=` of `self.client.post` is not translated"),
+        (29, "the checks inside `with ... catch_response=True`"),
+        (33, "the method `pick` is neither a task nor on_start/on_stop"),
+    ] {
+        let text = format!("{f}:{line}: {what}");
+        assert!(notes.contains(&format!("note: {text}")), "no note `{text}` in\n{notes}");
+        assert!(
+            gate.contains(&format!("# not translated: {text}")),
+            "no comment `{text}` in\n{gate}"
+        );
+    }
+    // FastHttpUser classes are users; `constant(0.25)` a fixed think time; `request("HEAD", ..., name=)`.
+    let names: Vec<&str> = g.scenarios.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["ShopUser", "QuietUser"]);
+    assert_eq!(g.scenarios[1].think_time.0, std::time::Duration::from_millis(250));
+    assert_eq!(g.scenarios[1].tasks[0].requests[0].name, "ping");
+    // The POST with a form body is not sent half-translated: it is a comment.
+    let shop: Vec<&str> = g.scenarios[0].tasks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(shop, ["browse", "check"]);
+    assert!(gate.contains("      # - name: login\n"), "{gate}");
+    // No secret of the file reaches the gate.
+    assert!(!gate.contains("hunter2"));
+}
+
+#[test]
+fn a_locustfile_that_is_not_python_is_refused_with_its_line() {
+    let dir = TempDir::new("import-locust-bad");
+    let file = dir.write("bad.py", "from locust import HttpUser\n\nclass U(HttpUser:\n    pass\n");
+    let out = perfgate(&["import", "locust", file.to_str().unwrap()], None, LIMIT);
+    assert_eq!(out.code(), 2, "{}", out.both());
+    assert!(out.stderr.contains("bad.py:3:"), "{}", out.stderr);
+    assert!(out.stderr.contains("not valid Python"), "{}", out.stderr);
+    let file = dir.write("none.py", "import locust\n\nclass Helper:\n    pass\n");
+    let out = perfgate(&["import", "locust", file.to_str().unwrap()], None, LIMIT);
+    assert_eq!(out.code(), 2, "{}", out.both());
+    assert!(
+        out.stderr.contains("no class derives from HttpUser or FastHttpUser"),
+        "{}",
+        out.stderr
+    );
+}

@@ -10,6 +10,8 @@ use std::path::Path;
 pub enum ImportFormat {
     /// An OpenAPI 3 description.
     Openapi,
+    /// A locustfile.
+    Locust,
     /// A browser recording (HAR 1.2).
     Har(import::har::Options),
 }
@@ -23,6 +25,7 @@ pub fn import(format: ImportFormat, path: &Path) -> Result<Outcome, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::input(format_args!("{file}: cannot read it: {e}")))?;
     let imported = match format {
         ImportFormat::Openapi => import::openapi::import(&file, &text),
+        ImportFormat::Locust => import::locust::import(&file, &text),
         ImportFormat::Har(opts) => import::har::import(&file, &text, &opts),
     }
     .map_err(Error::input)?;

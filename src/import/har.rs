@@ -265,6 +265,7 @@ pub fn import(file: &str, text: &str, opts: &Options) -> Result<Imported, String
             think_time: Some(think_time.unwrap_or_else(|| "1s..3s".into())),
             variables: Vec::new(),
             tasks,
+            ..DraftScenario::default()
         }],
     };
     Ok(Imported {

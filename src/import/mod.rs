@@ -3,6 +3,7 @@
 //! the app validates the text before printing it.
 
 pub mod har;
+pub mod locust;
 pub mod openapi;
 
 use serde_json::Value;
@@ -49,6 +50,12 @@ pub struct DraftScenario {
     pub variables: Vec<(String, String, Option<String>)>,
     /// The tasks; disabled ones are written as comments.
     pub tasks: Vec<DraftTask>,
+    /// `weight:` among scenarios.
+    pub weight: Option<u32>,
+    /// Requests each user sends once when it starts.
+    pub on_start: Vec<DraftRequest>,
+    /// Requests each user sends once when it stops.
+    pub on_stop: Vec<DraftRequest>,
 }
 
 /// One task: a request, or a sequence sent back to back.
@@ -75,6 +82,8 @@ pub struct DraftRequest {
     pub path: String,
     /// A JSON body.
     pub json: Option<Value>,
+    /// `name:` in the stats (default: method and path).
+    pub name: Option<String>,
     /// Acceptable statuses (empty: perfgate's default, any 2xx or 3xx).
     pub expect: Vec<u16>,
     /// Request headers.
@@ -86,7 +95,11 @@ pub struct DraftRequest {
 impl DraftRequest {
     /// Whether the short form `METHOD /path` says all of it.
     fn is_short(&self) -> bool {
-        self.json.is_none() && self.expect.is_empty() && self.headers.is_empty() && self.extract.is_empty()
+        self.json.is_none()
+            && self.expect.is_empty()
+            && self.headers.is_empty()
+            && self.extract.is_empty()
+            && self.name.is_none()
     }
 }
 
@@ -166,6 +179,9 @@ impl Draft {
                 let _ = writeln!(o, "  # {c}");
             }
             let _ = writeln!(o, "  {}:", ident(&s.name));
+            if let Some(w) = s.weight {
+                let _ = writeln!(o, "    weight: {w}");
+            }
             if let Some(t) = &s.think_time {
                 let _ = writeln!(o, "    think_time: {t}");
             }
@@ -176,6 +192,7 @@ impl Draft {
                     let _ = writeln!(o, "      {k}: {}{comment}", scalar(v));
                 }
             }
+            write_steps(&mut o, "on_start", &s.on_start);
             let _ = writeln!(o, "    tasks:");
             for t in &s.tasks {
                 for c in &t.comments {
@@ -189,6 +206,7 @@ impl Draft {
                     }
                 }
             }
+            write_steps(&mut o, "on_stop", &s.on_stop);
             let _ = writeln!(o);
         }
         let _ = writeln!(
@@ -202,6 +220,23 @@ impl Draft {
         let _ = writeln!(o, "#   - select: GET");
         let _ = writeln!(o, "#     avg: < 200ms");
         o
+    }
+}
+
+/// `on_start:` or `on_stop:` with its requests, when there are any.
+fn write_steps(o: &mut String, key: &str, steps: &[DraftRequest]) {
+    if steps.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "    {key}:");
+    for r in steps {
+        if r.is_short() {
+            let _ = writeln!(o, "      - {}", short(r));
+        } else {
+            for (i, l) in full_lines(r).into_iter().enumerate() {
+                let _ = writeln!(o, "      {}{l}", if i == 0 { "- " } else { "  " });
+            }
+        }
     }
 }
 
@@ -252,6 +287,9 @@ fn short(r: &DraftRequest) -> String {
 /// The full form's lines, unindented.
 fn full_lines(r: &DraftRequest) -> Vec<String> {
     let mut out = vec![format!("method: {}", r.method), format!("path: {}", scalar(&r.path))];
+    if let Some(n) = &r.name {
+        out.push(format!("name: {}", scalar(n)));
+    }
     if !r.headers.is_empty() {
         out.push("headers:".into());
         for (k, v) in &r.headers {

@@ -137,6 +137,7 @@ pub fn import(file: &str, text: &str) -> Result<Imported, String> {
             think_time: Some("1s..3s".into()),
             variables,
             tasks,
+            ..DraftScenario::default()
         }],
     };
     Ok(Imported {
