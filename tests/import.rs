@@ -204,11 +204,12 @@ fn a_browser_recording_becomes_a_sequence_per_page() {
         "left out 1 CORS preflight (OPTIONS)",
         "left out POST /login: its body is `application/x-www-form-urlencoded`",
         "left out 1 entry that is not an http(s) request",
+        "the recording sends `Authorization`, which is not copied (a secret)",
     ] {
         assert!(notes.contains(note), "no `{note}` in\n{notes}");
     }
     // A recorded session is a secret: no cookie, no form password in the gate.
-    for secret in ["c2VjcmV0LXNlc3Npb24", "hunter2", "Cookie"] {
+    for secret in ["c2VjcmV0LXNlc3Npb24", "hunter2", "Cookie", "eyJhbGciOiJIUzI1NiJ9"] {
         assert!(!gate.contains(secret), "{secret} in\n{gate}");
     }
 }

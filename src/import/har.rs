@@ -55,6 +55,8 @@ struct Entry {
     path: String,
     is_static: bool,
     body: Option<Result<Value, String>>,
+    /// It sent an `Authorization` header (never copied: a secret).
+    authorized: bool,
 }
 
 /// Reads a HAR file (`file` names it in messages) and drafts a gate.
@@ -146,6 +148,12 @@ pub fn import(file: &str, text: &str, opts: &Options) -> Result<Imported, String
             "left out {preflights} CORS preflight{} (OPTIONS): perfgate's client sends none",
             if preflights == 1 { "" } else { "s" }
         ));
+    }
+    if kept.iter().any(|e| e.authorized) {
+        notes.push(
+            "the recording sends `Authorization`, which is not copied (a secret): add `headers: {Authorization: \"Bearer ${env:API_TOKEN}\"}` to the gate and export API_TOKEN"
+                .into(),
+        );
     }
     let origin = kept
         .first()
@@ -352,7 +360,18 @@ fn entry(e: &Value) -> Option<Entry> {
             }))
         }
     });
+    let authorized = req
+        .get("headers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|h| {
+            h.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.eq_ignore_ascii_case("authorization"))
+        });
     Some(Entry {
+        authorized,
         page: e.get("pageref").and_then(Value::as_str).map(str::to_string),
         started_ms,
         ended_ms: started_ms + time,
