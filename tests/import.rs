@@ -440,8 +440,11 @@ fn what_a_locustfile_does_that_a_gate_cannot_is_listed_with_file_and_line() {
         (16, "the decorator `@tag(\"browse\")` is not translated"),
         (19, "`for page in range(3):`"),
         (25, "`data=` of `self.client.post` is not translated"),
-        (29, "the checks inside `with ... catch_response=True`"),
-        (33, "the method `pick` is neither a task nor on_start/on_stop"),
+        (
+            29,
+            "the checks inside `with ... catch_response=True` other than the status code",
+        ),
+        (41, "the method `pick` is neither a task nor on_start/on_stop"),
     ] {
         let text = format!("{f}:{line}: {what}");
         assert!(notes.contains(&format!("note: {text}")), "no note `{text}` in\n{notes}");
@@ -457,7 +460,15 @@ fn what_a_locustfile_does_that_a_gate_cannot_is_listed_with_file_and_line() {
     assert_eq!(g.scenarios[1].tasks[0].requests[0].name, "ping");
     // The POST with a form body is not sent half-translated: it is a comment.
     let shop: Vec<&str> = g.scenarios[0].tasks.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(shop, ["browse", "check"]);
+    assert_eq!(shop, ["browse", "check", "order"]);
+    // `catch_response` status checks are `expect`: `!= 200`, and `in (201, 409)`; the one without an
+    // `elif` is translated whole (no note for line 36).
+    let expect: Vec<Vec<u16>> = g.scenarios[0].tasks[1..]
+        .iter()
+        .map(|t| t.requests[0].expect_status.clone())
+        .collect();
+    assert_eq!(expect, [vec![200], vec![201, 409]]);
+    assert!(!notes.contains("unsupported.py:36"), "{notes}");
     assert!(gate.contains("      # - name: login\n"), "{gate}");
     // No secret of the file reaches the gate.
     assert!(!gate.contains("hunter2"));

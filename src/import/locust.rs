@@ -7,8 +7,9 @@
 //! `self.client.get/post/put/patch/delete/head/options/request(url, json=, params=, headers=, name=)`,
 //! with URLs as strings or f-strings over instance attributes (`f"/runs/{self.run_id}"` reads
 //! `{run_id}`), `self.x = resp.json()["k"]` after `resp = self.client...` as `extract`, and constant
-//! instance attributes (`self.limit = 20`) as variables. `with self.client.get(..., catch_response=True)`
-//! sends its request; the checks inside are not translated.
+//! instance attributes (`self.limit = 20`) as variables. `with self.client.get(..., catch_response=True)
+//! as r:` sends its request, and `if r.status_code != 200:` (or `==`, `in`, `not in`) inside is its
+//! `expect`; other checks there are listed.
 //!
 //! Everything else is listed with `file:line` as a comment in the gate (and a note), never guessed.
 
@@ -402,15 +403,34 @@ fn body(cx: &mut Cx, stmts: &[Stmt], constants: &mut Vec<(String, String)>) -> (
                 }
             }
             Stmt::With(w) if w.items.len() == 1 => match call(cx, &w.items[0].context_expr) {
-                Some(r) => {
-                    out.push(r);
-                    if let Some(Expr::Name(n)) = w.items[0].optional_vars.as_deref() {
-                        answers.push((n.id.as_str().to_string(), out.len() - 1));
+                Some(mut r) => {
+                    let answer = match w.items[0].optional_vars.as_deref() {
+                        Some(Expr::Name(n)) => Some(n.id.as_str().to_string()),
+                        _ => None,
+                    };
+                    // `if r.status_code != 200: r.failure(...)` is `expect: 200`.
+                    let mut rest = 0;
+                    for st in &w.body {
+                        match (st, &answer) {
+                            (Stmt::If(i), Some(a)) if r.expect.is_empty() => match status_check(&i.test, a) {
+                                Some(codes) => {
+                                    r.expect = codes;
+                                    // An `elif`/`else` checks something else (time, content).
+                                    rest += usize::from(!i.orelse.is_empty());
+                                }
+                                None => rest += 1,
+                            },
+                            _ => rest += 1,
+                        }
                     }
-                    if !w.body.is_empty() {
+                    out.push(r);
+                    if let Some(a) = answer {
+                        answers.push((a, out.len() - 1));
+                    }
+                    if rest > 0 {
                         let at = cx.at(off);
                         cx.notes.push(format!(
-                            "{at}: the checks inside `with ... catch_response=True` (perfgate counts any 2xx or 3xx a success unless the request sets `expect:`)"
+                            "{at}: the checks inside `with ... catch_response=True` other than the status code (perfgate counts any 2xx or 3xx a success unless the request sets `expect:`)"
                         ));
                     }
                 }
@@ -421,6 +441,32 @@ fn body(cx: &mut Cx, stmts: &[Stmt], constants: &mut Vec<(String, String)>) -> (
         }
     }
     (out, complete)
+}
+
+/// The statuses a check of `answer.status_code` accepts: `!= 200`, `== 200`, `in (200, 201)`,
+/// `not in [...]` (the branch taken decides success or failure; the codes are the same).
+fn status_check(test: &Expr, answer: &str) -> Option<Vec<u16>> {
+    let Expr::Compare(c) = test else { return None };
+    let Expr::Attribute(a) = &*c.left else { return None };
+    if a.attr.as_str() != "status_code" || !matches!(&*a.value, Expr::Name(n) if n.id.as_str() == answer) {
+        return None;
+    }
+    let ([op], [value]) = (c.ops.as_slice(), c.comparators.as_slice()) else {
+        return None;
+    };
+    let code = |e: &Expr| number(e).filter(|n| (100.0..600.0).contains(n)).map(|n| n as u16);
+    match op {
+        ast::CmpOp::Eq | ast::CmpOp::NotEq => code(value).map(|c| vec![c]),
+        ast::CmpOp::In | ast::CmpOp::NotIn => {
+            let elts = match value {
+                Expr::Tuple(t) => &t.elts,
+                Expr::List(l) => &l.elts,
+                _ => return None,
+            };
+            elts.iter().map(code).collect()
+        }
+        _ => None,
+    }
 }
 
 /// `resp.json()["a"][0]["b"]` → (`resp`, `$.a[0].b`).

@@ -29,6 +29,14 @@ class ShopUser(FastHttpUser):
         with self.client.get("/health", catch_response=True) as response:
             if response.status_code != 200:
                 response.failure("unhealthy")
+            elif response.elapsed.total_seconds() > 0.5:
+                response.failure("too slow")
+
+    @task
+    def order(self):
+        with self.client.post("/orders", json={"item": 1}, catch_response=True) as r:
+            if r.status_code in (201, 409):
+                r.success()
 
     def pick(self):
         return random.choice(["a", "b"])
