@@ -28,6 +28,9 @@ pub enum Command {
     },
     /// Print the gate file's JSON Schema (draft-07) for editors.
     Schema,
+    /// Print a starter gate made from what a team already has (redirect it to a file, then validate it).
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Serve the embedded demo backend (the reference PrismQ API) on 127.0.0.1.
     ServeDemo {
         /// Port to listen on (0: any free port).
@@ -114,6 +117,35 @@ pub enum Command {
         /// Report files.
         #[command(flatten)]
         reports: ReportArgs,
+    },
+}
+
+/// The formats `perfgate import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// An OpenAPI 3 description (JSON or YAML; FastAPI serves one at /openapi.json): GET operations
+    /// as weighted tasks, writes as comments, a commented `targets:` section.
+    Openapi {
+        /// The description file.
+        file: PathBuf,
+    },
+    /// A locustfile: HttpUser/FastHttpUser classes, weights, wait times, @task(n), on_start/on_stop and
+    /// self.client calls, read with a Python parser; what it cannot translate is listed as comments.
+    Locust {
+        /// The locustfile.
+        file: PathBuf,
+    },
+    /// A browser recording (HAR 1.2, "Save all as HAR"): a request sequence per page, static assets
+    /// and other hosts left out, the think time from the recorded gaps between pages.
+    Har {
+        /// The HAR file.
+        file: PathBuf,
+        /// Keep the requests to this host (default: the host of most non-static requests).
+        #[arg(long, value_name = "HOST")]
+        from_host: Option<String>,
+        /// Keep static assets (scripts, stylesheets, images, fonts, media).
+        #[arg(long)]
+        keep_static: bool,
     },
 }
 
@@ -301,12 +333,17 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
                 app::run(&gate, &opts).await
             }
         }
-        Command::Validate { gate } => {
-            let g = Gate::load(&gate)?;
-            outln!("{}: valid gate `{}`", g.file, g.name);
-            app::console::print_outline(&g);
-            Ok(Outcome::Pass)
-        }
+        Command::Validate { gate } => app::validate(&gate),
+        Command::Import(ImportCommand::Openapi { file }) => app::import(app::ImportFormat::Openapi, &file),
+        Command::Import(ImportCommand::Locust { file }) => app::import(app::ImportFormat::Locust, &file),
+        Command::Import(ImportCommand::Har {
+            file,
+            from_host,
+            keep_static,
+        }) => app::import(
+            app::ImportFormat::Har(crate::import::har::Options { from_host, keep_static }),
+            &file,
+        ),
         Command::Schema => {
             // The schema is this command's product: a full disk is an error, a closed pipe is not.
             crate::print_to(

@@ -47,6 +47,7 @@ pub mod demo;
 pub mod gate;
 pub mod github;
 pub mod http;
+pub mod import;
 pub mod load;
 pub mod metric;
 pub mod metrics;

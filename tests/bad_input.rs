@@ -208,6 +208,36 @@ fn gate_rows() -> Vec<Row> {
             &["`timeout`", "found `soon`", "`500ms`"],
         ),
         gate(
+            "timeout-without-unit",
+            good("timeout: 5s", "timeout: 10000"),
+            (5, 10),
+            &["`timeout`", "`10000` has no unit", "write `10000ms` or `10000s`"],
+        ),
+        gate(
+            "grace-without-unit",
+            good("  run_time: 10s", "  run_time: 10s\n  grace: 5"),
+            (10, 10),
+            &["`grace`", "`5` has no unit", "write `5s` or `5ms`"],
+        ),
+        gate(
+            "think-time-without-units",
+            good("think_time: 1s..2s", "think_time: 500..1000"),
+            (13, 17),
+            &["`think_time`", "`500..1000` has no units", "write `500ms..1000ms`"],
+        ),
+        gate(
+            "think-time-fixed-without-unit",
+            good("think_time: 1s..2s", "think_time: 2"),
+            (13, 17),
+            &["`think_time`", "`2` has no unit", "write `2s`"],
+        ),
+        gate(
+            "serve-ready-timeout-without-unit",
+            format!("{GOOD}serve:\n  command: run {{port}}\n  ready_timeout: 30\n"),
+            (45, 18),
+            &["`serve.ready_timeout`", "`30` has no unit", "`30s`"],
+        ),
+        gate(
             "timeout-zero",
             good("timeout: 5s", "timeout: 0s"),
             (5, 10),
@@ -297,7 +327,7 @@ fn gate_rows() -> Vec<Row> {
             "run-time-no-unit",
             good("run_time: 10s", "run_time: 1h30"),
             (9, 13),
-            &["`run_time`", "found `1h30`", "(units: ms, s, m, h)"],
+            &["`run_time`", "found `1h30`", "(units: us, ms, s, m, h;"],
         ),
         gate(
             "run-time-zero",
@@ -523,6 +553,16 @@ fn gate_rows() -> Vec<Row> {
             &["`avg`", "with its unit such as `< 100ms`", "found `< 100`"],
         ),
         gate(
+            "target-error-rate-without-percent",
+            good("error_rate: < 1%", "error_rate: < 0.01"),
+            (35, 17),
+            &[
+                "`error_rate: < 0.01` has no `%`",
+                "write `< 0.01%` if you meant 0.01 %",
+                "`< 1%` if you meant the fraction 0.01",
+            ],
+        ),
+        gate(
             "target-error-rate-200",
             good("error_rate: < 1%", "error_rate: < 200%"),
             (35, 17),
@@ -681,7 +721,12 @@ fn run_rows() -> Vec<Row> {
         run(
             "run-time-words",
             &["{gate}", "--run-time", "10 minutes"],
-            &["--run-time", "found `10 minutes`", "(units: ms, s, m, h)"],
+            &["--run-time", "found `10 minutes`", "(units: us, ms, s, m, h;"],
+        ),
+        run(
+            "run-time-without-unit",
+            &["{gate}", "--run-time", "30"],
+            &["--run-time", "`30` has no unit", "write `30s`"],
         ),
         run(
             "run-time-zero",

@@ -35,6 +35,19 @@ pub fn print_outline(g: &Gate) {
         );
     }
     outln!("  request names: {}", g.request_names().join(", "));
+    let defaulted = |key: &str| g.defaults.iter().any(|(k, _)| k == key);
+    outln!(
+        "  timeout: {} per request{}",
+        crate::gate::duration::format_duration(g.timeout),
+        if defaulted("timeout") { " (default)" } else { "" }
+    );
+    let rest: Vec<_> = g.defaults.iter().filter(|(k, _)| k != "timeout").collect();
+    if !rest.is_empty() {
+        outln!("  defaults applied (the file leaves these out):");
+        for (key, value) in rest {
+            outln!("    {key}: {value}");
+        }
+    }
 }
 
 /// Prints the noise floor an A/A run measured for every budget, and which budgets it cannot resolve.

@@ -58,7 +58,7 @@ pub async fn fetch_baseline(opts: &FetchOptions, out: &Path) -> Result<Outcome, 
     };
     crate::report::write_atomic(out, &bytes)
         .map_err(|e| Error::Reports(format!("error: cannot write {}: {e}", out.display())))?;
-    eprintln!(
+    errln!(
         "baseline: the results of commit {} from workflow run {} (artifact `{}`{}) → {}",
         results.commit.as_deref().unwrap_or(&opts.commit),
         source.run_id,

@@ -9,16 +9,20 @@
 mod conclude;
 pub mod console;
 mod fetch;
+mod import;
 mod merge;
 mod provenance;
 mod run;
 mod saved;
+mod validate;
 
 pub use fetch::{fetch_baseline, FetchOptions};
+pub use import::{import, ImportFormat};
 pub use merge::merge;
 pub use provenance::{current_commit, current_environment};
 pub use run::{calibrate, demo, run, serve_demo, Baseline, DemoOptions, LoadOptions, RunOptions, Sharding};
 pub use saved::{comment, compare, report};
+pub use validate::{unset_env_warnings, validate};
 
 use crate::gate::GateError;
 use crate::report::Paths;
@@ -105,7 +109,7 @@ pub(crate) fn apply_accept_label(
         return;
     };
     if crate::github::event::labels(pr_file).iter().any(|l| l == label) {
-        eprintln!("perfgate: the pull request has the label `{label}`: its regressions are accepted");
+        errln!("perfgate: the pull request has the label `{label}`: its regressions are accepted");
         crate::verdict::compare::accept_by_label(reg, label);
     }
 }

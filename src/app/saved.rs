@@ -83,7 +83,7 @@ pub async fn comment(
                 accept_label: accept_label.as_deref(),
             },
         );
-        print!("{body}");
+        crate::print_line(format_args!("{body}"));
         return Ok(if verdict.passed() { Outcome::Pass } else { Outcome::Fail });
     }
     let opts = ReportOptions {

@@ -1,18 +1,29 @@
 //! Human durations as gate files and flags write them: `500ms`, `30s`, `1m`, `1h30m`, `2.5s`.
+//!
+//! Every duration carries its unit ([`UNITS`]): a bare `500` is refused, because a reader cannot tell
+//! whether it means milliseconds or seconds (a think time of `500..1000` once meant 8 minutes). Only
+//! `0` needs none.
 
 use std::time::Duration;
 
-/// Parses a duration such as `500ms`, `30s`, `1m30s` or `1h`; a bare number means seconds.
+/// The units a duration may use, as the README and every message list them.
+pub const UNITS: &str = "us, ms, s, m, h; also µs, sec, secs, min, mins, hr, hrs";
+
+/// Parses a duration such as `500ms`, `30s`, `1m30s` or `1h`; a number needs its unit (`0` excepted).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     if s.is_empty() {
         return Err("expected a duration such as `30s`, `500ms` or `1m30s`, found an empty value".into());
     }
-    // A bare number means seconds.
     if s.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return nanos(s, NANOS_PER_SEC)
-            .ok_or_else(|| bad(text))
-            .and_then(|n| finish(n, text));
+        if nanos(s, 1) == Some(0) {
+            return Ok(Duration::ZERO);
+        }
+        return Err(if s.parse::<f64>().is_ok() {
+            no_unit(s)
+        } else {
+            bad(text)
+        });
     }
     let mut total: u128 = 0;
     let mut rest = s;
@@ -68,6 +79,20 @@ fn finish(nanos: u128, text: &str) -> Result<Duration, String> {
 /// Parses a think-time range such as `1s..3s`, or a single fixed duration such as `2s`.
 pub fn parse_range(text: &str) -> Result<(Duration, Duration), String> {
     match text.split_once("..") {
+        Some((lo_text, hi_text)) if lacks_unit(lo_text) && lacks_unit(hi_text) => {
+            let (lo_text, hi_text) = (lo_text.trim(), hi_text.trim());
+            let unit = if hi_text.parse::<f64>().is_ok_and(|v| v >= 100.0) {
+                ["ms", "s"]
+            } else {
+                ["s", "ms"]
+            };
+            Err(format!(
+                "`{}` has no units: write `{lo_text}{u}..{hi_text}{u}` or `{lo_text}{v}..{hi_text}{v}` (units: {UNITS})",
+                text.trim(),
+                u = unit[0],
+                v = unit[1]
+            ))
+        }
         Some((lo, hi)) => {
             let lo = parse_duration(lo)?;
             let hi = parse_duration(hi)?;
@@ -79,8 +104,13 @@ pub fn parse_range(text: &str) -> Result<(Duration, Duration), String> {
             Ok((lo, hi))
         }
         None => {
-            let d = parse_duration(text)
-                .map_err(|_| format!("expected a range such as `1s..3s` or a duration such as `2s`, found `{text}`"))?;
+            let d = parse_duration(text).map_err(|e| {
+                if lacks_unit(text) {
+                    e
+                } else {
+                    format!("expected a range such as `1s..3s` or a duration such as `2s`, found `{text}`")
+                }
+            })?;
             Ok((d, d))
         }
     }
@@ -122,7 +152,24 @@ pub fn format_duration(d: Duration) -> String {
 }
 
 fn bad(text: &str) -> String {
-    format!("expected a duration such as `30s`, `500ms` or `1m30s` (units: ms, s, m, h), found `{text}`")
+    format!("expected a duration such as `30s`, `500ms` or `1m30s` (units: {UNITS}), found `{text}`")
+}
+
+/// Whether `text` is a number without a unit (other than zero).
+pub fn lacks_unit(text: &str) -> bool {
+    let s = text.trim();
+    s.chars().all(|c| c.is_ascii_digit() || c == '.') && s.parse::<f64>().is_ok() && nanos(s, 1) != Some(0)
+}
+
+/// The message for a number without a unit, with the likelier reading first (`500` as `500ms`,
+/// `30` as `30s`).
+fn no_unit(n: &str) -> String {
+    let (first, second) = if n.parse::<f64>().is_ok_and(|v| v >= 100.0) {
+        (format!("{n}ms"), format!("{n}s"))
+    } else {
+        (format!("{n}s"), format!("{n}ms"))
+    };
+    format!("`{n}` has no unit: write `{first}` or `{second}` (units: {UNITS})")
 }
 
 #[cfg(test)]
@@ -136,7 +183,7 @@ mod tests {
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
         assert_eq!(parse_duration("2.5s").unwrap(), Duration::from_millis(2500));
-        assert_eq!(parse_duration("15").unwrap(), Duration::from_secs(15));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert_eq!(parse_duration("1m 5s").unwrap(), Duration::from_secs(65));
     }
 
@@ -145,6 +192,25 @@ mod tests {
         for bad in ["", "abc", "10x", "-5s", "s", "1..2", "1e999"] {
             let err = parse_duration(bad).unwrap_err();
             assert!(err.contains("expected") || err.contains("year"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn numbers_need_their_unit() {
+        let e = parse_duration("500").unwrap_err();
+        assert!(e.starts_with("`500` has no unit: write `500ms` or `500s`"), "{e}");
+        let e = parse_duration("30").unwrap_err();
+        assert!(e.starts_with("`30` has no unit: write `30s` or `30ms`"), "{e}");
+        let e = parse_range("500..1000").unwrap_err();
+        assert!(e.starts_with("`500..1000` has no units: write `500ms..1000ms`"), "{e}");
+        let e = parse_range("2").unwrap_err();
+        assert!(e.contains("`2` has no unit"), "{e}");
+        assert!(parse_range("1s..3").unwrap_err().contains("`3` has no unit"));
+        for unit in [
+            "us", "µs", "ms", "s", "sec", "secs", "m", "min", "mins", "h", "hr", "hrs",
+        ] {
+            assert!(parse_duration(&format!("2{unit}")).is_ok(), "{unit}");
+            assert!(UNITS.contains(unit), "{unit} is listed");
         }
     }
 

@@ -56,9 +56,13 @@ impl GateError {
 
 impl std::error::Error for GateError {}
 
+/// Most problems one diagnostic shows; the rest are counted (a file with more has one mistake that
+/// caused the others, or is not a gate file at all).
+pub const MAX_SHOWN: usize = 20;
+
 impl fmt::Display for GateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.problems.iter().enumerate() {
+        for (i, p) in self.problems.iter().take(MAX_SHOWN).enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
@@ -83,6 +87,12 @@ impl fmt::Display for GateError {
             if let Some(help) = &p.help {
                 write!(f, "\n  = help: {help}")?;
             }
+        }
+        let n = self.problems.len();
+        if n > MAX_SHOWN {
+            write!(f, "\n\n{n} problems in {}; the first {MAX_SHOWN} are shown", self.file)?;
+        } else if n > 1 {
+            write!(f, "\n\n{n} problems in {}", self.file)?;
         }
         Ok(())
     }
@@ -215,7 +225,66 @@ pub fn from_yaml(err: &serde_saphyr::Error, source: &str) -> Problem {
             }
         }
     }
+    // A `{`, `[` or `$` inside an unquoted value of a flow collection (`{a: $.b[0]}`): quote it.
+    if help.is_none() && message.contains("while parsing a flow") {
+        if let Some(quoted) = pos.and_then(|p| quote_flow_value(source, p)) {
+            help = Some(format!(
+                "quote the value: `{quoted}`; inside `{{...}}` and `[...]` an unquoted `{{`, `[`, `]`, `}}` or `,` is YAML syntax, not text"
+            ));
+        }
+    }
     Problem { pos, message, help }
+}
+
+/// The line at `pos` (trimmed, without its comment) with the flow-collection value that holds `pos`
+/// quoted, when that value holds `{`, `[` or `$`: `extract: {module_id: "$.modules[0].id"}`.
+fn quote_flow_value(source: &str, pos: Pos) -> Option<String> {
+    let line: Vec<char> = source.lines().nth(pos.line.checked_sub(1)? as usize)?.chars().collect();
+    let at = (pos.col.checked_sub(1)? as usize).min(line.len());
+    // The value starts after the nearest `: `, `, ` or opening bracket that starts a collection.
+    let mut start = None;
+    for i in (0..at).rev() {
+        let prev = if i == 0 { ' ' } else { line[i - 1] };
+        let opens = matches!(line[i], '[' | '{') && (prev == ' ' || prev == ':');
+        if opens || (line[i] == ' ' && matches!(prev, ':' | ',')) {
+            start = Some(i + 1);
+            break;
+        }
+    }
+    let mut start = start?;
+    while line.get(start) == Some(&' ') {
+        start += 1;
+    }
+    // It ends at a `,`, `]` or `}` outside the brackets it opened itself, or at a comment.
+    let mut depth = 0usize;
+    let mut end = line.len();
+    for (i, &c) in line.iter().enumerate().skip(start) {
+        match c {
+            '[' | '{' => depth += 1,
+            ']' | '}' | ',' if depth == 0 => {
+                end = i;
+                break;
+            }
+            ']' | '}' => depth -= 1,
+            '#' if line[i - 1] == ' ' => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let value: String = line[start..end].iter().collect::<String>().trim_end().to_string();
+    if value.is_empty() || value.starts_with(['"', '\'']) || !value.contains(['{', '[', '$']) {
+        return None;
+    }
+    let before: String = line[..start].iter().collect();
+    let after: String = line[start + value.chars().count()..].iter().collect();
+    let after = match after.find(" #") {
+        Some(i) => after[..i].to_string(),
+        None => after,
+    };
+    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+    Some(format!("{}\"{escaped}\"{}", before.trim_start(), after.trim_end()))
 }
 
 /// The key before a value position on its line (`users` in `  users: ten`) and the value itself.
@@ -313,6 +382,32 @@ mod tests {
         assert_eq!(
             unclosed_bracket("a: [1, 2\nb: 3\n", 2),
             Some(('[', Pos { line: 1, col: 4 }))
+        );
+    }
+
+    #[test]
+    fn every_problem_is_shown_up_to_a_cap_and_counted() {
+        let problems = |n: u32| GateError {
+            file: "g.yaml".into(),
+            source: String::new(),
+            problems: (1..=n)
+                .map(|i| Problem {
+                    pos: Some(Pos { line: i, col: 1 }),
+                    message: format!("problem {i}"),
+                    help: None,
+                })
+                .collect(),
+        };
+        let one = problems(1).to_string();
+        assert_eq!(one, "error: g.yaml:1:1: problem 1");
+        let three = problems(3).to_string();
+        assert_eq!(three.lines().filter(|l| l.starts_with("error: ")).count(), 3, "{three}");
+        assert!(three.ends_with("\n\n3 problems in g.yaml"), "{three}");
+        let many = problems(25).to_string();
+        assert_eq!(many.lines().filter(|l| l.starts_with("error: ")).count(), MAX_SHOWN);
+        assert!(
+            many.ends_with("25 problems in g.yaml; the first 20 are shown"),
+            "{many}"
         );
     }
 

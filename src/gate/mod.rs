@@ -48,6 +48,8 @@ pub struct Gate {
     pub serve: Option<Serve>,
     /// How https targets are verified.
     pub tls: crate::http::TlsOptions,
+    /// The settings the file leaves out, with the value perfgate uses: (`load.grace`, `5s`).
+    pub defaults: Vec<(String, String)>,
 }
 
 /// One target: a selector and its limits.

@@ -211,16 +211,71 @@ pub struct ScenarioSpec {
     #[schemars(with = "Vec<RequestSchema>")]
     pub on_start: Vec<At<RequestSpec>>,
     /// Weighted tasks; each user picks one at random by weight, runs it, then thinks.
-    #[schemars(with = "Vec<TaskSpec>")]
-    pub tasks: At<Vec<At<TaskSpec>>>,
+    #[schemars(with = "Vec<TaskSchema>")]
+    pub tasks: At<Vec<At<TaskEntry>>>,
     /// Requests each user sends once when the run stops (within the grace period).
     #[serde(default)]
     #[schemars(with = "Vec<RequestSchema>")]
     pub on_stop: Vec<At<RequestSpec>>,
 }
 
+/// A task as written: `GET /posts` (a request of weight 1, as in `sequence:`) or the full form.
+#[derive(Debug, Clone)]
+pub enum TaskEntry {
+    /// `"METHOD /path?query"`: the same as `{request: METHOD /path?query}`.
+    Short(String),
+    /// The full form.
+    Full(TaskSpec),
+}
+
+/// JSON Schema shape of a task (string shorthand or mapping).
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum TaskSchema {
+    /// `"METHOD /path"`: a request of weight 1.
+    Short(String),
+    /// The full form.
+    Full(TaskSpec),
+}
+
+impl<'de> Deserialize<'de> for TaskEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TaskEntry;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a task: `GET /path` or a mapping with `request` or `sequence`")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<TaskEntry, E> {
+                Ok(TaskEntry::Short(s.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<TaskEntry, A::Error> {
+                TaskSpec::deserialize(de::value::MapAccessDeserializer::new(m)).map(TaskEntry::Full)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl TaskEntry {
+    /// The full form of a task written at `at`: a bare request becomes `{request: ...}`.
+    pub fn full(at: &At<TaskEntry>) -> At<TaskSpec> {
+        let spec = match &at.value {
+            TaskEntry::Full(t) => t.clone(),
+            TaskEntry::Short(s) => TaskSpec {
+                name: None,
+                weight: None,
+                request: Some(Spanned::new(RequestSpec::Short(s.clone()), at.referenced, at.defined)),
+                sequence: None,
+            },
+        };
+        Spanned::new(spec, at.referenced, at.defined)
+    }
+}
+
 /// A weighted task: one request, or a sequence of requests sent back to back.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     /// Task name in reports (default: its first request's name).

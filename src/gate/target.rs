@@ -204,8 +204,32 @@ impl Limit {
                     )
                 })?,
             Metric::ErrorRate | Metric::Abandoned => {
-                let n = rest.strip_suffix('%').unwrap_or(rest).trim();
-                n.parse::<f64>()
+                let Some(n) = rest.strip_suffix('%') else {
+                    // `< 0.01` once meant 0.01 %; a reader may take it for a fraction (1 %): say which.
+                    return Err(match rest.parse::<f64>() {
+                        Ok(v) if (0.0..=100.0).contains(&v) => {
+                            let op = match t[..t.len() - rest.len()].trim() {
+                                "" => String::new(),
+                                op => format!("{op} "),
+                            };
+                            let as_fraction = if v <= 1.0 {
+                                format!(
+                                    ", or `{op}{}%` if you meant the fraction {v} of requests",
+                                    fmt_pct(v * 100.0)
+                                )
+                            } else {
+                                String::new()
+                            };
+                            format!(
+                                "`{metric}: {}` has no `%`: write `{op}{v}%` if you meant {v} %{as_fraction}",
+                                text.trim()
+                            )
+                        }
+                        _ => format!("`{metric}`: expected a percentage such as `< 1%`, found `{text}`"),
+                    });
+                };
+                n.trim()
+                    .parse::<f64>()
                     .ok()
                     .filter(|v| (0.0..=100.0).contains(v))
                     .ok_or_else(|| format!("`{metric}`: expected a percentage such as `< 1%`, found `{text}`"))?
@@ -259,6 +283,12 @@ impl Limit {
 }
 
 /// `500MB`, `1.5GB`, `512MiB` in MB (MiB and MB are both 2^20 bytes here, as `ps` and `top` show them).
+/// A percentage without float noise: `1`, `0.5`, `12.5`.
+fn fmt_pct(v: f64) -> String {
+    let s = format!("{v:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn megabytes(text: &str) -> Option<f64> {
     let t = text.trim();
     let split = t.find(|c: char| c.is_ascii_alphabetic())?;
@@ -322,6 +352,13 @@ mod tests {
         assert_eq!(Limit::parse(Metric::Rps, "100").unwrap().op, Op::Ge);
         assert!(Limit::parse(Metric::Avg, "< 100").is_err());
         assert!(Limit::parse(Metric::ErrorRate, "200%").is_err());
+        let e = Limit::parse(Metric::ErrorRate, "< 0.01").unwrap_err();
+        assert_eq!(
+            e,
+            "`error_rate: < 0.01` has no `%`: write `< 0.01%` if you meant 0.01 %, or `< 1%` if you meant the fraction 0.01 of requests"
+        );
+        let e = Limit::parse(Metric::ErrorRate, "5").unwrap_err();
+        assert_eq!(e, "`error_rate: 5` has no `%`: write `5%` if you meant 5 %");
         assert_eq!(Metric::parse("p99.9"), Some(Metric::Percentile(99.9)));
         assert_eq!(Metric::parse("p100"), None);
         assert_eq!(Limit::parse(Metric::Avg, "< 100ms").unwrap().to_string(), "avg < 100ms");

@@ -195,6 +195,7 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
             problems: cx.problems,
         });
     }
+    let defaults = applied_defaults(&raw, &load, serve.as_ref());
     let name = raw.name.clone().unwrap_or_else(|| {
         std::path::Path::new(file)
             .file_stem()
@@ -223,7 +224,141 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
                 .map(std::path::PathBuf::from),
             insecure: raw.tls.as_ref().is_some_and(|t| t.insecure),
         },
+        defaults,
     })
+}
+
+/// Every setting the file leaves out that changes what a run does, with the value used instead.
+fn applied_defaults(raw: &model::GateFile, load: &LoadProfile, serve: Option<&Serve>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut add = |key: &str, value: &str| out.push((key.to_string(), value.to_string()));
+    if raw.host.is_none() {
+        add("host", "none: give `--host URL` (or `--serve CMD`)");
+    }
+    if raw.timeout.is_none() {
+        add("timeout", "30s per request");
+    }
+    let l = &raw.load.value;
+    if load.open.is_none() && l.spawn_rate.is_none() {
+        add("load.spawn_rate", "all users at once");
+    }
+    if load.open.is_some() {
+        if l.max_connections.is_none() {
+            add("load.max_connections", "100");
+        }
+        if l.stages.is_some() && l.start_rate.is_none() {
+            add("load.start_rate", "0 arrivals/s");
+        }
+    }
+    if l.grace.is_none() {
+        add("load.grace", "5s");
+    }
+    if l.scenarios.is_none() && raw.scenarios.value.len() > 1 {
+        add("load.scenarios", "all scenarios, users shared by weight");
+    }
+    let mut expectless = 0;
+    for (name, sc) in &raw.scenarios.value {
+        let sc = &sc.value;
+        if sc.weight.is_none() && raw.scenarios.value.len() > 1 {
+            add(&format!("scenarios.{name}.weight"), "1");
+        }
+        if sc.think_time.is_none() {
+            add(
+                &format!("scenarios.{name}.think_time"),
+                "none: the next task starts at once",
+            );
+        }
+        let tasks: Vec<model::TaskSpec> = sc.tasks.value.iter().map(|t| model::TaskEntry::full(t).value).collect();
+        let unweighted = tasks.iter().filter(|t| t.weight.is_none()).count();
+        if unweighted > 0 && tasks.len() > 1 {
+            add(
+                &format!("scenarios.{name}.tasks[].weight"),
+                &format!("1 for {unweighted} of {} tasks", tasks.len()),
+            );
+        }
+        let requests = sc.on_start.iter().chain(sc.on_stop.iter()).chain(
+            tasks
+                .iter()
+                .flat_map(|t| t.request.iter().chain(t.sequence.iter().flatten())),
+        );
+        expectless += requests
+            .filter(|r| match &r.value {
+                RequestSpec::Short(_) => true,
+                RequestSpec::Full(f) => f.expect.is_none(),
+            })
+            .count();
+    }
+    if expectless > 0 {
+        add(
+            "expect",
+            &format!(
+                "any 2xx or 3xx status is a success ({} without `expect`)",
+                if expectless == 1 {
+                    "1 request".to_string()
+                } else {
+                    format!("{expectless} requests")
+                }
+            ),
+        );
+    }
+    if !raw.targets.is_empty() {
+        let v = raw.verdict.as_ref();
+        if v.and_then(|v| v.include_ramp_up).is_none() {
+            add("verdict.include_ramp_up", "false: targets judge the steady phase");
+        }
+        if v.and_then(|v| v.min_samples).is_none() {
+            add("verdict.min_samples", "1");
+        }
+        if v.and_then(|v| v.no_data.as_ref()).is_none() {
+            add("verdict.no_data", "fail");
+        }
+    }
+    if let Some(r) = &raw.regression {
+        let d = RegressionPolicy::default();
+        let pct = |x: f64| format!("{}%", x * 100.0);
+        if r.confidence.is_none() {
+            add("regression.confidence", &pct(d.confidence));
+        }
+        if r.min_effect.is_none() {
+            add("regression.min_effect", &format!("{}ms", d.min_effect_ms));
+        }
+        if r.noise.is_none() {
+            add(
+                "regression.noise",
+                &format!("{} (sequential comparisons only)", pct(d.noise)),
+            );
+        }
+        if r.min_samples.is_none() {
+            add("regression.min_samples", &d.min_samples.to_string());
+        }
+        if r.fail_on_inconclusive.is_none() {
+            add("regression.fail_on_inconclusive", "false");
+        }
+        if r.rounds.is_none() {
+            add(
+                "regression.rounds",
+                "one per 5 s of run time, 3 to 10 (when perfgate starts both builds)",
+            );
+        }
+        if r.confirm.is_none() {
+            add("regression.confirm", "0");
+        }
+    }
+    if let (Some(spec), Some(sv)) = (&raw.serve, serve) {
+        if spec.ready.is_none() {
+            add("serve.ready", "the gate's first GET without variables");
+        }
+        if spec.ready_timeout.is_none() {
+            add(
+                "serve.ready_timeout",
+                &super::duration::format_duration(sv.ready_timeout),
+            );
+        }
+        if spec.stop_grace.is_none() {
+            add("serve.stop_grace", &super::duration::format_duration(sv.stop_grace));
+        }
+    }
+    out
 }
 
 fn check_host(cx: &mut Ctx, h: &At<String>) {
@@ -454,7 +589,8 @@ fn scenario(
         );
     }
     let mut tasks = Vec::new();
-    for t in &s.tasks.value {
+    let task_specs: Vec<At<model::TaskSpec>> = s.tasks.value.iter().map(model::TaskEntry::full).collect();
+    for t in &task_specs {
         let tpos = Pos::of(t);
         let spec = &t.value;
         let requests: Vec<Request> = match (&spec.request, &spec.sequence) {
@@ -515,8 +651,7 @@ fn scenario(
     let mut defined: BTreeSet<String> = global_vars.clone();
     defined.extend(s.variables.keys().cloned());
     let raw_requests = s.on_start.iter().chain(s.on_stop.iter()).chain(
-        s.tasks
-            .value
+        task_specs
             .iter()
             .flat_map(|t| t.value.request.iter().chain(t.value.sequence.iter().flatten())),
     );

@@ -255,7 +255,7 @@ impl Client {
             Some(w) => w.max(self.backoff),
             None => self.backoff * 2u32.pow(attempt.saturating_sub(1)),
         };
-        eprintln!("perfgate: {what}: {last}; trying again in {:.1} s", wait.as_secs_f64());
+        errln!("perfgate: {what}: {last}; trying again in {:.1} s", wait.as_secs_f64());
         tokio::time::sleep(wait).await;
         Ok(())
     }

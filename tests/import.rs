@@ -1,0 +1,493 @@
+//! `perfgate import`: starter gates from an OpenAPI description and from a browser recording (HAR),
+//! printed for `perfgate validate` and `perfgate run` to take as they are. The inputs are real files
+//! in tests/data/.
+
+mod common;
+
+use common::{perfgate, repo_path, DemoChild, TempDir};
+use perfgate::gate::Gate;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// `perfgate import ARGS`: its stdout, after checking it exited 0 without a warning.
+fn import(args: &[&str]) -> (String, String) {
+    let mut all = vec!["import"];
+    all.extend_from_slice(args);
+    let out = perfgate(&all, None, LIMIT);
+    assert_eq!(out.code(), 0, "{}", out.both());
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    (out.stdout, out.stderr)
+}
+
+/// The gate with its commented-out tasks written back in (the lines that are YAML, not prose).
+fn uncommented(gate: &str) -> String {
+    gate.lines()
+        .map(|l| {
+            let t = l.trim_start();
+            let indent = &l[..l.len() - t.len()];
+            match t.strip_prefix("# ") {
+                Some(rest) if indent.len() == 6 && (rest.starts_with("- ") || rest.starts_with("  ")) => {
+                    format!("{indent}{rest}")
+                }
+                _ => l.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn an_openapi_description_of_a_fastapi_service_becomes_a_gate() {
+    let (gate, notes) = import(&["openapi", "tests/data/prismq-openapi.json"]);
+    let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
+    assert_eq!(g.name, "prismq_web_client_api");
+    assert_eq!(g.host.as_deref(), Some("http://127.0.0.1:8000"));
+    // Every GET operation is a task of weight 1, named by its summary.
+    let s = &g.scenarios[0];
+    let tasks: Vec<(&str, u32, &str)> = s
+        .tasks
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight, t.requests[0].name.as_str()))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("List Modules", 1, "GET /api/modules"),
+            ("Get Module", 1, "GET /api/modules/{module_id}"),
+            ("Get Module Config", 1, "GET /api/modules/{module_id}/config"),
+            ("List Runs", 1, "GET /api/runs"),
+            ("Health", 1, "GET /api/health"),
+            ("System Stats", 1, "GET /api/system/stats"),
+        ]
+    );
+    // A path parameter's example is a variable; one without is extracted from the answer that holds
+    // it as a field (the launch's `run_id`), and what reads it waits, commented, for that write.
+    assert_eq!(s.variables, [("module_id".to_string(), "youtube_shorts".to_string())]);
+    assert!(
+        gate.contains("#     expect: 202\n      #     extract:\n      #       run_id: \"$.run_id\""),
+        "{gate}"
+    );
+    assert!(
+        gate.contains("# needs `{run_id}`, which `Launch Module` extracts: uncomment both\n      # - name: Get Run\n"),
+        "{gate}"
+    );
+    // Writes are comments with their bodies (example, or built from the schema) and success status.
+    assert!(gate.contains("# Writes change the service's data"), "{gate}");
+    assert!(
+        gate.contains(
+            "#     json: {\"parameters\": {\"max_results\": 10}, \"save_config\": false}\n      #     expect: 202"
+        ),
+        "{gate}"
+    );
+    assert!(gate.contains("#     json: {\"parameters\": {\"max_results\": 50, \"category\": \"Gaming\"}}"));
+    assert!(
+        gate.contains("# targets:\n#   - select: total\n#     p95: < 500ms"),
+        "{gate}"
+    );
+    assert!(notes.is_empty(), "{notes}");
+
+    // Uncommented, the writes validate too.
+    let all = uncommented(&gate);
+    let g = Gate::parse("uncommented.yaml", &all).unwrap_or_else(|e| panic!("{e}\n{all}"));
+    let names = g.request_names();
+    for n in [
+        "GET /api/runs/{run_id}",
+        "GET /api/runs/{run_id}/logs",
+        "POST /api/modules/{module_id}/config",
+        "POST /api/modules/{module_id}/run",
+        "DELETE /api/runs/{run_id}",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} in {names:?}");
+    }
+    let launch = g.scenarios[0]
+        .requests()
+        .find(|r| r.name == "POST /api/modules/{module_id}/run")
+        .unwrap();
+    assert_eq!(launch.expect_status, [202]);
+}
+
+/// The imported gates run against the reference backend (the embedded demo) without a failure.
+#[test]
+fn the_imported_gates_run_against_the_reference_backend() {
+    for args in [
+        ["openapi", "tests/data/prismq-openapi.json"],
+        ["har", "tests/data/prismq-dashboard.har"],
+    ] {
+        runs_clean(&import(&args).0, args[0]);
+    }
+}
+
+fn runs_clean(gate: &str, what: &str) {
+    let dir = TempDir::new(&format!("import-run-{what}"));
+    let file = dir.write("imported.yaml", gate);
+    let demo = DemoChild::start();
+    let out = perfgate(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--host",
+            &demo.url,
+            "--users",
+            "4",
+            "--spawn-rate",
+            "4",
+            "--run-time",
+            "3s",
+            "--quiet",
+            "--out",
+            dir.join("results.json").to_str().unwrap(),
+        ],
+        None,
+        LIMIT,
+    );
+    assert_eq!(out.code(), 0, "{}", out.both());
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let (mut sent, mut failed) = (0, 0);
+    for r in results["requests"].as_array().unwrap() {
+        for phase in r["phases"].as_object().unwrap().values() {
+            sent += phase["requests"].as_u64().unwrap_or(0);
+            failed += phase["failures"].as_u64().unwrap_or(0);
+        }
+    }
+    assert!(
+        sent > 0 && failed == 0,
+        "{what}: {sent} sent, {failed} failed:\n{}",
+        out.stdout
+    );
+    for name in ["GET /api/modules", "GET /api/health"] {
+        assert!(out.stdout.contains(name), "{what}: {name}:\n{}", out.stdout);
+    }
+}
+
+#[test]
+fn a_browser_recording_becomes_a_sequence_per_page() {
+    let (gate, notes) = import(&["har", "tests/data/prismq-dashboard.har"]);
+    let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
+    assert_eq!(g.host.as_deref(), Some("http://127.0.0.1:8000"));
+    let s = &g.scenarios[0];
+    let tasks: Vec<(&str, Vec<&str>)> = s
+        .tasks
+        .iter()
+        .map(|t| (t.name.as_str(), t.requests.iter().map(|r| r.name.as_str()).collect()))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            (
+                "http://localhost:5173/",
+                vec!["GET /api/modules", "GET /api/health", "GET /api/system/stats"]
+            ),
+            (
+                "http://localhost:5173/modules/youtube_shorts",
+                vec![
+                    "GET /api/modules/youtube_shorts/config",
+                    "POST /api/modules/youtube_shorts/run",
+                    "GET /api/runs?limit=20"
+                ]
+            ),
+            ("http://localhost:5173/runs", vec!["GET /api/runs"]),
+        ]
+    );
+    let launch = s.requests().find(|r| r.method == perfgate::http::Method::Post).unwrap();
+    assert_eq!(
+        launch.json,
+        Some(serde_json::json!({"parameters": {"max_results": 10}, "save_config": false}))
+    );
+    // The gaps between one page's last answer and the next page's first request: 4268 and 2589 ms.
+    use std::time::Duration;
+    assert_eq!(s.think_time, (Duration::from_millis(2600), Duration::from_millis(4300)));
+    for note in [
+        "left out other hosts: fonts.gstatic.com (1), localhost:5173 (3), www.google-analytics.com (1)",
+        "left out 1 static asset of 127.0.0.1:8000",
+        "left out 1 CORS preflight (OPTIONS)",
+        "left out POST /login: its body is `application/x-www-form-urlencoded`",
+        "left out 1 entry that is not an http(s) request",
+        "the recording sends `Authorization`, which is not copied (a secret)",
+    ] {
+        assert!(notes.contains(note), "no `{note}` in\n{notes}");
+    }
+    // A recorded session is a secret: no cookie, no form password in the gate.
+    for secret in ["c2VjcmV0LXNlc3Npb24", "hunter2", "Cookie", "eyJhbGciOiJIUzI1NiJ9"] {
+        assert!(!gate.contains(secret), "{secret} in\n{gate}");
+    }
+}
+
+#[test]
+fn a_recording_can_keep_another_host_and_its_static_assets() {
+    let (gate, _) = import(&[
+        "har",
+        "tests/data/prismq-dashboard.har",
+        "--from-host",
+        "localhost:5173",
+        "--keep-static",
+    ]);
+    let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
+    assert_eq!(g.host.as_deref(), Some("http://localhost:5173"));
+    assert_eq!(
+        g.request_names(),
+        ["GET /", "GET /assets/index-4f2a9c.js", "GET /assets/index-81bd20.css"]
+    );
+    // One page: no gap to take a think time from, so the usual one, said so.
+    assert!(gate.contains("the recording has one page"), "{gate}");
+
+    let out = perfgate(
+        &[
+            "import",
+            "har",
+            "tests/data/prismq-dashboard.har",
+            "--from-host",
+            "example.org",
+        ],
+        None,
+        LIMIT,
+    );
+    assert_eq!(out.code(), 2, "{}", out.both());
+    assert!(
+        out.stderr
+            .contains("no request of the recording went to `example.org`; its hosts: 127.0.0.1:8000, fonts.gstatic.com, localhost:5173"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_yaml_openapi_3_0_description_with_refs_examples_and_a_server_path() {
+    let (gate, notes) = import(&["openapi", "tests/data/posts-openapi.yaml"]);
+    let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
+    assert_eq!(g.host.as_deref(), Some("https://blog.example.test"));
+    let names = g.request_names();
+    assert_eq!(
+        names,
+        ["GET /v2/posts?page-size=20", "GET /v2/posts/{post_id}"],
+        "{gate}"
+    );
+    // `post-id` is not a variable name: it becomes `post_id`, set from the path item's `examples`.
+    assert_eq!(g.scenarios[0].variables, [("post_id".to_string(), "1".to_string())]);
+    // A variable only a list's first item holds is offered, not extracted (an empty list would fail).
+    assert!(
+        gate.contains("# needs `{userId}`: `listPosts` answers it as `$[0].userId` when its list is not empty"),
+        "{gate}"
+    );
+    // A required query parameter without an example keeps its task a comment, and says why.
+    assert!(
+        gate.contains("# needs the query parameter `q`: the description gives no example\n      # - name: search"),
+        "{gate}"
+    );
+    // The write: allOf merged, the required header from the environment, 201 expected.
+    let all = uncommented(&gate);
+    assert!(
+        all.contains("json: {\"title\": \"Load testing in CI\", \"body\": \"string\", \"draft\": true}"),
+        "{all}"
+    );
+    assert!(all.contains("X-Api-Key: \"${env:X_API_KEY}\""), "{all}");
+    assert!(all.contains("expect: 201"), "{all}");
+    assert!(notes.is_empty(), "{notes}");
+}
+
+#[test]
+fn malformed_inputs_are_refused_with_exit_2() {
+    let dir = TempDir::new("import-bad");
+    let cases = [
+        (
+            "swagger.json",
+            "{\"swagger\": \"2.0\", \"paths\": {}}",
+            "Swagger 2.0 is not OpenAPI 3",
+        ),
+        (
+            "broken.json",
+            "{\n  \"openapi\": \"3.1.0\",\n  \"paths\": {,}\n}",
+            "broken.json:3:13: not valid JSON",
+        ),
+        (
+            "nopaths.yaml",
+            "openapi: 3.1.0\ninfo: {title: x, version: '1'}\n",
+            "has no `paths`",
+        ),
+        ("gate.yaml", "version: 1\n", "not an OpenAPI 3 description"),
+        (
+            "broken.har",
+            "{\"log\": {\"entries\": [}}",
+            "broken.har:1:22: not valid JSON",
+        ),
+        ("nolog.har", "{\"entries\": []}", "not a HAR file: it has no `log`"),
+        (
+            "empty.har",
+            "{\"log\": {\"version\": \"1.2\", \"entries\": []}}",
+            "has no `log.entries`",
+        ),
+    ];
+    for (name, text, says) in cases {
+        let file = dir.write(name, text);
+        let format = if name.ends_with(".har") { "har" } else { "openapi" };
+        let out = perfgate(&["import", format, file.to_str().unwrap()], None, LIMIT);
+        assert_eq!(out.code(), 2, "{name}: {}", out.both());
+        assert!(out.stderr.starts_with("error: "), "{name}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{name}: no `{says}` in {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{name}: {}", out.stdout);
+    }
+    let missing = repo_path("tests/data/no-such-openapi.json");
+    let out = perfgate(&["import", "openapi", missing.to_str().unwrap()], None, LIMIT);
+    assert_eq!(out.code(), 2, "{}", out.both());
+    assert!(
+        out.stderr.contains("no-such-openapi.json: cannot read it"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn the_reference_locustfile_becomes_the_same_load_test() {
+    let (gate, notes) = import(&["locust", "tests/data/locust/prismq.py"]);
+    assert!(notes.is_empty(), "everything translates: {notes}");
+    let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
+    assert_eq!(g.host.as_deref(), Some("http://127.0.0.1:8000"));
+    use std::time::Duration;
+    let summary: Vec<(&str, u32, (Duration, Duration))> = g
+        .scenarios
+        .iter()
+        .map(|s| (s.name.as_str(), s.weight, s.think_time))
+        .collect();
+    let s = |a: u64, b: u64| (Duration::from_millis(a), Duration::from_millis(b));
+    assert_eq!(
+        summary,
+        [
+            ("WebClientUser", 1, s(1000, 3000)),
+            ("HighLoadUser", 2, s(500, 1000)),
+            ("BurstUser", 1, s(5000, 10000)),
+        ]
+    );
+    let web = &g.scenarios[0];
+    let tasks: Vec<(&str, u32, &str)> = web
+        .tasks
+        .iter()
+        .map(|t| (t.name.as_str(), t.weight, t.requests[0].name.as_str()))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("get_modules", 5, "GET /api/modules"),
+            ("get_module_config", 3, "/api/modules/[id]/config"),
+            ("health_check", 2, "GET /api/health"),
+            ("launch_module", 1, "POST /api/modules/{module_id}/run"),
+            ("get_logs", 1, "GET /api/runs/{run_id}/logs?tail=100"),
+        ]
+    );
+    // `response.json()[...]` assigned to `self.x` is an `extract` on that request.
+    let extract = |r: &perfgate::gate::Request| r.extract.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    assert_eq!(extract(&web.on_start[0]), ["module_id"]);
+    assert!(gate.contains("module_id: \"$.modules[0].id\""), "{gate}");
+    assert_eq!(extract(&web.tasks[3].requests[0]), ["run_id"]);
+    assert_eq!(
+        web.tasks[3].requests[0].json,
+        Some(serde_json::json!({"parameters": {"max_results": 10}, "save_config": false}))
+    );
+    assert_eq!(web.on_stop[0].name, "DELETE /api/runs/{run_id}");
+    // Several requests in one task are a sequence.
+    let burst: Vec<&str> = g.scenarios[2].tasks[0]
+        .requests
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(
+        burst,
+        [
+            "GET /api/modules",
+            "GET /api/runs",
+            "GET /api/system/stats",
+            "GET /api/health"
+        ]
+    );
+
+    // And it runs against the reference backend.
+    let dir = TempDir::new("import-locust-run");
+    let file = dir.write("imported.yaml", &gate);
+    let demo = DemoChild::start();
+    let out = perfgate(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--host",
+            &demo.url,
+            "-u",
+            "6",
+            "-r",
+            "6",
+            "-t",
+            "3s",
+            "--quiet",
+        ],
+        None,
+        LIMIT,
+    );
+    assert_eq!(out.code(), 0, "{}", out.both());
+    assert!(out.stdout.contains("GET /api/modules"), "{}", out.stdout);
+}
+
+#[test]
+fn what_a_locustfile_does_that_a_gate_cannot_is_listed_with_file_and_line() {
+    let (gate, notes) = import(&["locust", "tests/data/locust/unsupported.py"]);
+    let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
+    let f = "tests/data/locust/unsupported.py";
+    for (line, what) in [
+        (6, "the task set `Checkout` is not translated"),
+        (
+            13,
+            "`wait_time = constant_pacing(2)`: perfgate's think time is a fixed pause or a range",
+        ),
+        (14, "`tasks = [Checkout]`"),
+        (16, "the decorator `@tag(\"browse\")` is not translated"),
+        (19, "`for page in range(3):`"),
+        (25, "`data=` of `self.client.post` is not translated"),
+        (
+            29,
+            "the checks inside `with ... catch_response=True` other than the status code",
+        ),
+        (41, "the method `pick` is neither a task nor on_start/on_stop"),
+    ] {
+        let text = format!("{f}:{line}: {what}");
+        assert!(notes.contains(&format!("note: {text}")), "no note `{text}` in\n{notes}");
+        assert!(
+            gate.contains(&format!("# not translated: {text}")),
+            "no comment `{text}` in\n{gate}"
+        );
+    }
+    // FastHttpUser classes are users; `constant(0.25)` a fixed think time; `request("HEAD", ..., name=)`.
+    let names: Vec<&str> = g.scenarios.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["ShopUser", "QuietUser"]);
+    assert_eq!(g.scenarios[1].think_time.0, std::time::Duration::from_millis(250));
+    assert_eq!(g.scenarios[1].tasks[0].requests[0].name, "ping");
+    // The POST with a form body is not sent half-translated: it is a comment.
+    let shop: Vec<&str> = g.scenarios[0].tasks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(shop, ["browse", "check", "order"]);
+    // `catch_response` status checks are `expect`: `!= 200`, and `in (201, 409)`; the one without an
+    // `elif` is translated whole (no note for line 36).
+    let expect: Vec<Vec<u16>> = g.scenarios[0].tasks[1..]
+        .iter()
+        .map(|t| t.requests[0].expect_status.clone())
+        .collect();
+    assert_eq!(expect, [vec![200], vec![201, 409]]);
+    assert!(!notes.contains("unsupported.py:36"), "{notes}");
+    assert!(gate.contains("      # - name: login\n"), "{gate}");
+    // No secret of the file reaches the gate.
+    assert!(!gate.contains("hunter2"));
+}
+
+#[test]
+fn a_locustfile_that_is_not_python_is_refused_with_its_line() {
+    let dir = TempDir::new("import-locust-bad");
+    let file = dir.write("bad.py", "from locust import HttpUser\n\nclass U(HttpUser:\n    pass\n");
+    let out = perfgate(&["import", "locust", file.to_str().unwrap()], None, LIMIT);
+    assert_eq!(out.code(), 2, "{}", out.both());
+    assert!(out.stderr.contains("bad.py:3:"), "{}", out.stderr);
+    assert!(out.stderr.contains("not valid Python"), "{}", out.stderr);
+    let file = dir.write("none.py", "import locust\n\nclass Helper:\n    pass\n");
+    let out = perfgate(&["import", "locust", file.to_str().unwrap()], None, LIMIT);
+    assert_eq!(out.code(), 2, "{}", out.both());
+    assert!(
+        out.stderr.contains("no class derives from HttpUser or FastHttpUser"),
+        "{}",
+        out.stderr
+    );
+}
