@@ -294,6 +294,15 @@ fn gate_rows() -> Vec<Row> {
             &["`abandoned` is counted for the whole run", "needs `select: total`"],
         ),
         gate(
+            "request-name-escape",
+            good(
+                "          path: /launch",
+                "          path: /launch\n          name: \"launch\\e[2J\"",
+            ),
+            (18, 11),
+            &["contains the control character U+001B", "remove it from `name:`"],
+        ),
+        gate(
             "run-time-no-unit",
             good("run_time: 10s", "run_time: 1h30"),
             (9, 13),

@@ -128,8 +128,35 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
 
     // One name, one method: the stats key is the name, so a GET and a POST under one name would be
     // counted (and judged) as one row.
+    // Names reach terminals and reports: a control character (an ESC sequence, a line break) would
+    // rewrite the terminal or break a report line.
+    let control = |n: &str| n.chars().find(|c| c.is_control());
+    for sc in &scenarios {
+        if let Some(c) = control(&sc.name) {
+            cx.err(
+                sc.pos,
+                format!(
+                    "the scenario name `{}` contains the control character U+{:04X}: names are printed on terminals and in reports",
+                    sc.name.escape_debug(),
+                    c as u32
+                ),
+                Some("remove it from the name".into()),
+            );
+        }
+    }
     let mut seen: Vec<(&str, crate::http::Method, Pos)> = Vec::new();
     for r in scenarios.iter().flat_map(Scenario::requests) {
+        if let Some(c) = control(&r.name) {
+            cx.err(
+                r.pos,
+                format!(
+                    "the request name `{}` contains the control character U+{:04X}: names are printed on terminals and in reports",
+                    r.name.escape_debug(),
+                    c as u32
+                ),
+                Some("remove it from `name:`".into()),
+            );
+        }
         match seen.iter().find(|(n, _, _)| *n == r.name) {
             Some((_, m, at)) if *m != r.method => cx.err(
                 r.pos,
