@@ -990,3 +990,35 @@ fn the_service_log_never_goes_beside_a_device() {
         .unwrap_or_else(|| panic!("{}", out.stderr));
     assert!(!line.contains("(output: /dev/"), "{line}");
 }
+
+/// A literal non-ASCII path is sent percent-encoded (UTF-8), as a variable's value is. Before: the raw
+/// bytes went into the request line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_literal_non_ascii_path_is_percent_encoded() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |u: axum::http::Uri| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push(u.path().to_string());
+            "ok"
+        }
+    });
+    let server = common::TestServer::start(app).await;
+    let url = server.url();
+    let out = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-non-ascii");
+        let gate = dir.write(
+            "g.yaml",
+            "version: 1\nload: {users: 1, run_time: 1s}\nscenarios:\n  A:\n    think_time: 100ms\n    tasks:\n      - request: GET /café\n",
+        );
+        common::perfgate(&["run", s(&gate), "--host", &url, "-q"], None, Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
+    let paths = seen.lock().unwrap().clone();
+    assert!(!paths.is_empty(), "nothing arrived: {}", out.both());
+    assert!(paths.iter().all(|p| p == "/caf%C3%A9"), "{paths:?}");
+    assert!(!out.stdout.contains("failed"), "{}", out.stdout);
+}

@@ -275,10 +275,26 @@ fn header(cx: &mut Ctx, name: &str, value: &str, pos: Pos) -> Option<(String, Te
         cx.err(pos, format!("`{name}` is not a valid HTTP header name"), None);
         return None;
     }
+    let secret = super::error::SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str());
+    if let Some(c) = value.chars().find(|&c| c.is_control() && c != '\t') {
+        let shown = if secret {
+            "its value (not shown: it may be a secret)".to_string()
+        } else {
+            format!("its value `{}`", value.escape_debug())
+        };
+        cx.err(
+            pos,
+            format!(
+                "header `{name}`: {shown} contains the control character U+{:04X}; a header value is one line of text",
+                c as u32
+            ),
+            None,
+        );
+        return None;
+    }
     match Template::parse(value) {
         Ok(t) => Some((name.to_string(), t)),
         Err(e) => {
-            let secret = super::error::SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str());
             let e = if secret {
                 "its value is not a valid template (the value is not shown: it may be a secret); use `${env:NAME}` for secrets".to_string()
             } else {
@@ -661,6 +677,24 @@ fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Templa
             }
         }
     };
+    // What `run` would refuse as an invalid URI is refused here, with the file's line.
+    if let Some(c) = path_text.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        let what = match c {
+            ' ' => "a space (write it as `%20`)".to_string(),
+            c => format!("the character U+{:04X} (percent-encode it)", c as u32),
+        };
+        let at = if matches!(spec.value, RequestSpec::Short(_)) {
+            pos
+        } else {
+            cx.value_pos(pos, "path")
+        };
+        cx.err(
+            at,
+            format!("the path `{}` contains {what}", path_text.escape_debug()),
+            None,
+        );
+        return None;
+    }
     let path = parse(cx, "path", &path_text)?;
     if path.envs().next().is_some() {
         cx.err(pos, "`${env:..}` is for header values, not paths", None);

@@ -518,6 +518,14 @@ fn compile_request(
 ) -> Result<PlannedRequest, String> {
     let method = r.method;
     let mut uri = compile_text(&r.path, false, vars, idx, env)?;
+    // Literal non-ASCII text in a path is sent UTF-8 and percent-encoded, as variables are.
+    for p in &mut uri.pieces {
+        if let Piece::Lit(s) = p {
+            if !s.is_ascii() {
+                *s = encode_non_ascii(s);
+            }
+        }
+    }
     if !base.prefix.is_empty() {
         uri.pieces.insert(0, Piece::Lit(base.prefix.clone()));
     }
@@ -694,6 +702,22 @@ pub fn render_json(v: &serde_json::Value, vars: &[Option<String>]) -> serde_json
         Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), render_json(x, vars))).collect()),
         other => other.clone(),
     }
+}
+
+/// `s` with every byte outside ASCII percent-encoded (`/café` → `/caf%C3%A9`).
+fn encode_non_ascii(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
 }
 
 fn merge_lits(t: &mut Text) {
