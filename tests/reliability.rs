@@ -1022,3 +1022,26 @@ async fn a_literal_non_ascii_path_is_percent_encoded() {
     assert!(paths.iter().all(|p| p == "/caf%C3%A9"), "{paths:?}");
     assert!(!out.stdout.contains("failed"), "{}", out.stdout);
 }
+
+/// `run_time: 0.000000001s` ran 1 ms and a `rps` target judged 24 requests as 24,000 req/s; a rate
+/// over less than a second is now no data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_over_less_than_a_second_is_no_data() {
+    let server = ok_server().await;
+    let url = server.url();
+    let out = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-tiny-run");
+        let gate = dir.write(
+            "g.yaml",
+            "version: 1\nload: {users: 2, run_time: 0.000000001s}\nscenarios: {A: {tasks: [{request: GET /}]}}\ntargets:\n  - {select: total, rps: < 100}\n",
+        );
+        common::perfgate(&["run", s(&gate), "--host", &url, "-q"], None, Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.stdout.contains("a request rate needs at least 1 s"),
+        "{}",
+        out.both()
+    );
+}
