@@ -1045,3 +1045,39 @@ async fn a_rate_over_less_than_a_second_is_no_data() {
         out.both()
     );
 }
+
+/// A gate's `Host` header names a virtual host and is sent (before: silently replaced by the
+/// target's, so virtual hosts could not be tested).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_host_header_is_sent() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |h: axum::http::HeaderMap| {
+        let log = log.clone();
+        async move {
+            let host: Vec<String> = h
+                .get_all("host")
+                .iter()
+                .map(|v| v.to_str().unwrap_or("?").to_string())
+                .collect();
+            log.lock().unwrap().push(host.join(","));
+            "ok"
+        }
+    });
+    let server = common::TestServer::start(app).await;
+    let url = server.url();
+    let out = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-vhost");
+        let gate = dir.write(
+            "g.yaml",
+            "version: 1\nheaders: {Host: shop.example.test}\nload: {users: 1, run_time: 1s}\nscenarios:\n  A:\n    think_time: 100ms\n    tasks:\n      - request: GET /\n",
+        );
+        common::perfgate(&["run", s(&gate), "--host", &url, "-q"], None, Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
+    let hosts = seen.lock().unwrap().clone();
+    assert!(!hosts.is_empty(), "nothing arrived: {}", out.both());
+    assert!(hosts.iter().all(|h| h == "shop.example.test"), "{hosts:?}");
+}

@@ -94,6 +94,8 @@ pub struct PlannedRequest {
     pub close: bool,
     /// Headers with variables.
     pub var_headers: Vec<(HeaderName, Text)>,
+    /// The gate's own `Host` header (a virtual host), sent instead of the target's.
+    pub host: Option<Text>,
     /// Body.
     pub body: Body,
     /// Acceptable statuses (empty: 2xx, 3xx).
@@ -552,13 +554,16 @@ fn compile_request(
     let mut headers = HeaderMap::new();
     let mut var_headers = Vec::new();
     let mut needs: Vec<usize> = Vec::new();
+    let mut host = None;
     for (k, v) in &r.headers {
         let hname = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name `{k}`"))?;
-        // The target sets Host, and perfgate frames the body itself (Content-Length).
-        if hname == hyper::header::HOST
-            || hname == hyper::header::CONTENT_LENGTH
-            || hname == hyper::header::TRANSFER_ENCODING
-        {
+        // A gate's Host header names a virtual host: it is sent instead of the target's.
+        if hname == hyper::header::HOST {
+            host = Some(compile_text(v, false, vars, idx, env)?);
+            continue;
+        }
+        // perfgate frames the body itself (Content-Length).
+        if hname == hyper::header::CONTENT_LENGTH || hname == hyper::header::TRANSFER_ENCODING {
             continue;
         }
         // A later header of the same name (in any case) replaces an earlier one.
@@ -628,6 +633,7 @@ fn compile_request(
         fixed_headers,
         close,
         var_headers,
+        host,
         body,
         expect_status: r.expect_status.clone(),
         expect_json: r.expect_json.clone(),

@@ -294,7 +294,16 @@ impl<'a> User<'a> {
             }
         }
         w.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-        w.extend_from_slice(self.shared.endpoints[side].host.as_bytes());
+        let gate_host = req.host.as_ref().and_then(|t| {
+            self.uri_buf.clear();
+            t.render(vars, false, &mut self.uri_buf);
+            (!self.uri_buf.is_empty() && valid_header_value(&self.uri_buf)).then_some(())
+        });
+        match gate_host {
+            // The gate's virtual host.
+            Some(()) => w.extend_from_slice(self.uri_buf.as_bytes()),
+            None => w.extend_from_slice(self.shared.endpoints[side].host.as_bytes()),
+        }
         w.extend_from_slice(b"\r\n");
         w.extend_from_slice(&req.fixed_headers);
         for (name, text) in &req.var_headers {
