@@ -322,6 +322,12 @@ fn gate_rows() -> Vec<Row> {
             ],
         ),
         gate(
+            "empty-file",
+            "# nothing here yet\n\n".to_string(),
+            (1, 1),
+            &["the gate file is empty", "`version: 1`", "perfgate schema"],
+        ),
+        gate(
             "run-time-no-unit",
             good("run_time: 10s", "run_time: 1h30"),
             (9, 13),

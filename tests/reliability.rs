@@ -1081,3 +1081,24 @@ async fn a_gate_host_header_is_sent() {
     assert!(!hosts.is_empty(), "nothing arrived: {}", out.both());
     assert!(hosts.iter().all(|h| h == "shop.example.test"), "{hosts:?}");
 }
+
+/// `perfgate validate -` reads the gate from standard input (before: "No such file or directory").
+#[test]
+fn a_gate_on_standard_input() {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(["validate", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(CLOSED.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    assert!(o.contains("<stdin>: valid gate"), "{o}");
+}
