@@ -1102,3 +1102,66 @@ fn a_gate_on_standard_input() {
     assert_eq!(out.status.code(), Some(0), "{o}{e}");
     assert!(o.contains("<stdin>: valid gate"), "{o}");
 }
+
+/// Extract and check failures say why (before: no reason, an HTML or gzip answer looked like any
+/// other): not JSON (HTML, gzip), a value missing, a value other than expected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extract_and_check_failures_say_why() {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/html", get(|| async { "<html>login</html>" }))
+        .route(
+            "/gzip",
+            get(|| async { axum::body::Bytes::from_static(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]) }),
+        )
+        .route("/json", get(|| async { r#"{"state": "queued"}"# }));
+    let server = common::TestServer::start(app).await;
+    let url = server.url();
+    let (out, results, _dir) = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-extract-reasons");
+        let gate = dir.write(
+            "g.yaml",
+            r#"version: 1
+load: {users: 1, run_time: 1s}
+scenarios:
+  A:
+    think_time: 50ms
+    tasks:
+      - request: {path: /html, extract: {id: $.id}}
+      - request: {path: /gzip, extract: {id: $.id}}
+      - request: {path: /json, extract: {id: $.id}}
+      - request: {path: /json, name: state, expect: {json: {$.state: done}}}
+"#,
+        );
+        let results = dir.join("r.json");
+        let out = common::perfgate(
+            &["run", s(&gate), "--host", &url, "-q", "--out", s(&results)],
+            None,
+            Duration::from_secs(30),
+        );
+        (out, results, dir)
+    })
+    .await
+    .unwrap();
+    let r = perfgate::metrics::Results::read(&results).unwrap_or_else(|e| panic!("{e}\n{}", out.both()));
+    let reasons = |name: &str| -> Vec<String> {
+        common::stats(&r, name)
+            .failure_reasons
+            .iter()
+            .map(|x| x.reason.clone())
+            .collect()
+    };
+    assert_eq!(
+        reasons("GET /html"),
+        ["the answer is HTML or XML, not JSON"],
+        "{}",
+        out.stdout
+    );
+    assert!(
+        reasons("GET /gzip")[0].contains("gzip-compressed"),
+        "{:?}",
+        reasons("GET /gzip")
+    );
+    assert_eq!(reasons("GET /json"), ["`$.id` is missing from the answer"]);
+    assert_eq!(reasons("state"), [r#"`$.state` is "queued", expected "done""#]);
+}
