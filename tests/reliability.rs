@@ -1165,3 +1165,39 @@ scenarios:
     assert_eq!(reasons("GET /json"), ["`$.id` is missing from the answer"]);
     assert_eq!(reasons("state"), [r#"`$.state` is "queued", expected "done""#]);
 }
+
+/// Arrivals still queued when the run stops are not task runs (before: a user that took one after the
+/// stop counted a run whose request was never sent, so runs exceeded requests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_arrivals_after_the_stop_are_not_counted_as_task_runs() {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            "ok"
+        }),
+    );
+    let server = common::TestServer::start(app).await;
+    let url = server.url();
+    let (out, results, _dir) = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-arrivals-after-stop");
+        let gate = dir.write(
+            "g.yaml",
+            "version: 1\nload: {arrival_rate: 400, run_time: 2s, max_connections: 8}\nscenarios:\n  A:\n    tasks:\n      - request: GET /slow\n",
+        );
+        let results = dir.join("r.json");
+        let out = common::perfgate(
+            &["run", s(&gate), "--host", &url, "-q", "--out", s(&results)],
+            None,
+            Duration::from_secs(30),
+        );
+        (out, results, dir)
+    })
+    .await
+    .unwrap();
+    let r = perfgate::metrics::Results::read(&results).unwrap_or_else(|e| panic!("{e}\n{}", out.both()));
+    let (runs, _) = common::task(&r, "GET /slow");
+    let sent = r.total(true).requests + r.load.abandoned_requests;
+    assert_eq!(runs, sent, "every task run sent its one request\n{}", out.stdout);
+}

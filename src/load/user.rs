@@ -135,6 +135,10 @@ impl<'a> User<'a> {
 
     /// Picks a task by weight and runs it; its first send was planned for `intended`.
     pub async fn task(&mut self, intended: Option<Instant>) {
+        // An arrival taken after the stop is not a run: nothing would be sent.
+        if self.stopping() {
+            return;
+        }
         let s = self.scenario;
         let total = s.cumulative.last().copied().unwrap_or(0);
         if total == 0 {
