@@ -1201,3 +1201,43 @@ async fn queued_arrivals_after_the_stop_are_not_counted_as_task_runs() {
     let sent = r.total(true).requests + r.load.abandoned_requests;
     assert_eq!(runs, sent, "every task run sent its one request\n{}", out.stdout);
 }
+
+/// A mistake on a 500 KB line shows a short window of it, not the whole line; deep nesting is called
+/// deep nesting (before: the whole line echoed, and "alias bombs" blamed for plain nesting).
+#[test]
+fn diagnostics_stay_short_for_huge_lines_and_name_deep_nesting() {
+    let dir = TempDir::new("rel-huge-line");
+    let huge = format!("version: 1\nhost: \"{}\" oops\n", "a".repeat(500_000));
+    let g = dir.write("huge.yaml", &huge);
+    let out = run_captured(&dir.0, &["validate", s(&g)]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        &out.stderr[..out.stderr.len().min(500)]
+    );
+    assert!(out.stderr.len() < 2_000, "stderr is {} bytes", out.stderr.len());
+    let deep = format!(
+        "version: 1\nload: {{users: 1, run_time: 1s}}\nscenarios:\n  A:\n    tasks:\n      - request: {{path: /, json: {}{}}}\n",
+        "[".repeat(5_000),
+        "]".repeat(5_000)
+    );
+    let g = dir.write("deep.yaml", &deep);
+    let out = run_captured(&dir.0, &["validate", s(&g)]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        &out.stderr[..out.stderr.len().min(500)]
+    );
+    assert!(
+        out.stderr.contains("nests deeper"),
+        "{}",
+        &out.stderr[..out.stderr.len().min(500)]
+    );
+    assert!(
+        !out.stderr.contains("alias"),
+        "{}",
+        &out.stderr[..out.stderr.len().min(500)]
+    );
+}
