@@ -88,6 +88,13 @@ impl fmt::Display for GateError {
     }
 }
 
+/// Whether YAML text refers to an anchor (`*name` after a space, `[`, `,` or `:`).
+fn has_alias(source: &str) -> bool {
+    let b = source.as_bytes();
+    b.windows(3)
+        .any(|w| matches!(w[0], b' ' | b'[' | b',' | b':' | b'-') && w[1] == b'*' && w[2].is_ascii_alphanumeric())
+}
+
 /// Characters of a source line a snippet shows at most, around the problem's column.
 const SNIPPET_CHARS: usize = 120;
 
@@ -231,7 +238,7 @@ pub fn from_yaml(err: &serde_saphyr::Error, source: &str) -> Problem {
     } else if message.starts_with("budget breached") {
         message = if message.contains("Depth") {
             "the YAML nests deeper than the parser allows: a gate file is a few levels deep".into()
-        } else if message.contains("Alias") || message.contains("Anchor") {
+        } else if message.contains("Alias") || message.contains("Anchor") || has_alias(source) {
             "the YAML expands past the parser's budget (an alias repeated until it multiplies the document): a gate file needs no alias bombs".into()
         } else {
             "the YAML is larger than the parser allows for a gate file (too many values or too much text)".into()
