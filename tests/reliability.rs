@@ -759,6 +759,15 @@ async fn host_urls_never_leak_credentials_and_are_parsed_strictly() {
         (format!("http://127.0.0.1:{port}/?api_key=s3cr3t"), "query"),
         (format!("http://127.0.0.1:+{port}"), "is not a port"),
         (format!("http://::1:{port}"), "IPv6 address goes in brackets"),
+        // Before: blamed on `request GET /` ("invalid path"), or "cannot reach" (exit 3).
+        (
+            format!("http://127.0.0.1:{port}/a b"),
+            "the path prefix `/a b` holds ` `",
+        ),
+        (
+            format!("http://exa mple:{port}"),
+            "`exa mple` is not a host name or address",
+        ),
     ];
     for (host, says) in bad {
         let g = gate.clone();
