@@ -1250,3 +1250,21 @@ fn diagnostics_stay_short_for_huge_lines_and_name_deep_nesting() {
         &out.stderr[..out.stderr.len().min(500)]
     );
 }
+
+/// `perfgate demo --gate FILE` runs the gate's own load: before, the demo's 20 s default replaced its
+/// run time, and a staged gate was refused ("--run-time cannot stretch a staged arrival rate").
+#[test]
+fn demo_with_a_staged_gate_runs_its_stages() {
+    let dir = TempDir::new("rel-demo-staged");
+    let g = dir.write(
+        "staged.yaml",
+        "version: 1\nload:\n  stages:\n    - {duration: 1s, rate: 5}\nscenarios:\n  A:\n    tasks:\n      - request: GET /api/health\n",
+    );
+    let out = run_captured(&dir.0, &["demo", "--gate", s(&g), "-q"]);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", out.both());
+    assert!(
+        out.stderr.contains("for 1s"),
+        "the gate's 1 s, not 20 s: {}",
+        out.stderr
+    );
+}

@@ -129,7 +129,11 @@ pub async fn demo(opts: &DemoOptions) -> Result<Outcome, Error> {
         .map_err(|e| Error::untrusted(format_args!("cannot start the demo backend: {e}"), None))?;
     let mut run_opts = opts.run.clone();
     run_opts.host = Some(server.url());
-    run_opts.load.run_time = run_opts.load.run_time.or(Some(Duration::from_secs(20)));
+    // The embedded gate runs 20 s unless told otherwise; a gate file keeps its own run time (a staged
+    // arrival rate cannot be stretched).
+    if opts.gate.is_none() {
+        run_opts.load.run_time = run_opts.load.run_time.or(Some(Duration::from_secs(20)));
+    }
     let outcome = run(&gate, &run_opts).await;
     server.stop().await;
     outcome
