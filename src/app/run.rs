@@ -209,6 +209,9 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
     };
     if let Some(p) = &opts.baseline_out {
         report::check_writable(p).map_err(|e| Error::input(format_args!("--baseline-out {e}")))?;
+        if report::is_stdout(p) {
+            crate::stdout_is_a_report();
+        }
     }
     if let Some(b) = &base_url {
         engine::check_duet(&plan, b).map_err(Error::input)?;
