@@ -1268,3 +1268,18 @@ fn demo_with_a_staged_gate_runs_its_stages() {
         out.stderr
     );
 }
+
+/// `serve-demo --leak-kb` beyond what the demo leaks in all is refused (before: accepted, and the
+/// first request asked for one allocation of about 100 TB); serve-demo checks its knobs as demo does.
+#[test]
+fn serve_demo_checks_its_knobs() {
+    let dir = TempDir::new("rel-leak-kb");
+    for args in [
+        ["serve-demo", "--port", "0", "--leak-kb", "99999999999"],
+        ["serve-demo", "--port", "0", "--cpu-work", "5s"],
+    ] {
+        let out = run_captured(&dir.0, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.both());
+        assert!(out.stderr.starts_with("error: --"), "{}", out.stderr);
+    }
+}

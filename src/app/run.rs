@@ -431,6 +431,7 @@ fn load_text(plan: &Plan) -> String {
 
 /// Serves the embedded demo backend on 127.0.0.1:`port` until a stop signal.
 pub async fn serve_demo(port: u16, knobs: crate::demo::DemoOptions) -> Result<Outcome, Error> {
+    knobs.validate().map_err(Error::input)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
         Error::input(format_args!(
             "cannot listen on 127.0.0.1:{port}: {e} (pick another with --port, or --port 0 for any free port)"
@@ -441,6 +442,7 @@ pub async fn serve_demo(port: u16, knobs: crate::demo::DemoOptions) -> Result<Ou
         Err(e) => errln!("warning: {e}"),
     }
     let signals = Signals::install();
+    signals.on_first_say("perfgate demo backend: stopping (a second signal exits at once)");
     let shutdown = async move { signals.first().await };
     crate::demo::serve(listener, knobs, shutdown)
         .await
