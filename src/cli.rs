@@ -294,7 +294,7 @@ pub struct DemoArgs {
     /// Gate file to run instead of the embedded gates/prismq.yaml.
     #[arg(long)]
     pub gate: Option<PathBuf>,
-    /// Load settings (run time defaults to 20s here).
+    /// Load settings (the embedded gate runs 20s unless --run-time says otherwise; a --gate file keeps its own run time).
     #[command(flatten)]
     pub load: LoadArgs,
     /// Demo knobs.

@@ -107,3 +107,35 @@ fn the_leaves_and_the_engine_stay_below_the_app() {
         }
     }
 }
+
+/// Every print goes through `outln!` / `errln!`: `println!` panics on a closed pipe (`perfgate run
+/// ... | head -1`) and would lose the reports (issue 15).
+#[test]
+fn nothing_prints_with_println() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut stack = vec![src];
+    let mut found = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|x| x != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let code = line.trim_start();
+                if code.starts_with("//") {
+                    continue;
+                }
+                if ["println!(", "print!(", "eprint!("].iter().any(|m| code.contains(m)) {
+                    found.push(format!("{}:{}: {}", p.display(), n + 1, code));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "use outln!/errln! instead:\n{}", found.join("\n"));
+}

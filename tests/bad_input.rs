@@ -324,6 +324,40 @@ fn gate_rows() -> Vec<Row> {
             &["`abandoned` is counted for the whole run", "needs `select: total`"],
         ),
         gate(
+            "request-name-escape",
+            good(
+                "          path: /launch",
+                "          path: /launch\n          name: \"launch\\e[2J\"",
+            ),
+            (18, 11),
+            &["contains the control character U+001B", "remove it from `name:`"],
+        ),
+        gate(
+            "path-with-space",
+            good("          path: /launch", "          path: /launch now"),
+            (19, 17),
+            &["the path `/launch now` contains a space (write it as `%20`)"],
+        ),
+        gate(
+            "header-value-line-break",
+            good(
+                "  Accept: application/json",
+                "  Accept: \"application/json\\r\\nX-Injected: 1\"",
+            ),
+            (4, 11),
+            &[
+                "header `Accept`",
+                "contains the control character U+000D",
+                "one line of text",
+            ],
+        ),
+        gate(
+            "empty-file",
+            "# nothing here yet\n\n".to_string(),
+            (1, 1),
+            &["the gate file is empty", "`version: 1`", "perfgate schema"],
+        ),
+        gate(
             "run-time-no-unit",
             good("run_time: 10s", "run_time: 1h30"),
             (9, 13),

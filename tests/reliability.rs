@@ -759,6 +759,15 @@ async fn host_urls_never_leak_credentials_and_are_parsed_strictly() {
         (format!("http://127.0.0.1:{port}/?api_key=s3cr3t"), "query"),
         (format!("http://127.0.0.1:+{port}"), "is not a port"),
         (format!("http://::1:{port}"), "IPv6 address goes in brackets"),
+        // Before: blamed on `request GET /` ("invalid path"), or "cannot reach" (exit 3).
+        (
+            format!("http://127.0.0.1:{port}/a b"),
+            "the path prefix `/a b` holds ` `",
+        ),
+        (
+            format!("http://exa mple:{port}"),
+            "`exa mple` is not a host name or address",
+        ),
     ];
     for (host, says) in bad {
         let g = gate.clone();
@@ -989,4 +998,288 @@ fn the_service_log_never_goes_beside_a_device() {
         .find(|l| l.contains("starting the service"))
         .unwrap_or_else(|| panic!("{}", out.stderr));
     assert!(!line.contains("(output: /dev/"), "{line}");
+}
+
+/// A literal non-ASCII path is sent percent-encoded (UTF-8), as a variable's value is. Before: the raw
+/// bytes went into the request line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_literal_non_ascii_path_is_percent_encoded() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |u: axum::http::Uri| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push(u.path().to_string());
+            "ok"
+        }
+    });
+    let server = common::TestServer::start(app).await;
+    let url = server.url();
+    let out = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-non-ascii");
+        let gate = dir.write(
+            "g.yaml",
+            "version: 1\nload: {users: 1, run_time: 1s}\nscenarios:\n  A:\n    think_time: 100ms\n    tasks:\n      - request: GET /café\n",
+        );
+        common::perfgate(&["run", s(&gate), "--host", &url, "-q"], None, Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
+    let paths = seen.lock().unwrap().clone();
+    assert!(!paths.is_empty(), "nothing arrived: {}", out.both());
+    assert!(paths.iter().all(|p| p == "/caf%C3%A9"), "{paths:?}");
+    assert!(!out.stdout.contains("failed"), "{}", out.stdout);
+}
+
+/// `run_time: 0.000000001s` ran 1 ms and a `rps` target judged 24 requests as 24,000 req/s; a rate
+/// over less than a second is now no data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_over_less_than_a_second_is_no_data() {
+    let server = ok_server().await;
+    let url = server.url();
+    let out = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-tiny-run");
+        let gate = dir.write(
+            "g.yaml",
+            "version: 1\nload: {users: 2, run_time: 0.000000001s}\nscenarios: {A: {tasks: [{request: GET /}]}}\ntargets:\n  - {select: total, rps: < 100}\n",
+        );
+        common::perfgate(&["run", s(&gate), "--host", &url, "-q"], None, Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.stdout.contains("a request rate needs at least 1 s"),
+        "{}",
+        out.both()
+    );
+}
+
+/// A gate's `Host` header names a virtual host and is sent (before: silently replaced by the
+/// target's, so virtual hosts could not be tested).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_host_header_is_sent() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |h: axum::http::HeaderMap| {
+        let log = log.clone();
+        async move {
+            let host: Vec<String> = h
+                .get_all("host")
+                .iter()
+                .map(|v| v.to_str().unwrap_or("?").to_string())
+                .collect();
+            log.lock().unwrap().push(host.join(","));
+            "ok"
+        }
+    });
+    let server = common::TestServer::start(app).await;
+    let url = server.url();
+    let out = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-vhost");
+        let gate = dir.write(
+            "g.yaml",
+            "version: 1\nheaders: {Host: shop.example.test}\nload: {users: 1, run_time: 1s}\nscenarios:\n  A:\n    think_time: 100ms\n    tasks:\n      - request: GET /\n",
+        );
+        common::perfgate(&["run", s(&gate), "--host", &url, "-q"], None, Duration::from_secs(30))
+    })
+    .await
+    .unwrap();
+    let hosts = seen.lock().unwrap().clone();
+    assert!(!hosts.is_empty(), "nothing arrived: {}", out.both());
+    assert!(hosts.iter().all(|h| h == "shop.example.test"), "{hosts:?}");
+}
+
+/// `perfgate validate -` reads the gate from standard input (before: "No such file or directory").
+#[test]
+fn a_gate_on_standard_input() {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(["validate", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(CLOSED.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{o}{e}");
+    assert!(o.contains("<stdin>: valid gate"), "{o}");
+}
+
+/// Extract and check failures say why (before: no reason, an HTML or gzip answer looked like any
+/// other): not JSON (HTML, gzip), a value missing, a value other than expected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extract_and_check_failures_say_why() {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/html", get(|| async { "<html>login</html>" }))
+        .route(
+            "/gzip",
+            get(|| async { axum::body::Bytes::from_static(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]) }),
+        )
+        .route("/json", get(|| async { r#"{"state": "queued"}"# }));
+    let server = common::TestServer::start(app).await;
+    let url = server.url();
+    let (out, results, _dir) = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-extract-reasons");
+        let gate = dir.write(
+            "g.yaml",
+            r#"version: 1
+load: {users: 1, run_time: 1s}
+scenarios:
+  A:
+    think_time: 50ms
+    tasks:
+      - request: {path: /html, extract: {id: $.id}}
+      - request: {path: /gzip, extract: {id: $.id}}
+      - request: {path: /json, extract: {id: $.id}}
+      - request: {path: /json, name: state, expect: {json: {$.state: done}}}
+"#,
+        );
+        let results = dir.join("r.json");
+        let out = common::perfgate(
+            &["run", s(&gate), "--host", &url, "-q", "--out", s(&results)],
+            None,
+            Duration::from_secs(30),
+        );
+        (out, results, dir)
+    })
+    .await
+    .unwrap();
+    let r = perfgate::metrics::Results::read(&results).unwrap_or_else(|e| panic!("{e}\n{}", out.both()));
+    let reasons = |name: &str| -> Vec<String> {
+        common::stats(&r, name)
+            .failure_reasons
+            .iter()
+            .map(|x| x.reason.clone())
+            .collect()
+    };
+    assert_eq!(
+        reasons("GET /html"),
+        ["the answer is HTML or XML, not JSON"],
+        "{}",
+        out.stdout
+    );
+    assert!(
+        reasons("GET /gzip")[0].contains("gzip-compressed"),
+        "{:?}",
+        reasons("GET /gzip")
+    );
+    assert_eq!(reasons("GET /json"), ["`$.id` is missing from the answer"]);
+    assert_eq!(reasons("state"), [r#"`$.state` is "queued", expected "done""#]);
+}
+
+/// Arrivals still queued when the run stops are not task runs (before: a user that took one after the
+/// stop counted a run whose request was never sent, so runs exceeded requests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_arrivals_after_the_stop_are_not_counted_as_task_runs() {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            "ok"
+        }),
+    );
+    let server = common::TestServer::start(app).await;
+    let url = server.url();
+    let (out, results, _dir) = tokio::task::spawn_blocking(move || {
+        let dir = TempDir::new("rel-arrivals-after-stop");
+        let gate = dir.write(
+            "g.yaml",
+            "version: 1\nload: {arrival_rate: 400, run_time: 2s, max_connections: 8}\nscenarios:\n  A:\n    tasks:\n      - request: GET /slow\n",
+        );
+        let results = dir.join("r.json");
+        let out = common::perfgate(
+            &["run", s(&gate), "--host", &url, "-q", "--out", s(&results)],
+            None,
+            Duration::from_secs(30),
+        );
+        (out, results, dir)
+    })
+    .await
+    .unwrap();
+    let r = perfgate::metrics::Results::read(&results).unwrap_or_else(|e| panic!("{e}\n{}", out.both()));
+    let (runs, _) = common::task(&r, "GET /slow");
+    let sent = r.total(true).requests + r.load.abandoned_requests;
+    assert_eq!(runs, sent, "every task run sent its one request\n{}", out.stdout);
+}
+
+/// A mistake on a 500 KB line shows a short window of it, not the whole line; deep nesting is called
+/// deep nesting (before: the whole line echoed, and "alias bombs" blamed for plain nesting).
+#[test]
+fn diagnostics_stay_short_for_huge_lines_and_name_deep_nesting() {
+    let dir = TempDir::new("rel-huge-line");
+    let huge = format!("version: 1\nhost: \"{}\" oops\n", "a".repeat(500_000));
+    let g = dir.write("huge.yaml", &huge);
+    let out = run_captured(&dir.0, &["validate", s(&g)]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        &out.stderr[..out.stderr.len().min(500)]
+    );
+    assert!(out.stderr.len() < 2_000, "stderr is {} bytes", out.stderr.len());
+    let deep = format!(
+        "version: 1\nload: {{users: 1, run_time: 1s}}\nscenarios:\n  A:\n    tasks:\n      - request: {{path: /, json: {}{}}}\n",
+        "[".repeat(5_000),
+        "]".repeat(5_000)
+    );
+    let g = dir.write("deep.yaml", &deep);
+    let out = run_captured(&dir.0, &["validate", s(&g)]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        &out.stderr[..out.stderr.len().min(500)]
+    );
+    assert!(
+        out.stderr.contains("nests deeper"),
+        "{}",
+        &out.stderr[..out.stderr.len().min(500)]
+    );
+    assert!(
+        !out.stderr.contains("alias"),
+        "{}",
+        &out.stderr[..out.stderr.len().min(500)]
+    );
+}
+
+/// `perfgate demo --gate FILE` runs the gate's own load: before, the demo's 20 s default replaced its
+/// run time, and a staged gate was refused ("--run-time cannot stretch a staged arrival rate").
+#[test]
+fn demo_with_a_staged_gate_runs_its_stages() {
+    let dir = TempDir::new("rel-demo-staged");
+    let g = dir.write(
+        "staged.yaml",
+        "version: 1\nload:\n  stages:\n    - {duration: 1s, rate: 5}\nscenarios:\n  A:\n    tasks:\n      - request: GET /api/health\n",
+    );
+    let out = run_captured(&dir.0, &["demo", "--gate", s(&g), "-q"]);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", out.both());
+    assert!(
+        out.stderr.contains("for 1s"),
+        "the gate's 1 s, not 20 s: {}",
+        out.stderr
+    );
+}
+
+/// `serve-demo --leak-kb` beyond what the demo leaks in all is refused (before: accepted, and the
+/// first request asked for one allocation of about 100 TB); serve-demo checks its knobs as demo does.
+#[test]
+fn serve_demo_checks_its_knobs() {
+    let dir = TempDir::new("rel-leak-kb");
+    for args in [
+        ["serve-demo", "--port", "0", "--leak-kb", "99999999999"],
+        ["serve-demo", "--port", "0", "--cpu-work", "5s"],
+    ] {
+        let out = run_captured(&dir.0, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", out.both());
+        assert!(out.stderr.starts_with("error: --"), "{}", out.stderr);
+    }
 }

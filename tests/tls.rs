@@ -135,6 +135,8 @@ async fn self_signed_services_need_trust_and_plain_ports_refuse_tls() {
     .await;
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("TLS handshake"), "{err}");
+    assert!(err.contains("answered in plain HTTP, not TLS; use http://"), "{err}");
+    assert!(!err.contains("InvalidContentType"), "{err}");
     let took = start.elapsed();
     assert!(
         took < FAIL_FAST,

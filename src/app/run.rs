@@ -373,7 +373,11 @@ pub async fn demo(opts: &DemoOptions) -> Result<Outcome, Error> {
         .map_err(|e| Error::untrusted(format_args!("cannot start the demo backend: {e}"), None))?;
     let mut run_opts = opts.run.clone();
     run_opts.host = Some(server.url());
-    run_opts.load.run_time = run_opts.load.run_time.or(Some(Duration::from_secs(20)));
+    // The embedded gate runs 20 s unless told otherwise; a gate file keeps its own run time (a staged
+    // arrival rate cannot be stretched).
+    if opts.gate.is_none() {
+        run_opts.load.run_time = run_opts.load.run_time.or(Some(Duration::from_secs(20)));
+    }
     let outcome = run(&gate, &run_opts).await;
     server.stop().await;
     outcome
@@ -561,6 +565,9 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
     }
     if let Some(p) = &opts.baseline_out {
         report::check_writable(p).map_err(|e| Error::input(format_args!("--baseline-out {e}")))?;
+        if report::is_stdout(p) {
+            crate::stdout_is_a_report();
+        }
     }
     if let Some(b) = &base_url {
         engine::check_duet(&plan, b).map_err(Error::input)?;
@@ -977,6 +984,7 @@ fn load_text(plan: &Plan) -> String {
 
 /// Serves the embedded demo backend on 127.0.0.1:`port` until a stop signal.
 pub async fn serve_demo(port: u16, knobs: crate::demo::DemoOptions) -> Result<Outcome, Error> {
+    knobs.validate().map_err(Error::input)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
         Error::input(format_args!(
             "cannot listen on 127.0.0.1:{port}: {e} (pick another with --port, or --port 0 for any free port)"
@@ -987,6 +995,7 @@ pub async fn serve_demo(port: u16, knobs: crate::demo::DemoOptions) -> Result<Ou
         Err(e) => errln!("warning: {e}"),
     }
     let signals = Signals::install();
+    signals.on_first_say("perfgate demo backend: stopping (a second signal exits at once)");
     let shutdown = async move { signals.first().await };
     crate::demo::serve(listener, knobs, shutdown)
         .await

@@ -94,6 +94,13 @@ impl DemoOptions {
             ));
         }
         check_error_rate(self.error_rate)?;
+        let max_kb = (knobs::LEAK_CAP / 1024) as u64;
+        if self.leak_kb > max_kb {
+            return Err(format!(
+                "--leak-kb {} is more than the {max_kb} KiB (2 GiB) the demo leaks in all: give at most {max_kb}",
+                self.leak_kb
+            ));
+        }
         for rf in &self.slow_routes {
             knobs::Route::find(&rf.route).ok_or_else(|| unknown_route(&rf.route))?;
             check_factor(rf.factor, &rf.route)?;

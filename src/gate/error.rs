@@ -73,12 +73,12 @@ impl fmt::Display for GateError {
             if let Some(pos) = p.pos {
                 if let Some(text) = self.source.lines().nth(pos.line.saturating_sub(1) as usize) {
                     let text = redact_line(text);
-                    let text = text.as_ref();
+                    let (text, col) = snippet_window(text.as_ref(), pos.col.saturating_sub(1) as usize);
                     let num = pos.line.to_string();
                     let pad = " ".repeat(num.len());
                     let caret_col = text
                         .chars()
-                        .take(pos.col.saturating_sub(1) as usize)
+                        .take(col)
                         .map(|c| if c == '\t' { '\t' } else { ' ' })
                         .collect::<String>();
                     write!(f, "\n{pad} |\n{num} | {text}\n{pad} | {caret_col}^")?;
@@ -96,6 +96,39 @@ impl fmt::Display for GateError {
         }
         Ok(())
     }
+}
+
+/// Whether YAML text refers to an anchor (`*name` after a space, `[`, `,` or `:`).
+fn has_alias(source: &str) -> bool {
+    let b = source.as_bytes();
+    b.windows(3)
+        .any(|w| matches!(w[0], b' ' | b'[' | b',' | b':' | b'-') && w[1] == b'*' && w[2].is_ascii_alphanumeric())
+}
+
+/// Characters of a source line a snippet shows at most, around the problem's column.
+const SNIPPET_CHARS: usize = 120;
+
+/// The part of a long line around column `col` (from 0), with `…` where it was cut, and the column
+/// within that part: a 500 KB line is not echoed whole.
+fn snippet_window(line: &str, col: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= SNIPPET_CHARS {
+        return (line.to_string(), col);
+    }
+    let col = col.min(chars.len());
+    let start = col.saturating_sub(SNIPPET_CHARS / 2);
+    let end = (start + SNIPPET_CHARS).min(chars.len());
+    let mut out = String::new();
+    let mut at = col - start;
+    if start > 0 {
+        out.push('…');
+        at += 1;
+    }
+    out.extend(&chars[start..end]);
+    if end < chars.len() {
+        out.push('…');
+    }
+    (out, at)
 }
 
 /// Headers whose values are secrets wherever they appear.
@@ -206,8 +239,20 @@ pub fn from_yaml(err: &serde_saphyr::Error, source: &str) -> Problem {
             .unwrap_or_default()
             .to_string();
         help = Some("each key may appear once in a mapping".into());
+    } else if message.contains("recursion limit exceeded") {
+        message = "the YAML nests deeper than the parser allows: a gate file is a few levels deep".into();
+    } else if message.contains("recursive references require weak recursion types") {
+        message =
+            "an alias refers to a node that contains it (a recursive reference): a gate file cannot hold one".into();
+        help = Some("write the value out instead of referring to it with `*name`".into());
     } else if message.starts_with("budget breached") {
-        message = "the YAML expands past the parser's budget (an alias repeated until it multiplies the document): a gate file needs no alias bombs".into();
+        message = if message.contains("Depth") {
+            "the YAML nests deeper than the parser allows: a gate file is a few levels deep".into()
+        } else if message.contains("Alias") || message.contains("Anchor") || has_alias(source) {
+            "the YAML expands past the parser's budget (an alias repeated until it multiplies the document): a gate file needs no alias bombs".into()
+        } else {
+            "the YAML is larger than the parser allows for a gate file (too many values or too much text)".into()
+        };
     } else if message.contains("tabs disallowed") {
         help = Some("indent with spaces: YAML does not allow tabs for indentation".into());
     }

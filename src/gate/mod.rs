@@ -422,6 +422,29 @@ pub fn json_templates(v: &serde_json::Value, f: &mut impl FnMut(&Template)) {
 impl Gate {
     /// Reads and validates a gate file.
     pub fn load(path: &Path) -> Result<Gate, GateError> {
+        if path.as_os_str() == "-" {
+            // `-` is standard input, as for most tools.
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).map_err(|e| {
+                GateError::one(
+                    "<stdin>",
+                    "",
+                    None,
+                    format!("cannot read the gate from standard input: {e}"),
+                    None,
+                )
+            })?;
+            let source = String::from_utf8(bytes).map_err(|_| {
+                GateError::one(
+                    "<stdin>",
+                    "",
+                    None,
+                    "the gate on standard input is not UTF-8 text".into(),
+                    None,
+                )
+            })?;
+            return Gate::parse("<stdin>", &source);
+        }
         let file = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|e| {
             GateError::one(
@@ -439,6 +462,18 @@ impl Gate {
 
     /// Validates gate-file text; `file` names it in messages.
     pub fn parse(file: &str, source: &str) -> Result<Gate, GateError> {
+        if source
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            return Err(GateError::one(
+                file,
+                source,
+                Some(error::Pos { line: 1, col: 1 }),
+                "the gate file is empty".into(),
+                Some("a gate needs at least `version: 1`, `load` and `scenarios`; `perfgate schema` describes every key, and gates/prismq.yaml is an example".into()),
+            ));
+        }
         let raw: model::GateFile = serde_saphyr::from_str(source).map_err(|e| GateError {
             file: file.to_string(),
             source: source.to_string(),

@@ -132,8 +132,35 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
 
     // One name, one method: the stats key is the name, so a GET and a POST under one name would be
     // counted (and judged) as one row.
+    // Names reach terminals and reports: a control character (an ESC sequence, a line break) would
+    // rewrite the terminal or break a report line.
+    let control = |n: &str| n.chars().find(|c| c.is_control());
+    for sc in &scenarios {
+        if let Some(c) = control(&sc.name) {
+            cx.err(
+                sc.pos,
+                format!(
+                    "the scenario name `{}` contains the control character U+{:04X}: names are printed on terminals and in reports",
+                    sc.name.escape_debug(),
+                    c as u32
+                ),
+                Some("remove it from the name".into()),
+            );
+        }
+    }
     let mut seen: Vec<(&str, crate::http::Method, Pos)> = Vec::new();
     for r in scenarios.iter().flat_map(Scenario::requests) {
+        if let Some(c) = control(&r.name) {
+            cx.err(
+                r.pos,
+                format!(
+                    "the request name `{}` contains the control character U+{:04X}: names are printed on terminals and in reports",
+                    r.name.escape_debug(),
+                    c as u32
+                ),
+                Some("remove it from `name:`".into()),
+            );
+        }
         match seen.iter().find(|(n, _, _)| *n == r.name) {
             Some((_, m, at)) if *m != r.method => cx.err(
                 r.pos,
@@ -389,10 +416,26 @@ fn header(cx: &mut Ctx, name: &str, value: &str, pos: Pos) -> Option<(String, Te
         cx.err(pos, format!("`{name}` is not a valid HTTP header name"), None);
         return None;
     }
+    let secret = super::error::SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str());
+    if let Some(c) = value.chars().find(|&c| c.is_control() && c != '\t') {
+        let shown = if secret {
+            "its value (not shown: it may be a secret)".to_string()
+        } else {
+            format!("its value `{}`", value.escape_debug())
+        };
+        cx.err(
+            pos,
+            format!(
+                "header `{name}`: {shown} contains the control character U+{:04X}; a header value is one line of text",
+                c as u32
+            ),
+            None,
+        );
+        return None;
+    }
     match Template::parse(value) {
         Ok(t) => Some((name.to_string(), t)),
         Err(e) => {
-            let secret = super::error::SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str());
             let e = if secret {
                 "its value is not a valid template (the value is not shown: it may be a secret); use `${env:NAME}` for secrets".to_string()
             } else {
@@ -775,6 +818,24 @@ fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Templa
             }
         }
     };
+    // What `run` would refuse as an invalid URI is refused here, with the file's line.
+    if let Some(c) = path_text.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        let what = match c {
+            ' ' => "a space (write it as `%20`)".to_string(),
+            c => format!("the character U+{:04X} (percent-encode it)", c as u32),
+        };
+        let at = if matches!(spec.value, RequestSpec::Short(_)) {
+            pos
+        } else {
+            cx.value_pos(pos, "path")
+        };
+        cx.err(
+            at,
+            format!("the path `{}` contains {what}", path_text.escape_debug()),
+            None,
+        );
+        return None;
+    }
     let path = parse(cx, "path", &path_text)?;
     if path.envs().next().is_some() {
         cx.err(pos, "`${env:..}` is for header values, not paths", None);

@@ -78,6 +78,22 @@ impl BaseUrl {
         if host.is_empty() || port == 0 {
             return Err(format!("`{shown}` needs a host and a port from 1 to 65535"));
         }
+        let v6 = authority.starts_with('[');
+        if !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c) || (v6 && c == ':'))
+        {
+            return Err(format!("`{shown}`: `{host}` is not a host name or address"));
+        }
+        if let Some(c) = prefix
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/%".contains(*c)))
+        {
+            return Err(format!(
+                "`{shown}`: the path prefix `{prefix}` holds `{}`, which a URL path cannot (percent-encode it)",
+                c.escape_debug()
+            ));
+        }
         Ok(BaseUrl {
             tls,
             host,

@@ -131,7 +131,16 @@ impl Connector {
             None => Stream::Tcp(tcp),
             Some((tls, name)) => {
                 Stream::Tls(Box::new(tls.connect(name.clone(), tcp).await.map_err(|e| {
-                    connect_err(format!("TLS handshake with {}: {e}", self.base.host))
+                    // rustls reads a plain HTTP answer as a record of an invalid type.
+                    let plain = e.to_string().contains("InvalidContentType");
+                    connect_err(if plain {
+                        format!(
+                            "TLS handshake with {}: the port answered in plain HTTP, not TLS; use http:// for it",
+                            self.base.host
+                        )
+                    } else {
+                        format!("TLS handshake with {}: {e}", self.base.host)
+                    })
                 })?))
             }
         };

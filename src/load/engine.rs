@@ -240,8 +240,10 @@ async fn run_endpoints(
                         let arrival = {
                             let mut rx = queue.lock().await;
                             tokio::select! {
-                                a = rx.recv() => a,
+                                // The stop first: arrivals still queued then are not runs.
+                                biased;
                                 _ = stop.wait_for(|s| *s) => None,
+                                a = rx.recv() => a,
                             }
                         };
                         let Some(intended) = arrival else { break };

@@ -94,6 +94,8 @@ pub struct PlannedRequest {
     pub close: bool,
     /// Headers with variables.
     pub var_headers: Vec<(HeaderName, Text)>,
+    /// The gate's own `Host` header (a virtual host), sent instead of the target's.
+    pub host: Option<Text>,
     /// Body.
     pub body: Body,
     /// Acceptable statuses (empty: 2xx, 3xx).
@@ -521,6 +523,14 @@ fn compile_request(
 ) -> Result<PlannedRequest, String> {
     let method = r.method;
     let mut uri = compile_text(&r.path, false, vars, idx, env)?;
+    // Literal non-ASCII text in a path is sent UTF-8 and percent-encoded, as variables are.
+    for p in &mut uri.pieces {
+        if let Piece::Lit(s) = p {
+            if !s.is_ascii() {
+                *s = encode_non_ascii(s);
+            }
+        }
+    }
     if !base.prefix.is_empty() {
         uri.pieces.insert(0, Piece::Lit(base.prefix.clone()));
     }
@@ -547,13 +557,16 @@ fn compile_request(
     let mut headers = HeaderMap::new();
     let mut var_headers = Vec::new();
     let mut needs: Vec<usize> = Vec::new();
+    let mut host = None;
     for (k, v) in &r.headers {
         let hname = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("invalid header name `{k}`"))?;
-        // The target sets Host, and perfgate frames the body itself (Content-Length).
-        if hname == hyper::header::HOST
-            || hname == hyper::header::CONTENT_LENGTH
-            || hname == hyper::header::TRANSFER_ENCODING
-        {
+        // A gate's Host header names a virtual host: it is sent instead of the target's.
+        if hname == hyper::header::HOST {
+            host = Some(compile_text(v, false, vars, idx, env)?);
+            continue;
+        }
+        // perfgate frames the body itself (Content-Length).
+        if hname == hyper::header::CONTENT_LENGTH || hname == hyper::header::TRANSFER_ENCODING {
             continue;
         }
         // A later header of the same name (in any case) replaces an earlier one.
@@ -623,6 +636,7 @@ fn compile_request(
         fixed_headers,
         close,
         var_headers,
+        host,
         body,
         expect_status: r.expect_status.clone(),
         expect_json: r.expect_json.clone(),
@@ -697,6 +711,22 @@ pub fn render_json(v: &serde_json::Value, vars: &[Option<String>]) -> serde_json
         Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), render_json(x, vars))).collect()),
         other => other.clone(),
     }
+}
+
+/// `s` with every byte outside ASCII percent-encoded (`/café` → `/caf%C3%A9`).
+fn encode_non_ascii(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
 }
 
 fn merge_lits(t: &mut Text) {

@@ -135,6 +135,10 @@ impl<'a> User<'a> {
 
     /// Picks a task by weight and runs it; its first send was planned for `intended`.
     pub async fn task(&mut self, intended: Option<Instant>) {
+        // An arrival taken after the stop is not a run: nothing would be sent.
+        if self.stopping() {
+            return;
+        }
         let s = self.scenario;
         let total = s.cumulative.last().copied().unwrap_or(0);
         if total == 0 {
@@ -257,7 +261,12 @@ impl<'a> User<'a> {
                 reason = Some(f.detail);
                 (0, 0, Some(f.kind))
             }
-            Ok(Ok((status, bytes))) => (status, bytes, self.judge(req, status, side)),
+            Ok(Ok((status, bytes))) => {
+                let judged = self.judge(req, status, side);
+                let failure = judged.as_ref().map(|(k, _)| *k);
+                reason = judged.and_then(|(_, why)| why);
+                (status, bytes, failure)
+            }
         };
         self.unanswered = matches!(
             failure,
@@ -294,7 +303,16 @@ impl<'a> User<'a> {
             }
         }
         w.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-        w.extend_from_slice(self.shared.endpoints[side].host.as_bytes());
+        let gate_host = req.host.as_ref().and_then(|t| {
+            self.uri_buf.clear();
+            t.render(vars, false, &mut self.uri_buf);
+            (!self.uri_buf.is_empty() && valid_header_value(&self.uri_buf)).then_some(())
+        });
+        match gate_host {
+            // The gate's virtual host.
+            Some(()) => w.extend_from_slice(self.uri_buf.as_bytes()),
+            None => w.extend_from_slice(self.shared.endpoints[side].host.as_bytes()),
+        }
         w.extend_from_slice(b"\r\n");
         w.extend_from_slice(&req.fixed_headers);
         for (name, text) in &req.var_headers {
@@ -353,14 +371,16 @@ impl<'a> User<'a> {
     }
 
     /// Checks status and JSON, sets extracted variables; returns the failure kind, if any.
-    fn judge(&mut self, req: &PlannedRequest, status: u16, side: usize) -> Option<FailureKind> {
+    /// Whether the answer fails the request's expectations: the kind, and why in words (status
+    /// failures are counted by status instead).
+    fn judge(&mut self, req: &PlannedRequest, status: u16, side: usize) -> Option<(FailureKind, Option<String>)> {
         let ok = if req.expect_status.is_empty() {
             (200..400).contains(&status)
         } else {
             req.expect_status.contains(&status)
         };
         if !ok {
-            return Some(FailureKind::Status);
+            return Some((FailureKind::Status, None));
         }
         if !req.needs_body() {
             return None;
@@ -368,11 +388,12 @@ impl<'a> User<'a> {
         let doc: serde_json::Value = match serde_json::from_slice(&self.body_buf) {
             Ok(d) => d,
             Err(_) => {
-                return Some(if req.extract.is_empty() {
+                let kind = if req.extract.is_empty() {
                     FailureKind::Check
                 } else {
                     FailureKind::Extract
-                });
+                };
+                return Some((kind, Some(not_json(&self.body_buf))));
             }
         };
         let vars = &mut self.sessions[side].vars;
@@ -380,18 +401,64 @@ impl<'a> User<'a> {
         for (var, path) in &req.extract {
             match path.find(&doc) {
                 Some(serde_json::Value::String(s)) => vars[*var] = Some(s.clone()),
-                Some(serde_json::Value::Null) | None => failure = Some(FailureKind::Extract),
+                Some(serde_json::Value::Null) => {
+                    failure = Some((
+                        FailureKind::Extract,
+                        Some(format!("`{}` is null in the answer", path.text)),
+                    ))
+                }
+                None => {
+                    failure = Some((
+                        FailureKind::Extract,
+                        Some(format!("`{}` is missing from the answer", path.text)),
+                    ))
+                }
                 Some(v) => vars[*var] = Some(v.to_string()),
             }
         }
         if failure.is_none() {
             for (path, want) in &req.expect_json {
-                if path.find(&doc) != Some(want) {
-                    failure = Some(FailureKind::Check);
+                let found = path.find(&doc);
+                if found != Some(want) {
+                    let found = match found {
+                        Some(v) => short(&v.to_string()),
+                        None => "missing".into(),
+                    };
+                    failure = Some((
+                        FailureKind::Check,
+                        Some(format!(
+                            "`{}` is {found}, expected {}",
+                            path.text,
+                            short(&want.to_string())
+                        )),
+                    ));
                 }
             }
         }
         failure
+    }
+}
+
+/// Why a body is not JSON, in words that say what it is instead.
+fn not_json(body: &[u8]) -> String {
+    let start = body.trim_ascii_start();
+    if body.starts_with(&[0x1f, 0x8b]) {
+        "the answer is gzip-compressed, not JSON (perfgate does not decompress: leave out Accept-Encoding)".into()
+    } else if start.is_empty() {
+        "the answer's body is empty, not JSON".into()
+    } else if start.starts_with(b"<") {
+        "the answer is HTML or XML, not JSON".into()
+    } else {
+        "the answer is not JSON".into()
+    }
+}
+
+/// A value cut to 40 characters for a failure reason.
+fn short(s: &str) -> String {
+    if s.chars().count() <= 40 {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(40).collect::<String>())
     }
 }
 

@@ -235,6 +235,20 @@ mod tests {
     }
 
     #[test]
+    fn local_limits_are_told_apart_from_the_targets_faults() {
+        let e = |code| std::io::Error::from_raw_os_error(code);
+        assert_eq!(LocalLimit::of(&e(libc::EMFILE)), Some(LocalLimit::Descriptors));
+        assert_eq!(LocalLimit::of(&e(libc::ENFILE)), Some(LocalLimit::Descriptors));
+        assert_eq!(LocalLimit::of(&e(libc::EADDRNOTAVAIL)), Some(LocalLimit::Ports));
+        assert_eq!(LocalLimit::of(&e(libc::ECONNREFUSED)), None);
+        let h = Health::default();
+        h.local_limit(LocalLimit::Ports);
+        let g = h.summary(Some(1.0), 10.0, 2);
+        assert_eq!(g.local_faults, 1);
+        assert!(g.untrusted.unwrap().contains("ran out of local ports"));
+    }
+
+    #[test]
     fn lateness_after_unanswered_requests_is_set_apart() {
         let h = Health::default();
         for _ in 0..100 {

@@ -11,10 +11,16 @@ const PCT_HEADER: &str = "50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%";
 
 /// Quotes a CSV field when it needs it (RFC 4180).
 pub fn field(s: &str) -> String {
+    // A text that a spreadsheet would read as a formula (`=cmd|...`) gets a leading `'` (OWASP).
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
     }
 }
 
@@ -222,5 +228,7 @@ mod tests {
         assert_eq!(field("a,b"), "\"a,b\"");
         assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(name_without_method("GET /api/x", "GET"), "/api/x");
+        assert_eq!(field("=cmd|' /C calc'!A0"), "'=cmd|' /C calc'!A0");
+        assert_eq!(field("@SUM(1)"), "'@SUM(1)");
     }
 }

@@ -13,6 +13,19 @@ pub fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
+/// `s` as a code span in a table cell: fenced with one backtick more than its longest run of them
+/// (padded when it starts or ends with one), so a name with a backtick stays one span.
+pub fn code(s: &str) -> String {
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{}{pad}{fence}", cell(s))
+}
+
 impl Format for Markdown {
     fn name(&self) -> &'static str {
         "markdown summary"
@@ -44,7 +57,7 @@ pub fn render(input: &Input) -> String {
     } else {
         "❌"
     };
-    let mut out = format!("### {mark} perfgate `{}`: {}\n\n", cell(&r.gate.name), v.headline());
+    let mut out = format!("### {mark} perfgate {}: {}\n\n", code(&r.gate.name), v.headline());
     if r.interrupted {
         out.push_str("**The run was interrupted: these numbers describe a partial run.**\n\n");
     }
@@ -59,8 +72,8 @@ pub fn render(input: &Input) -> String {
                 Outcome::NoData => "⚠️ no data",
             };
             out.push_str(&format!(
-                "| {icon} | `{}` | {} | {} {}{} | {} |\n",
-                cell(&c.name),
+                "| {icon} | {} | {} | {} {}{} | {} |\n",
+                code(&c.name),
                 cell(&super::value_or_dash(c.measured, &c.unit)),
                 c.op,
                 fmt_value(c.threshold),
@@ -90,8 +103,8 @@ pub fn render(input: &Input) -> String {
     for row in rows(r) {
         let v = &row.values;
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {:.2} |\n",
-            cell(v.name),
+            "| {} | {} | {} | {} | {:.2} |\n",
+            code(v.name),
             v.requests,
             v.failures,
             v.latencies_ms().map(|(_, x)| ms(x)).join(" | "),
@@ -121,8 +134,8 @@ pub fn render(input: &Input) -> String {
         " included in the checks"
     };
     out.push_str(&format!(
-        "Target `{}` · {} users ({}) · {:.0} s run, {:.1} s ramp-up{ramp} · seed {} · commit `{}` · perfgate {} · gate `{}` (sha256 {}) · started {}\n",
-        cell(&r.target),
+        "Target {} · {} users ({}) · {:.0} s run, {:.1} s ramp-up{ramp} · seed {} · commit `{}` · perfgate {} · gate {} (sha256 {}) · started {}\n",
+        code(&r.target),
         r.load.users,
         cell(&super::users_per_scenario(r)),
         r.load.duration_s,
@@ -130,7 +143,7 @@ pub fn render(input: &Input) -> String {
         r.load.seed,
         r.commit.as_deref().map(|c| c.chars().take(12).collect::<String>()).unwrap_or_else(|| "unknown".into()),
         r.tool.version,
-        cell(input.gate_file),
+        code(input.gate_file),
         r.gate.sha256.chars().take(12).collect::<String>(),
         r.started_at,
     ));
@@ -167,9 +180,8 @@ pub fn regression_table(reg: &crate::verdict::compare::Regression) -> String {
             Change::Pass => "✅",
         };
         out.push_str(&format!(
-            "| {icon} | `{}: {}` | {} | {} | {} | {} | {} |\n",
-            cell(&c.subject),
-            c.metric,
+            "| {icon} | {} | {} | {} | {} | {} | {} |\n",
+            code(&format!("{}: {}", c.subject, c.metric)),
             super::value_or_dash(c.base, &c.unit),
             super::value_or_dash(c.head, &c.unit),
             super::delta_text(c),

@@ -517,7 +517,6 @@ mod tests {
             assert!(!e.rounds);
             blocks_out += usize::from(e.estimate.lo > 0.0 || e.estimate.hi < 0.0);
         }
-        eprintln!("A/A intervals excluding zero: rounds {rounds_out}/{trials}, time blocks {blocks_out}/{trials}");
         // 5 % of 300 is 15; three binomial standard deviations (3.8 each) of slack.
         assert!(
             rounds_out <= 26,

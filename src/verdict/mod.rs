@@ -341,6 +341,9 @@ pub fn judge_with_baseline(gate: &Gate, head: &Results, base: &Results, mode: co
 /// Confidence of the family of every slope (trend) check of a verdict.
 pub const SLOPE_CONFIDENCE: f64 = 0.95;
 
+/// The shortest window a request rate (`rps`) is judged over, seconds.
+pub const MIN_RATE_WINDOW_S: f64 = 1.0;
+
 /// Whether a metric is a slope over the run.
 fn is_slope(m: Metric) -> bool {
     matches!(m, Metric::Trend(_) | Metric::Server(ServerMetric::RssTrend))
@@ -384,7 +387,14 @@ fn check(g: &Group, results: &Results, window_s: f64, limit: &Limit, t: &Target,
                 min_samples.max(1)
             )),
         ),
-        Metric::Rps if window_s <= 0.0 => (None, Some(format!("no data: {phase} lasted no time"))),
+        // A rate over less than a second extrapolates a handful of requests (1 ms: 24 requests read as
+        // 24,000 req/s).
+        Metric::Rps if window_s < MIN_RATE_WINDOW_S => (
+            None,
+            Some(format!(
+                "no data: {phase} lasted {window_s:.3} s; a request rate needs at least {MIN_RATE_WINDOW_S} s"
+            )),
+        ),
         Metric::Trend(p) => {
             let points = latency_points(results, select, &g.names(results), p, from);
             match trend::fit(&points, slope_level) {
