@@ -131,25 +131,26 @@ fn add_run(out: &mut Results, r: &Results) {
             .find(|o| o.scenario == t.scenario && o.task == t.task)
         {
             Some(o) => {
-                o.runs += t.runs;
-                o.skipped += t.skipped;
+                o.runs = o.runs.saturating_add(t.runs);
+                o.skipped = o.skipped.saturating_add(t.skipped);
             }
             None => out.tasks.push(t.clone()),
         }
     }
     let (l, m) = (&mut out.load, &r.load);
-    l.users += m.users;
+    l.users = l.users.saturating_add(m.users);
     l.spawn_rate = match (l.spawn_rate, m.spawn_rate) {
         (Some(a), Some(b)) => Some(a + b),
         _ => None,
     };
     for (k, v) in &m.users_per_scenario {
-        *l.users_per_scenario.entry(k.clone()).or_default() += v;
+        let e = l.users_per_scenario.entry(k.clone()).or_default();
+        *e = e.saturating_add(*v);
     }
     l.ramp_up_s = l.ramp_up_s.max(m.ramp_up_s);
     l.duration_s = l.duration_s.max(m.duration_s);
-    l.peak_users += m.peak_users;
-    l.abandoned_requests += m.abandoned_requests;
+    l.peak_users = l.peak_users.saturating_add(m.peak_users);
+    l.abandoned_requests = l.abandoned_requests.saturating_add(m.abandoned_requests);
     l.stages = l
         .stages
         .iter()
@@ -161,17 +162,17 @@ fn add_run(out: &mut Results, r: &Results) {
         })
         .collect();
     let (g, h) = (&mut l.generator, &m.generator);
-    let sends = g.planned_sends + h.planned_sends;
+    let sends = g.planned_sends.saturating_add(h.planned_sends);
     if sends > 0 {
         g.mean_lag_ms =
             (g.mean_lag_ms * g.planned_sends as f64 + h.mean_lag_ms * h.planned_sends as f64) / sends as f64;
     }
-    g.planned_sends += h.planned_sends;
-    g.late_sends += h.late_sends;
+    g.planned_sends = g.planned_sends.saturating_add(h.planned_sends);
+    g.late_sends = g.late_sends.saturating_add(h.late_sends);
     g.max_lag_ms = g.max_lag_ms.max(h.max_lag_ms);
-    g.arrivals += h.arrivals;
-    g.dropped += h.dropped;
-    g.queued += h.queued;
+    g.arrivals = g.arrivals.saturating_add(h.arrivals);
+    g.dropped = g.dropped.saturating_add(h.dropped);
+    g.queued = g.queued.saturating_add(h.queued);
     g.cpu_s = match (g.cpu_s, h.cpu_s) {
         (Some(a), Some(b)) => Some(a + b),
         (a, b) => a.or(b),
@@ -239,11 +240,11 @@ fn merge_series(shards: &[&Results]) -> Vec<SeriesPoint> {
         let a = &mut acc.point;
         a.t = a.t.max(p.t);
         a.dt = a.dt.max(p.dt);
-        a.users += p.users;
+        a.users = a.users.saturating_add(p.users);
         a.ramp_up |= p.ramp_up;
-        a.requests += p.requests;
-        a.failures += p.failures;
-        a.bytes += p.bytes;
+        a.requests = a.requests.saturating_add(p.requests);
+        a.failures = a.failures.saturating_add(p.failures);
+        a.bytes = a.bytes.saturating_add(p.bytes);
         for n in &p.names {
             let h = Coarse::decode(&n.hist).unwrap_or_default();
             acc.total.add(&h);
@@ -259,9 +260,9 @@ fn merge_series(shards: &[&Results]) -> Vec<SeriesPoint> {
                     Coarse::default(),
                 )
             });
-            e.0.requests += n.requests;
-            e.0.failures += n.failures;
-            e.0.sum_us += n.sum_us;
+            e.0.requests = e.0.requests.saturating_add(n.requests);
+            e.0.failures = e.0.failures.saturating_add(n.failures);
+            e.0.sum_us = e.0.sum_us.saturating_add(n.sum_us);
             e.1.add(&h);
         }
         // Running totals: the sum of every shard's latest.
@@ -272,9 +273,9 @@ fn merge_series(shards: &[&Results]) -> Vec<SeriesPoint> {
                 c.min_ms = s.min_ms;
             }
             c.max_ms = c.max_ms.max(s.max_ms);
-            c.requests += s.requests;
-            c.failures += s.failures;
-            c.bytes += s.bytes;
+            c.requests = c.requests.saturating_add(s.requests);
+            c.failures = c.failures.saturating_add(s.failures);
+            c.bytes = c.bytes.saturating_add(s.bytes);
             weighted_avg += s.avg_ms * s.requests as f64;
         }
         c.avg_ms = if c.requests > 0 {

@@ -41,7 +41,11 @@ pub fn stats_table(r: &Results) -> String {
 /// every phase (as Locust's does); checks and comparisons judge the steady phase unless a target
 /// includes the ramp-up.
 pub fn phase_line(r: &Results) -> Option<String> {
-    let ramp = r.requests.iter().map(|q| q.phases.ramp_up.requests).sum::<u64>();
+    // Saturating: a damaged results file must not overflow (counts this large are never real).
+    let ramp = r
+        .requests
+        .iter()
+        .fold(0u64, |a, q| a.saturating_add(q.phases.ramp_up.requests));
     if ramp == 0 {
         return None;
     }
@@ -84,7 +88,7 @@ pub fn answer_lines(r: &Results) -> Vec<String> {
             mix.join(", ")
         ));
     }
-    let runs: u64 = r.tasks.iter().map(|t| t.runs).sum();
+    let runs = r.tasks.iter().fold(0u64, |a, t| a.saturating_add(t.runs));
     if runs > 0 {
         out.push(format!(
             "iterations: {runs} task runs, {:.2}/s",
