@@ -287,17 +287,7 @@ fn comparisons_table(comps: &[&crate::verdict::compare::Comparison], reg: &Regre
         "| | Comparison | Base | Head | Change | Interval (+ is worse) | Budget |\n|:-:|---|--:|--:|--:|--:|--:|\n",
     );
     for c in comps {
-        let icon = match c.change {
-            Change::Regression => "❌ regression",
-            Change::Inconclusive if reg.fail_on_inconclusive => "❌ inconclusive",
-            Change::Marginal if reg.fail_on_inconclusive => "❌ marginal",
-            Change::Inconclusive => "❔ inconclusive",
-            Change::Marginal => "🟠 marginal",
-            Change::Warn => "⚠️ warn",
-            Change::Improvement => "🚀 improved",
-            Change::Accepted => "✅ accepted",
-            Change::Pass => "✅",
-        };
+        let icon = crate::report::markdown::change_icon(c.change, reg.fail_on_inconclusive);
         out.push_str(&format!(
             "| {icon} | `{}: {}` | {} | {} | {} | {} | {} |\n",
             cell(&c.subject),

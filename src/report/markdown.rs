@@ -46,6 +46,23 @@ impl Format for Markdown {
     }
 }
 
+/// A comparison's outcome as a table cell: the mark and the word (undecided ones fail with
+/// `fail_on_inconclusive`).
+pub fn change_icon(change: crate::verdict::compare::Change, fail_on_inconclusive: bool) -> &'static str {
+    use crate::verdict::compare::Change;
+    match change {
+        Change::Regression => "❌ regression",
+        Change::Inconclusive if fail_on_inconclusive => "❌ inconclusive",
+        Change::Marginal if fail_on_inconclusive => "❌ marginal",
+        Change::Inconclusive => "❔ inconclusive",
+        Change::Marginal => "🟠 marginal",
+        Change::Warn => "⚠️ warn",
+        Change::Improvement => "🚀 improved",
+        Change::Accepted => "✅ accepted",
+        Change::Pass => "✅",
+    }
+}
+
 /// The summary as text.
 pub fn render(input: &Input) -> String {
     let r = input.results;
@@ -168,17 +185,7 @@ pub fn regression_table(reg: &crate::verdict::compare::Regression) -> String {
     let mut comps: Vec<_> = reg.comparisons.iter().collect();
     comps.sort_by_key(|c| c.change.rank());
     for c in comps {
-        let icon = match c.change {
-            Change::Regression => "❌ regression",
-            Change::Inconclusive if reg.fail_on_inconclusive => "❌ inconclusive",
-            Change::Marginal if reg.fail_on_inconclusive => "❌ marginal",
-            Change::Inconclusive => "❔ inconclusive",
-            Change::Marginal => "🟠 marginal",
-            Change::Warn => "⚠️ warn",
-            Change::Improvement => "🚀 improved",
-            Change::Accepted => "✅ accepted",
-            Change::Pass => "✅",
-        };
+        let icon = change_icon(c.change, reg.fail_on_inconclusive);
         out.push_str(&format!(
             "| {icon} | {} | {} | {} | {} | {} | {} |\n",
             code(&format!("{}: {}", c.subject, c.metric)),
