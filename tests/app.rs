@@ -186,6 +186,51 @@ fn calibration_with_a_started_service_drives_that_service_and_writes_its_reports
 }
 
 #[test]
+fn calibration_of_two_started_copies_runs_in_rounds_of_fresh_processes() {
+    let dir = TempDir::new("app-calibrate-rounds");
+    // Two rounds of 4 s each, set in the gate: each round starts a fresh pair of copies.
+    let gate = dir.write(
+        "rounds.yaml",
+        &CLOSED
+            .replace("RUNTIME", "8s")
+            .replace("regression:\n", "regression:\n  rounds: 2\n"),
+    );
+    let results = dir.join("r.json");
+    let out = perfgate(
+        &[
+            "run",
+            gate.to_str().unwrap(),
+            "--serve",
+            &format!("exec {BIN} serve-demo --port {{port}} --no-base-latency"),
+            "--calibrate",
+            "-q",
+            "--out",
+            results.to_str().unwrap(),
+        ],
+        None,
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stderr.matches("perfgate: starting the ").count(),
+        4,
+        "two rounds, two copies each: {}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("2 rounds, each a fresh pair of processes"),
+        "{}",
+        out.stdout
+    );
+    let r = perfgate::metrics::Results::read(&results).expect("calibration writes --out");
+    assert_eq!(r.load.rounds, 2);
+    assert!(
+        r.series.iter().any(|p| p.round == 1),
+        "the series keep the second round"
+    );
+}
+
+#[test]
 fn a_report_that_cannot_be_written_exits_4_and_the_others_are_written() {
     let dir = TempDir::new("app-report-fails");
     let gate = closed(&dir, "2s");

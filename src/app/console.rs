@@ -53,7 +53,11 @@ pub fn print_outline(g: &Gate) {
 /// Prints the noise floor an A/A run measured for every budget, and which budgets it cannot resolve.
 pub fn print_calibration(gate: &Gate, a: &Results, b: &Results) {
     let reg = verdict::compare::compare(&gate.regression, a, b, Mode::Duet, gate.verdict.include_ramp_up);
-    outln!("A/A calibration: two processes of the same build, interleaved. The noise floor is the widest change the intervals allow when nothing changed; a budget should sit above it.");
+    let pairs = match b.load.rounds {
+        0 | 1 => "one pair of processes: the noise between processes is not covered; start both with --serve (a run of 15 s or more goes in rounds) to include it".to_string(),
+        k => format!("{k} rounds, each a fresh pair of processes: the noise between processes is covered"),
+    };
+    outln!("A/A calibration: two processes of the same build, interleaved ({pairs}). The noise floor is the widest change the intervals allow when nothing changed; a budget should sit above it.");
     if reg.comparisons.is_empty() {
         outln!("  the gate has no regression budgets to calibrate");
     }

@@ -520,8 +520,10 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
     // Every window (round, confirmation) runs the same task and think-time sequence (a shard's plan
     // carries its own seed, derived from the run's).
     overrides.seed = overrides.seed.or(Some(plan.seed));
-    // Rounds need both builds started by perfgate: a fresh pair of processes per round.
-    let both_started = head_service.is_some() && base_service.is_some() && !calibrating;
+    // Rounds need both builds started by perfgate: a fresh pair of processes per round. A calibration
+    // with --serve starts two copies of one build, so it runs in rounds too and its noise floor
+    // includes the spread between processes that a duet in rounds faces.
+    let both_started = head_service.is_some() && base_service.is_some();
     let run_time = plan.run_time;
     let rounds = match (gate.regression.rounds, both_started) {
         (Some(k), true) => k,
