@@ -418,18 +418,34 @@ fn free_port() -> Result<u16, Error> {
         .map_err(|e| Error::untrusted(format_args!("no free loopback port for the service: {e}"), None))
 }
 
-/// Rounds when perfgate starts both builds and the gate does not say: one per 5 s of run time, 3 to
-/// 10; runs shorter than 15 s keep one pair of processes.
+/// How long the closed model takes to start every user (zero when all start at once).
+fn ramp_up(plan: &Plan) -> Duration {
+    if plan.spawn_rate.is_finite() && plan.spawn_rate > 0.0 {
+        Duration::from_secs_f64(f64::from(plan.users) / plan.spawn_rate)
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// Rounds when perfgate starts both builds and the gate does not say: one per 5 s of steady load, 3
+/// to 10; every round ramps its users up again, so a round lasts its ramp-up plus at least as long
+/// again and at least 5 s; when fewer than 3 such rounds fit (or the run is under 15 s), one pair.
 ///
 /// Why many short rounds: for a fixed run time the variance of the estimate is `σp²/K + σw²/T`
 /// (between-process spread over rounds, within-process noise over the whole time), so more rounds only
 /// help, and the t quantile falls with their K - 1 degrees of freedom (6.3 at 2 rounds, 2.0 at 6). A
-/// round costs a process start, and under 5 s a round holds too few requests for a p95 of its own.
-pub fn default_rounds(run_time: Duration) -> u32 {
+/// round costs a process start and a ramp-up, and with under 5 s of steady load a round holds too few
+/// requests for a p95 of its own.
+pub fn default_rounds(run_time: Duration, ramp_up: Duration) -> u32 {
     if run_time < Duration::from_secs(15) {
         return 1;
     }
-    ((run_time.as_secs_f64() / 5.0).floor() as u32).clamp(3, 10)
+    let round = ramp_up + ramp_up.max(Duration::from_secs(5));
+    let fit = (run_time.as_secs_f64() / round.as_secs_f64()).floor() as u32;
+    if fit < 3 {
+        return 1;
+    }
+    fit.min(10)
 }
 
 impl Prepared {
@@ -527,7 +543,7 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
     let run_time = plan.run_time;
     let rounds = match (gate.regression.rounds, both_started) {
         (Some(k), true) => k,
-        (None, true) => default_rounds(run_time),
+        (None, true) => default_rounds(run_time, ramp_up(&plan)),
         (Some(k), false) if k > 1 => {
             errln!(
                 "warning: {}: `regression.rounds: {k}` needs both builds started by perfgate (--serve and --baseline-serve): running one window",
@@ -1011,10 +1027,21 @@ mod tests {
 
     #[test]
     fn default_rounds_are_one_per_five_seconds_from_three_to_ten() {
-        let r = |s| default_rounds(Duration::from_secs(s));
+        let r = |s| default_rounds(Duration::from_secs(s), Duration::ZERO);
         assert_eq!(
             [r(6), r(14), r(15), r(20), r(30), r(60), r(90), r(600)],
             [1, 1, 3, 4, 6, 10, 10, 10]
         );
+    }
+
+    #[test]
+    fn every_round_has_steady_load_at_least_as_long_as_its_ramp_up() {
+        let r = |s, ramp| default_rounds(Duration::from_secs(s), Duration::from_secs(ramp));
+        // The example gate: 150 users at 25/s ramp up in 6 s, so a round is 12 s: 5 in a minute.
+        assert_eq!(r(60, 6), 5);
+        // A 1 s ramp-up still leaves 5 s rounds of steady load: 6 s rounds.
+        assert_eq!([r(30, 1), r(90, 1)], [5, 10]);
+        // Fewer than three rounds fit: one pair of processes, judged from time blocks.
+        assert_eq!([r(30, 6), r(20, 10)], [1, 1]);
     }
 }
