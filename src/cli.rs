@@ -126,7 +126,8 @@ pub enum ImportCommand {
     /// An OpenAPI 3 description (JSON or YAML; FastAPI serves one at /openapi.json): GET operations
     /// as weighted tasks, writes as comments, a commented `targets:` section.
     Openapi {
-        /// The description file.
+        /// The description: a file, or a URL such as http://127.0.0.1:8000/openapi.json.
+        #[arg(value_name = "FILE|URL")]
         file: PathBuf,
     },
     /// A locustfile: HttpUser/FastHttpUser classes, weights, wait times, @task(n), on_start/on_stop and
@@ -334,16 +335,19 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
             }
         }
         Command::Validate { gate } => app::validate(&gate),
-        Command::Import(ImportCommand::Openapi { file }) => app::import(app::ImportFormat::Openapi, &file),
-        Command::Import(ImportCommand::Locust { file }) => app::import(app::ImportFormat::Locust, &file),
+        Command::Import(ImportCommand::Openapi { file }) => app::import(app::ImportFormat::Openapi, &file).await,
+        Command::Import(ImportCommand::Locust { file }) => app::import(app::ImportFormat::Locust, &file).await,
         Command::Import(ImportCommand::Har {
             file,
             from_host,
             keep_static,
-        }) => app::import(
-            app::ImportFormat::Har(crate::import::har::Options { from_host, keep_static }),
-            &file,
-        ),
+        }) => {
+            app::import(
+                app::ImportFormat::Har(crate::import::har::Options { from_host, keep_static }),
+                &file,
+            )
+            .await
+        }
         Command::Schema => {
             // The schema is this command's product: a full disk is an error, a closed pipe is not.
             crate::print_to(

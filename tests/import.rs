@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{perfgate, repo_path, DemoChild, TempDir};
+use common::{free_port, perfgate, repo_path, DemoChild, HangServer, TempDir, TestServer};
 use perfgate::gate::Gate;
 use std::time::Duration;
 
@@ -158,6 +158,101 @@ fn runs_clean(gate: &str, what: &str) {
     );
     for name in ["GET /api/modules", "GET /api/health"] {
         assert!(out.stdout.contains(name), "{what}: {name}:\n{}", out.stdout);
+    }
+}
+
+/// `perfgate import openapi URL` fetches the description a running service serves (FastAPI: at
+/// /openapi.json) from a real server on loopback; the service's origin is the gate's host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openapi_description_is_fetched_from_a_url() {
+    use axum::http::{header, StatusCode};
+    use axum::response::{IntoResponse, Redirect};
+    use axum::routing::get;
+    let json = std::fs::read_to_string(repo_path("tests/data/prismq-openapi.json")).unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/openapi.json",
+            get(move || {
+                let json = json.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], json) }
+            }),
+        )
+        .route("/spec", get(|| async { Redirect::permanent("/openapi.json") }))
+        .route(
+            "/docs",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    "<html>Swagger UI</html>",
+                )
+            }),
+        )
+        .route(
+            "/broken",
+            get(|| async { StatusCode::INTERNAL_SERVER_ERROR.into_response() }),
+        )
+        .route(
+            "/binary",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/octet-stream")],
+                    vec![0xffu8, 0xfe, 0x00],
+                )
+            }),
+        );
+    let server = TestServer::start(app).await;
+    let hang = HangServer::start().await;
+    let url = server.url();
+    let closed = format!("http://127.0.0.1:{}/openapi.json", free_port());
+    let hang_url = format!("{}/openapi.json", hang.url());
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec!["import", "openapi"];
+            all.extend(args.iter().map(String::as_str));
+            perfgate(&all, None, LIMIT)
+        })
+    };
+
+    // Straight and through a redirect: the same gate as from the file, with the server as its host.
+    let from_file = import(&["openapi", "tests/data/prismq-openapi.json"]).0;
+    for path in ["/openapi.json", "/spec"] {
+        let out = run(vec![format!("{url}{path}")]).await.unwrap();
+        assert_eq!(out.code(), 0, "{path}: {}", out.both());
+        assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+        let g = Gate::parse("imported.yaml", &out.stdout).unwrap_or_else(|e| panic!("{e}\n{}", out.stdout));
+        assert_eq!(g.host.as_deref(), Some(url.as_str()), "{path}");
+        let body = |gate: &str| {
+            gate.lines()
+                .skip_while(|l| !l.starts_with("version:"))
+                .skip(3)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(body(&out.stdout), body(&from_file), "{path}");
+    }
+
+    // What is not a description, or no answer at all: exit 2 with the reason, nothing on stdout.
+    let cases = [
+        (
+            format!("{url}/docs"),
+            "answered an HTML page, not a JSON or YAML description".to_string(),
+        ),
+        (
+            format!("{url}/broken"),
+            "answered 500 Internal Server Error".to_string(),
+        ),
+        (format!("{url}/missing"), "answered 404 Not Found".to_string()),
+        (format!("{url}/binary"), "that is not text".to_string()),
+        (closed.clone(), format!("{closed}: cannot fetch it")),
+        (hang_url.clone(), format!("{hang_url}: no answer within 10s")),
+        ("http://[::1".to_string(), "not a URL".to_string()),
+    ];
+    for (target, says) in cases {
+        let out = run(vec![target.clone()]).await.unwrap();
+        assert_eq!(out.code(), 2, "{target}: {}", out.both());
+        assert!(out.stderr.starts_with("error: "), "{target}: {}", out.stderr);
+        assert!(out.stderr.contains(&says), "{target}: no `{says}` in {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{target}: {}", out.stdout);
     }
 }
 
