@@ -130,8 +130,9 @@ pub enum ImportCommand {
         #[arg(value_name = "FILE|URL")]
         file: PathBuf,
     },
-    /// A locustfile: HttpUser/FastHttpUser classes, weights, wait times, @task(n), on_start/on_stop and
-    /// self.client calls, read with a Python parser; what it cannot translate is listed as comments.
+    /// A locustfile: HttpUser/FastHttpUser classes, weights, wait times, @task(n), `tasks`, task sets,
+    /// on_start/on_stop, self.client calls and catch_response checks, read with a Python parser; what
+    /// it cannot translate is listed with file:line as comments and notes.
     Locust {
         /// The locustfile.
         file: PathBuf,

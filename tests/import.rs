@@ -116,6 +116,12 @@ fn the_imported_gates_run_against_the_reference_backend() {
     ] {
         runs_clean(&import(&args).0, args[0], &["GET /api/modules", "GET /api/health"]);
     }
+    // The newcomer's path: the description the service serves, fetched by URL, run as it is.
+    let demo = DemoChild::start();
+    let (gate, notes) = import(&["openapi", &format!("{}/openapi.json", demo.url)]);
+    assert!(notes.is_empty(), "{notes}");
+    assert!(gate.contains(&format!("host: {}", demo.url)), "{gate}");
+    runs_clean(&gate, "openapi-url", &["GET /api/modules", "GET /api/system/stats"]);
 }
 
 /// Runs `gate` against the embedded demo for 3 s: it exits 0, sends requests, none fails, and the
