@@ -634,8 +634,25 @@ fn the_styles_of_locustfiles_translate_to_gate_constructs() {
     );
     assert!(gate.contains("# approximated: tests/data/locust/fasthttp.py:17: `wait_time = constant_throughput(2)`"));
 
-    // Tags stay as comments above their tasks.
-    let (_, gate, _) = parse("tags");
+    // Tags stay as comments above their tasks; a loop over literals is unrolled.
+    let (g, gate, _) = parse("tags");
+    let offsets: Vec<String> = g.scenarios[0].tasks[2]
+        .requests
+        .iter()
+        .flat_map(|r| {
+            r.query
+                .iter()
+                .filter(|(k, _)| k == "offset")
+                .map(|(_, v)| v.to_string())
+        })
+        .collect();
+    assert_eq!(offsets, ["0", "20", "40"]);
+    // Guards on a variable the request reads are the gate's own skipping.
+    let (_, _, notes) = parse("names");
+    assert!(
+        notes.contains("names.py:32: `if self.first_run:`: the gate skips a task until the variables it reads are set"),
+        "{notes}"
+    );
     assert!(
         gate.contains("      # Locust tags: list, smoke\n      - name: modules\n"),
         "{gate}"
@@ -651,7 +668,7 @@ fn what_a_locustfile_does_that_a_gate_cannot_is_listed_with_file_and_line() {
         (6, "`@events.test_start.add_listener` on `on_test_start`: event hooks are not translated"),
         (11, "the task set `Orphan` is in no user class's `tasks`: left out"),
         (19, "`fixed_count = 2`"),
-        (23, "`for page in range(3):`"),
+        (23, "`for page in range(random.randint(1, 5)):`"),
         (29, "`data=` of `self.client.post`: a form body"),
         (
             33,

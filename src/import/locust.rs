@@ -6,7 +6,8 @@
 //! `constant_throughput(n)`), `@task` / `@task(n)` methods and `tasks = [...]` / `tasks = {f: n}`
 //! entries (functions of the user, or of the module taking the user) as weighted tasks (one request,
 //! or several as a sequence), a `SequentialTaskSet` as one `sequence:` task, a `TaskSet`'s tasks as
-//! the user's, `on_start` / `on_stop`, helper methods a task calls (inlined), and in them
+//! the user's, `on_start` / `on_stop`, helper methods a task calls (inlined), `for` loops over
+//! literals (unrolled), `if self.x:` guards (the gate skips a task until its variables are set), and in them
 //! `self.client.get/post/put/patch/delete/head/options/request(url, json=, data=json.dumps(...),
 //! params=, headers=, name=)`, with URLs as strings or f-strings over instance attributes
 //! (`f"/runs/{self.run_id}"` reads `{run_id}`), `self.x = resp.json()["k"]` as `extract`, and
@@ -202,7 +203,10 @@ impl Cx<'_> {
     fn push(&mut self, kind: Kind, offset: usize, what: String) {
         let line = line_col(self.text, offset).0;
         let text = format!("{}: {what}", self.at(offset));
-        self.notes.push(Note { kind, line, text });
+        // A loop unrolled, or a helper inlined twice, says it once.
+        if !self.notes.iter().any(|n| n.text == text) {
+            self.notes.push(Note { kind, line, text });
+        }
     }
 
     /// A construct left out, said at its line.
@@ -286,6 +290,19 @@ fn self_attr(e: &Expr, me: &str) -> Option<String> {
     }
 }
 
+/// What the expressions of a body may read: the user's attributes as `{variables}`, and the loop
+/// variables of an unrolled `for` as their values.
+#[derive(Clone, Copy)]
+struct Names<'n> {
+    /// The name the user is known by (`self`, or a task function's parameter; empty: none).
+    me: &'n str,
+    /// Loop variables and their values.
+    locals: &'n [(String, Value)],
+}
+
+/// Names with no user and no locals, for literals.
+const LITERAL: Names<'static> = Names { me: "", locals: &[] };
+
 /// The name of a function's first parameter (`self`, or `user` of `def index(user):`).
 fn first_param(f: &ast::StmtFunctionDef) -> String {
     f.args
@@ -313,6 +330,18 @@ struct Scope<'a> {
     constants: Vec<(String, String)>,
     /// Helpers being inlined now.
     depth: usize,
+    /// The variables of the `for` loops being unrolled.
+    locals: Vec<(String, Value)>,
+}
+
+impl Scope<'_> {
+    /// What expressions in the current body may read.
+    fn names(&self) -> Names<'_> {
+        Names {
+            me: &self.me,
+            locals: &self.locals,
+        }
+    }
 }
 
 /// The `wait_time = ...` of a class as a think time, noting what differs.
@@ -399,7 +428,7 @@ fn function_task<'a>(cx: &mut Cx<'a>, sc: &mut Scope<'a>, f: &ast::StmtFunctionD
             Some("task") => {}
             Some("tag") => {
                 let tags: Vec<String> = match d {
-                    Expr::Call(c) => c.args.iter().filter_map(|a| template(a, "")).collect(),
+                    Expr::Call(c) => c.args.iter().filter_map(|a| template(a, LITERAL)).collect(),
                     _ => Vec::new(),
                 };
                 comments.push(format!("Locust tags: {}", tags.join(", ")));
@@ -694,6 +723,7 @@ fn user_class<'a>(cx: &mut Cx<'a>, c: &'a ast::StmtClassDef, host: &mut Option<S
         inlined: Vec::new(),
         constants: Vec::new(),
         depth: 0,
+        locals: Vec::new(),
     };
     let mut helpers_seen = Vec::new();
     for stmt in &c.body {
@@ -912,7 +942,7 @@ fn step<'a>(
     let off = stmt_offset(stmt);
     match stmt {
         Stmt::Expr(e) => {
-            match client_call(cx, &sc.me, &e.value) {
+            match client_call(cx, sc.names(), &e.value) {
                 Call::Request(r, whole) => {
                     *complete &= whole;
                     out.push(*r);
@@ -958,7 +988,7 @@ fn step<'a>(
             untranslated_step(cx, stmt, complete);
         }
         Stmt::Assign(a) if a.targets.len() == 1 => {
-            match client_call(cx, &sc.me, &a.value) {
+            match client_call(cx, sc.names(), &a.value) {
                 Call::Request(r, whole) => {
                     *complete &= whole;
                     out.push(*r);
@@ -1000,13 +1030,15 @@ fn step<'a>(
                 };
                 match v {
                     Some(v) => sc.constants.push((attr, v)),
+                    // `self.run_id = None`: unset until extracted, as a gate's variables start.
+                    None if matches!(k.value, Constant::None) => {}
                     None => cx.untranslated(off),
                 }
             } else {
                 cx.untranslated(off);
             }
         }
-        Stmt::With(w) if w.items.len() == 1 => match client_call(cx, &sc.me, &w.items[0].context_expr) {
+        Stmt::With(w) if w.items.len() == 1 => match client_call(cx, sc.names(), &w.items[0].context_expr) {
             Call::Request(r, whole) => {
                 *complete &= whole;
                 out.push(*r);
@@ -1040,9 +1072,90 @@ fn step<'a>(
                 }
             }
         }
+        // `if self.run_id:` around requests that read `{run_id}`: the gate skips a task until the
+        // variables it reads are set, which is what the guard is for.
+        Stmt::If(i) if i.orelse.is_empty() && guarded(&i.test, &sc.me).is_some() => {
+            let attr = guarded(&i.test, &sc.me).unwrap_or_default();
+            let before = out.len();
+            for st in &i.body {
+                step(cx, sc, st, out, answers, complete, check);
+            }
+            if out[before..].iter().any(|r| reads(r, &attr)) {
+                let what = cx.snippet(off);
+                cx.approx(
+                    off,
+                    format!("`{what}`: the gate skips a task until the variables it reads are set"),
+                );
+            } else {
+                // A guard on something the requests do not read decides more than the gate can.
+                out.truncate(before);
+                untranslated_step(cx, stmt, complete);
+            }
+        }
+        // `if not self.run_id: return` at the top of a task: the same guard.
+        Stmt::If(i)
+            if i.orelse.is_empty()
+                && matches!(i.body.as_slice(), [Stmt::Return(r)] if r.value.is_none())
+                && negated_guard(&i.test, &sc.me).is_some() =>
+        {
+            let what = cx.snippet(off);
+            cx.approx(
+                off,
+                format!("`{what}`: the gate skips a task until the variables it reads are set"),
+            );
+        }
+        // `for page in range(3):` over literals: the body once per value.
+        Stmt::For(f)
+            if f.orelse.is_empty() && matches!(&*f.target, Expr::Name(_)) && loop_values(&f.iter).is_some() =>
+        {
+            let Expr::Name(var) = &*f.target else { return };
+            for v in loop_values(&f.iter).unwrap_or_default() {
+                sc.locals.push((var.id.as_str().to_string(), v));
+                for st in &f.body {
+                    step(cx, sc, st, out, answers, complete, check);
+                }
+                sc.locals.pop();
+            }
+        }
         Stmt::Pass(_) => {}
         _ => untranslated_step(cx, stmt, complete),
     }
+}
+
+/// The attribute `x` of a test that `self.x` is set: `self.x`, `self.x is not None`.
+fn guarded(test: &Expr, me: &str) -> Option<String> {
+    match test {
+        Expr::Attribute(_) => self_attr(test, me),
+        Expr::Compare(c)
+            if matches!(c.ops.as_slice(), [ast::CmpOp::IsNot])
+                && matches!(c.comparators.as_slice(), [Expr::Constant(k)] if matches!(k.value, Constant::None)) =>
+        {
+            self_attr(&c.left, me)
+        }
+        _ => None,
+    }
+}
+
+/// The attribute `x` of a test that `self.x` is not set: `not self.x`, `self.x is None`.
+fn negated_guard(test: &Expr, me: &str) -> Option<String> {
+    match test {
+        Expr::UnaryOp(u) if matches!(u.op, ast::UnaryOp::Not) => self_attr(&u.operand, me),
+        Expr::Compare(c)
+            if matches!(c.ops.as_slice(), [ast::CmpOp::Is])
+                && matches!(c.comparators.as_slice(), [Expr::Constant(k)] if matches!(k.value, Constant::None)) =>
+        {
+            self_attr(&c.left, me)
+        }
+        _ => None,
+    }
+}
+
+/// Whether a request reads `{name}` in its path, body or headers.
+fn reads(r: &DraftRequest, name: &str) -> bool {
+    let var = format!("{{{name}}}");
+    r.path.contains(&var)
+        || r.json.as_ref().is_some_and(|j| j.to_string().contains(&var))
+        || r.headers.iter().any(|(_, v)| v.contains(&var))
 }
 
 /// A statement left out of a body; when it sends a request (a loop, a condition), the body is no
@@ -1131,7 +1244,7 @@ fn conditions(test: &Expr, answer: &str, idx: usize, answers: &Answers) -> Optio
                 return None;
             }
             let (i, path) = json_path(&c.left, answers)?;
-            let v = json(value, "")?;
+            let v = json(value, LITERAL)?;
             (i == idx && path != "$").then(|| (Vec::new(), vec![(path, v)]))
         }
         _ => None,
@@ -1237,8 +1350,8 @@ enum Call {
 }
 
 /// A request from `me.client.METHOD(url, ...)` or `me.client.request(METHOD, url, ...)`.
-fn client_call(cx: &mut Cx, me: &str, e: &Expr) -> Call {
-    match read_call(cx, me, e) {
+fn client_call(cx: &mut Cx, names: Names, e: &Expr) -> Call {
+    match read_call(cx, names, e) {
         Some(Some((r, whole))) => Call::Request(Box::new(r), whole),
         Some(None) => Call::Unreadable,
         None => Call::NotRequest,
@@ -1246,7 +1359,8 @@ fn client_call(cx: &mut Cx, me: &str, e: &Expr) -> Call {
 }
 
 /// [`client_call`]: None for no request, `Some(None)` for one perfgate cannot read.
-fn read_call(cx: &mut Cx, me: &str, e: &Expr) -> Option<Option<(DraftRequest, bool)>> {
+fn read_call(cx: &mut Cx, names: Names, e: &Expr) -> Option<Option<(DraftRequest, bool)>> {
+    let me = names.me;
     let Expr::Call(call) = e else { return None };
     let Expr::Attribute(func) = &*call.func else {
         return None;
@@ -1283,7 +1397,7 @@ fn read_call(cx: &mut Cx, me: &str, e: &Expr) -> Option<Option<(DraftRequest, bo
     } else {
         return None;
     };
-    let Some(mut path) = kw("url").or(url).and_then(|u| template(u, me)) else {
+    let Some(mut path) = kw("url").or(url).and_then(|u| template(u, names)) else {
         let what = cx.snippet(off);
         cx.note(
             off,
@@ -1314,8 +1428,8 @@ fn read_call(cx: &mut Cx, me: &str, e: &Expr) -> Option<Option<(DraftRequest, bo
         };
         match arg {
             "url" | "method" | "catch_response" | "allow_redirects" | "timeout" => {}
-            "name" => r.name = template(&k.value, me),
-            "json" => match json(&k.value, me) {
+            "name" => r.name = template(&k.value, names),
+            "json" => match json(&k.value, names) {
                 Some(j) => r.json = Some(j),
                 None => {
                     cx.untranslated(koff);
@@ -1323,10 +1437,10 @@ fn read_call(cx: &mut Cx, me: &str, e: &Expr) -> Option<Option<(DraftRequest, bo
                 }
             },
             // `data=json.dumps({...})` is a JSON body.
-            "data" if dumps(&k.value).and_then(|v| json(v, me)).is_some() => {
-                r.json = dumps(&k.value).and_then(|v| json(v, me));
+            "data" if dumps(&k.value).and_then(|v| json(v, names)).is_some() => {
+                r.json = dumps(&k.value).and_then(|v| json(v, names));
             }
-            "params" | "headers" => match json(&k.value, me) {
+            "params" | "headers" => match json(&k.value, names) {
                 Some(Value::Object(o)) => {
                     for (key, v) in o {
                         let v = match v {
@@ -1376,14 +1490,61 @@ fn read_call(cx: &mut Cx, me: &str, e: &Expr) -> Option<Option<(DraftRequest, bo
     Some(Some((r, whole)))
 }
 
+/// The value of a loop variable being unrolled.
+fn local<'n>(e: &Expr, names: Names<'n>) -> Option<&'n Value> {
+    let Expr::Name(n) = e else { return None };
+    names
+        .locals
+        .iter()
+        .rev()
+        .find(|(k, _)| k == n.id.as_str())
+        .map(|(_, v)| v)
+}
+
+/// The values of `range(n)`, `range(a, b[, step])` or a list or tuple of literals, when there are
+/// at most [`MAX_REPEAT`].
+fn loop_values(e: &Expr) -> Option<Vec<Value>> {
+    match e {
+        Expr::List(_) | Expr::Tuple(_) => match json(e, LITERAL)? {
+            Value::Array(a) if a.len() <= MAX_REPEAT => Some(a),
+            _ => None,
+        },
+        Expr::Call(c) if matches!(&*c.func, Expr::Name(n) if n.id.as_str() == "range") && c.keywords.is_empty() => {
+            let n: Vec<i64> = c
+                .args
+                .iter()
+                .map(|a| json(a, LITERAL).and_then(|v| v.as_i64()))
+                .collect::<Option<_>>()?;
+            let (start, end, by) = match n.as_slice() {
+                [end] => (0, *end, 1),
+                [start, end] => (*start, *end, 1),
+                [start, end, by] if *by != 0 => (*start, *end, *by),
+                _ => return None,
+            };
+            let mut out = Vec::new();
+            let mut i = start;
+            while (by > 0 && i < end) || (by < 0 && i > end) {
+                if out.len() == MAX_REPEAT {
+                    return None;
+                }
+                out.push(Value::from(i));
+                i += by;
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
 /// `X` of `json.dumps(X)`.
 fn dumps(e: &Expr) -> Option<&Expr> {
     let Expr::Call(c) = e else { return None };
     (last_name(&c.func).as_deref() == Some("dumps") && c.args.len() == 1).then(|| &c.args[0])
 }
 
-/// A string, or an f-string over `me.NAME` attributes (each becomes `{NAME}`).
-fn template(e: &Expr, me: &str) -> Option<String> {
+/// A string, or an f-string over `me.NAME` attributes (each becomes `{NAME}`) and loop variables
+/// (each becomes its value).
+fn template(e: &Expr, names: Names) -> Option<String> {
     match e {
         Expr::Constant(k) => match &k.value {
             Constant::Str(s) => Some(s.clone()),
@@ -1397,11 +1558,15 @@ fn template(e: &Expr, me: &str) -> Option<String> {
                         Constant::Str(s) => out.push_str(s),
                         _ => return None,
                     },
-                    Expr::FormattedValue(f) if f.format_spec.is_none() => {
-                        out.push('{');
-                        out.push_str(&self_attr(&f.value, me)?);
-                        out.push('}');
-                    }
+                    Expr::FormattedValue(f) if f.format_spec.is_none() => match local(&f.value, names) {
+                        Some(Value::String(v)) => out.push_str(v),
+                        Some(v) => out.push_str(&v.to_string()),
+                        None => {
+                            out.push('{');
+                            out.push_str(&self_attr(&f.value, names.me)?);
+                            out.push('}');
+                        }
+                    },
                     _ => return None,
                 }
             }
@@ -1413,29 +1578,30 @@ fn template(e: &Expr, me: &str) -> Option<String> {
 
 /// A JSON value from a Python literal: dicts, lists, strings (and f-strings over attributes), numbers,
 /// booleans and None.
-fn json(e: &Expr, me: &str) -> Option<Value> {
+fn json(e: &Expr, names: Names) -> Option<Value> {
     match e {
         Expr::Dict(d) => {
             let mut o = serde_json::Map::new();
             for (k, v) in d.keys.iter().zip(&d.values) {
-                let key = template(k.as_ref()?, me)?;
-                o.insert(key, json(v, me)?);
+                let key = template(k.as_ref()?, names)?;
+                o.insert(key, json(v, names)?);
             }
             Some(Value::Object(o))
         }
         Expr::List(l) => l
             .elts
             .iter()
-            .map(|x| json(x, me))
+            .map(|x| json(x, names))
             .collect::<Option<Vec<_>>>()
             .map(Value::Array),
         Expr::Tuple(t) => t
             .elts
             .iter()
-            .map(|x| json(x, me))
+            .map(|x| json(x, names))
             .collect::<Option<Vec<_>>>()
             .map(Value::Array),
-        Expr::JoinedStr(_) => template(e, me).map(Value::String),
+        Expr::JoinedStr(_) => template(e, names).map(Value::String),
+        Expr::Name(_) => local(e, names).cloned(),
         Expr::Constant(k) => match &k.value {
             Constant::Str(s) => Some(Value::String(s.clone())),
             Constant::Int(i) => i.to_string().parse::<i64>().ok().map(Value::from),
@@ -1444,7 +1610,7 @@ fn json(e: &Expr, me: &str) -> Option<Value> {
             Constant::None => Some(Value::Null),
             _ => None,
         },
-        Expr::UnaryOp(u) if matches!(u.op, ast::UnaryOp::USub) => match json(&u.operand, me)? {
+        Expr::UnaryOp(u) if matches!(u.op, ast::UnaryOp::USub) => match json(&u.operand, names)? {
             Value::Number(n) => n.as_i64().map(|i| Value::from(-i)).or_else(|| {
                 n.as_f64()
                     .and_then(|f| serde_json::Number::from_f64(-f))
@@ -1452,7 +1618,7 @@ fn json(e: &Expr, me: &str) -> Option<Value> {
             }),
             _ => None,
         },
-        Expr::Attribute(_) if !me.is_empty() => self_attr(e, me).map(|a| Value::String(format!("{{{a}}}"))),
+        Expr::Attribute(_) if !names.me.is_empty() => self_attr(e, names.me).map(|a| Value::String(format!("{{{a}}}"))),
         _ => None,
     }
 }

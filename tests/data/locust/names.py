@@ -9,6 +9,7 @@ class RunWatcher(HttpUser):
 
     def on_start(self):
         self.tail = 50
+        self.first_run = None
         response = self.client.post(
             "/api/modules/youtube_shorts/run",
             json={"parameters": {"max_results": 3}, "save_config": False},
@@ -22,8 +23,11 @@ class RunWatcher(HttpUser):
 
     @task
     def run_logs(self):
+        if self.first_run is None:
+            return
         self.client.get(f"/api/runs/{self.first_run}/logs?tail={self.tail}", name="/api/runs/[id]/logs")
 
     @task
     def run(self):
-        self.client.get(url=f"/api/runs/{self.first_run}", name="/api/runs/[id]")
+        if self.first_run:
+            self.client.get(url=f"/api/runs/{self.first_run}", name="/api/runs/[id]")

@@ -17,6 +17,12 @@ class DashboardReader(HttpUser):
     def recent_runs(self):
         self.client.get("/api/runs", params={"limit": 20, "status": "completed"})
 
+    @tag("list")
+    @task
+    def run_pages(self):
+        for offset in (0, 20, 40):
+            self.client.get(f"/api/runs?limit=20&offset={offset}", name="/api/runs (pages)")
+
     @tag("smoke")
     @task
     def health(self):

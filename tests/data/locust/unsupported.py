@@ -20,7 +20,7 @@ class ShopUser(FastHttpUser):
 
     @task(3)
     def browse(self):
-        for page in range(3):
+        for page in range(random.randint(1, 5)):
             self.client.get(f"/items?page={page}")
         self.client.get("/items", headers={"Accept": "application/json"})
 
