@@ -126,11 +126,13 @@ pub enum ImportCommand {
     /// An OpenAPI 3 description (JSON or YAML; FastAPI serves one at /openapi.json): GET operations
     /// as weighted tasks, writes as comments, a commented `targets:` section.
     Openapi {
-        /// The description file.
+        /// The description: a file, or a URL such as http://127.0.0.1:8000/openapi.json.
+        #[arg(value_name = "FILE|URL")]
         file: PathBuf,
     },
-    /// A locustfile: HttpUser/FastHttpUser classes, weights, wait times, @task(n), on_start/on_stop and
-    /// self.client calls, read with a Python parser; what it cannot translate is listed as comments.
+    /// A locustfile: HttpUser/FastHttpUser classes, weights, wait times, @task(n), `tasks`, task sets,
+    /// on_start/on_stop, self.client calls and catch_response checks, read with a Python parser; what
+    /// it cannot translate is listed with file:line as comments and notes.
     Locust {
         /// The locustfile.
         file: PathBuf,
@@ -334,16 +336,19 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
             }
         }
         Command::Validate { gate } => app::validate(&gate),
-        Command::Import(ImportCommand::Openapi { file }) => app::import(app::ImportFormat::Openapi, &file),
-        Command::Import(ImportCommand::Locust { file }) => app::import(app::ImportFormat::Locust, &file),
+        Command::Import(ImportCommand::Openapi { file }) => app::import(app::ImportFormat::Openapi, &file).await,
+        Command::Import(ImportCommand::Locust { file }) => app::import(app::ImportFormat::Locust, &file).await,
         Command::Import(ImportCommand::Har {
             file,
             from_host,
             keep_static,
-        }) => app::import(
-            app::ImportFormat::Har(crate::import::har::Options { from_host, keep_static }),
-            &file,
-        ),
+        }) => {
+            app::import(
+                app::ImportFormat::Har(crate::import::har::Options { from_host, keep_static }),
+                &file,
+            )
+            .await
+        }
         Command::Schema => {
             // The schema is this command's product: a full disk is an error, a closed pipe is not.
             crate::print_to(

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{perfgate, repo_path, DemoChild, TempDir};
+use common::{free_port, perfgate, repo_path, DemoChild, HangServer, TempDir, TestServer};
 use perfgate::gate::Gate;
 use std::time::Duration;
 
@@ -114,11 +114,19 @@ fn the_imported_gates_run_against_the_reference_backend() {
         ["openapi", "tests/data/prismq-openapi.json"],
         ["har", "tests/data/prismq-dashboard.har"],
     ] {
-        runs_clean(&import(&args).0, args[0]);
+        runs_clean(&import(&args).0, args[0], &["GET /api/modules", "GET /api/health"]);
     }
+    // The newcomer's path: the description the service serves, fetched by URL, run as it is.
+    let demo = DemoChild::start();
+    let (gate, notes) = import(&["openapi", &format!("{}/openapi.json", demo.url)]);
+    assert!(notes.is_empty(), "{notes}");
+    assert!(gate.contains(&format!("host: {}", demo.url)), "{gate}");
+    runs_clean(&gate, "openapi-url", &["GET /api/modules", "GET /api/system/stats"]);
 }
 
-fn runs_clean(gate: &str, what: &str) {
+/// Runs `gate` against the embedded demo for 3 s: it exits 0, sends requests, none fails, and the
+/// summary names every request of `names`.
+fn runs_clean(gate: &str, what: &str, names: &[&str]) {
     let dir = TempDir::new(&format!("import-run-{what}"));
     let file = dir.write("imported.yaml", gate);
     let demo = DemoChild::start();
@@ -156,8 +164,103 @@ fn runs_clean(gate: &str, what: &str) {
         "{what}: {sent} sent, {failed} failed:\n{}",
         out.stdout
     );
-    for name in ["GET /api/modules", "GET /api/health"] {
+    for name in names {
         assert!(out.stdout.contains(name), "{what}: {name}:\n{}", out.stdout);
+    }
+}
+
+/// `perfgate import openapi URL` fetches the description a running service serves (FastAPI: at
+/// /openapi.json) from a real server on loopback; the service's origin is the gate's host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openapi_description_is_fetched_from_a_url() {
+    use axum::http::{header, StatusCode};
+    use axum::response::{IntoResponse, Redirect};
+    use axum::routing::get;
+    let json = std::fs::read_to_string(repo_path("tests/data/prismq-openapi.json")).unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/openapi.json",
+            get(move || {
+                let json = json.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], json) }
+            }),
+        )
+        .route("/spec", get(|| async { Redirect::permanent("/openapi.json") }))
+        .route(
+            "/docs",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    "<html>Swagger UI</html>",
+                )
+            }),
+        )
+        .route(
+            "/broken",
+            get(|| async { StatusCode::INTERNAL_SERVER_ERROR.into_response() }),
+        )
+        .route(
+            "/binary",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/octet-stream")],
+                    vec![0xffu8, 0xfe, 0x00],
+                )
+            }),
+        );
+    let server = TestServer::start(app).await;
+    let hang = HangServer::start().await;
+    let url = server.url();
+    let closed = format!("http://127.0.0.1:{}/openapi.json", free_port());
+    let hang_url = format!("{}/openapi.json", hang.url());
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let mut all = vec!["import", "openapi"];
+            all.extend(args.iter().map(String::as_str));
+            perfgate(&all, None, LIMIT)
+        })
+    };
+
+    // Straight and through a redirect: the same gate as from the file, with the server as its host.
+    let from_file = import(&["openapi", "tests/data/prismq-openapi.json"]).0;
+    for path in ["/openapi.json", "/spec"] {
+        let out = run(vec![format!("{url}{path}")]).await.unwrap();
+        assert_eq!(out.code(), 0, "{path}: {}", out.both());
+        assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+        let g = Gate::parse("imported.yaml", &out.stdout).unwrap_or_else(|e| panic!("{e}\n{}", out.stdout));
+        assert_eq!(g.host.as_deref(), Some(url.as_str()), "{path}");
+        let body = |gate: &str| {
+            gate.lines()
+                .skip_while(|l| !l.starts_with("version:"))
+                .skip(3)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(body(&out.stdout), body(&from_file), "{path}");
+    }
+
+    // What is not a description, or no answer at all: exit 2 with the reason, nothing on stdout.
+    let cases = [
+        (
+            format!("{url}/docs"),
+            "answered an HTML page, not a JSON or YAML description".to_string(),
+        ),
+        (
+            format!("{url}/broken"),
+            "answered 500 Internal Server Error".to_string(),
+        ),
+        (format!("{url}/missing"), "answered 404 Not Found".to_string()),
+        (format!("{url}/binary"), "that is not text".to_string()),
+        (closed.clone(), format!("{closed}: cannot fetch it")),
+        (hang_url.clone(), format!("{hang_url}: no answer within 10s")),
+        ("http://[::1".to_string(), "not a URL".to_string()),
+    ];
+    for (target, says) in cases {
+        let out = run(vec![target.clone()]).await.unwrap();
+        assert_eq!(out.code(), 2, "{target}: {}", out.both());
+        assert!(out.stderr.starts_with("error: "), "{target}: {}", out.stderr);
+        assert!(out.stderr.contains(&says), "{target}: no `{says}` in {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{target}: {}", out.stdout);
     }
 }
 
@@ -337,6 +440,77 @@ fn malformed_inputs_are_refused_with_exit_2() {
     );
 }
 
+/// The locustfiles of tests/data/locust/, one style each, with the gate each must import to.
+const LOCUSTFILES: [&str; 7] = [
+    "prismq",         // the reference: class weights, on_start/on_stop, extract, f-strings
+    "tags",           // `@tag` decorators, `params=`, `headers=`, `name=`, a class attribute
+    "sequential",     // a SequentialTaskSet and a TaskSet in `tasks = {...}` and `tasks = [...]`
+    "catch_response", // status and JSON checks as `expect`, `try`/`except`, `data = r.json()`
+    "fasthttp",       // FastHttpUser, task functions of the module, constant_throughput, json.dumps
+    "names",          // `name=` grouping, `url=`, constant_pacing, constant attributes
+    "unsupported",    // what does not translate: listed with file:line
+];
+
+/// Every locustfile imports to exactly its golden gate, tests/data/locust/NAME.expected.yaml (after
+/// a deliberate change to the importer, `PERFGATE_BLESS=1 cargo test --test import` rewrites the
+/// goldens; review their diff before committing). Every note is a comment in the gate too, and every
+/// imported gate passes `perfgate validate`.
+#[test]
+fn locustfiles_import_to_their_expected_gates() {
+    let dir = TempDir::new("import-locust-golden");
+    let bless = std::env::var_os("PERFGATE_BLESS").is_some_and(|v| v == "1");
+    let mut stale = Vec::new();
+    for name in LOCUSTFILES {
+        let file = format!("tests/data/locust/{name}.py");
+        let (gate, notes) = import(&["locust", &file]);
+        let golden = repo_path(&format!("tests/data/locust/{name}.expected.yaml"));
+        if bless {
+            std::fs::write(&golden, &gate).unwrap();
+        } else {
+            let expected = std::fs::read_to_string(&golden)
+                .unwrap_or_else(|e| panic!("{}: {e} (PERFGATE_BLESS=1 writes it)", golden.display()));
+            if expected != gate {
+                stale.push(format!("--- {}\n+++ imported\n{gate}", golden.display()));
+            }
+        }
+        for note in notes.lines() {
+            let text = note
+                .strip_prefix("note: ")
+                .unwrap_or_else(|| panic!("{name}: `{note}`"));
+            assert!(text.contains(&format!("{file}:")), "{name}: no file:line in `{text}`");
+            assert!(
+                gate.contains(&format!("# {text}")),
+                "{name}: `{text}` is no comment in\n{gate}"
+            );
+        }
+        let path = dir.write(&format!("{name}.yaml"), &gate);
+        let out = perfgate(&["validate", path.to_str().unwrap()], None, LIMIT);
+        assert_eq!(out.code(), 0, "{name}: {}", out.both());
+    }
+    assert!(
+        stale.is_empty(),
+        "imported gates differ from their goldens (PERFGATE_BLESS=1 rewrites them):\n{}",
+        stale.join("\n")
+    );
+}
+
+/// The locustfiles written for the reference API run green against it (the embedded demo) for a
+/// few seconds: every request sent, none failed.
+#[test]
+fn the_imported_locust_gates_run_against_the_reference_backend() {
+    for (name, sends) in [
+        ("prismq", "GET /api/modules"),
+        ("tags", "GET /api/runs?limit=20&status=completed"),
+        ("sequential", "POST /api/modules/{module_id}/run"),
+        ("catch_response", "POST /api/modules/{module_id}/config"),
+        ("fasthttp", "runs page"),
+        ("names", "/api/runs/[id]/logs"),
+    ] {
+        let file = format!("tests/data/locust/{name}.py");
+        runs_clean(&import(&["locust", &file]).0, name, &[sends]);
+    }
+}
+
 #[test]
 fn the_reference_locustfile_becomes_the_same_load_test() {
     let (gate, notes) = import(&["locust", "tests/data/locust/prismq.py"]);
@@ -399,30 +573,90 @@ fn the_reference_locustfile_becomes_the_same_load_test() {
             "GET /api/health"
         ]
     );
+}
 
-    // And it runs against the reference backend.
-    let dir = TempDir::new("import-locust-run");
-    let file = dir.write("imported.yaml", &gate);
-    let demo = DemoChild::start();
-    let out = perfgate(
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--host",
-            &demo.url,
-            "-u",
-            "6",
-            "-r",
-            "6",
-            "-t",
-            "3s",
-            "--quiet",
-        ],
-        None,
-        LIMIT,
+#[test]
+fn the_styles_of_locustfiles_translate_to_gate_constructs() {
+    let parse = |name: &str| {
+        let (gate, notes) = import(&["locust", &format!("tests/data/locust/{name}.py")]);
+        let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
+        (g, gate, notes)
+    };
+    // A SequentialTaskSet is one sequence, a `@task(2)` step twice; a TaskSet's tasks join the
+    // user's, weighted by the set's weight.
+    let (g, _, notes) = parse("sequential");
+    let op = &g.scenarios[0];
+    let flow: Vec<&str> = op.tasks[0].requests.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        flow,
+        [
+            "GET /api/modules/{module_id}",
+            "GET /api/modules/{module_id}/config",
+            "POST /api/modules/{module_id}/run",
+            "GET /api/runs/{run_id}",
+            "GET /api/runs/{run_id}"
+        ]
     );
-    assert_eq!(out.code(), 0, "{}", out.both());
-    assert!(out.stdout.contains("GET /api/modules"), "{}", out.stdout);
+    let weights: Vec<(&str, u32)> = op.tasks.iter().map(|t| (t.name.as_str(), t.weight)).collect();
+    assert_eq!(weights, [("LaunchFlow", 1), ("runs", 9), ("health", 3)]);
+    assert!(
+        notes.contains("sequential.py:6: the SequentialTaskSet `LaunchFlow` is one `sequence:` task"),
+        "{notes}"
+    );
+
+    // `catch_response` checks: JSON values and statuses, `or`-ed; a time limit is listed.
+    let (g, _, notes) = parse("catch_response");
+    let expects: Vec<(Vec<u16>, usize)> = g.scenarios[0]
+        .tasks
+        .iter()
+        .map(|t| (t.requests[0].expect_status.clone(), t.requests[0].expect_json.len()))
+        .collect();
+    assert_eq!(
+        expects,
+        [(vec![], 1), (vec![202, 409], 0), (vec![200], 1), (vec![200], 0)]
+    );
+    assert!(
+        notes.contains("catch_response.py:54: `response.elapsed.total_seconds() > 0.5`: only checks"),
+        "{notes}"
+    );
+
+    // Task functions of the module with a `tasks` dict; `constant_throughput(2)` thinks 500 ms; a
+    // helper `on_start` calls is inlined; `data=json.dumps(...)` is a JSON body.
+    let (g, gate, _) = parse("fasthttp");
+    let s = &g.scenarios[0];
+    assert_eq!(s.think_time.0, Duration::from_millis(500));
+    let weights: Vec<(&str, u32)> = s.tasks.iter().map(|t| (t.name.as_str(), t.weight)).collect();
+    assert_eq!(weights, [("health", 3), ("list_runs", 1)]);
+    assert_eq!(s.on_start[0].name, "GET /api/modules");
+    assert_eq!(
+        s.on_stop[0].json,
+        Some(serde_json::json!({"parameters": {"max_results": 25}}))
+    );
+    assert!(gate.contains("# approximated: tests/data/locust/fasthttp.py:17: `wait_time = constant_throughput(2)`"));
+
+    // Tags stay as comments above their tasks; a loop over literals is unrolled.
+    let (g, gate, _) = parse("tags");
+    let offsets: Vec<String> = g.scenarios[0].tasks[2]
+        .requests
+        .iter()
+        .flat_map(|r| {
+            r.query
+                .iter()
+                .filter(|(k, _)| k == "offset")
+                .map(|(_, v)| v.to_string())
+        })
+        .collect();
+    assert_eq!(offsets, ["0", "20", "40"]);
+    // Guards on a variable the request reads are the gate's own skipping.
+    let (_, _, notes) = parse("names");
+    assert!(
+        notes.contains("names.py:32: `if self.first_run:`: the gate skips a task until the variables it reads are set"),
+        "{notes}"
+    );
+    assert!(
+        gate.contains("      # Locust tags: list, smoke\n      - name: modules\n"),
+        "{gate}"
+    );
 }
 
 #[test]
@@ -431,47 +665,39 @@ fn what_a_locustfile_does_that_a_gate_cannot_is_listed_with_file_and_line() {
     let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
     let f = "tests/data/locust/unsupported.py";
     for (line, what) in [
-        (6, "the task set `Checkout` is not translated"),
+        (6, "`@events.test_start.add_listener` on `on_test_start`: event hooks are not translated"),
+        (11, "the task set `Orphan` is in no user class's `tasks`: left out"),
+        (19, "`fixed_count = 2`"),
+        (23, "`for page in range(random.randint(1, 5)):`"),
+        (29, "`data=` of `self.client.post`: a form body"),
         (
-            13,
-            "`wait_time = constant_pacing(2)`: perfgate's think time is a fixed pause or a range",
+            33,
+            "`self.client.get(\"/search?q=\" + random.choice([\"a\", \"b\"]))`: the URL is computed in a way perfgate cannot read",
         ),
-        (14, "`tasks = [Checkout]`"),
-        (16, "the decorator `@tag(\"browse\")` is not translated"),
-        (19, "`for page in range(3):`"),
-        (25, "`data=` of `self.client.post` is not translated"),
-        (
-            29,
-            "the checks inside `with ... catch_response=True` other than the status code",
-        ),
-        (41, "the method `pick` is neither a task nor on_start/on_stop"),
+        (40, "`\"ok\" not in response.text`: only checks of the status code and of JSON values"),
+        (49, "the method `pick` is no task, nor on_start/on_stop, and no task calls it"),
+        (58, "`auth=` of `self.client.request` is not translated"),
     ] {
-        let text = format!("{f}:{line}: {what}");
+        let text = format!("not translated: {f}:{line}: {what}");
         assert!(notes.contains(&format!("note: {text}")), "no note `{text}` in\n{notes}");
-        assert!(
-            gate.contains(&format!("# not translated: {text}")),
-            "no comment `{text}` in\n{gate}"
-        );
+        assert!(gate.contains(&format!("# {text}")), "no comment `{text}` in\n{gate}");
     }
-    // FastHttpUser classes are users; `constant(0.25)` a fixed think time; `request("HEAD", ..., name=)`.
-    let names: Vec<&str> = g.scenarios.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["ShopUser", "QuietUser"]);
-    assert_eq!(g.scenarios[1].think_time.0, std::time::Duration::from_millis(250));
-    assert_eq!(g.scenarios[1].tasks[0].requests[0].name, "ping");
-    // The POST with a form body is not sent half-translated: it is a comment.
+    // A task with a request that does not translate whole is a comment; the rest run.
     let shop: Vec<&str> = g.scenarios[0].tasks.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(shop, ["browse", "check", "order"]);
-    // `catch_response` status checks are `expect`: `!= 200`, and `in (201, 409)`; the one without an
-    // `elif` is translated whole (no note for line 36).
-    let expect: Vec<Vec<u16>> = g.scenarios[0].tasks[1..]
+    assert_eq!(shop, ["check", "order"]);
+    assert!(gate.contains("      # - name: login\n"), "{gate}");
+    assert!(gate.contains("      # - name: browse\n"), "{gate}");
+    // `!= 200` with an `elif` that checks the text: the status is still `expect`.
+    let expect: Vec<Vec<u16>> = g.scenarios[0]
+        .tasks
         .iter()
         .map(|t| t.requests[0].expect_status.clone())
         .collect();
     assert_eq!(expect, [vec![200], vec![201, 409]]);
-    assert!(!notes.contains("unsupported.py:36"), "{notes}");
-    assert!(gate.contains("      # - name: login\n"), "{gate}");
-    // No secret of the file reaches the gate.
-    assert!(!gate.contains("hunter2"));
+    // A user with no task left runs a placeholder, said so.
+    assert_eq!(g.scenarios[1].tasks[0].name, "placeholder");
+    // No secret of the file reaches the gate or the notes.
+    assert!(!gate.contains("hunter2") && !notes.contains("hunter2"));
 }
 
 #[test]

@@ -551,3 +551,12 @@ pub(crate) async fn method_not_allowed() -> Response {
         &json!({ "detail": "Method Not Allowed" }),
     )
 }
+
+/// The reference API's OpenAPI description (the file the importer's tests read).
+const OPENAPI: &str = include_str!("../../tests/data/prismq-openapi.json");
+
+/// `GET /openapi.json`: the reference API's OpenAPI description, where FastAPI serves it, for
+/// `perfgate import openapi http://127.0.0.1:8000/openapi.json`.
+pub async fn openapi() -> Response {
+    ([(CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}

@@ -273,6 +273,8 @@ fn build(opts: &DemoOptions) -> (Router, Arc<Demo>) {
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(demo.clone(), knobs::apply))
         .with_state(demo.clone());
+    // The description FastAPI would serve, outside the latency and fault knobs.
+    let app = Router::new().route("/openapi.json", get(api::openapi)).merge(app);
     (app, demo)
 }
 

@@ -86,6 +86,8 @@ pub struct DraftRequest {
     pub name: Option<String>,
     /// Acceptable statuses (empty: perfgate's default, any 2xx or 3xx).
     pub expect: Vec<u16>,
+    /// JSON values the answer must hold: path and value.
+    pub expect_json: Vec<(String, Value)>,
     /// Request headers.
     pub headers: Vec<(String, String)>,
     /// Variables taken from the answer: name and JSON path.
@@ -97,6 +99,7 @@ impl DraftRequest {
     fn is_short(&self) -> bool {
         self.json.is_none()
             && self.expect.is_empty()
+            && self.expect_json.is_empty()
             && self.headers.is_empty()
             && self.extract.is_empty()
             && self.name.is_none()
@@ -299,13 +302,27 @@ fn full_lines(r: &DraftRequest) -> Vec<String> {
     if let Some(j) = &r.json {
         out.push(format!("json: {}", flow_json(j)));
     }
-    match r.expect.as_slice() {
-        [] => {}
-        [one] => out.push(format!("expect: {one}")),
-        many => out.push(format!(
-            "expect: [{}]",
+    let codes = match r.expect.as_slice() {
+        [] => None,
+        [one] => Some(one.to_string()),
+        many => Some(format!(
+            "[{}]",
             many.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
         )),
+    };
+    match (codes, r.expect_json.is_empty()) {
+        (None, true) => {}
+        (Some(c), true) => out.push(format!("expect: {c}")),
+        (codes, false) => {
+            out.push("expect:".into());
+            if let Some(c) = codes {
+                out.push(format!("  status: {c}"));
+            }
+            out.push("  json:".into());
+            for (path, v) in &r.expect_json {
+                out.push(format!("    {}: {}", scalar(path), flow_json(v)));
+            }
+        }
     }
     if !r.extract.is_empty() {
         out.push("extract:".into());

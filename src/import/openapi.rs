@@ -25,6 +25,12 @@ const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// Reads an OpenAPI 3 description (`file` names it in messages) and drafts a gate.
 pub fn import(file: &str, text: &str) -> Result<Imported, String> {
+    import_served(file, text, None)
+}
+
+/// Like [`import`], for a description fetched from a service: `origin` (`http://127.0.0.1:8000`) is
+/// the host when the description names no absolute server (FastAPI names none).
+pub fn import_served(file: &str, text: &str, origin: Option<&str>) -> Result<Imported, String> {
     let doc = parse(file, text)?;
     if let Some(v) = doc.get("swagger") {
         return Err(format!(
@@ -53,7 +59,7 @@ pub fn import(file: &str, text: &str) -> Result<Imported, String> {
         .and_then(Value::as_str)
         .unwrap_or("service")
         .to_string();
-    let (host, prefix) = host_and_prefix(&doc);
+    let (host, prefix) = host_and_prefix(&doc, origin);
     let mut notes = Vec::new();
     let mut variables: Vec<(String, String, Option<String>)> = Vec::new();
     let mut ops: Vec<Op> = Vec::new();
@@ -162,11 +168,11 @@ fn parse(file: &str, text: &str) -> Result<Value, String> {
     }
 }
 
-/// The host from `servers[0].url` when it is absolute (else the usual local port), and the path
-/// prefix a relative or absolute server URL adds (`/api/v1`).
-fn host_and_prefix(doc: &Value) -> (String, String) {
+/// The host from `servers[0].url` when it is absolute (else `origin`, else the usual local port), and
+/// the path prefix a relative or absolute server URL adds (`/api/v1`).
+fn host_and_prefix(doc: &Value, origin: Option<&str>) -> (String, String) {
     let url = doc.pointer("/servers/0/url").and_then(Value::as_str).unwrap_or("");
-    let default = "http://127.0.0.1:8000".to_string();
+    let default = origin.unwrap_or("http://127.0.0.1:8000").to_string();
     if let Some(rest) = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://")) {
         let scheme_len = url.len() - rest.len();
         let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
