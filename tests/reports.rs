@@ -25,7 +25,17 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 /// Runs the example gate against the demo for a few seconds and writes the requested reports.
 async fn demo_run(opts: DemoOptions, paths: &Paths) -> Results {
+    demo_runs(opts, None, paths).await.0
+}
+
+/// [`demo_run`], in duet mode when `base` gives the base demo's knobs: head and base loaded in the
+/// same seconds, head judged against base and every report drawn with both; returns (head, base).
+async fn demo_runs(opts: DemoOptions, base: Option<DemoOptions>, paths: &Paths) -> (Results, Option<Results>) {
     let server = DemoServer::start(opts).await.unwrap();
+    let base_server = match base {
+        Some(b) => Some(DemoServer::start(b).await.unwrap()),
+        None => None,
+    };
     let gate = Gate::parse("gates/prismq.yaml", PRISMQ_GATE).unwrap();
     let plan = Plan::new(
         &gate,
@@ -45,20 +55,37 @@ async fn demo_run(opts: DemoOptions, paths: &Paths) -> Results {
         sha256: gate.sha256.clone(),
     };
     let plan = Arc::new(plan);
-    let measured = load::run(plan.clone(), |_| {}, std::future::pending()).await.unwrap();
+    let measured = match &base_server {
+        Some(b) => {
+            let url = perfgate::http::BaseUrl::parse(&b.url()).unwrap();
+            load::engine::run_duet(plan.clone(), url, |_| {}, std::future::pending())
+                .await
+                .unwrap()
+        }
+        None => load::run(plan.clone(), |_| {}, std::future::pending()).await.unwrap(),
+    };
     let provenance = perfgate::metrics::assemble::Provenance::new(info, None, perfgate::app::current_environment());
-    let results = perfgate::metrics::assemble::assemble(&plan.planned(), measured, &provenance).remove(0);
+    let mut both = perfgate::metrics::assemble::assemble(&plan.planned(), measured, &provenance).into_iter();
+    let results = both.next().unwrap();
+    let base_results = both.next();
     server.stop().await;
-    let v = verdict::judge(&gate, &results);
+    if let Some(b) = base_server {
+        b.stop().await;
+    }
+    let v = match &base_results {
+        Some(b) => verdict::judge_with_baseline(&gate, &results, b, perfgate::verdict::compare::Mode::Duet),
+        None => verdict::judge(&gate, &results),
+    };
     let reports = Reports::new(paths);
     reports.check().unwrap();
     let written = reports.write(&report::Input {
         results: &results,
         verdict: &v,
+        base: base_results.as_ref(),
         gate_file: &gate.file,
     });
     assert!(written.failed.is_empty(), "{:?}", written.failed);
-    results
+    (results, base_results)
 }
 
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
@@ -204,16 +231,24 @@ fn headless(browser: &Path, profile: &Path, args: &[&str]) -> std::process::Outp
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_report_renders_in_chromium_with_non_empty_charts() {
+    // A duet: head 30 % slower than base on one route, both loaded in the same seconds, so the report
+    // draws base against head as well.
     let dir = temp_dir("html");
     let html = dir.join("report.html");
-    let results = demo_run(
-        DemoOptions::default(),
+    let slower = DemoOptions {
+        slow_routes: vec![perfgate::demo::parse_route_factor("GET /api/modules=1.3").unwrap()],
+        ..DemoOptions::default()
+    };
+    let (results, base) = demo_runs(
+        slower,
+        Some(DemoOptions::default()),
         &Paths {
             html: Some(html.clone()),
             ..Paths::default()
         },
     )
     .await;
+    let base = base.expect("a duet has a base side");
     let text = std::fs::read_to_string(&html).unwrap();
     assert!(!text.contains("<script"), "the report runs no script");
     for needle in ["http://", "https://"] {
@@ -287,7 +322,43 @@ async fn html_report_renders_in_chromium_with_non_empty_charts() {
         }
     }
     let named = results.requests.iter().filter(|q| q.phases.all().requests > 0).count();
-    assert_eq!(charts.len(), 3 + 2 * named, "two charts per request name: {ids:?}");
+    // Base against head: the prismq gate compares each request name (`select: "*"`, each) and the
+    // total; a name both sides served in the steady state gets its percentile curves and, in a duet,
+    // its p95 per second.
+    let compared = results
+        .requests
+        .iter()
+        .filter(|q| {
+            q.phases.steady.requests > 0
+                && !q.lifecycle
+                && base
+                    .requests
+                    .iter()
+                    .any(|b| b.name == q.name && b.phases.steady.requests > 0)
+        })
+        .count()
+        + 1;
+    let pct = ids
+        .iter()
+        .filter(|i| i.starts_with("cmp-") && i.ends_with("-pct"))
+        .count();
+    let time = ids
+        .iter()
+        .filter(|i| i.starts_with("cmp-") && i.ends_with("-time"))
+        .count();
+    assert!(
+        pct >= compared,
+        "a percentile chart per compared name ({compared}): {ids:?}"
+    );
+    assert_eq!(pct, time, "a p95-per-second chart beside each: {ids:?}");
+    assert_eq!(
+        charts.len(),
+        3 + 2 * named + pct + time,
+        "two charts per request name: {ids:?}"
+    );
+    for label in ["base", "head", "99%", "latency by percentile", "p95 per second"] {
+        assert!(text.contains(label), "the comparison charts say {label}");
+    }
 
     // Screenshots, for people to look at (kept under target/): a wide and a narrow screen.
     let keep = common_target_dir().join("report-screenshots");
@@ -308,7 +379,7 @@ async fn html_report_renders_in_chromium_with_non_empty_charts() {
         &browser,
         &profile,
         &[
-            "--window-size=400,2400",
+            "--window-size=400,9000",
             &format!("--screenshot={}", shot.display()),
             &format!("file://{}", html.display()),
         ],

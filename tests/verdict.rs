@@ -718,6 +718,7 @@ async fn no_data_fails_by_default_and_passes_when_the_gate_says_so() {
         .render(&perfgate::report::Input {
             results: &r,
             verdict: &v,
+            base: None,
             gate_file: "nodata.yaml",
         })
         .unwrap(),
@@ -747,6 +748,7 @@ async fn no_data_fails_by_default_and_passes_when_the_gate_says_so() {
         .render(&perfgate::report::Input {
             results: &r,
             verdict: &v,
+            base: None,
             gate_file: "nodata.yaml",
         })
         .unwrap(),
@@ -1295,6 +1297,7 @@ async fn markdown_tables_survive_a_pipe_in_a_request_name() {
     let md = perfgate::report::markdown::render(&perfgate::report::Input {
         results: &r,
         verdict: &v,
+        base: None,
         gate_file: "pipe.yaml",
     });
     let t = tables(&md);
