@@ -438,3 +438,93 @@ async fn junit_dialects_carry_the_location_where_their_consumers_read_it() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_connects_and_time_to_first_byte_are_counted_and_shown_in_every_format() {
+    // k6's data_sent / data_received / http_req_connecting / http_req_waiting, from perfgate's own
+    // client: counted per name, kept in the results JSON, shown in the terminal, markdown and HTML.
+    let dir = temp_dir("net");
+    let (json, md, html) = (dir.join("r.json"), dir.join("s.md"), dir.join("r.html"));
+    let results = demo_run(
+        DemoOptions::default(),
+        &Paths {
+            out: Some(json.clone()),
+            summary: Some(md.clone()),
+            html: Some(html.clone()),
+            ..Paths::default()
+        },
+    )
+    .await;
+    let read = Results::read(&json).unwrap();
+    assert_eq!(read.schema_minor, perfgate::metrics::results::SCHEMA_MINOR);
+    for q in read.requests.iter().filter(|q| q.phases.all().requests > 0) {
+        let s = q.phases.all();
+        let answered: u64 = s.status_codes.values().sum();
+        // Every request line is at least `GET / HTTP/1.1\r\n`; every answer carries a status line
+        // (`HTTP/1.1 200 OK\r\n`) before its body.
+        assert!(s.bytes_sent >= s.requests * 16, "{}: {} sent", q.name, s.bytes_sent);
+        assert!(
+            s.bytes_received >= s.bytes + answered * 17,
+            "{}: {} received for {} body bytes",
+            q.name,
+            s.bytes_received,
+            s.bytes
+        );
+        assert!(
+            s.connects.count <= s.requests,
+            "{}: a connection is opened by a request",
+            q.name
+        );
+        assert!(s.connects.count == 0 || s.connects.max_us <= s.connects.sum_us);
+        let ttfb = s.ttfb_histogram.as_ref().expect("answered requests have a first byte");
+        assert_eq!(ttfb.0.len(), answered, "{}: one first byte per answer", q.name);
+        // The first byte comes before the last, and after the send: at every percentile the time to
+        // first byte is at most the total time (2 significant digits against 3: within 1 %).
+        for p in [0.5, 0.95, 1.0] {
+            let (t, total) = (s.ttfb_ms(p).unwrap(), s.quantile_ms(p));
+            assert!(
+                t <= total * 1.01 + 0.001,
+                "{}: ttfb p{p} {t} ms > total {total} ms",
+                q.name
+            );
+        }
+    }
+    let total = read.total(true);
+    let users = u64::from(read.load.users);
+    assert!(
+        total.connects.count >= users,
+        "each of the {users} users opened its connection: {:?}",
+        total.connects
+    );
+    // The same figures in the terminal line, the markdown table and the HTML table.
+    use perfgate::report::row::{bytes_text, ms, ms_or_dash};
+    let line = perfgate::report::terminal::network_line(&read).expect("a network line");
+    let (sent, received) = (bytes_text(total.bytes_sent), bytes_text(total.bytes_received));
+    let p95 = ms_or_dash(total.ttfb_ms(0.95));
+    for want in [
+        &sent,
+        &received,
+        &format!("{} new connections", total.connects.count),
+        &p95,
+    ] {
+        assert!(line.contains(want.as_str()), "terminal has {want}: {line}");
+    }
+    let summary = std::fs::read_to_string(&md).unwrap();
+    let agg = format!(
+        "| `Aggregated` | {sent} | {received} | {} | {} | {} | {} | {p95} | {} |",
+        total.connects.count,
+        ms(total.connects.mean_ms()),
+        ms(total.connects.max_us as f64 / 1000.0),
+        ms_or_dash(total.ttfb_ms(0.5)),
+        ms(total.quantile_ms(0.95))
+    );
+    assert!(summary.contains(&agg), "markdown row {agg} in:\n{summary}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    let cells = format!(
+        "<td class=\"name\">Aggregated</td><td>{sent}</td><td>{received}</td><td>{}</td>",
+        total.connects.count
+    );
+    assert!(page.contains(&cells), "HTML network row {cells}");
+    assert_eq!(results.requests.len(), read.requests.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -64,7 +64,25 @@ pub fn render(input: &Input) -> Result<String, String> {
             }
         })
         .collect();
-    let rows: Vec<Value> = rows(r).iter().map(|row| stats_row(&row.values)).collect();
+    let all = rows(r);
+    let net: Vec<Value> = crate::report::row::net_rows(&all)
+        .iter()
+        .map(|n| {
+            use crate::report::row::{bytes_text, ms_or_dash};
+            context! {
+                name => n.name,
+                sent => bytes_text(n.bytes_sent),
+                received => bytes_text(n.bytes_received),
+                connects => n.connects,
+                connect_avg => ms_or_dash(n.connect_avg_ms),
+                connect_max => ms_or_dash(n.connect_max_ms),
+                ttfb_p50 => ms_or_dash(n.ttfb_p50_ms),
+                ttfb_p95 => ms_or_dash(n.ttfb_p95_ms),
+                total_p95 => ms(n.total_p95_ms),
+            }
+        })
+        .collect();
+    let rows: Vec<Value> = all.iter().map(|row| stats_row(&row.values)).collect();
 
     let mut charts = vec![
         chart_value("throughput", "Throughput", throughput(r)?),
@@ -205,6 +223,7 @@ pub fn render(input: &Input) -> Result<String, String> {
         checks => checks,
         regression => regression,
         rows => rows,
+        net => net,
         charts => charts,
         per_name => per_name,
         failures => failures,
