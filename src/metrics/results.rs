@@ -211,7 +211,8 @@ impl Stats {
         self.ttfb_histogram
             .as_ref()
             .filter(|h| !h.0.is_empty())
-            .map(|h| h.quantile_us(q) as f64 / 1000.0)
+            // The middle of its 2-digit bucket (not the top, as for latencies): half the rounding.
+            .map(|h| h.0.median_equivalent(h.quantile_us(q)) as f64 / 1000.0)
     }
 
     /// Failed share of requests, in percent.

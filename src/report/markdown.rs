@@ -203,7 +203,7 @@ pub fn regression_table(reg: &crate::verdict::compare::Regression) -> String {
         reg.comparisons.len()
     );
     out.push_str(
-        "| | Comparison | Base | Head | Change | Interval (+ is worse) | Budget |\n|:-:|---|--:|--:|--:|--:|--:|\n",
+        "| | Comparison | Base | Head | Change | Interval (+ = head higher) | Budget |\n|:-:|---|--:|--:|--:|--:|--:|\n",
     );
     let mut comps: Vec<_> = reg.comparisons.iter().collect();
     comps.sort_by_key(|c| c.change.rank());
