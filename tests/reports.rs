@@ -526,5 +526,30 @@ async fn bytes_connects_and_time_to_first_byte_are_counted_and_shown_in_every_fo
     );
     assert!(page.contains(&cells), "HTML network row {cells}");
     assert_eq!(results.requests.len(), read.requests.len());
+
+    // A target judges it (`ttfb_p95`), from the results file as from the run; results without it
+    // (written before perfgate timed it) are no data, never a pass.
+    let gate = Gate::parse(
+        "ttfb.yaml",
+        "version: 1\nload: {users: 1, run_time: 1s}\nscenarios:\n  U:\n    tasks:\n      - request: GET /api/health\ntargets:\n  - select: total\n    ttfb_p95: < 60s\n",
+    )
+    .unwrap();
+    let v = verdict::judge(&gate, &read);
+    let c = &v.checks[0];
+    assert_eq!(c.outcome, perfgate::verdict::Outcome::Pass, "{c:?}");
+    assert_eq!(c.measured, read.total(false).ttfb_ms(0.95));
+    assert_eq!(c.unit, " ms");
+    let mut old = read.clone();
+    for q in &mut old.requests {
+        q.phases.steady.ttfb_histogram = None;
+        q.phases.ramp_up.ttfb_histogram = None;
+    }
+    let v = verdict::judge(&gate, &old);
+    assert_eq!(
+        v.checks[0].outcome,
+        perfgate::verdict::Outcome::NoData,
+        "{:?}",
+        v.checks[0]
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
