@@ -140,6 +140,8 @@ fn draw(width: u32, title: &str, x_desc: &str, y_desc: &str, lines: &[Line], x_a
         let mut chart = ChartBuilder::on(&plot)
             .caption(title, TITLE_FONT)
             .margin(12)
+            // Room for the last percentile tick (`99.99%`), centred on the axis's end.
+            .margin_right(if nines { 36 } else { 12 })
             .x_label_area_size(48)
             .y_label_area_size(72)
             .build_cartesian_2d(0f64..x_max, 0f64..y_max)
