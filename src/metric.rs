@@ -29,6 +29,9 @@ pub enum Metric {
     Abandoned,
     /// Slope of a latency percentile over the steady phase, percent of its mean per minute.
     Trend(f64),
+    /// Time to first byte at this percentile (50, 95 or 99): from the request's send to the first
+    /// byte of its answer (a target only: the per-second series does not keep it).
+    Ttfb(f64),
     /// A resource of the service's process tree.
     Server(ServerMetric),
 }
@@ -90,7 +93,7 @@ const fn named(key: &'static str, metric: Metric, description: &'static str) -> 
 }
 
 /// Every named key, in the order help texts list them.
-const NAMED: [Named; 22] = [
+const NAMED: [Named; 25] = [
     named("avg", Metric::Avg, "Mean latency"),
     named("min", Metric::Min, "Smallest latency"),
     named("max", Metric::Max, "Largest latency"),
@@ -125,6 +128,21 @@ const NAMED: [Named; 22] = [
         "p99_trend",
         Metric::Trend(99.0),
         "Slope of the per-second p99 latency over the judged phase, percent of its mean per minute",
+    ),
+    named(
+        "ttfb_p50",
+        Metric::Ttfb(50.0),
+        "Median time to first byte: from the request's send to the first byte of its answer",
+    ),
+    named(
+        "ttfb_p95",
+        Metric::Ttfb(95.0),
+        "95th percentile time to first byte: from the request's send to the first byte of its answer",
+    ),
+    named(
+        "ttfb_p99",
+        Metric::Ttfb(99.0),
+        "99th percentile time to first byte: from the request's send to the first byte of its answer",
     ),
     named(
         "rss_max",
@@ -312,6 +330,9 @@ impl Metric {
             (Place::Budget, Metric::Trend(_) | Metric::Server(ServerMetric::RssTrend)) => Err(format!(
                 "`{self}` has no regression budget: a slope is judged by a target (`targets:`), which applies to every run"
             )),
+            (Place::Budget, Metric::Ttfb(_)) => Err(format!(
+                "`{self}` has no regression budget: the per-second series that comparisons are built from does not keep it; judge it with a target, e.g. `{self}: < 100ms`"
+            )),
             (Place::Budget, Metric::Abandoned) => Err(format!(
                 "`{self}` has no regression budget: judge it with a target, e.g. `abandoned: < 1%`"
             )),
@@ -324,7 +345,10 @@ impl Metric {
 
     /// Whether this metric is a latency (milliseconds).
     pub fn is_latency(self) -> bool {
-        matches!(self, Metric::Avg | Metric::Min | Metric::Max | Metric::Percentile(_))
+        matches!(
+            self,
+            Metric::Avg | Metric::Min | Metric::Max | Metric::Percentile(_) | Metric::Ttfb(_)
+        )
     }
 
     /// Whether this metric describes the service's process tree (needs `select: server`).
@@ -351,7 +375,7 @@ impl Metric {
             Metric::Server(ServerMetric::RssTrend) => " MB/min",
             Metric::Server(ServerMetric::CpuMean | ServerMetric::CpuMax) => "%",
             Metric::Server(_) => "",
-            Metric::Avg | Metric::Min | Metric::Max | Metric::Percentile(_) => " ms",
+            Metric::Avg | Metric::Min | Metric::Max | Metric::Percentile(_) | Metric::Ttfb(_) => " ms",
         }
     }
 
@@ -383,6 +407,7 @@ impl Metric {
             Metric::Min => s.min_us as f64 / 1000.0,
             Metric::Max => s.max_us as f64 / 1000.0,
             Metric::Percentile(p) => s.quantile_ms(p / 100.0),
+            Metric::Ttfb(p) => s.ttfb_ms(p / 100.0).unwrap_or(0.0),
             Metric::ErrorRate => s.error_rate_pct(),
             Metric::Rps => s.requests as f64 / window_s,
             Metric::Requests => s.requests as f64,
@@ -443,6 +468,11 @@ mod tests {
     #[test]
     fn only_stored_trends_are_read() {
         assert_eq!(Metric::parse("p95_trend"), Some(Metric::Trend(95.0)));
+        assert_eq!(Metric::parse("ttfb_p95"), Some(Metric::Ttfb(95.0)));
+        assert_eq!(Metric::Ttfb(95.0).to_string(), "ttfb_p95");
+        assert!(Metric::Ttfb(95.0).allowed_in(Place::Target).is_ok());
+        let why = Metric::Ttfb(99.0).allowed_in(Place::Budget).unwrap_err();
+        assert!(why.contains("`ttfb_p99` has no regression budget"), "{why}");
         assert_eq!(Metric::parse("p75_trend"), None);
         assert_eq!(Metric::parse("p99.9_trend"), None);
         let why = refusal("p75_trend").unwrap();

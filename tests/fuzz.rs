@@ -983,6 +983,15 @@ fn exercise_results(r: &Results) -> Result<(), TestCaseError> {
         for mode in [Mode::Sequential, Mode::Duet] {
             let v = perfgate::verdict::judge_with_baseline(gate, head, base, mode);
             let _ = v.headline();
+            if mode == Mode::Duet && std::ptr::eq(head, r) {
+                // The base-vs-head charts read both files' histograms and series.
+                let _ = perfgate::report::html::render(&perfgate::report::Input {
+                    results: head,
+                    verdict: &v,
+                    base: Some(base),
+                    gate_file: "gates/prismq.yaml",
+                });
+            }
         }
     }
     use perfgate::report::terminal;
@@ -994,6 +1003,7 @@ fn exercise_results(r: &Results) -> Result<(), TestCaseError> {
     let input = perfgate::report::Input {
         results: r,
         verdict: &verdict,
+        base: None,
         gate_file: "gates/prismq.yaml",
     };
     let _ = perfgate::report::markdown::render(&input);
@@ -1632,6 +1642,7 @@ fn inputs_found_by_fuzzing() {
         let input = perfgate::report::Input {
             results: &r,
             verdict: &verdict,
+            base: None,
             gate_file: "gates/prismq.yaml",
         };
         let steps: [(&str, &dyn Fn()); 3] = [

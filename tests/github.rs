@@ -513,6 +513,7 @@ fn the_body_is_capped_at_githubs_limit() {
     let input = perfgate::report::Input {
         results: &r,
         verdict: &v,
+        base: None,
         gate_file: "gates/prismq.yaml",
     };
     let body = perfgate::github::body::render(&input, &perfgate::github::body::Context::default());
@@ -533,6 +534,7 @@ fn failing_checks_become_error_annotations_at_the_target_line() {
     let input = perfgate::report::Input {
         results: &r,
         verdict: &v,
+        base: None,
         gate_file: "gates/prismq.yaml",
     };
     let lines = perfgate::github::annotations(&input);
@@ -956,6 +958,7 @@ fn body_for(r: &perfgate::metrics::Results, gate_file: &str, base: bool) -> Stri
     let input = perfgate::report::Input {
         results: r,
         verdict: &v,
+        base: None,
         gate_file,
     };
     perfgate::github::body::render(

@@ -208,7 +208,7 @@ fn get(path: &str) -> Vec<u8> {
 async fn exchange(conn: &mut Conn, req: &[u8], head: bool, keep: bool) -> (Result<(u16, u64), Failure>, Vec<u8>) {
     let mut body = Vec::new();
     match timeout(LIMIT, conn.exchange(req, head, keep, &mut body)).await {
-        Ok(r) => (r, body),
+        Ok(r) => (r.map(|a| (a.status, a.body)), body),
         Err(_) => panic!(
             "the exchange of `{}` did not finish within {LIMIT:?}",
             String::from_utf8_lossy(req.split(|&b| b == b'\r').next().unwrap_or_default())
@@ -588,8 +588,17 @@ async fn large_body_not_kept_is_counted() {
     ]])
     .await;
     let mut conn = connect(&server.url()).await;
-    let (r, kept) = exchange(&mut conn, &get("/big"), false, false).await;
-    assert_eq!(r.unwrap_or_else(|f| panic!("{f:?}")), (200, n as u64));
+    let mut kept = Vec::new();
+    let req = get("/big");
+    let a = timeout(LIMIT, conn.exchange(&req, false, false, &mut kept))
+        .await
+        .expect("bounded")
+        .unwrap_or_else(|f| panic!("{f:?}"));
+    assert_eq!((a.status, a.body), (200, n as u64));
+    // Bytes on the wire both ways: the whole answer (head and body) read, the whole request written.
+    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n").len() as u64;
+    assert_eq!(a.received, head + n as u64, "every byte read is counted");
+    assert_eq!(conn.sent(), req.len() as u64, "every byte written is counted");
     assert!(kept.is_empty(), "keep=false keeps nothing");
     assert!(!conn.is_closed());
     expect_ok(&mut conn, &get("/small"), false, 200, b"small").await;

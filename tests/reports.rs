@@ -25,7 +25,17 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 /// Runs the example gate against the demo for a few seconds and writes the requested reports.
 async fn demo_run(opts: DemoOptions, paths: &Paths) -> Results {
+    demo_runs(opts, None, paths).await.0
+}
+
+/// [`demo_run`], in duet mode when `base` gives the base demo's knobs: head and base loaded in the
+/// same seconds, head judged against base and every report drawn with both; returns (head, base).
+async fn demo_runs(opts: DemoOptions, base: Option<DemoOptions>, paths: &Paths) -> (Results, Option<Results>) {
     let server = DemoServer::start(opts).await.unwrap();
+    let base_server = match base {
+        Some(b) => Some(DemoServer::start(b).await.unwrap()),
+        None => None,
+    };
     let gate = Gate::parse("gates/prismq.yaml", PRISMQ_GATE).unwrap();
     let plan = Plan::new(
         &gate,
@@ -45,20 +55,37 @@ async fn demo_run(opts: DemoOptions, paths: &Paths) -> Results {
         sha256: gate.sha256.clone(),
     };
     let plan = Arc::new(plan);
-    let measured = load::run(plan.clone(), |_| {}, std::future::pending()).await.unwrap();
+    let measured = match &base_server {
+        Some(b) => {
+            let url = perfgate::http::BaseUrl::parse(&b.url()).unwrap();
+            load::engine::run_duet(plan.clone(), url, |_| {}, std::future::pending())
+                .await
+                .unwrap()
+        }
+        None => load::run(plan.clone(), |_| {}, std::future::pending()).await.unwrap(),
+    };
     let provenance = perfgate::metrics::assemble::Provenance::new(info, None, perfgate::app::current_environment());
-    let results = perfgate::metrics::assemble::assemble(&plan.planned(), measured, &provenance).remove(0);
+    let mut both = perfgate::metrics::assemble::assemble(&plan.planned(), measured, &provenance).into_iter();
+    let results = both.next().unwrap();
+    let base_results = both.next();
     server.stop().await;
-    let v = verdict::judge(&gate, &results);
+    if let Some(b) = base_server {
+        b.stop().await;
+    }
+    let v = match &base_results {
+        Some(b) => verdict::judge_with_baseline(&gate, &results, b, perfgate::verdict::compare::Mode::Duet),
+        None => verdict::judge(&gate, &results),
+    };
     let reports = Reports::new(paths);
     reports.check().unwrap();
     let written = reports.write(&report::Input {
         results: &results,
         verdict: &v,
+        base: base_results.as_ref(),
         gate_file: &gate.file,
     });
     assert!(written.failed.is_empty(), "{:?}", written.failed);
-    results
+    (results, base_results)
 }
 
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
@@ -204,16 +231,24 @@ fn headless(browser: &Path, profile: &Path, args: &[&str]) -> std::process::Outp
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_report_renders_in_chromium_with_non_empty_charts() {
+    // A duet: head 30 % slower than base on one route, both loaded in the same seconds, so the report
+    // draws base against head as well.
     let dir = temp_dir("html");
     let html = dir.join("report.html");
-    let results = demo_run(
-        DemoOptions::default(),
+    let slower = DemoOptions {
+        slow_routes: vec![perfgate::demo::parse_route_factor("GET /api/modules=1.3").unwrap()],
+        ..DemoOptions::default()
+    };
+    let (results, base) = demo_runs(
+        slower,
+        Some(DemoOptions::default()),
         &Paths {
             html: Some(html.clone()),
             ..Paths::default()
         },
     )
     .await;
+    let base = base.expect("a duet has a base side");
     let text = std::fs::read_to_string(&html).unwrap();
     assert!(!text.contains("<script"), "the report runs no script");
     for needle in ["http://", "https://"] {
@@ -287,7 +322,43 @@ async fn html_report_renders_in_chromium_with_non_empty_charts() {
         }
     }
     let named = results.requests.iter().filter(|q| q.phases.all().requests > 0).count();
-    assert_eq!(charts.len(), 3 + 2 * named, "two charts per request name: {ids:?}");
+    // Base against head: the prismq gate compares each request name (`select: "*"`, each) and the
+    // total; a name both sides served in the steady state gets its percentile curves and, in a duet,
+    // its p95 per second.
+    let compared = results
+        .requests
+        .iter()
+        .filter(|q| {
+            q.phases.steady.requests > 0
+                && !q.lifecycle
+                && base
+                    .requests
+                    .iter()
+                    .any(|b| b.name == q.name && b.phases.steady.requests > 0)
+        })
+        .count()
+        + 1;
+    let pct = ids
+        .iter()
+        .filter(|i| i.starts_with("cmp-") && i.ends_with("-pct"))
+        .count();
+    let time = ids
+        .iter()
+        .filter(|i| i.starts_with("cmp-") && i.ends_with("-time"))
+        .count();
+    assert!(
+        pct >= compared,
+        "a percentile chart per compared name ({compared}): {ids:?}"
+    );
+    assert_eq!(pct, time, "a p95-per-second chart beside each: {ids:?}");
+    assert_eq!(
+        charts.len(),
+        3 + 2 * named + pct + time,
+        "two charts per request name: {ids:?}"
+    );
+    for label in ["base", "head", "99%", "latency by percentile", "p95 per second"] {
+        assert!(text.contains(label), "the comparison charts say {label}");
+    }
 
     // Screenshots, for people to look at (kept under target/): a wide and a narrow screen.
     let keep = common_target_dir().join("report-screenshots");
@@ -308,7 +379,7 @@ async fn html_report_renders_in_chromium_with_non_empty_charts() {
         &browser,
         &profile,
         &[
-            "--window-size=400,2400",
+            "--window-size=400,9000",
             &format!("--screenshot={}", shot.display()),
             &format!("file://{}", html.display()),
         ],
@@ -366,4 +437,119 @@ async fn junit_dialects_carry_the_location_where_their_consumers_read_it() {
         assert!(!xml.contains("time=\"0.000\""), "every time is the run's: {xml}");
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_connects_and_time_to_first_byte_are_counted_and_shown_in_every_format() {
+    // k6's data_sent / data_received / http_req_connecting / http_req_waiting, from perfgate's own
+    // client: counted per name, kept in the results JSON, shown in the terminal, markdown and HTML.
+    let dir = temp_dir("net");
+    let (json, md, html) = (dir.join("r.json"), dir.join("s.md"), dir.join("r.html"));
+    let results = demo_run(
+        DemoOptions::default(),
+        &Paths {
+            out: Some(json.clone()),
+            summary: Some(md.clone()),
+            html: Some(html.clone()),
+            ..Paths::default()
+        },
+    )
+    .await;
+    let read = Results::read(&json).unwrap();
+    assert_eq!(read.schema_minor, perfgate::metrics::results::SCHEMA_MINOR);
+    for q in read.requests.iter().filter(|q| q.phases.all().requests > 0) {
+        let s = q.phases.all();
+        let answered: u64 = s.status_codes.values().sum();
+        // Every request line is at least `GET / HTTP/1.1\r\n`; every answer carries a status line
+        // (`HTTP/1.1 200 OK\r\n`) before its body.
+        assert!(s.bytes_sent >= s.requests * 16, "{}: {} sent", q.name, s.bytes_sent);
+        assert!(
+            s.bytes_received >= s.bytes + answered * 17,
+            "{}: {} received for {} body bytes",
+            q.name,
+            s.bytes_received,
+            s.bytes
+        );
+        assert!(
+            s.connects.count <= s.requests,
+            "{}: a connection is opened by a request",
+            q.name
+        );
+        assert!(s.connects.count == 0 || s.connects.max_us <= s.connects.sum_us);
+        let ttfb = s.ttfb_histogram.as_ref().expect("answered requests have a first byte");
+        assert_eq!(ttfb.0.len(), answered, "{}: one first byte per answer", q.name);
+        // The first byte comes before the last, and after the send: at every percentile the time to
+        // first byte is at most the total time (2 significant digits against 3: within 1 %).
+        for p in [0.5, 0.95, 1.0] {
+            let (t, total) = (s.ttfb_ms(p).unwrap(), s.quantile_ms(p));
+            assert!(
+                t <= total * 1.01 + 0.001,
+                "{}: ttfb p{p} {t} ms > total {total} ms",
+                q.name
+            );
+        }
+    }
+    let total = read.total(true);
+    let users = u64::from(read.load.users);
+    assert!(
+        total.connects.count >= users,
+        "each of the {users} users opened its connection: {:?}",
+        total.connects
+    );
+    // The same figures in the terminal line, the markdown table and the HTML table.
+    use perfgate::report::row::{bytes_text, ms, ms_or_dash};
+    let line = perfgate::report::terminal::network_line(&read).expect("a network line");
+    let (sent, received) = (bytes_text(total.bytes_sent), bytes_text(total.bytes_received));
+    let p95 = ms_or_dash(total.ttfb_ms(0.95));
+    for want in [
+        &sent,
+        &received,
+        &format!("{} new connections", total.connects.count),
+        &p95,
+    ] {
+        assert!(line.contains(want.as_str()), "terminal has {want}: {line}");
+    }
+    let summary = std::fs::read_to_string(&md).unwrap();
+    let agg = format!(
+        "| `Aggregated` | {sent} | {received} | {} | {} | {} | {} | {p95} | {} |",
+        total.connects.count,
+        ms(total.connects.mean_ms()),
+        ms(total.connects.max_us as f64 / 1000.0),
+        ms_or_dash(total.ttfb_ms(0.5)),
+        ms(total.quantile_ms(0.95))
+    );
+    assert!(summary.contains(&agg), "markdown row {agg} in:\n{summary}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    let cells = format!(
+        "<td class=\"name\">Aggregated</td><td>{sent}</td><td>{received}</td><td>{}</td>",
+        total.connects.count
+    );
+    assert!(page.contains(&cells), "HTML network row {cells}");
+    assert_eq!(results.requests.len(), read.requests.len());
+
+    // A target judges it (`ttfb_p95`), from the results file as from the run; results without it
+    // (written before perfgate timed it) are no data, never a pass.
+    let gate = Gate::parse(
+        "ttfb.yaml",
+        "version: 1\nload: {users: 1, run_time: 1s}\nscenarios:\n  U:\n    tasks:\n      - request: GET /api/health\ntargets:\n  - select: total\n    ttfb_p95: < 60s\n",
+    )
+    .unwrap();
+    let v = verdict::judge(&gate, &read);
+    let c = &v.checks[0];
+    assert_eq!(c.outcome, perfgate::verdict::Outcome::Pass, "{c:?}");
+    assert_eq!(c.measured, read.total(false).ttfb_ms(0.95));
+    assert_eq!(c.unit, " ms");
+    let mut old = read.clone();
+    for q in &mut old.requests {
+        q.phases.steady.ttfb_histogram = None;
+        q.phases.ramp_up.ttfb_histogram = None;
+    }
+    let v = verdict::judge(&gate, &old);
+    assert_eq!(
+        v.checks[0].outcome,
+        perfgate::verdict::Outcome::NoData,
+        "{:?}",
+        v.checks[0]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -718,6 +718,7 @@ async fn no_data_fails_by_default_and_passes_when_the_gate_says_so() {
         .render(&perfgate::report::Input {
             results: &r,
             verdict: &v,
+            base: None,
             gate_file: "nodata.yaml",
         })
         .unwrap(),
@@ -747,6 +748,7 @@ async fn no_data_fails_by_default_and_passes_when_the_gate_says_so() {
         .render(&perfgate::report::Input {
             results: &r,
             verdict: &v,
+            base: None,
             gate_file: "nodata.yaml",
         })
         .unwrap(),
@@ -922,7 +924,11 @@ async fn prismq_gate_passes_against_the_demo_and_report_rerenders_it() {
 
     let summary = read(&md);
     let t = tables(&summary);
-    assert_eq!(t.len(), 2, "a checks table and a stats table:\n{summary}");
+    assert_eq!(
+        t.len(),
+        3,
+        "a checks table, a stats table and a network table:\n{summary}"
+    );
     assert_eq!(t[0].len(), 1 + 7, "header and one row per check:\n{summary}");
     assert_eq!(
         read(&step),
@@ -1255,7 +1261,7 @@ async fn junit_has_one_testcase_per_check_at_its_target_line() {
     // The summary of the same run: both tables well formed, one checks row per check.
     let summary = read(&md);
     let t = tables(&summary);
-    assert_eq!(t.len(), 2, "{summary}");
+    assert_eq!(t.len(), 3, "checks, stats and network tables:\n{summary}");
     assert_eq!(t[0].len(), 1 + 4, "{summary}");
 }
 
@@ -1295,11 +1301,15 @@ async fn markdown_tables_survive_a_pipe_in_a_request_name() {
     let md = perfgate::report::markdown::render(&perfgate::report::Input {
         results: &r,
         verdict: &v,
+        base: None,
         gate_file: "pipe.yaml",
     });
     let t = tables(&md);
-    assert_eq!(t.len(), 2, "a checks table and a stats table:\n{md}");
+    assert_eq!(t.len(), 3, "a checks table, a stats table and a network table:\n{md}");
     let (checks, stats) = (&t[0], &t[1]);
+    // The network table keeps its nine cells on the row of the name with a `|`.
+    assert!(t[2].iter().all(|r| r.len() == 9), "{md}");
+    assert!(t[2].iter().any(|r| r[0] == "GET /a|b"), "{md}");
     assert_eq!(checks[0].len(), 5, "{md}");
     assert_eq!(checks.len(), 1 + 2, "{md}");
     for c in &v.checks {

@@ -44,6 +44,7 @@ pub(super) async fn conclude(
     let input = report::Input {
         results,
         verdict: &verdict,
+        base: base.map(|(b, _)| b),
         gate_file: &gate.file,
     };
     // The files first: nothing printed (to a slow or closed pipe) can keep them from being written.

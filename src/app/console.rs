@@ -175,6 +175,9 @@ pub fn print_results(r: &Results) {
     for line in terminal::answer_lines(r) {
         outln!("  {line}");
     }
+    if let Some(line) = terminal::network_line(r) {
+        outln!("  {line}");
+    }
     for line in terminal::failure_lines(r) {
         outln!("  {line}");
     }

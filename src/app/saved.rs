@@ -68,6 +68,7 @@ pub async fn comment(
         let input = crate::report::Input {
             results: &head,
             verdict: &verdict,
+            base: base.as_ref().map(|(b, _)| b),
             gate_file: &gate.file,
         };
         let pr = crate::github::event::from_env()

@@ -284,7 +284,7 @@ fn comparisons_table(comps: &[&crate::verdict::compare::Comparison], reg: &Regre
     let mut comps = comps.to_vec();
     comps.sort_by_key(|c| c.change.rank());
     let mut out = String::from(
-        "| | Comparison | Base | Head | Change | Interval (+ is worse) | Budget |\n|:-:|---|--:|--:|--:|--:|--:|\n",
+        "| | Comparison | Base | Head | Change | Interval (+ = head higher) | Budget |\n|:-:|---|--:|--:|--:|--:|--:|\n",
     );
     for c in comps {
         let icon = crate::report::markdown::change_icon(c.change, reg.fail_on_inconclusive);

@@ -9,6 +9,7 @@ use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -233,6 +234,25 @@ pub struct Conn {
     served: u64,
     /// Whether the current exchange received any byte.
     received: bool,
+    /// Bytes read during the current exchange.
+    read: u64,
+    /// When the current exchange's first byte arrived.
+    first_byte: Option<Instant>,
+    /// Request bytes written by the current exchange (0 until its request is out).
+    sent: u64,
+}
+
+/// What one exchange got back.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// Body bytes (after de-chunking).
+    pub body: u64,
+    /// Bytes read off the connection: head and body as they came.
+    pub received: u64,
+    /// Time from the request's send to the first byte of the answer, µs.
+    pub ttfb_us: u64,
 }
 
 fn read_err(detail: String) -> Failure {
@@ -254,7 +274,15 @@ impl Conn {
             reusable: true,
             served: 0,
             received: false,
+            read: 0,
+            first_byte: None,
+            sent: 0,
         }
+    }
+
+    /// Request bytes the last exchange wrote (0 when its request did not go out).
+    pub fn sent(&self) -> u64 {
+        self.sent
     }
 
     /// Whether the last exchange failed on a connection that had served earlier requests before any
@@ -291,11 +319,15 @@ impl Conn {
         head: bool,
         keep: bool,
         body: &mut Vec<u8>,
-    ) -> Result<(u16, u64), Failure> {
+    ) -> Result<Answer, Failure> {
         body.clear();
         // Until the response is complete the connection is not reusable.
         self.reusable = false;
         self.received = false;
+        self.read = 0;
+        self.first_byte = None;
+        self.sent = 0;
+        let sent_at = Instant::now();
         let sent = match self.io.write_all(request).await {
             Ok(()) => self.io.flush().await,
             Err(e) => Err(e),
@@ -303,6 +335,7 @@ impl Conn {
         if let Err(e) = sent {
             return Err(read_err(format!("sending the request: {e}")));
         }
+        self.sent = request.len() as u64;
         let (status, framing, close) = loop {
             let (status, framing, close) = self.read_head(head).await?;
             // 1xx answers other than 101 come before the real one.
@@ -340,7 +373,15 @@ impl Conn {
         // Bytes after the response were never asked for: the connection is not trusted again.
         self.reusable = complete && !close && self.start == self.end;
         self.served += 1;
-        Ok((status, len))
+        let ttfb = self
+            .first_byte
+            .map_or(0, |t| t.saturating_duration_since(sent_at).as_micros() as u64);
+        Ok(Answer {
+            status,
+            body: len,
+            received: self.read,
+            ttfb_us: ttfb,
+        })
     }
 
     /// Reads more bytes into the buffer; 0 at the end of the stream.
@@ -368,7 +409,11 @@ impl Conn {
         let room = self.buf.len() - self.end;
         let n = self.io.read(&mut self.buf[self.end..]).await?;
         self.end += n;
+        if n > 0 && !self.received {
+            self.first_byte = Some(Instant::now());
+        }
         self.received |= n > 0;
+        self.read += n as u64;
         // A read that filled the room: a large body, so read in bigger pieces.
         if n == room && self.buf.len() < MAX_READ_BUF {
             let grown = (self.buf.len() * 2).min(MAX_READ_BUF);

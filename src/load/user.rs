@@ -3,7 +3,7 @@
 //! In duet mode a user drives two targets (head and base) with the same task and think-time sequence,
 //! alternating which target goes first, so both see the same load and the same noise.
 
-use super::client::{Conn, Connector, Failure};
+use super::client::{Answer, Conn, Connector, Failure};
 use super::plan::{render_json, Body, PlannedRequest, PlannedScenario};
 use crate::http::Method;
 use crate::metrics::health::Health;
@@ -101,6 +101,17 @@ pub struct User<'a> {
     watchdog: Option<Pin<Box<Sleep>>>,
     /// Whether the last request got no answer (timeout, refused, cut off).
     unanswered: bool,
+    /// What the current request wrote and connected.
+    io: Io,
+}
+
+/// Bytes written and connection time of one request (over its retry, if it had one).
+#[derive(Default, Clone, Copy)]
+struct Io {
+    /// Request bytes written.
+    sent: u64,
+    /// Time opening a new connection for it, µs; None on a reused one.
+    connect_us: Option<u64>,
 }
 
 impl<'a> User<'a> {
@@ -125,6 +136,7 @@ impl<'a> User<'a> {
             body_buf: Vec::new(),
             watchdog: None,
             unanswered: false,
+            io: Io::default(),
         }
     }
 
@@ -275,6 +287,7 @@ impl<'a> User<'a> {
             .map_or(service_us, |t| t.elapsed().as_micros() as u64)
             .max(service_us);
         let mut reason = None;
+        let mut answer = None;
         let (status, bytes, failure) = match result {
             Err(_) => {
                 self.sessions[side].conn = None;
@@ -288,11 +301,12 @@ impl<'a> User<'a> {
                 reason = Some(f.detail);
                 (0, 0, Some(f.kind))
             }
-            Ok(Ok((status, bytes))) => {
-                let judged = self.judge(req, status, side);
+            Ok(Ok(a)) => {
+                answer = Some(a);
+                let judged = self.judge(req, a.status, side);
                 let failure = judged.as_ref().map(|(k, _)| *k);
                 reason = judged.and_then(|(_, why)| why);
-                (status, bytes, failure)
+                (a.status, a.body, failure)
             }
         };
         self.unanswered = matches!(
@@ -306,6 +320,10 @@ impl<'a> User<'a> {
             bytes,
             failure,
             service_us,
+            sent: self.io.sent,
+            received: answer.map_or(0, |a| a.received),
+            connect_us: self.io.connect_us,
+            ttfb_us: answer.map(|a| a.ttfb_us),
         };
         match &reason {
             // The client's own words, kept per reason (the stats, the failures CSV and the reports).
@@ -372,10 +390,13 @@ impl<'a> User<'a> {
     /// Sends the encoded request on the side's connection (opened when there is none) and reads the
     /// answer. An idempotent request that a reused connection lost before any answer came back (the
     /// server closed it as the request left) is sent once more on a new connection.
-    async fn send(&mut self, req: &PlannedRequest, keep: bool, side: usize) -> Result<(u16, u64), Failure> {
+    /// What was written and connected is left in `self.io` (as far as it got, when the send is cut
+    /// off by the timeout).
+    async fn send(&mut self, req: &PlannedRequest, keep: bool, side: usize) -> Result<Answer, Failure> {
         let head = req.method == Method::Head;
         let connector = &self.shared.endpoints[side].connector;
         let slot = &mut self.sessions[side].conn;
+        self.io = Io::default();
         if slot.as_mut().is_some_and(|c| c.is_closed()) {
             *slot = None;
         }
@@ -383,9 +404,17 @@ impl<'a> User<'a> {
         loop {
             let conn = match slot {
                 Some(c) => c,
-                None => slot.insert(connector.connect().await?),
+                None => {
+                    let opening = Instant::now();
+                    let c = connector.connect().await?;
+                    let us = opening.elapsed().as_micros() as u64;
+                    // A retry's second connection adds to the first.
+                    self.io.connect_us = Some(self.io.connect_us.map_or(us, |u| u + us));
+                    slot.insert(c)
+                }
             };
             let result = conn.exchange(&self.wire, head, keep, &mut self.body_buf).await;
+            self.io.sent += conn.sent();
             let retry = result.is_err() && !retried && conn.closed_unanswered() && idempotent(req.method);
             if result.is_err() || req.close {
                 *slot = None;

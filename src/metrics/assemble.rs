@@ -3,7 +3,7 @@
 
 use super::results::{
     Duet, Environment, GateInfo, Generator, LoadInfo, Phases, RequestStats, Results, SeriesPoint, Side, TaskStats,
-    Tool, SCHEMA, SCHEMA_VERSION,
+    Tool, SCHEMA, SCHEMA_MINOR, SCHEMA_VERSION,
 };
 use crate::http::Method;
 use std::time::SystemTime;
@@ -193,6 +193,7 @@ pub fn assemble(planned: &Planned, m: Measurements, p: &Provenance) -> Vec<Resul
             Results {
                 schema: SCHEMA.into(),
                 schema_version: SCHEMA_VERSION,
+                schema_minor: SCHEMA_MINOR,
                 tool: p.tool.clone(),
                 gate: p.gate.clone(),
                 // The commit is head's; base's is not known here.

@@ -1,7 +1,9 @@
 //! The recorder: per-worker shards that users write to without sharing a lock, merged each second.
 
 use super::hist::Hist;
-use super::results::{add_reason, Cumulative, NamePoint, Phases, Reason, SeriesPoint, Stats, LOCUST_PERCENTILES};
+use super::results::{
+    add_reason, Connects, Cumulative, NamePoint, Phases, Reason, SeriesPoint, Stats, LOCUST_PERCENTILES,
+};
 use super::FailureKind;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -32,9 +34,17 @@ pub struct Sample {
     pub failure: Option<FailureKind>,
     /// Time from the actual send (equals `us` unless the send was late against its plan).
     pub service_us: u64,
+    /// Request bytes written.
+    pub sent: u64,
+    /// Response bytes read (head and body); 0 without an answer.
+    pub received: u64,
+    /// Time to open the connection this request opened, µs; None when it reused one.
+    pub connect_us: Option<u64>,
+    /// Time from the request's send to the first byte of its answer, µs; None without an answer.
+    pub ttfb_us: Option<u64>,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Acc {
     bytes: u64,
     requests: u64,
@@ -49,6 +59,34 @@ struct Acc {
     hist: Hist,
     /// Service time (from the actual send), kept apart in the open model only.
     service: Option<Hist>,
+    sent: u64,
+    received: u64,
+    connects: Connects,
+    /// Time to first byte, at 2 significant digits (a tenth of `hist`'s memory).
+    ttfb: Hist,
+}
+
+impl Default for Acc {
+    fn default() -> Acc {
+        Acc {
+            bytes: 0,
+            requests: 0,
+            failures: 0,
+            sum_us: 0,
+            min_us: 0,
+            max_us: 0,
+            by_kind: [0; 6],
+            status: Vec::new(),
+            failed_status: Vec::new(),
+            reasons: Vec::new(),
+            hist: Hist::new(),
+            service: None,
+            sent: 0,
+            received: 0,
+            connects: Connects::default(),
+            ttfb: Hist::coarse(),
+        }
+    }
 }
 
 impl Acc {
@@ -56,6 +94,16 @@ impl Acc {
     fn record(&mut self, x: &Sample) {
         let (us, status, failure) = (x.us, x.status, x.failure);
         self.bytes += x.bytes;
+        self.sent += x.sent;
+        self.received += x.received;
+        if let Some(c) = x.connect_us {
+            self.connects.count += 1;
+            self.connects.sum_us += c;
+            self.connects.max_us = self.connects.max_us.max(c);
+        }
+        if let Some(t) = x.ttfb_us {
+            self.ttfb.record(t);
+        }
         self.min_us = if self.requests == 0 { us } else { self.min_us.min(us) };
         self.max_us = self.max_us.max(us);
         self.requests += 1;
@@ -87,6 +135,10 @@ impl Acc {
             min_us: self.min_us,
             max_us: self.max_us,
             bytes: self.bytes,
+            bytes_sent: self.sent,
+            bytes_received: self.received,
+            connects: self.connects,
+            ttfb_histogram: (!self.ttfb.0.is_empty()).then(|| self.ttfb.clone()),
             ..Stats::default()
         };
         for k in FailureKind::ALL {
@@ -111,6 +163,10 @@ impl Acc {
             h.0.reset();
             h
         });
+        self.ttfb.0.reset();
+        self.sent = 0;
+        self.received = 0;
+        self.connects = Connects::default();
         self.requests = 0;
         self.bytes = 0;
         self.failures = 0;
@@ -367,6 +423,10 @@ mod tests {
             bytes: 10,
             failure,
             service_us: us,
+            sent: 100,
+            received: 150,
+            connect_us: (us == 1000).then_some(250),
+            ttfb_us: (status != 0).then_some(us / 2),
         };
         r.record(&s(0, 1000, 200, None));
         r.record(&s(0, 3000, 500, Some(FailureKind::Status)));
@@ -385,6 +445,16 @@ mod tests {
         assert!(!phases[0].ramp_up.failed_statuses.contains_key(&200));
         assert_eq!(phases[0].ramp_up.min_us, 1000);
         assert_eq!(phases[0].ramp_up.bytes, 20);
+        assert_eq!(
+            (phases[0].ramp_up.bytes_sent, phases[0].ramp_up.bytes_received),
+            (200, 300)
+        );
+        let c = phases[0].ramp_up.connects;
+        assert_eq!((c.count, c.sum_us, c.max_us), (1, 250, 250));
+        // 500 and 1500 µs at 2 significant digits.
+        assert_eq!(phases[0].ramp_up.ttfb_histogram.as_ref().unwrap().0.len(), 2);
+        assert!((phases[0].ramp_up.ttfb_ms(1.0).unwrap() - 1.5).abs() < 0.02);
+        assert!(phases[1].steady.connects.is_empty());
         assert_eq!(phases[0].ramp_up.max_us, 3000);
         assert_eq!(phases[0].steady.requests, 0);
         assert_eq!(phases[1].steady.requests, 1);

@@ -10,6 +10,10 @@ use std::path::Path;
 pub const SCHEMA: &str = "perfgate.results";
 /// Version of the results schema this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
+/// Minor version of the results schema this build writes: fields added within [`SCHEMA_VERSION`]
+/// (1: bytes sent and received, connect times, time to first byte). Files of any minor version are
+/// read; a field a file lacks reads as empty.
+pub const SCHEMA_MINOR: u32 = 1;
 
 /// Counts and latency of one request name over one phase (or merged phases).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -27,6 +31,20 @@ pub struct Stats {
     /// Response body bytes received.
     #[serde(default)]
     pub bytes: u64,
+    /// Request bytes written (line, headers and body), every attempt counted.
+    #[serde(default)]
+    pub bytes_sent: u64,
+    /// Response bytes read (heads and bodies as they came off the connection), of answered requests.
+    #[serde(default)]
+    pub bytes_received: u64,
+    /// Connections opened for this name's requests and how long opening them took (TCP, and TLS for
+    /// https); requests on a reused connection add nothing.
+    #[serde(default, skip_serializing_if = "Connects::is_empty")]
+    pub connects: Connects,
+    /// Time to first byte of answered requests, µs: from the request's send to the first byte of its
+    /// answer (2 significant digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttfb_histogram: Option<Hist>,
     /// Failures by kind.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub failures_by_kind: BTreeMap<FailureKind, u64>,
@@ -45,6 +63,40 @@ pub struct Stats {
     /// Open model: service time from the actual send, µs (what a tool with coordinated omission reports).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_histogram: Option<Hist>,
+}
+
+/// New connections and the time they took to open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Connects {
+    /// Connections opened.
+    pub count: u64,
+    /// Time opening them, µs in all.
+    pub sum_us: u64,
+    /// The longest, µs.
+    pub max_us: u64,
+}
+
+impl Connects {
+    /// Whether no connection was opened.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Mean time to open a connection, ms (0 when none was opened).
+    pub fn mean_ms(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum_us as f64 / self.count as f64 / 1000.0
+        }
+    }
+
+    /// Adds another block's connections (saturating: a damaged file must not overflow).
+    pub fn merge(&mut self, o: &Connects) {
+        self.count = self.count.saturating_add(o.count);
+        self.sum_us = self.sum_us.saturating_add(o.sum_us);
+        self.max_us = self.max_us.max(o.max_us);
+    }
 }
 
 /// Distinct failure reasons kept per request name and phase.
@@ -112,6 +164,14 @@ impl Stats {
         self.failures = self.failures.saturating_add(o.failures);
         self.sum_us = self.sum_us.saturating_add(o.sum_us);
         self.bytes = self.bytes.saturating_add(o.bytes);
+        self.bytes_sent = self.bytes_sent.saturating_add(o.bytes_sent);
+        self.bytes_received = self.bytes_received.saturating_add(o.bytes_received);
+        self.connects.merge(&o.connects);
+        match (&mut self.ttfb_histogram, &o.ttfb_histogram) {
+            (Some(a), Some(b)) => a.add(b),
+            (None, Some(b)) => self.ttfb_histogram = Some(b.clone()),
+            _ => {}
+        }
         for (k, v) in &o.failures_by_kind {
             let e = self.failures_by_kind.entry(*k).or_default();
             *e = e.saturating_add(*v);
@@ -144,6 +204,15 @@ impl Stats {
     /// Latency at quantile `q` (0..=1) in milliseconds.
     pub fn quantile_ms(&self, q: f64) -> f64 {
         self.histogram.quantile_us(q) as f64 / 1000.0
+    }
+
+    /// Time to first byte at quantile `q` (0..=1) in milliseconds; None when none was recorded.
+    pub fn ttfb_ms(&self, q: f64) -> Option<f64> {
+        self.ttfb_histogram
+            .as_ref()
+            .filter(|h| !h.0.is_empty())
+            // The middle of its 2-digit bucket (not the top, as for latencies): half the rounding.
+            .map(|h| h.0.median_equivalent(h.quantile_us(q)) as f64 / 1000.0)
     }
 
     /// Failed share of requests, in percent.
@@ -532,6 +601,9 @@ pub struct Results {
     pub schema: String,
     /// The schema version, [`SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// The minor version, [`SCHEMA_MINOR`] (0 in files written before there was one).
+    #[serde(default)]
+    pub schema_minor: u32,
     /// The writer.
     pub tool: Tool,
     /// The gate file.
@@ -705,6 +777,21 @@ impl Results {
                         st.requests
                     ));
                 }
+                if let Some(h) = &st.ttfb_histogram {
+                    if h.0.len() > st.requests {
+                        return Err(format!(
+                            "`{at}.ttfb_histogram` holds {} times for {} requests",
+                            h.0.len(),
+                            st.requests
+                        ));
+                    }
+                }
+                if st.connects.count > 0 && st.connects.max_us > st.connects.sum_us {
+                    return Err(format!(
+                        "`{at}.connects.max_us` ({}) is above their `sum_us` ({})",
+                        st.connects.max_us, st.connects.sum_us
+                    ));
+                }
                 if st.requests > 0 && st.min_us > st.max_us {
                     return Err(format!(
                         "`{at}.min_us` ({}) is above its `max_us` ({})",
@@ -723,5 +810,73 @@ impl Results {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_of_minor_version_0_reads_without_network_fields_and_a_new_one_round_trips() {
+        let old = Results::from_json("min", include_str!("../../tests/data/minimal-results.json")).unwrap();
+        assert_eq!(old.schema_minor, 0, "no `schema_minor`: written before there was one");
+        let s = old.total(true);
+        assert_eq!((s.bytes_sent, s.bytes_received), (0, 0));
+        assert!(s.connects.is_empty() && s.ttfb_ms(0.5).is_none());
+
+        let mut new = old.clone();
+        new.schema_minor = SCHEMA_MINOR;
+        let mut hist = Hist::new();
+        (0..3).for_each(|_| hist.record(5_000));
+        new.requests.push(RequestStats {
+            name: "GET /".into(),
+            method: crate::http::Method::Get,
+            lifecycle: false,
+            phases: Phases {
+                ramp_up: Stats::default(),
+                steady: Stats {
+                    requests: 3,
+                    sum_us: 15_000,
+                    min_us: 5_000,
+                    max_us: 5_000,
+                    histogram: hist,
+                    ..Stats::default()
+                },
+            },
+        });
+        let steady = &mut new.requests[0].phases.steady;
+        steady.bytes_sent = 1234;
+        steady.bytes_received = 56_789;
+        steady.connects = Connects {
+            count: 2,
+            sum_us: 900,
+            max_us: 600,
+        };
+        let mut ttfb = Hist::coarse();
+        for _ in 0..steady.requests {
+            ttfb.record(4_321);
+        }
+        steady.ttfb_histogram = Some(ttfb);
+        let text = serde_json::to_string(&new).unwrap();
+        let back = Results::from_json("new", &text).unwrap();
+        let b = &back.requests[0].phases.steady;
+        assert_eq!(back.schema_minor, SCHEMA_MINOR);
+        assert_eq!(
+            (b.bytes_sent, b.bytes_received, b.connects),
+            (1234, 56_789, new.requests[0].phases.steady.connects)
+        );
+        // 4321 µs kept at 2 significant digits: 4.3 ms.
+        let p50 = b.ttfb_ms(0.5).unwrap();
+        assert!((p50 - 4.32).abs() < 0.05, "{p50}");
+        // A file claiming more first-byte times than requests is refused, naming the field.
+        let mut bad = new.clone();
+        let h = bad.requests[0].phases.steady.ttfb_histogram.as_mut().unwrap();
+        h.record(1);
+        let err = Results::from_json("bad", &serde_json::to_string(&bad).unwrap()).unwrap_err();
+        assert!(
+            err.to_string().contains("requests[0].phases.steady.ttfb_histogram"),
+            "{err}"
+        );
     }
 }

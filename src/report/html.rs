@@ -4,6 +4,7 @@ use super::chart::{self, Line, PALETTE};
 use super::{Format, Input};
 use crate::metrics::results::{Results, Stats};
 use crate::report::row::{ms, per_second, rows, StatsRow};
+use crate::verdict::compare::{Mode, Regression};
 use crate::verdict::{fmt_value, Outcome};
 use minijinja::{context, Environment, Value};
 
@@ -63,7 +64,25 @@ pub fn render(input: &Input) -> Result<String, String> {
             }
         })
         .collect();
-    let rows: Vec<Value> = rows(r).iter().map(|row| stats_row(&row.values)).collect();
+    let all = rows(r);
+    let net: Vec<Value> = crate::report::row::net_rows(&all)
+        .iter()
+        .map(|n| {
+            use crate::report::row::{bytes_text, ms_or_dash};
+            context! {
+                name => n.name,
+                sent => bytes_text(n.bytes_sent),
+                received => bytes_text(n.bytes_received),
+                connects => n.connects,
+                connect_avg => ms_or_dash(n.connect_avg_ms),
+                connect_max => ms_or_dash(n.connect_max_ms),
+                ttfb_p50 => ms_or_dash(n.ttfb_p50_ms),
+                ttfb_p95 => ms_or_dash(n.ttfb_p95_ms),
+                total_p95 => ms(n.total_p95_ms),
+            }
+        })
+        .collect();
+    let rows: Vec<Value> = all.iter().map(|row| stats_row(&row.values)).collect();
 
     let mut charts = vec![
         chart_value("throughput", "Throughput", throughput(r)?),
@@ -77,6 +96,7 @@ pub fn render(input: &Input) -> Result<String, String> {
             continue;
         }
         let over_time = chart::lines(
+            chart::HALF_WIDTH,
             &format!("{}: latency over time", q.name),
             "seconds",
             "ms",
@@ -86,7 +106,11 @@ pub fn render(input: &Input) -> Result<String, String> {
                 name_line(r, &q.name, "p99", PALETTE[1], |p| p.p99_ms),
             ],
         )?;
-        let dist = chart::bars(&format!("{}: latency distribution", q.name), &bins(&s, 40))?;
+        let dist = chart::bars(
+            chart::HALF_WIDTH,
+            &format!("{}: latency distribution", q.name),
+            &bins(&s, 40),
+        )?;
         per_name.push(context! {
             name => q.name,
             anchor => format!("req-{i}"),
@@ -143,6 +167,10 @@ pub fn render(input: &Input) -> Result<String, String> {
             "HdrHistogram, 3 significant digits, microseconds".into(),
         ),
     ];
+    let compared = match (input.base, &v.regression) {
+        (Some(b), Some(reg)) => compared_charts(r, b, reg)?,
+        _ => Vec::new(),
+    };
     let regression = v.regression.as_ref().map(|reg| {
         use crate::verdict::compare::Change;
         let rows: Vec<Value> = reg
@@ -169,7 +197,8 @@ pub fn render(input: &Input) -> Result<String, String> {
             })
             .collect();
         context! {
-            mode => match reg.mode { crate::verdict::compare::Mode::Duet => "duet: base and head loaded together", crate::verdict::compare::Mode::Sequential => "sequential: base ran earlier" },
+            charts => compared.clone(),
+            mode => match reg.mode { Mode::Duet => "duet: base and head loaded together", Mode::Sequential => "sequential: base ran earlier" },
             confidence => format!("{:.0}%", reg.confidence * 100.0),
             rows => rows,
             notes => reg.notes,
@@ -194,6 +223,7 @@ pub fn render(input: &Input) -> Result<String, String> {
         checks => checks,
         regression => regression,
         rows => rows,
+        net => net,
         charts => charts,
         per_name => per_name,
         failures => failures,
@@ -221,6 +251,7 @@ fn stats_row(v: &StatsRow) -> Value {
 
 fn throughput(r: &Results) -> Result<String, String> {
     chart::lines(
+        chart::WIDTH,
         "Requests and failures per second",
         "seconds",
         "per second",
@@ -248,6 +279,7 @@ fn latency_total(r: &Results) -> Result<String, String> {
             .collect()
     };
     chart::lines(
+        chart::WIDTH,
         "Latency percentiles, all requests",
         "seconds",
         "ms",
@@ -273,6 +305,7 @@ fn latency_total(r: &Results) -> Result<String, String> {
 
 fn users(r: &Results) -> Result<String, String> {
     chart::lines(
+        chart::WIDTH,
         "Active users",
         "seconds",
         "users",
@@ -316,4 +349,120 @@ fn bins(s: &Stats, n: usize) -> Vec<(f64, f64, u64)> {
         out[idx].2 += v.count_at_value();
     }
     out
+}
+
+/// The subjects of a regression's comparisons that both runs can draw: request names present in
+/// both, and `total`; each once, in the comparisons' order.
+fn compared_subjects<'a>(head: &Results, base: &Results, reg: &'a Regression) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for c in &reg.comparisons {
+        let s = c.subject.as_str();
+        let named = |r: &Results| r.requests.iter().any(|q| q.name == s);
+        if !out.contains(&s) && (s == "total" || (named(head) && named(base))) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// A subject's steady-state stats (what the comparisons judge): a request name or `total`.
+fn subject_stats(r: &Results, subject: &str) -> Stats {
+    if subject == "total" {
+        return r.total(false);
+    }
+    r.requests
+        .iter()
+        .find(|q| q.name == subject)
+        .map(|q| q.phases.steady.clone())
+        .unwrap_or_default()
+}
+
+/// A percentile curve of `s`: latency (ms) at points spaced evenly in nines up to what the sample
+/// supports (the 99.99th percentile at most).
+fn percentile_curve(s: &Stats) -> Vec<(f64, f64)> {
+    if s.requests == 0 {
+        return Vec::new();
+    }
+    let top = (s.requests as f64).log10().clamp(2.0, chart::PERCENTILE_NINES);
+    let steps = 80;
+    (0..=steps)
+        .map(|i| {
+            let x = top * i as f64 / steps as f64;
+            let q = 1.0 - 10f64.powf(-x);
+            (x, s.quantile_ms(q))
+        })
+        .collect()
+}
+
+/// Per compared subject, base against head: both latency distributions as percentile curves and, in
+/// duet mode (both loaded in the same seconds), both sides' p95 per second.
+fn compared_charts(head: &Results, base: &Results, reg: &Regression) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for (i, subject) in compared_subjects(head, base, reg).into_iter().enumerate() {
+        let (b, h) = (subject_stats(base, subject), subject_stats(head, subject));
+        if b.requests == 0 && h.requests == 0 {
+            continue;
+        }
+        let mut charts = vec![chart_value(
+            &format!("cmp-{i}-pct"),
+            "latency by percentile, base vs head",
+            chart::percentiles(
+                chart::HALF_WIDTH,
+                &format!("{subject}: latency by percentile"),
+                &[
+                    Line {
+                        label: "base",
+                        color: PALETTE[0],
+                        points: percentile_curve(&b),
+                    },
+                    Line {
+                        label: "head",
+                        color: PALETTE[3],
+                        points: percentile_curve(&h),
+                    },
+                ],
+            )?,
+        )];
+        if reg.mode == Mode::Duet {
+            let p95 = |r: &Results| -> Vec<(f64, f64)> {
+                if subject == "total" {
+                    r.series
+                        .iter()
+                        .filter(|p| p.requests > 0)
+                        .map(|p| (p.t, p.p95_ms))
+                        .collect()
+                } else {
+                    name_line(r, subject, "", PALETTE[0], |p| p.p95_ms).points
+                }
+            };
+            charts.push(chart_value(
+                &format!("cmp-{i}-time"),
+                "p95 per second, base vs head",
+                chart::lines(
+                    chart::HALF_WIDTH,
+                    &format!("{subject}: p95 per second"),
+                    "seconds",
+                    "ms",
+                    &[
+                        Line {
+                            label: "base p95",
+                            color: PALETTE[0],
+                            points: p95(base),
+                        },
+                        Line {
+                            label: "head p95",
+                            color: PALETTE[3],
+                            points: p95(head),
+                        },
+                    ],
+                )?,
+            ));
+        }
+        out.push(Value::from_serialize(context! {
+            name => subject,
+            anchor => format!("cmp-{i}"),
+            charts => charts,
+        }));
+    }
+    Ok(out)
 }

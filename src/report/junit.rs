@@ -134,11 +134,12 @@ fn check_text(c: &Check, file: &str) -> String {
 fn comparison_text(c: &Comparison, file: &str) -> String {
     let values = match (c.base, c.head) {
         (Some(b), Some(h)) => format!(
-            "base {b:.3}{u}, head {h:.3}{u}, change {}, interval {} (positive = worse), budget {}\n",
+            "base {}, head {}, change {}, interval {} (+ = head higher), budget {}\n",
+            super::value_or_dash(Some(b), &c.unit),
+            super::value_or_dash(Some(h), &c.unit),
             super::delta_text(c),
             super::interval_text(c),
             c.budget,
-            u = c.unit
         ),
         _ => String::new(),
     };

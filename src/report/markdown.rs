@@ -117,7 +117,8 @@ pub fn render(input: &Input) -> String {
         "| Name | Requests | Fails | Avg ms | Min ms | Max ms | p50 ms | p90 ms | p95 ms | p99 ms | p99.9 ms | req/s |\n",
     );
     out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
-    for row in rows(r) {
+    let all = rows(r);
+    for row in &all {
         let v = &row.values;
         out.push_str(&format!(
             "| {} | {} | {} | {} | {:.2} |\n",
@@ -127,6 +128,28 @@ pub fn render(input: &Input) -> String {
             v.latencies_ms().map(|(_, x)| ms(x)).join(" | "),
             v.rps
         ));
+    }
+    let net = super::row::net_rows(&all);
+    if !net.is_empty() {
+        out.push_str(
+            "\n| Name | Sent | Received | New conns | Connect avg ms | Connect max ms | TTFB p50 ms | TTFB p95 ms | Total p95 ms |\n",
+        );
+        out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+        for n in &net {
+            use super::row::{bytes_text, ms_or_dash};
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                code(n.name),
+                bytes_text(n.bytes_sent),
+                bytes_text(n.bytes_received),
+                n.connects,
+                ms_or_dash(n.connect_avg_ms),
+                ms_or_dash(n.connect_max_ms),
+                ms_or_dash(n.ttfb_p50_ms),
+                ms_or_dash(n.ttfb_p95_ms),
+                ms(n.total_p95_ms)
+            ));
+        }
     }
     if let Some(line) = crate::report::terminal::phase_line(r) {
         out.push_str(&format!("\n{}\n", cell(&line)));
@@ -180,7 +203,7 @@ pub fn regression_table(reg: &crate::verdict::compare::Regression) -> String {
         reg.comparisons.len()
     );
     out.push_str(
-        "| | Comparison | Base | Head | Change | Interval (+ is worse) | Budget |\n|:-:|---|--:|--:|--:|--:|--:|\n",
+        "| | Comparison | Base | Head | Change | Interval (+ = head higher) | Budget |\n|:-:|---|--:|--:|--:|--:|--:|\n",
     );
     let mut comps: Vec<_> = reg.comparisons.iter().collect();
     comps.sort_by_key(|c| c.change.rank());

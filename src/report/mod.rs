@@ -21,6 +21,8 @@ pub struct Input<'a> {
     pub results: &'a Results,
     /// Its verdict.
     pub verdict: &'a Verdict,
+    /// The baseline it was compared with (a results file, or the base side of a duet), if any.
+    pub base: Option<&'a Results>,
     /// The gate file as named for annotations (`file` attributes).
     pub gate_file: &'a str,
 }

@@ -71,6 +71,87 @@ impl<'a> StatsRow<'a> {
     }
 }
 
+/// The wire and timing numbers of one row, next to its total time: bytes each way, new connections
+/// and the time they took, and the time to first byte (k6's `data_sent`, `data_received`,
+/// `http_req_connecting`, `http_req_waiting`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetRow<'a> {
+    /// Request name, or `Aggregated`.
+    pub name: &'a str,
+    /// Request bytes written.
+    pub bytes_sent: u64,
+    /// Response bytes read (heads and bodies).
+    pub bytes_received: u64,
+    /// New connections opened.
+    pub connects: u64,
+    /// Their mean time to open, ms (None without any).
+    pub connect_avg_ms: Option<f64>,
+    /// The longest, ms.
+    pub connect_max_ms: Option<f64>,
+    /// Median time to first byte, ms (None in files without it).
+    pub ttfb_p50_ms: Option<f64>,
+    /// 95th percentile time to first byte, ms.
+    pub ttfb_p95_ms: Option<f64>,
+    /// 95th percentile total time (the stats table's p95), ms.
+    pub total_p95_ms: f64,
+}
+
+impl<'a> NetRow<'a> {
+    /// The row of `name` with stats `s`.
+    pub fn of(name: &'a str, s: &Stats) -> NetRow<'a> {
+        let c = &s.connects;
+        NetRow {
+            name,
+            bytes_sent: s.bytes_sent,
+            bytes_received: s.bytes_received,
+            connects: c.count,
+            connect_avg_ms: (c.count > 0).then(|| c.mean_ms()),
+            connect_max_ms: (c.count > 0).then(|| c.max_us as f64 / 1000.0),
+            ttfb_p50_ms: s.ttfb_ms(0.5),
+            ttfb_p95_ms: s.ttfb_ms(0.95),
+            total_p95_ms: s.quantile_ms(0.95),
+        }
+    }
+
+    /// Whether the row has anything to show (files written before perfgate measured these have not).
+    pub fn is_empty(&self) -> bool {
+        self.bytes_sent == 0 && self.bytes_received == 0 && self.connects == 0 && self.ttfb_p50_ms.is_none()
+    }
+}
+
+/// The network rows of a run, in stats table order; empty when the results predate them.
+pub fn net_rows<'a>(rows: &[Row<'a>]) -> Vec<NetRow<'a>> {
+    let out: Vec<NetRow> = rows.iter().map(|r| NetRow::of(r.values.name, &r.stats)).collect();
+    if out.iter().all(NetRow::is_empty) {
+        return Vec::new();
+    }
+    out
+}
+
+/// A byte count in SI units as k6 prints it: `512 B`, `12 kB`, `3.4 MB`, `1.2 GB`.
+pub fn bytes_text(n: u64) -> String {
+    let x = n as f64;
+    let (v, unit) = if x >= 1e9 {
+        (x / 1e9, "GB")
+    } else if x >= 1e6 {
+        (x / 1e6, "MB")
+    } else if x >= 1e3 {
+        (x / 1e3, "kB")
+    } else {
+        return format!("{n} B");
+    };
+    if v >= 100.0 {
+        format!("{v:.0} {unit}")
+    } else {
+        format!("{v:.1} {unit}")
+    }
+}
+
+/// Milliseconds as [`ms`], or `–` when there is no value.
+pub fn ms_or_dash(v: Option<f64>) -> String {
+    v.map(ms).unwrap_or_else(|| "–".into())
+}
+
 /// One entry of the stats table: the request it describes, its stats over every phase, and its row.
 pub struct Row<'a> {
     /// The request name's results; None for the aggregated total.
@@ -127,6 +208,16 @@ mod tests {
         assert_eq!((v.requests, v.failures, v.rps, v.error_rate_pct), (0, 0, 0.0, 0.0));
         assert!(v.latencies_ms().iter().all(|(_, x)| *x == 0.0));
         assert_eq!(per_second(30, 2.0), 15.0);
+        assert_eq!(
+            [
+                bytes_text(512),
+                bytes_text(12_345),
+                bytes_text(3_456_789),
+                bytes_text(123_456_789_000)
+            ],
+            ["512 B", "12.3 kB", "3.5 MB", "123 GB"]
+        );
+        assert!(NetRow::of("GET /", &Stats::default()).is_empty());
         assert_eq!(
             (ms(123.4), ms(12.34), ms(1.234)),
             ("123".into(), "12.3".into(), "1.23".into())

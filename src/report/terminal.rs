@@ -98,6 +98,36 @@ pub fn answer_lines(r: &Results) -> Vec<String> {
     out
 }
 
+/// One compact line on the wire and timing of all requests: bytes each way, new connections and the
+/// time to open them, and the time to first byte beside the total time; None for results without them.
+pub fn network_line(r: &Results) -> Option<String> {
+    let all = rows(r);
+    let net = super::row::net_rows(&all);
+    let t = net.last()?;
+    let mut parts = vec![format!(
+        "network: sent {}, received {}",
+        super::row::bytes_text(t.bytes_sent),
+        super::row::bytes_text(t.bytes_received)
+    )];
+    if let (Some(avg), Some(max)) = (t.connect_avg_ms, t.connect_max_ms) {
+        parts.push(format!(
+            "{} new connections (connect avg {} ms, max {} ms)",
+            t.connects,
+            ms(avg),
+            ms(max)
+        ));
+    }
+    if let (Some(p50), Some(p95)) = (t.ttfb_p50_ms, t.ttfb_p95_ms) {
+        parts.push(format!(
+            "time to first byte p50 {} ms, p95 {} ms (total p95 {} ms)",
+            ms(p50),
+            ms(p95),
+            ms(t.total_p95_ms)
+        ));
+    }
+    Some(parts.join("; "))
+}
+
 /// Failure reasons shown per request name in the terminal, markdown and HTML (all in the results
 /// JSON and the failures CSV).
 pub const TOP_REASONS: usize = 3;

@@ -1118,6 +1118,7 @@ mod tests {
         Results {
             schema: crate::metrics::results::SCHEMA.into(),
             schema_version: crate::metrics::results::SCHEMA_VERSION,
+            schema_minor: crate::metrics::results::SCHEMA_MINOR,
             tool: Tool {
                 name: "perfgate".into(),
                 version: "test".into(),

@@ -395,6 +395,19 @@ fn check(g: &Group, results: &Results, window_s: f64, limit: &Limit, t: &Target,
                 "no data: {phase} lasted {window_s:.3} s; a request rate needs at least {MIN_RATE_WINDOW_S} s"
             )),
         ),
+        // Results written before perfgate timed the first byte have none: no data, never a pass.
+        Metric::Ttfb(p) => {
+            samples = stats.ttfb_histogram.as_ref().map_or(0, |h| h.0.len());
+            match stats.ttfb_ms(p / 100.0) {
+                Some(v) => (Some(v), None),
+                None => (
+                    None,
+                    Some(format!(
+                        "no data: no time to first byte in {phase} (results from perfgate before it timed them, or no answer)"
+                    )),
+                ),
+            }
+        }
         Metric::Trend(p) => {
             let points = latency_points(results, select, &g.names(results), p, from);
             match trend::fit(&points, slope_level) {
