@@ -408,7 +408,8 @@ impl Plan {
             })
             .collect();
         let weights: Vec<u32> = selected.iter().map(|s| s.weight).collect();
-        let assignment = assign(users, &weights);
+        let class_names: Vec<&str> = selected.iter().map(|s| s.name.as_str()).collect();
+        let assignment = assign(users, &class_names, &weights);
         let seed = o.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -439,48 +440,48 @@ impl Plan {
     }
 }
 
-/// Shares `users` among classes by weight (largest remainder) and interleaves them in spawn order.
-pub fn assign(users: u32, weights: &[u32]) -> Vec<usize> {
-    let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
-    if total == 0 || weights.is_empty() {
+/// Shares `users` among classes as Locust 2.x does (`locust/dispatch.py`): classes sorted by name,
+/// weights scaled so the smallest is 2 (rounded half to even, as Python's `round`), then a smooth
+/// weighted round-robin (nginx's, as the `roundrobin` package's `smooth`) over them deals the users
+/// in spawn order. `names[i]` and `weights[i]` describe class `i`; the result holds class indices.
+pub fn assign(users: u32, names: &[&str], weights: &[u32]) -> Vec<usize> {
+    let min = weights.iter().copied().filter(|&w| w > 0).min().unwrap_or(0);
+    if min == 0 || weights.len() != names.len() {
         return Vec::new();
     }
-    let exact: Vec<f64> = weights
-        .iter()
-        .map(|&w| f64::from(users) * w as f64 / total as f64)
-        .collect();
-    let mut counts: Vec<u32> = exact.iter().map(|e| e.floor() as u32).collect();
-    let mut left = users - counts.iter().sum::<u32>();
     let mut order: Vec<usize> = (0..weights.len()).collect();
-    order.sort_by(|&a, &b| {
-        let ra = exact[a] - exact[a].floor();
-        let rb = exact[b] - exact[b].floor();
-        rb.partial_cmp(&ra).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b))
-    });
-    for &i in order.iter().cycle() {
-        if left == 0 {
-            break;
-        }
-        counts[i] += 1;
-        left -= 1;
-    }
-    let mut placed = vec![0u32; weights.len()];
-    let mut out = Vec::with_capacity(users as usize);
-    for _ in 0..users {
-        let next = (0..weights.len()).filter(|&i| placed[i] < counts[i]).min_by(|&a, &b| {
-            let fa = f64::from(placed[a] + 1) / f64::from(counts[a]);
-            let fb = f64::from(placed[b] + 1) / f64::from(counts[b]);
-            fa.partial_cmp(&fb).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b))
-        });
-        match next {
-            Some(i) => {
-                placed[i] += 1;
-                out.push(i);
+    order.sort_by(|&a, &b| names[a].cmp(names[b]));
+    // round(2 * w / min), ties to even.
+    let scaled: Vec<i64> = order
+        .iter()
+        .map(|&i| {
+            let (num, den) = (2 * u64::from(weights[i]), u64::from(min));
+            let (q, r) = (num / den, num % den);
+            let up = 2 * r > den || (2 * r == den && q % 2 == 1);
+            (q + u64::from(up)) as i64
+        })
+        .collect();
+    let period: i64 = scaled.iter().sum();
+    // The smooth weighted round-robin: each step every class gains its weight, the one ahead (the
+    // first by name on a tie) is picked and pays back the total.
+    let mut current = vec![0i64; order.len()];
+    let mut cycle = Vec::with_capacity(period as usize);
+    for _ in 0..period {
+        let mut total = 0;
+        let mut best: Option<usize> = None;
+        for k in 0..order.len() {
+            current[k] += scaled[k];
+            total += scaled[k];
+            if best.is_none_or(|b| current[b] < current[k]) {
+                best = Some(k);
             }
-            None => break,
+        }
+        if let Some(b) = best {
+            current[b] -= total;
+            cycle.push(order[b]);
         }
     }
-    out
+    cycle.iter().copied().cycle().take(users as usize).collect()
 }
 
 type VarIdx<'a> = dyn FnMut(&str, &mut Vec<String>) -> usize + 'a;
@@ -772,14 +773,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn assignment_follows_weights_and_interleaves() {
-        let a = assign(10, &[1, 1, 1]);
+    fn assignment_follows_locust_sorted_by_class_name() {
+        // Written C, A, B in the gate: Locust sorts by name, so A gets the tenth user (4/3/3).
+        let a = assign(10, &["C", "A", "B"], &[1, 1, 1]);
         let count = |i| a.iter().filter(|&&x| x == i).count();
-        assert_eq!((count(0), count(1), count(2)), (4, 3, 3));
-        assert_eq!(&a[..3], &[0, 1, 2]);
-        let a = assign(4, &[3, 1]);
-        assert_eq!(a.iter().filter(|&&x| x == 0).count(), 3);
-        assert_eq!(assign(1, &[1, 1, 1]), vec![0]);
+        assert_eq!((count(1), count(2), count(0)), (4, 3, 3));
+        assert_eq!(&a[..4], &[1, 2, 0, 1]);
+        // Locust's own example: A, B weights 5 and 1 deal AAABAAAAABAA.
+        let a = assign(12, &["A", "B"], &[5, 1]);
+        let s: String = a.iter().map(|&i| if i == 0 { 'A' } else { 'B' }).collect();
+        assert_eq!(s, "AAABAAAAABAA");
+        // And A, B, C of weights 2, 5, 6: `CBACBCBCBCABC`, then again.
+        let a = assign(14, &["A", "B", "C"], &[2, 5, 6]);
+        let s: String = a.iter().map(|&i| ['A', 'B', 'C'][i]).collect();
+        assert_eq!(s, "CBACBCBCBCABCC");
+        assert_eq!(assign(1, &["x", "y"], &[1, 1]), vec![0]);
     }
 
     #[test]
