@@ -11,7 +11,7 @@ mod validate;
 pub use validate::{short_number, MAX_ARRIVAL_RATE, MAX_USERS, MIN_SPAWN_RATE};
 
 pub use error::{GateError, Pos};
-pub use template::{JsonPath, Part, Template};
+pub use template::{Func, JsonPath, Part, Template, FUNCS};
 
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -377,6 +377,12 @@ pub struct Request {
     pub headers: Vec<(String, Template)>,
     /// JSON body template.
     pub json: Option<serde_json::Value>,
+    /// Raw body: its content type and text template.
+    pub raw: Option<(String, Template)>,
+    /// Form body: field names and value templates (empty: none).
+    pub form: Vec<(String, Template)>,
+    /// The list whose items this request is sent once for, each as `{item}`.
+    pub for_each: Option<String>,
     /// Stats name.
     pub name: String,
     /// Acceptable statuses (empty: 2xx and 3xx).
@@ -385,15 +391,29 @@ pub struct Request {
     pub expect_json: Vec<(JsonPath, serde_json::Value)>,
     /// Variables taken from the answer.
     pub extract: Vec<(String, JsonPath)>,
+    /// Lists appended to from the answer (`extract: {ids[]: $.id}`), by list name.
+    pub append: Vec<(String, JsonPath)>,
     /// Where the request is defined.
     pub pos: Pos,
 }
 
 impl Request {
+    /// The variable `for_each` sets to each item.
+    pub const ITEM: &'static str = "item";
+
+    /// Every template of the request but the JSON body's: path, query, headers, raw and form body.
+    pub fn templates(&self) -> impl Iterator<Item = &Template> {
+        std::iter::once(&self.path)
+            .chain(self.query.iter().map(|(_, t)| t))
+            .chain(self.headers.iter().map(|(_, t)| t))
+            .chain(self.raw.iter().map(|(_, t)| t))
+            .chain(self.form.iter().map(|(_, t)| t))
+    }
+
     /// Every user variable this request reads.
     pub fn vars(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.path.vars().map(str::to_string).collect();
-        for (_, t) in self.query.iter().chain(self.headers.iter()) {
+        let mut out: Vec<String> = Vec::new();
+        for t in self.templates() {
             out.extend(t.vars().map(str::to_string));
         }
         if let Some(body) = &self.json {
@@ -495,9 +515,7 @@ impl Gate {
     pub fn env_vars(&self) -> Vec<String> {
         let mut templates: Vec<Template> = self.headers.iter().map(|(_, t)| t.clone()).collect();
         for r in self.scenarios.iter().flat_map(Scenario::requests) {
-            templates.push(r.path.clone());
-            templates.extend(r.headers.iter().map(|(_, t)| t.clone()));
-            templates.extend(r.query.iter().map(|(_, t)| t.clone()));
+            templates.extend(r.templates().cloned());
             if let Some(body) = &r.json {
                 json_templates(body, &mut |t| templates.push(t.clone()));
             }

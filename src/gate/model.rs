@@ -305,7 +305,7 @@ pub enum RequestSpec {
 }
 
 /// The full form of a request.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestFull {
     /// HTTP method (default GET).
@@ -326,13 +326,84 @@ pub struct RequestFull {
     /// JSON body; strings may use `{variable}`.
     #[serde(default)]
     pub json: Option<serde_json::Value>,
+    /// Raw body: text sent as `text/plain`, or `{content_type, text}`; the text may use `{variable}`.
+    #[serde(default)]
+    #[schemars(with = "Option<BodySchema>")]
+    pub body: Option<BodySpec>,
+    /// Form body, sent as `application/x-www-form-urlencoded`; values may use `{variable}`.
+    #[serde(default)]
+    #[schemars(with = "Option<IndexMap<String, String>>")]
+    pub form: Option<IndexMap<String, Scalar>>,
+    /// Send the request once per item of this list (see `extract: {ids[]: $.id}`), taking the items
+    /// out in order; each is `{item}` in the request.
+    #[serde(default)]
+    pub for_each: Option<String>,
     /// What a successful answer looks like (default: any 2xx or 3xx status).
     #[serde(default)]
     #[schemars(with = "Option<ExpectSchema>")]
     pub expect: Option<ExpectSpec>,
-    /// Variables taken from the JSON response: `run_id: $.run_id`.
+    /// Variables taken from the JSON response: `run_id: $.run_id`; a name ending in `[]`
+    /// (`ids[]: $.id`) appends to that list instead (at most 10,000 items per user).
     #[serde(default)]
     pub extract: IndexMap<String, String>,
+}
+
+/// A raw body as written: the text alone or with its content type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodySpec {
+    /// The Content-Type (default `text/plain`).
+    pub content_type: Option<String>,
+    /// The body's text.
+    pub text: String,
+}
+
+/// JSON Schema shape of a raw body.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum BodySchema {
+    /// The text, sent as `text/plain`.
+    Text(String),
+    /// The text and its content type.
+    Typed {
+        /// The Content-Type, e.g. `application/xml` (default `text/plain`).
+        content_type: Option<String>,
+        /// The body's text; may use `{variable}`.
+        text: String,
+    },
+}
+
+impl<'de> Deserialize<'de> for BodySpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BodySpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a body: its text, or a mapping with `content_type` and `text`")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<BodySpec, E> {
+                Ok(BodySpec {
+                    content_type: None,
+                    text: s.to_string(),
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<BodySpec, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Typed {
+                    #[serde(default)]
+                    content_type: Option<String>,
+                    text: String,
+                }
+                let t = Typed::deserialize(de::value::MapAccessDeserializer::new(m))?;
+                Ok(BodySpec {
+                    content_type: t.content_type,
+                    text: t.text,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A scalar written where text is meant: `limit: 20` and `limit: "20"` are the same.

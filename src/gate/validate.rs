@@ -698,9 +698,15 @@ fn scenario(
             .iter()
             .flat_map(|t| t.value.request.iter().chain(t.value.sequence.iter().flatten())),
     );
+    let mut lists: BTreeSet<String> = BTreeSet::new();
     for r in raw_requests {
         if let RequestSpec::Full(f) = &r.value {
-            defined.extend(f.extract.keys().cloned());
+            for k in f.extract.keys() {
+                match k.strip_suffix("[]") {
+                    Some(list) => lists.insert(list.to_string()),
+                    None => defined.insert(k.clone()),
+                };
+            }
         }
     }
     let scenario = Scenario {
@@ -718,10 +724,43 @@ fn scenario(
         pos,
     };
     for r in scenario.requests() {
+        if let Some(list) = &r.for_each {
+            if !lists.contains(list) {
+                let help = match closest(list, lists.iter().map(String::as_str)) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => format!("fill it with an extraction that appends, e.g. `extract: {{\"{list}[]\": $.id}}`"),
+                };
+                cx.err(
+                    cx.value_pos(r.pos, "for_each"),
+                    format!(
+                        "`{}`: `for_each: {list}` names a list nothing in scenario `{name}` appends to",
+                        r.name
+                    ),
+                    Some(help),
+                );
+            }
+        }
         for v in r.vars() {
+            if v == Request::ITEM && r.for_each.is_some() {
+                continue;
+            }
+            if lists.contains(&v) && !defined.contains(&v) {
+                cx.err(
+                    r.pos,
+                    format!(
+                        "`{}` reads `{{{v}}}`, but `{v}` is a list (`{v}[]`), not a variable",
+                        r.name
+                    ),
+                    Some(format!(
+                        "send the request once per item with `for_each: {v}` and read `{{item}}`"
+                    )),
+                );
+                continue;
+            }
             if !defined.contains(&v) {
-                let help = match closest(&v, defined.iter().map(String::as_str)) {
+                let help = match closest(&v, defined.iter().map(String::as_str).chain(crate::gate::FUNCS)) {
                     Some(c) => format!("did you mean `{{{c}}}`?"),
+                    None if v == Request::ITEM => "`{item}` is set by `for_each: LIST`; add it to this request".into(),
                     None => format!(
                         "extract it from an earlier answer (`extract: {{{v}: $.{v}}}`) or set it under `variables:`"
                     ),
@@ -745,27 +784,17 @@ fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Templa
     let pos = Pos::of(spec);
     let full = match &spec.value {
         RequestSpec::Short(s) => {
-            let mut it = s.split_whitespace();
+            let words = words_outside_braces(s);
+            let mut it = words.iter().map(String::as_str);
             match (it.next(), it.next(), it.next()) {
                 (Some(m), Some(p), None) => model::RequestFull {
                     method: Some(m.to_string()),
                     path: p.to_string(),
-                    name: None,
-                    query: Default::default(),
-                    headers: Default::default(),
-                    json: None,
-                    expect: None,
-                    extract: Default::default(),
+                    ..Default::default()
                 },
                 (Some(p), None, None) if p.starts_with('/') => model::RequestFull {
-                    method: None,
                     path: p.to_string(),
-                    name: None,
-                    query: Default::default(),
-                    headers: Default::default(),
-                    json: None,
-                    expect: None,
-                    extract: Default::default(),
+                    ..Default::default()
                 },
                 _ => {
                     cx.err(
@@ -819,7 +848,10 @@ fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Templa
         }
     };
     // What `run` would refuse as an invalid URI is refused here, with the file's line.
-    if let Some(c) = path_text.chars().find(|c| c.is_whitespace() || c.is_control()) {
+    if let Some(c) = without_calls(&path_text)
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control())
+    {
         let what = match c {
             ' ' => "a space (write it as `%20`)".to_string(),
             c => format!("the character U+{:04X} (percent-encode it)", c as u32),
@@ -872,14 +904,74 @@ fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Templa
             cx.err(pos, format!("json body: {e}"), None);
         }
     }
+    let bodies: Vec<&str> = [
+        ("json", full.json.is_some()),
+        ("body", full.body.is_some()),
+        ("form", full.form.is_some()),
+    ]
+    .iter()
+    .filter(|(_, set)| *set)
+    .map(|(k, _)| *k)
+    .collect();
+    if let [first, second, ..] = bodies.as_slice() {
+        cx.err(
+            cx.value_pos(pos, second),
+            format!("a request has one body, but this one has `{first}` and `{second}`"),
+            Some("keep one of `json`, `body` (raw text) and `form` (URL-encoded fields)".into()),
+        );
+    }
+    let raw = full.body.as_ref().and_then(|b| {
+        let content_type = b.content_type.clone().unwrap_or_else(|| "text/plain".into());
+        if content_type.is_empty() || hyper::header::HeaderValue::from_str(&content_type).is_err() {
+            cx.err(
+                cx.value_pos(pos, "content_type"),
+                format!(
+                    "`body.content_type`: `{}` is not a valid header value",
+                    content_type.escape_debug()
+                ),
+                Some("e.g. `application/xml` or `text/csv; charset=utf-8`".into()),
+            );
+        }
+        Some((content_type, parse(cx, "body", &b.text)?))
+    });
+    let mut form = Vec::new();
+    for (k, v) in full.form.iter().flatten() {
+        form.push((k.clone(), parse(cx, "form", &v.0)?));
+    }
     let mut extract = Vec::new();
+    let mut append = Vec::new();
     for (var, path) in &full.extract {
+        let (name, list) = match var.strip_suffix("[]") {
+            Some(n) => (n, true),
+            None => (var.as_str(), false),
+        };
+        let at = cx.value_pos(cx.value_pos(pos, "extract"), var);
+        if !is_name(name) {
+            cx.err(
+                at,
+                format!("extract `{var}`: a variable name has letters, digits and `_`, and a list's ends in `[]`"),
+                Some("e.g. `extract: {run_id: $.run_id}` or `extract: {\"ids[]\": $.id}`".into()),
+            );
+            continue;
+        }
+        if crate::gate::FUNCS.contains(&name) || (!list && name == Request::ITEM) {
+            cx.err(
+                at,
+                format!(
+                    "extract `{var}`: `{name}` is the name of {}",
+                    if name == Request::ITEM {
+                        "the item `for_each` sets"
+                    } else {
+                        "a template function"
+                    }
+                ),
+                Some(format!("call it something else, e.g. `{name}_value`")),
+            );
+        }
         match JsonPath::parse(path) {
-            Ok(p) => extract.push((var.clone(), p)),
-            Err(e) => {
-                let at = cx.value_pos(cx.value_pos(pos, "extract"), var);
-                cx.err(at, format!("extract `{var}`: {e}"), None)
-            }
+            Ok(p) if list => append.push((name.to_string(), p)),
+            Ok(p) => extract.push((name.to_string(), p)),
+            Err(e) => cx.err(at, format!("extract `{var}`: {e}"), None),
         }
     }
     let expect = full.expect.clone().unwrap_or_default();
@@ -906,12 +998,63 @@ fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Templa
         query,
         headers,
         json: full.json.clone(),
+        raw,
+        form,
+        for_each: full.for_each.clone(),
         name,
         expect_status: expect.status.clone(),
         expect_json,
         extract,
+        append,
         pos,
     })
+}
+
+/// `s` split at whitespace outside `{...}`, so `GET /r/{random_int 1 9}` is two words.
+fn words_outside_braces(s: &str) -> Vec<String> {
+    let mut words = vec![String::new()];
+    let mut depth = 0usize;
+    for c in s.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if c.is_whitespace() && depth == 0 {
+            if words.last().is_some_and(|w| !w.is_empty()) {
+                words.push(String::new());
+            }
+        } else if let Some(w) = words.last_mut() {
+            w.push(c);
+        }
+    }
+    words.retain(|w| !w.is_empty());
+    words
+}
+
+/// `text` without its template function calls (`{random_int 1 9}`), whose spaces are not the path's.
+fn without_calls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(end) if !matches!(crate::gate::Func::parse(&after[..end]), Ok(None)) => rest = &after[end + 1..],
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn walk_strings(v: &serde_json::Value, f: &mut impl FnMut(&serde_json::Value)) {

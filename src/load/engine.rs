@@ -154,6 +154,9 @@ async fn run_endpoints(
         timeout: plan.timeout,
         stopping: AtomicBool::new(false),
         in_flight: AtomicU64::new(0),
+        counter: AtomicU64::new(1),
+        stopped_at: std::sync::OnceLock::new(),
+        stop_spread: plan.grace / 2,
     });
     // Also when this future is dropped mid-run: the dispatcher thread and the users see the stop.
     let _stop_on_drop = StopOnDrop(shared.clone());
@@ -303,7 +306,9 @@ async fn run_endpoints(
         shared.endpoints.iter().for_each(|t| t.recorder.end_ramp_up());
     }
 
-    // Stop: no new request starts; in-flight requests and on_stop get the grace period.
+    // Stop: no new request starts; in-flight requests and on_stop get the grace period, the users'
+    // on_stop steps starting spread over its first half.
+    let _ = shared.stopped_at.set(Instant::now());
     shared.stopping.store(true, Ordering::Relaxed);
     if let Some(d) = dispatcher {
         // It sleeps at most DISPATCH_POLL between looks at the stop flag.

@@ -1,11 +1,14 @@
 //! The plan: a validated gate compiled for the engine, with templates resolved to indices once.
 
-use crate::gate::{self, Gate, JsonPath, Part, Template};
+use crate::gate::{self, Func, Gate, JsonPath, Part, Template};
 use crate::http::BaseUrl;
 use crate::http::Method;
 use bytes::Bytes;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use rand::rngs::SmallRng;
+use rand::Rng;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Settings from the command line that override the gate file.
@@ -34,6 +37,51 @@ pub enum Piece {
     Lit(String),
     /// The user variable with this index.
     Var(usize),
+    /// A template function, evaluated per request.
+    Func(Func),
+}
+
+/// What template functions draw on: the run's counter and the user's seeded stream.
+pub struct Dynamic<'a> {
+    /// The run's `{counter}`: the next value to hand out.
+    pub counter: &'a AtomicU64,
+    /// The user's stream for `{uuid}` and `{random_int}` (apart from task choice).
+    pub rng: &'a mut SmallRng,
+}
+
+impl Dynamic<'_> {
+    /// Appends the value of `f`; `encode` percent-encodes it for URLs.
+    pub fn write(&mut self, f: Func, encode: bool, out: &mut String) {
+        use std::fmt::Write;
+        let _ = match f {
+            Func::Uuid => {
+                let bytes: [u8; 16] = self.rng.random();
+                write!(
+                    out,
+                    "{}",
+                    uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated()
+                )
+            }
+            Func::Counter => write!(out, "{}", self.counter.fetch_add(1, Ordering::Relaxed)),
+            Func::RandomInt(a, b) => write!(out, "{}", self.rng.random_range(a..=b)),
+            Func::Now => write!(
+                out,
+                "{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis())
+            ),
+            Func::NowIso => {
+                let t = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+                if encode {
+                    percent_encode(&t, out);
+                } else {
+                    out.push_str(&t);
+                }
+                Ok(())
+            }
+        };
+    }
 }
 
 /// A compiled text template.
@@ -46,10 +94,11 @@ pub struct Text {
 impl Text {
     /// Appends the rendered text; `encode` percent-encodes variable values for URLs.
     #[inline]
-    pub fn render(&self, vars: &[Option<String>], encode: bool, out: &mut String) {
+    pub fn render(&self, vars: &[Option<String>], dynamic: &mut Dynamic<'_>, encode: bool, out: &mut String) {
         for p in &self.pieces {
             match p {
                 Piece::Lit(s) => out.push_str(s),
+                Piece::Func(f) => dynamic.write(*f, encode, out),
                 Piece::Var(i) => {
                     let v = vars.get(*i).and_then(|v| v.as_deref()).unwrap_or("");
                     if encode {
@@ -72,6 +121,13 @@ pub enum Body {
     Fixed(Bytes),
     /// JSON whose strings read variables.
     Template(serde_json::Value),
+    /// A raw or form body with variables; `encode` percent-encodes their values (a form's).
+    Text {
+        /// The body's template.
+        text: Text,
+        /// Whether values are percent-encoded.
+        encode: bool,
+    },
 }
 
 /// The User-Agent sent when the gate sets none.
@@ -104,14 +160,21 @@ pub struct PlannedRequest {
     pub expect_json: Vec<(JsonPath, serde_json::Value)>,
     /// Variables to set from the answer.
     pub extract: Vec<(usize, JsonPath)>,
+    /// Lists to append to from the answer.
+    pub append: Vec<(usize, JsonPath)>,
+    /// `for_each`: the list whose items it is sent for, and the variable (`item`) each is put in.
+    pub for_each: Option<(usize, usize)>,
     /// Variables this request reads.
     pub needs: Vec<usize>,
 }
 
+/// Most items a list (`extract: {ids[]: ...}`) holds per user; later items are not kept.
+pub const MAX_LIST: usize = 10_000;
+
 impl PlannedRequest {
     /// Whether the answer's body must be kept and parsed.
     pub fn needs_body(&self) -> bool {
-        !self.extract.is_empty() || !self.expect_json.is_empty()
+        !self.extract.is_empty() || !self.append.is_empty() || !self.expect_json.is_empty()
     }
 }
 
@@ -143,6 +206,8 @@ pub struct PlannedScenario {
     pub cumulative: Vec<u64>,
     /// Stop steps.
     pub on_stop: Vec<PlannedRequest>,
+    /// How many lists a user keeps (`extract: {ids[]: ...}`).
+    pub lists: usize,
 }
 
 /// Everything the engine needs.
@@ -315,6 +380,7 @@ impl Plan {
             }
         };
         let mut names: Vec<String> = Vec::new();
+        let mut list_names: Vec<String> = Vec::new();
         let mut methods: Vec<Method> = Vec::new();
         let mut tasks = Vec::new();
         let mut scenarios = Vec::new();
@@ -336,7 +402,21 @@ impl Plan {
                         names.len() - 1
                     }
                 };
-                compile_request(r, name, &base, &gate.headers, var_names, &mut var_idx, &env)
+                let mut p = compile_request(r, name, &base, &gate.headers, var_names, &mut var_idx, &env)?;
+                let mut list = |l: &str| match list_names.iter().position(|n| n == l) {
+                    Some(i) => i,
+                    None => {
+                        list_names.push(l.to_string());
+                        list_names.len() - 1
+                    }
+                };
+                p.append = r.append.iter().map(|(l, path)| (list(l), path.clone())).collect();
+                if let Some(l) = &r.for_each {
+                    let item = var_idx(gate::Request::ITEM, var_names);
+                    p.needs.retain(|&n| n != item);
+                    p.for_each = Some((list(l), item));
+                }
+                Ok(p)
             };
             let on_start = s
                 .on_start
@@ -379,6 +459,7 @@ impl Plan {
             scenarios.push((s, on_start, ptasks, cumulative, on_stop));
         }
         let nvars = var_names.len();
+        let nlists = list_names.len();
         let scenarios: Vec<PlannedScenario> = scenarios
             .into_iter()
             .map(|(s, on_start, tasks, cumulative, on_stop)| {
@@ -396,6 +477,7 @@ impl Plan {
                     tasks,
                     cumulative,
                     on_stop,
+                    lists: nlists,
                 }
             })
             .collect();
@@ -498,6 +580,7 @@ fn compile_text(
         let piece = match p {
             Part::Lit(s) => Piece::Lit(if encode_lits { encode_query_lit(s) } else { s.clone() }),
             Part::Var(v) => Piece::Var(idx(v, vars)),
+            Part::Func(f) => Piece::Func(*f),
             // In a query value an environment variable's value is data, encoded like a literal.
             Part::Env(e) => Piece::Lit(if encode_lits {
                 encode_query_lit(&env(e)?)
@@ -586,17 +669,40 @@ fn compile_request(
             _ => var_headers.push((hname, text)),
         }
     }
-    let body = match &r.json {
-        None => Body::Empty,
-        Some(v) => {
-            if !headers.contains_key(hyper::header::CONTENT_TYPE)
-                && !var_headers.iter().any(|(n, _)| n == hyper::header::CONTENT_TYPE)
-            {
-                headers.insert(
-                    hyper::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
+    let content_type = |headers: &mut HeaderMap, value: &str| -> Result<(), String> {
+        if !headers.contains_key(hyper::header::CONTENT_TYPE)
+            && !var_headers.iter().any(|(n, _)| n == hyper::header::CONTENT_TYPE)
+        {
+            let v =
+                HeaderValue::from_str(value).map_err(|_| format!("content type `{value}` is not a header value"))?;
+            headers.insert(hyper::header::CONTENT_TYPE, v);
+        }
+        Ok(())
+    };
+    let text_body = |text: Text, encode: bool| match text.pieces.as_slice() {
+        [] => Body::Empty,
+        [Piece::Lit(s)] => Body::Fixed(Bytes::from(s.clone())),
+        _ => Body::Text { text, encode },
+    };
+    let body = match (&r.json, &r.raw) {
+        (None, Some((ctype, t))) => {
+            content_type(&mut headers, ctype)?;
+            text_body(compile_text(t, false, vars, idx, env)?, false)
+        }
+        (None, None) if !r.form.is_empty() => {
+            content_type(&mut headers, "application/x-www-form-urlencoded")?;
+            let mut text = Text::default();
+            for (i, (k, v)) in r.form.iter().enumerate() {
+                let sep = if i == 0 { "" } else { "&" };
+                text.pieces.push(Piece::Lit(format!("{sep}{}=", encode_query_lit(k))));
+                text.pieces.extend(compile_text(v, true, vars, idx, env)?.pieces);
             }
+            merge_lits(&mut text);
+            text_body(text, true)
+        }
+        (None, _) => Body::Empty,
+        (Some(v), _) => {
+            content_type(&mut headers, "application/json")?;
             let mut has_vars = false;
             gate::json_templates(v, &mut |t| has_vars |= !t.is_literal());
             if has_vars {
@@ -642,6 +748,8 @@ fn compile_request(
         expect_status: r.expect_status.clone(),
         expect_json: r.expect_json.clone(),
         extract,
+        append: Vec::new(),
+        for_each: None,
         needs,
     })
 }
@@ -663,6 +771,7 @@ fn resolve_json(
                 match p {
                     Part::Lit(l) => out.push_str(l),
                     Part::Var(name) => out.push_str(&format!("{{#{}}}", idx(name, vars))),
+                    Part::Func(f) => out.push_str(&format!("{{#{f}}}")),
                     Part::Env(e) => match env(e) {
                         Ok(val) => out.push_str(&val),
                         Err(err) => *ok = Err(err),
@@ -681,8 +790,8 @@ fn resolve_json(
     }
 }
 
-/// Renders a JSON body template written by `resolve_json` with the user's variables.
-pub fn render_json(v: &serde_json::Value, vars: &[Option<String>]) -> serde_json::Value {
+/// Renders a JSON body template written by `resolve_json` with the user's variables and functions.
+pub fn render_json(v: &serde_json::Value, vars: &[Option<String>], dynamic: &mut Dynamic<'_>) -> serde_json::Value {
     use serde_json::Value;
     match v {
         Value::String(s) if s.contains("{#") => {
@@ -699,6 +808,16 @@ pub fn render_json(v: &serde_json::Value, vars: &[Option<String>]) -> serde_json
                         out.push_str(vars.get(n).and_then(|v| v.as_deref()).unwrap_or(""));
                         rest = &after[e + 1..];
                     }
+                    None if after
+                        .find('}')
+                        .is_some_and(|e| matches!(Func::parse(&after[..e]), Ok(Some(_)))) =>
+                    {
+                        let e = after.find('}').unwrap_or(0);
+                        if let Ok(Some(f)) = Func::parse(&after[..e]) {
+                            dynamic.write(f, false, &mut out);
+                        }
+                        rest = &after[e + 1..];
+                    }
                     None => {
                         out.push_str("{#");
                         rest = after;
@@ -708,8 +827,12 @@ pub fn render_json(v: &serde_json::Value, vars: &[Option<String>]) -> serde_json
             out.push_str(rest);
             Value::String(out)
         }
-        Value::Array(a) => Value::Array(a.iter().map(|x| render_json(x, vars)).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), render_json(x, vars))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(|x| render_json(x, vars, dynamic)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), render_json(x, vars, dynamic)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -795,8 +918,14 @@ mod tests {
         let mut s = String::new();
         percent_encode("a b/c", &mut s);
         assert_eq!(s, "a%20b%2Fc");
-        let v = serde_json::json!({"id": "{#0}", "n": ["x{#1}y", 3]});
-        let r = render_json(&v, &[Some("m1".into()), None]);
-        assert_eq!(r, serde_json::json!({"id": "m1", "n": ["xy", 3]}));
+        let v = serde_json::json!({"id": "{#0}", "n": ["x{#1}y", 3], "c": "{#counter}-{#random_int 5 5}"});
+        let counter = AtomicU64::new(7);
+        let mut rng = <SmallRng as rand::SeedableRng>::seed_from_u64(1);
+        let mut dynamic = Dynamic {
+            counter: &counter,
+            rng: &mut rng,
+        };
+        let r = render_json(&v, &[Some("m1".into()), None], &mut dynamic);
+        assert_eq!(r, serde_json::json!({"id": "m1", "n": ["xy", 3], "c": "7-5"}));
     }
 }

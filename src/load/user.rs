@@ -4,7 +4,7 @@
 //! alternating which target goes first, so both see the same load and the same noise.
 
 use super::client::{Conn, Connector, Failure};
-use super::plan::{render_json, Body, PlannedRequest, PlannedScenario};
+use super::plan::{render_json, Body, Dynamic, PlannedRequest, PlannedScenario, MAX_LIST};
 use crate::http::Method;
 use crate::metrics::health::Health;
 use crate::metrics::{FailureKind, Recorder, Sample};
@@ -40,11 +40,19 @@ pub struct Shared {
     pub stopping: AtomicBool,
     /// Requests sent and not yet answered.
     pub in_flight: AtomicU64,
+    /// The next `{counter}` value (from 1).
+    pub counter: AtomicU64,
+    /// When the run stopped; each user's `on_stop` starts at a seeded point within `stop_spread` of it.
+    pub stopped_at: std::sync::OnceLock<Instant>,
+    /// Over how long after the stop the users' `on_stop` steps are spread.
+    pub stop_spread: Duration,
 }
 
 /// A user's state towards one endpoint.
 struct Session {
     vars: Vec<Option<String>>,
+    /// The lists `extract: {ids[]: ...}` appends to.
+    lists: Vec<Vec<String>>,
     conn: Option<Conn>,
 }
 
@@ -54,6 +62,10 @@ pub struct User<'a> {
     scenario: &'a PlannedScenario,
     sessions: Vec<Session>,
     rng: SmallRng,
+    /// The stream of `{uuid}` and `{random_int}`, apart from task choice so using them changes no task.
+    fn_rng: SmallRng,
+    /// Set while `on_stop` runs: a `for_each` then goes through every item.
+    stopping_steps: bool,
     flip: bool,
     uri_buf: String,
     /// The request being sent, encoded.
@@ -77,10 +89,13 @@ impl<'a> User<'a> {
                 .iter()
                 .map(|_| Session {
                     vars: scenario.initial.clone(),
+                    lists: vec![Vec::new(); scenario.lists],
                     conn: None,
                 })
                 .collect(),
             rng: SmallRng::seed_from_u64(seed),
+            fn_rng: SmallRng::seed_from_u64(seed ^ 0x5EED_F00D_CAFE_D00D),
+            stopping_steps: false,
             flip,
             uri_buf: String::with_capacity(128),
             wire: Vec::with_capacity(512),
@@ -109,9 +124,34 @@ impl<'a> User<'a> {
         }
     }
 
-    /// Sends `r` to every target whose variables it needs are set; `intended` is when the first send was planned.
+    /// Sends `r` to every target whose variables it needs are set (with `for_each`, once per item
+    /// of its list); `intended` is when the first send was planned.
     async fn step(&mut self, r: &PlannedRequest, intended: Option<Instant>) {
         let n = self.sessions.len();
+        if let Some((list, item)) = r.for_each {
+            let mut intended = intended;
+            for side in self.order() {
+                if side >= n {
+                    continue;
+                }
+                let mut items = std::mem::take(&mut self.sessions[side].lists[list]).into_iter();
+                while let Some(v) = items.next() {
+                    self.sessions[side].vars[item] = Some(v);
+                    if self.has(side, &r.needs) {
+                        self.exec(r, side, intended.take()).await;
+                    }
+                    // A task stopped by the run leaves the rest for `on_stop`.
+                    if self.stopping() && !self.stopping_steps {
+                        let rest: Vec<String> = items.collect();
+                        let l = &mut self.sessions[side].lists[list];
+                        l.splice(0..0, rest);
+                        break;
+                    }
+                }
+                self.sessions[side].vars[item] = None;
+            }
+            return;
+        }
         // The planned time belongs to the first send only: a second target's send starts when the
         // first answered, and charging it the first one's wait would blind a duet comparison.
         let mut intended = intended;
@@ -198,8 +238,18 @@ impl<'a> User<'a> {
         }
     }
 
-    /// Runs the `on_stop` requests whose variables are set.
+    /// Runs the `on_stop` requests whose variables are set, starting at a seeded point within the
+    /// stop spread after the run stopped, so that users do not all send them in the same instant.
     pub async fn stop(&mut self) {
+        if self.scenario.on_stop.is_empty() {
+            return;
+        }
+        self.stopping_steps = true;
+        let spread = self.shared.stop_spread;
+        if let (Some(at), false) = (self.shared.stopped_at.get(), spread.is_zero()) {
+            let delay = Duration::from_nanos(self.rng.random_range(0..spread.as_nanos() as u64));
+            tokio::time::sleep_until(*at + delay).await;
+        }
         for r in &self.scenario.on_stop {
             self.step(r, None).await;
         }
@@ -290,6 +340,10 @@ impl<'a> User<'a> {
     /// Encodes `req` for `side` into the wire buffer: request line, Host, headers, Content-Length, body.
     fn encode(&mut self, req: &PlannedRequest, side: usize) {
         let vars = &self.sessions[side].vars;
+        let mut dynamic = Dynamic {
+            counter: &self.shared.counter,
+            rng: &mut self.fn_rng,
+        };
         let w = &mut self.wire;
         w.clear();
         w.extend_from_slice(req.method.as_str().as_bytes());
@@ -298,14 +352,14 @@ impl<'a> User<'a> {
             Some(u) => w.extend_from_slice(u.as_bytes()),
             None => {
                 self.uri_buf.clear();
-                req.uri.render(vars, true, &mut self.uri_buf);
+                req.uri.render(vars, &mut dynamic, true, &mut self.uri_buf);
                 push_target(w, &self.uri_buf);
             }
         }
         w.extend_from_slice(b" HTTP/1.1\r\nhost: ");
         let gate_host = req.host.as_ref().and_then(|t| {
             self.uri_buf.clear();
-            t.render(vars, false, &mut self.uri_buf);
+            t.render(vars, &mut dynamic, false, &mut self.uri_buf);
             (!self.uri_buf.is_empty() && valid_header_value(&self.uri_buf)).then_some(())
         });
         match gate_host {
@@ -317,7 +371,7 @@ impl<'a> User<'a> {
         w.extend_from_slice(&req.fixed_headers);
         for (name, text) in &req.var_headers {
             self.uri_buf.clear();
-            text.render(vars, false, &mut self.uri_buf);
+            text.render(vars, &mut dynamic, false, &mut self.uri_buf);
             // A value that is not valid in a header (a line break from a variable) is left out.
             if valid_header_value(&self.uri_buf) {
                 w.extend_from_slice(name.as_str().as_bytes());
@@ -331,8 +385,13 @@ impl<'a> User<'a> {
             Body::Fixed(b) => b,
             Body::Template(v) => {
                 self.json_buf.clear();
-                let _ = serde_json::to_writer(&mut self.json_buf, &render_json(v, vars));
+                let _ = serde_json::to_writer(&mut self.json_buf, &render_json(v, vars, &mut dynamic));
                 &self.json_buf
+            }
+            Body::Text { text, encode } => {
+                self.uri_buf.clear();
+                text.render(vars, &mut dynamic, *encode, &mut self.uri_buf);
+                self.uri_buf.as_bytes()
             }
         };
         if !body.is_empty() || matches!(req.method, Method::Post | Method::Put | Method::Patch) {
@@ -396,8 +455,28 @@ impl<'a> User<'a> {
                 return Some((kind, Some(not_json(&self.body_buf))));
             }
         };
-        let vars = &mut self.sessions[side].vars;
+        let session = &mut self.sessions[side];
+        let vars = &mut session.vars;
         let mut failure = None;
+        for (list, path) in &req.append {
+            match path.find(&doc) {
+                None | Some(serde_json::Value::Null) => {
+                    failure = Some((
+                        FailureKind::Extract,
+                        Some(format!("`{}` is missing from the answer", path.text)),
+                    ))
+                }
+                Some(v) => {
+                    let l = &mut session.lists[*list];
+                    if l.len() < MAX_LIST {
+                        l.push(match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            v => v.to_string(),
+                        });
+                    }
+                }
+            }
+        }
         for (var, path) in &req.extract {
             match path.find(&doc) {
                 Some(serde_json::Value::String(s)) => vars[*var] = Some(s.clone()),
