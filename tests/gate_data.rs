@@ -330,3 +330,116 @@ fn bad_bodies_functions_and_lists_are_refused_with_where_and_the_fix() {
     ));
     assert!(e.contains("not a valid header value"), "{e}");
 }
+
+/// A server with redirects: within the host, to another host, in a loop, and after a POST.
+fn redirecting(landed: Log<(String, Vec<u8>)>, paths: Log<String>) -> Router {
+    use axum::http::{header::LOCATION, StatusCode};
+    let to = |code: StatusCode, at: &'static str| move || async move { (code, [(LOCATION, at)], "") };
+    Router::new()
+        .route("/old", axum::routing::get(to(StatusCode::FOUND, "/hop")))
+        .route("/hop", axum::routing::get(to(StatusCode::MOVED_PERMANENTLY, "new?x=1")))
+        .route(
+            "/far",
+            axum::routing::get(to(StatusCode::FOUND, "http://example.invalid/x")),
+        )
+        .route("/loop", axum::routing::get(to(StatusCode::TEMPORARY_REDIRECT, "/loop")))
+        .route("/post", post(to(StatusCode::SEE_OTHER, "/landing")))
+        .route("/keep", post(to(StatusCode::PERMANENT_REDIRECT, "/landing")))
+        .route(
+            "/landing",
+            axum::routing::any(move |method: Method, body: Bytes| {
+                let landed = landed.clone();
+                async move {
+                    landed.lock().unwrap().push((method.to_string(), body.to_vec()));
+                    "landed"
+                }
+            }),
+        )
+        .fallback(move |uri: Uri| {
+            let paths = paths.clone();
+            async move {
+                paths.lock().unwrap().push(uri.to_string());
+                "ok"
+            }
+        })
+}
+
+const REDIRECTS: &str = r#"
+version: 1
+load: {users: 1, run_time: 200ms, grace: 3s}
+scenarios:
+  U:
+    think_time: 1s
+    tasks:
+      - sequence:
+          - GET /old
+          - GET /far
+          - GET /loop
+          - {method: POST, path: /post, body: "drop me"}
+          - {method: POST, path: /keep, body: "keep me"}
+          - {path: /old, name: not followed, follow_redirects: false}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_followed_on_the_host_and_refused_elsewhere() {
+    let (landed, paths) = (log(), log());
+    let server = TestServer::start(redirecting(landed.clone(), paths.clone())).await;
+    let r = run(&gate(REDIRECTS), at(&server.url(), 1)).await;
+    let old = stats(&r, "GET /old");
+    assert_eq!((old.requests, old.failures), (1, 0));
+    assert_eq!(
+        old.status_codes.keys().collect::<Vec<_>>(),
+        [&200],
+        "the final status is shown"
+    );
+    assert_eq!(entries(&paths), ["/new?x=1"], "two hops, the second relative");
+    let far = stats(&r, "GET /far");
+    assert_eq!(
+        far.failures_by_kind.get(&perfgate::metrics::FailureKind::Redirect),
+        Some(&1)
+    );
+    assert!(
+        far.failure_reasons
+            .iter()
+            .any(|x| x.reason.contains("`http://example.invalid/x`")),
+        "{:?}",
+        far.failure_reasons
+    );
+    let lp = stats(&r, "GET /loop");
+    assert!(lp
+        .failure_reasons
+        .iter()
+        .any(|x| x.reason.contains("more than 10 redirects")));
+    // 303 continues as a GET without the body; 308 repeats the POST with it.
+    assert_eq!(
+        entries(&landed),
+        [
+            ("GET".to_string(), Vec::new()),
+            ("POST".to_string(), b"keep me".to_vec())
+        ]
+    );
+    let off = stats(&r, "not followed");
+    assert_eq!(
+        (off.failures, off.status_codes.keys().collect::<Vec<_>>()),
+        (0, vec![&302])
+    );
+    // /old: 2, /loop: 10, /post and /keep: 1 each.
+    assert_eq!(r.load.redirects_followed, 14);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follow_redirects_false_records_the_redirect_itself() {
+    let (landed, paths) = (log(), log());
+    let server = TestServer::start(redirecting(landed, paths.clone())).await;
+    let g = gate("version: 1\nfollow_redirects: false\nload: {users: 1, run_time: 200ms, grace: 2s}\nscenarios:\n  U:\n    think_time: 1s\n    tasks: [{sequence: [GET /old, GET /far]}]\n");
+    let r = run(&g, at(&server.url(), 1)).await;
+    let old = stats(&r, "GET /old");
+    assert_eq!(
+        (old.requests, old.failures, old.status_codes.get(&302).copied()),
+        (1, 0, Some(1))
+    );
+    let far = stats(&r, "GET /far");
+    assert_eq!((far.failures, far.status_codes.get(&302).copied()), (0, Some(1)));
+    assert!(entries(&paths).is_empty(), "nothing followed: {:?}", entries(&paths));
+    assert_eq!(r.load.redirects_followed, 0);
+}

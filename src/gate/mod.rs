@@ -48,6 +48,8 @@ pub struct Gate {
     pub serve: Option<Serve>,
     /// How https targets are verified.
     pub tls: crate::http::TlsOptions,
+    /// Whether requests follow redirects to the target's host unless they say otherwise.
+    pub follow_redirects: bool,
     /// The settings the file leaves out, with the value perfgate uses: (`load.grace`, `5s`).
     pub defaults: Vec<(String, String)>,
 }
@@ -383,6 +385,8 @@ pub struct Request {
     pub form: Vec<(String, Template)>,
     /// The list whose items this request is sent once for, each as `{item}`.
     pub for_each: Option<String>,
+    /// Whether it follows redirects (None: as the gate says).
+    pub follow_redirects: Option<bool>,
     /// Stats name.
     pub name: String,
     /// Acceptable statuses (empty: 2xx and 3xx).

@@ -69,6 +69,10 @@ pub struct GateFile {
     /// How https targets are verified.
     #[serde(default)]
     pub tls: Option<TlsSpec>,
+    /// Follow redirects to the target's own host, as Locust and k6 do (default true); a request's
+    /// `follow_redirects` overrides it.
+    #[serde(default)]
+    pub follow_redirects: Option<bool>,
 }
 
 /// TLS verification settings.
@@ -338,6 +342,9 @@ pub struct RequestFull {
     /// out in order; each is `{item}` in the request.
     #[serde(default)]
     pub for_each: Option<String>,
+    /// Follow redirects to the target's own host (default: the gate's `follow_redirects`, true).
+    #[serde(default)]
+    pub follow_redirects: Option<bool>,
     /// What a successful answer looks like (default: any 2xx or 3xx status).
     #[serde(default)]
     #[schemars(with = "Option<ExpectSchema>")]

@@ -251,6 +251,7 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
                 .map(std::path::PathBuf::from),
             insecure: raw.tls.as_ref().is_some_and(|t| t.insecure),
         },
+        follow_redirects: raw.follow_redirects.unwrap_or(true),
         defaults,
     })
 }
@@ -314,6 +315,12 @@ fn applied_defaults(raw: &model::GateFile, load: &LoadProfile, serve: Option<&Se
                 RequestSpec::Full(f) => f.expect.is_none(),
             })
             .count();
+    }
+    if raw.follow_redirects.is_none() {
+        add(
+            "follow_redirects",
+            "true: up to 10 redirects to the target's own host are followed; one elsewhere fails as `redirect`",
+        );
     }
     if expectless > 0 {
         add(
@@ -1001,6 +1008,7 @@ fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Templa
         raw,
         form,
         for_each: full.for_each.clone(),
+        follow_redirects: full.follow_redirects,
         name,
         expect_status: expect.status.clone(),
         expect_json,

@@ -233,6 +233,8 @@ pub struct Conn {
     served: u64,
     /// Whether the current exchange received any byte.
     received: bool,
+    /// The last answer's `Location` when it was a redirect (3xx).
+    location: Option<String>,
 }
 
 fn read_err(detail: String) -> Failure {
@@ -254,7 +256,13 @@ impl Conn {
             reusable: true,
             served: 0,
             received: false,
+            location: None,
         }
+    }
+
+    /// The last answer's `Location` header when it was a redirect, taken.
+    pub fn take_location(&mut self) -> Option<String> {
+        self.location.take()
     }
 
     /// Whether the last exchange failed on a connection that had served earlier requests before any
@@ -401,6 +409,15 @@ impl Conn {
                 ) {
                     Ok(httparse::Status::Complete(n)) => {
                         let status = resp.code.unwrap_or(0);
+                        // Only a redirect's Location is kept (and allocated).
+                        self.location = if (300..400).contains(&status) {
+                            resp.headers
+                                .iter()
+                                .find(|h| h.name.eq_ignore_ascii_case("location"))
+                                .map(|h| String::from_utf8_lossy(h.value).trim().to_string())
+                        } else {
+                            None
+                        };
                         let http10 = resp.version == Some(0);
                         let framing = FramingHeaders::of(resp.headers);
                         self.start += n;

@@ -146,6 +146,7 @@ async fn run_endpoints(
             connector: Connector::new(base, &plan.tls).map_err(EngineError::Input)?,
             host: hyper::header::HeaderValue::from_str(&base.authority)
                 .map_err(|_| EngineError::Input(format!("invalid host `{}`", base.authority)))?,
+            base: base.clone(),
         });
     }
     let shared = Arc::new(Shared {
@@ -155,6 +156,7 @@ async fn run_endpoints(
         stopping: AtomicBool::new(false),
         in_flight: AtomicU64::new(0),
         counter: AtomicU64::new(1),
+        redirects: AtomicU64::new(0),
         stopped_at: std::sync::OnceLock::new(),
         stop_spread: plan.grace / 2,
     });
@@ -366,6 +368,7 @@ async fn run_endpoints(
         duration_s,
         peak_users: peak.load(Ordering::Relaxed),
         abandoned_requests: abandoned,
+        redirects_followed: shared.redirects.load(Ordering::Relaxed),
         interrupted,
     })
 }

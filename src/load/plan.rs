@@ -164,6 +164,8 @@ pub struct PlannedRequest {
     pub append: Vec<(usize, JsonPath)>,
     /// `for_each`: the list whose items it is sent for, and the variable (`item`) each is put in.
     pub for_each: Option<(usize, usize)>,
+    /// Whether redirects to the target's host are followed.
+    pub follow_redirects: bool,
     /// Variables this request reads.
     pub needs: Vec<usize>,
 }
@@ -277,6 +279,7 @@ impl Plan {
                 duration_s: 0.0,
                 peak_users: 0,
                 abandoned_requests: 0,
+                redirects_followed: 0,
                 generator: Default::default(),
                 duet: None,
                 rounds: 1,
@@ -410,6 +413,7 @@ impl Plan {
                         list_names.len() - 1
                     }
                 };
+                p.follow_redirects = r.follow_redirects.unwrap_or(gate.follow_redirects);
                 p.append = r.append.iter().map(|(l, path)| (list(l), path.clone())).collect();
                 if let Some(l) = &r.for_each {
                     let item = var_idx(gate::Request::ITEM, var_names);
@@ -750,6 +754,7 @@ fn compile_request(
         extract,
         append: Vec::new(),
         for_each: None,
+        follow_redirects: true,
         needs,
     })
 }

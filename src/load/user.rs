@@ -26,6 +26,8 @@ pub struct Endpoint {
     pub connector: Connector,
     /// The Host header value.
     pub host: HeaderValue,
+    /// Where load goes: redirects are followed only within it.
+    pub base: crate::http::BaseUrl,
 }
 
 /// What every user shares: the endpoints, the stop signal and the generator's health counters.
@@ -46,6 +48,8 @@ pub struct Shared {
     pub stopped_at: std::sync::OnceLock<Instant>,
     /// Over how long after the stop the users' `on_stop` steps are spread.
     pub stop_spread: Duration,
+    /// Redirects followed.
+    pub redirects: AtomicU64,
 }
 
 /// A user's state towards one endpoint.
@@ -66,6 +70,8 @@ pub struct User<'a> {
     fn_rng: SmallRng,
     /// Set while `on_stop` runs: a `for_each` then goes through every item.
     stopping_steps: bool,
+    /// The last answer's `Location` when it was a redirect.
+    location: Option<String>,
     flip: bool,
     uri_buf: String,
     /// The request being sent, encoded.
@@ -96,6 +102,7 @@ impl<'a> User<'a> {
             rng: SmallRng::seed_from_u64(seed),
             fn_rng: SmallRng::seed_from_u64(seed ^ 0x5EED_F00D_CAFE_D00D),
             stopping_steps: false,
+            location: None,
             flip,
             uri_buf: String::with_capacity(128),
             wire: Vec::with_capacity(512),
@@ -276,7 +283,7 @@ impl<'a> User<'a> {
             watchdog.as_mut().reset(limit);
         }
         let result = {
-            let send = self.send(req, keep, side);
+            let send = self.fetch(req, keep, side);
             tokio::pin!(send);
             loop {
                 tokio::select! {
@@ -304,7 +311,10 @@ impl<'a> User<'a> {
                 (0, 0, Some(FailureKind::Timeout))
             }
             Ok(Err(f)) => {
-                self.sessions[side].conn = None;
+                // A refused redirect's connection is sound.
+                if f.kind != FailureKind::Redirect {
+                    self.sessions[side].conn = None;
+                }
                 if let Some(limit) = f.local {
                     shared.health.local_limit(limit);
                 }
@@ -404,8 +414,8 @@ impl<'a> User<'a> {
     /// Sends the encoded request on the side's connection (opened when there is none) and reads the
     /// answer. An idempotent request that a reused connection lost before any answer came back (the
     /// server closed it as the request left) is sent once more on a new connection.
-    async fn send(&mut self, req: &PlannedRequest, keep: bool, side: usize) -> Result<(u16, u64), Failure> {
-        let head = req.method == Method::Head;
+    async fn send(&mut self, method: Method, close: bool, keep: bool, side: usize) -> Result<(u16, u64), Failure> {
+        let head = method == Method::Head;
         let connector = &self.shared.endpoints[side].connector;
         let slot = &mut self.sessions[side].conn;
         if slot.as_mut().is_some_and(|c| c.is_closed()) {
@@ -418,8 +428,9 @@ impl<'a> User<'a> {
                 None => slot.insert(connector.connect().await?),
             };
             let result = conn.exchange(&self.wire, head, keep, &mut self.body_buf).await;
-            let retry = result.is_err() && !retried && conn.closed_unanswered() && idempotent(req.method);
-            if result.is_err() || req.close {
+            self.location = conn.take_location();
+            let retry = result.is_err() && !retried && conn.closed_unanswered() && idempotent(method);
+            if result.is_err() || close {
                 *slot = None;
             }
             if !retry {
@@ -427,6 +438,51 @@ impl<'a> User<'a> {
             }
             retried = true;
         }
+    }
+
+    /// Sends the encoded request and, when it follows redirects, each redirect to the target's own
+    /// host (at most [`MAX_REDIRECTS`]) on the same connection: the answer is the last one's, and
+    /// its latency covers every hop. A redirect elsewhere fails as `redirect`, naming the location.
+    async fn fetch(&mut self, req: &PlannedRequest, keep: bool, side: usize) -> Result<(u16, u64), Failure> {
+        let mut method = req.method;
+        let mut result = self.send(method, req.close, keep, side).await;
+        if !req.follow_redirects {
+            return result;
+        }
+        let mut hops = 0;
+        while let Ok((status, _)) = result {
+            if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+                break;
+            }
+            let Some(location) = self.location.take() else { break };
+            let refuse = |detail: String| Failure {
+                kind: FailureKind::Redirect,
+                detail,
+                local: None,
+            };
+            if hops == MAX_REDIRECTS {
+                return Err(refuse(format!(
+                    "more than {MAX_REDIRECTS} redirects in a row (the last to `{location}`)"
+                )));
+            }
+            let Some(target) = same_host_target(&location, &self.shared.endpoints[side].base, &self.wire) else {
+                return Err(refuse(format!(
+                    "redirected to `{location}`, not the target's host: perfgate sends load only to the target (or set `follow_redirects: false` to count the {status} as an answer)"
+                )));
+            };
+            // As browsers, requests and k6 do: 303 (and 301/302 after a POST) continue as a GET
+            // without the body; 307 and 308 repeat the method and the body.
+            let to_get =
+                (status == 303 && method != Method::Head) || (matches!(status, 301 | 302) && method == Method::Post);
+            if to_get {
+                method = Method::Get;
+            }
+            rewrite_request(&mut self.wire, method.as_str(), &target, to_get);
+            hops += 1;
+            self.shared.redirects.fetch_add(1, Ordering::Relaxed);
+            result = self.send(method, req.close, keep, side).await;
+        }
+        result
     }
 
     /// Checks status and JSON, sets extracted variables; returns the failure kind, if any.
@@ -516,6 +572,70 @@ impl<'a> User<'a> {
         }
         failure
     }
+}
+
+/// Most redirects followed for one request.
+pub const MAX_REDIRECTS: u32 = 10;
+
+/// The request target a redirect to `location` leads to, when it stays on `base`'s scheme, host and
+/// port; `wire` is the request that was redirected (for a relative location).
+fn same_host_target(location: &str, base: &crate::http::BaseUrl, wire: &[u8]) -> Option<String> {
+    if location.starts_with("//") || location.contains("://") {
+        let absolute = if location.starts_with("//") {
+            format!("{}:{location}", if base.tls { "https" } else { "http" })
+        } else {
+            location.to_string()
+        };
+        let uri: hyper::Uri = absolute.parse().ok()?;
+        let tls = match uri.scheme_str()?.to_ascii_lowercase().as_str() {
+            "http" => false,
+            "https" => true,
+            _ => return None,
+        };
+        let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        if tls != base.tls || !host.eq_ignore_ascii_case(&base.host) || port != base.port {
+            return None;
+        }
+        return Some(uri.path_and_query().map_or("/", |p| p.as_str()).to_string());
+    }
+    if location.starts_with('/') {
+        return Some(location.to_string());
+    }
+    // A relative reference: beside the redirected path.
+    let line = wire.split(|&b| b == b'\r').next().unwrap_or(&[]);
+    let current = line.split(|&b| b == b' ').nth(1).unwrap_or(b"/");
+    let path = current.split(|&b| b == b'?').next().unwrap_or(b"/");
+    let dir = &path[..path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)];
+    Some(format!("{}{location}", String::from_utf8_lossy(dir)))
+}
+
+/// Rewrites the encoded request in `wire` for a redirect: the new method and target, the same
+/// headers; without the body (and its Content-Length and Content-Type) when `drop_body`.
+fn rewrite_request(wire: &mut Vec<u8>, method: &str, target: &str, drop_body: bool) {
+    let find = |w: &[u8], pat: &[u8]| w.windows(pat.len()).position(|x| x == pat);
+    let (Some(line_end), Some(head_end)) = (find(wire, b"\r\n"), find(wire, b"\r\n\r\n")) else {
+        return;
+    };
+    let mut out = Vec::with_capacity(wire.len());
+    out.extend_from_slice(method.as_bytes());
+    out.push(b' ');
+    push_target(&mut out, target);
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for line in wire[line_end + 2..head_end + 2].split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let framing = |name: &[u8]| line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name);
+        if line.is_empty() || (drop_body && (framing(b"content-length:") || framing(b"content-type:"))) {
+            continue;
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !drop_body {
+        out.extend_from_slice(&wire[head_end + 4..]);
+    }
+    *wire = out;
 }
 
 /// Why a body is not JSON, in words that say what it is instead.
