@@ -443,3 +443,141 @@ async fn follow_redirects_false_records_the_redirect_itself() {
     assert!(entries(&paths).is_empty(), "nothing followed: {:?}", entries(&paths));
     assert_eq!(r.load.redirects_followed, 0);
 }
+
+const USERS_CSV: &str = "user,pass\nu1,p 1\nu2,p2\nu3,p3\n";
+
+fn data_gate(dir: &TempDir, users: u32, mode: &str) -> Gate {
+    dir.write("users.csv", USERS_CSV);
+    let file = dir.write(
+        "gate.yaml",
+        &format!(
+            "version: 1\nload: {{users: {users}, run_time: 300ms, grace: 2s}}\nscenarios:\n  U:\n    data: {{file: users.csv, mode: {mode}}}\n    think_time: 1s\n    on_start: [\"GET /login/{{user}}?p={{pass}}\"]\n    tasks: [GET /work]\n"
+        ),
+    );
+    Gate::load(&file).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn logins(paths: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = paths.iter().filter(|p| p.starts_with("/login/")).cloned().collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_and_unique_data_give_each_user_its_row() {
+    let dir = TempDir::new("gate-data-rows");
+    let seen = log();
+    let server = TestServer::start(recorder(seen.clone())).await;
+    let r = run(&data_gate(&dir, 5, "sequential"), at(&server.url(), 1)).await;
+    let paths: Vec<String> = entries(&seen).into_iter().map(|s| s.1).collect();
+    assert_eq!(
+        logins(&paths),
+        [
+            "/login/u1?p=p%201",
+            "/login/u1?p=p%201",
+            "/login/u2?p=p2",
+            "/login/u2?p=p2",
+            "/login/u3?p=p3"
+        ]
+    );
+    assert_eq!(r.load.peak_users, 5);
+
+    let seen = log();
+    let server = TestServer::start(recorder(seen.clone())).await;
+    let r = run(&data_gate(&dir, 5, "unique"), at(&server.url(), 1)).await;
+    let paths: Vec<String> = entries(&seen).into_iter().map(|s| s.1).collect();
+    assert_eq!(
+        logins(&paths),
+        ["/login/u1?p=p%201", "/login/u2?p=p2", "/login/u3?p=p3"]
+    );
+    assert_eq!(r.load.peak_users, 3, "users beyond the rows do not start");
+}
+
+#[test]
+fn random_rows_follow_the_seed_and_shards_share_no_unique_row() {
+    use perfgate::load::plan::RowPick;
+    let dir = TempDir::new("gate-data-random");
+    let g = data_gate(&dir, 30, "random");
+    let rows = |seed| Plan::new(&g, &at("http://127.0.0.1:1", seed)).unwrap().rows;
+    let a = rows(4);
+    assert_eq!(a, rows(4), "the same seed picks the same rows");
+    assert_ne!(a, rows(5));
+    let distinct: BTreeSet<usize> = a
+        .iter()
+        .map(|p| match p {
+            RowPick::Row(i) => *i,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(distinct, BTreeSet::from([0, 1, 2]));
+
+    let g = data_gate(&dir, 5, "unique");
+    let whole = Plan::new(&g, &at("http://127.0.0.1:1", 1)).unwrap();
+    let mut taken = Vec::new();
+    for i in 1..=2 {
+        let s = whole.clone().shard(perfgate::load::shard::Shard::new(i, 2).unwrap());
+        assert_eq!(s.rows.len(), s.assignment.len());
+        taken.extend(s.rows.iter().filter_map(|p| match p {
+            RowPick::Row(i) => Some(*i),
+            _ => None,
+        }));
+    }
+    taken.sort();
+    assert_eq!(taken, [0, 1, 2], "each unique row goes to one user over all shards");
+}
+
+#[test]
+fn bad_data_files_are_refused_with_where_and_the_fix() {
+    let dir = TempDir::new("gate-data-bad");
+    let check = |data: &str, csv: Option<&str>, path: &str, wants: &[&str]| {
+        if let Some(text) = csv {
+            dir.write("d.csv", text);
+        }
+        let file = dir.write(
+            "g.yaml",
+            &format!("version: 1\nload: {{users: 1, run_time: 1s}}\nscenarios:\n  U:\n    data: {data}\n    tasks: [\"GET {path}\"]\n"),
+        );
+        let e = Gate::load(&file)
+            .err()
+            .unwrap_or_else(|| panic!("accepted {data}"))
+            .to_string();
+        for w in wants {
+            assert!(e.contains(w), "no `{w}` in\n{e}");
+        }
+    };
+    check(
+        "{file: missing.csv}",
+        None,
+        "/x",
+        &["g.yaml:5:18", "cannot read the data file", "relative to the gate file"],
+    );
+    check(
+        "{file: d.csv}",
+        Some("user,pass\n"),
+        "/x",
+        &["g.yaml:5:18", "`d.csv` has no rows"],
+    );
+    check("{file: d.csv}", Some(""), "/x", &["has no rows"]);
+    check(
+        "{file: d.csv, mode: uniq}",
+        Some("user\nu1\n"),
+        "/x",
+        &["g.yaml:5:31", "not a mode", "did you mean `unique`?"],
+    );
+    check(
+        "{file: d.csv}",
+        Some("user,pass\nu1,p1\n"),
+        "/x/{usr}",
+        &[
+            "g.yaml:6:13",
+            "nor is it a column of `d.csv` (user, pass)",
+            "did you mean `{user}`?",
+        ],
+    );
+    check(
+        "{file: d.csv}",
+        Some("user,pass\nu1,p1\nu2\n"),
+        "/x",
+        &["`d.csv:3` is not valid CSV", "as many fields"],
+    );
+}

@@ -333,6 +333,8 @@ pub struct Scenario {
     pub think_time: (Duration, Duration),
     /// Initial variables of this class's users.
     pub variables: Vec<(String, String)>,
+    /// Test data bound to its users, one row each.
+    pub data: Option<DataSet>,
     /// Requests sent once at user start.
     pub on_start: Vec<Request>,
     /// Weighted tasks.
@@ -351,6 +353,30 @@ impl Scenario {
             .chain(self.tasks.iter().flat_map(|t| t.requests.iter()))
             .chain(self.on_stop.iter())
     }
+}
+
+/// Which row of a data file each user gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataMode {
+    /// User i of the scenario gets row i mod n.
+    Sequential,
+    /// Each user gets a row drawn with the run's seed.
+    Random,
+    /// Each row goes to one user; users beyond the rows do not start.
+    Unique,
+}
+
+/// A scenario's test data: a CSV file's columns and rows.
+#[derive(Debug, Clone)]
+pub struct DataSet {
+    /// The file as the gate names it.
+    pub file: String,
+    /// Column names, from the header row.
+    pub columns: Vec<String>,
+    /// The rows (at least one), each with a value per column.
+    pub rows: std::sync::Arc<Vec<Vec<String>>>,
+    /// Which row each user gets.
+    pub mode: DataMode,
 }
 
 /// A weighted task: one request or a burst.

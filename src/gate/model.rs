@@ -210,6 +210,10 @@ pub struct ScenarioSpec {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub variables: IndexMap<String, At<Scalar>>,
+    /// Test data: a CSV file whose rows bind their columns as variables, one row per user.
+    #[serde(default)]
+    #[schemars(with = "Option<DataSpec>")]
+    pub data: Option<At<DataSpec>>,
     /// Requests each user sends once when it starts.
     #[serde(default)]
     #[schemars(with = "Vec<RequestSchema>")]
@@ -221,6 +225,20 @@ pub struct ScenarioSpec {
     #[serde(default)]
     #[schemars(with = "Vec<RequestSchema>")]
     pub on_stop: Vec<At<RequestSpec>>,
+}
+
+/// Test data of a scenario: a CSV file with a header row; each user gets one row.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// The CSV file, relative to the gate file.
+    #[schemars(with = "String")]
+    pub file: At<String>,
+    /// Which row each user gets: `sequential` (user i gets row i mod n, the default), `random`
+    /// (seeded), or `unique` (each row once; users beyond the rows do not start).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub mode: Option<At<String>>,
 }
 
 /// A task as written: `GET /posts` (a request of weight 1, as in `sequence:`) or the full form.

@@ -38,6 +38,8 @@ pub fn short_number(x: f64) -> String {
 struct Ctx {
     problems: Vec<Problem>,
     source: String,
+    /// The gate file's directory: data files are read relative to it.
+    dir: std::path::PathBuf,
 }
 
 impl Ctx {
@@ -86,6 +88,10 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
     let mut cx = Ctx {
         problems: Vec::new(),
         source: source.to_string(),
+        dir: match std::path::Path::new(file).parent() {
+            Some(p) if file != "<stdin>" => p.to_path_buf(),
+            _ => std::path::PathBuf::new(),
+        },
     };
     if raw.version.value != 1 {
         cx.err(
@@ -700,6 +706,9 @@ fn scenario(
     // read from the raw requests, so one invalid request does not make its variables look undefined.
     let mut defined: BTreeSet<String> = global_vars.clone();
     defined.extend(s.variables.keys().cloned());
+    let data = s.data.as_ref().and_then(|d| data_set(cx, d));
+    let columns: BTreeSet<String> = data.iter().flat_map(|d| d.columns.iter().cloned()).collect();
+    defined.extend(columns.iter().cloned());
     let raw_requests = s.on_start.iter().chain(s.on_stop.iter()).chain(
         task_specs
             .iter()
@@ -725,6 +734,7 @@ fn scenario(
             .iter()
             .map(|(k, v)| (k.clone(), v.value.0.clone()))
             .collect(),
+        data: data.clone(),
         on_start,
         tasks,
         on_stop,
@@ -772,10 +782,14 @@ fn scenario(
                         "extract it from an earlier answer (`extract: {{{v}: $.{v}}}`) or set it under `variables:`"
                     ),
                 };
+                let columns = match &data {
+                    Some(d) => format!(", nor is it a column of `{}` ({})", d.file, d.columns.join(", ")),
+                    None => String::new(),
+                };
                 cx.err(
                     r.pos,
                     format!(
-                        "`{}` uses the variable `{{{v}}}`, which nothing in scenario `{name}` defines",
+                        "`{}` uses the variable `{{{v}}}`, which nothing in scenario `{name}` defines{columns}",
                         r.name
                     ),
                     Some(help),
@@ -785,6 +799,77 @@ fn scenario(
     }
 
     scenario
+}
+
+/// Reads a scenario's data file: a CSV file with a header row and at least one row.
+fn data_set(cx: &mut Ctx, d: &At<model::DataSpec>) -> Option<crate::gate::DataSet> {
+    use crate::gate::{DataMode, DataSet};
+    let file = &d.value.file;
+    let at = Pos::of(file);
+    let mode = match d.value.mode.as_ref().map(|m| m.value.as_str()) {
+        None | Some("sequential") => DataMode::Sequential,
+        Some("random") => DataMode::Random,
+        Some("unique") => DataMode::Unique,
+        Some(other) => {
+            let modes = ["sequential", "random", "unique"];
+            let help = closest(other, modes).map(|c| format!("did you mean `{c}`?"));
+            let pos = d.value.mode.as_ref().map_or(at, Pos::of);
+            cx.err(
+                pos,
+                format!("`data.mode`: `{other}` is not a mode: expected sequential, random or unique"),
+                help,
+            );
+            DataMode::Sequential
+        }
+    };
+    let path = cx.dir.join(&file.value);
+    let mut reader = match csv::ReaderBuilder::new().has_headers(true).from_path(&path) {
+        Ok(r) => r,
+        Err(e) => {
+            cx.err(
+                at,
+                format!("cannot read the data file `{}`: {e}", path.display()),
+                Some("the path is relative to the gate file".into()),
+            );
+            return None;
+        }
+    };
+    let columns: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|c| c.trim().to_string()).collect(),
+        Err(e) => {
+            cx.err(at, format!("the data file `{}`: {e}", file.value), None);
+            return None;
+        }
+    };
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        match record {
+            Ok(r) => rows.push(r.iter().map(str::to_string).collect::<Vec<_>>()),
+            Err(e) => {
+                let line = e.position().map_or(String::new(), |p| format!(":{}", p.line()));
+                cx.err(
+                    at,
+                    format!("the data file `{}{line}` is not valid CSV: {e}", file.value),
+                    Some("every row needs as many fields as the header row".into()),
+                );
+                return None;
+            }
+        }
+    }
+    if rows.is_empty() || columns.iter().all(String::is_empty) {
+        cx.err(
+            at,
+            format!("the data file `{}` has no rows", file.value),
+            Some("write a header row with the column names, then one row per user".into()),
+        );
+        return None;
+    }
+    Some(DataSet {
+        file: file.value.clone(),
+        columns,
+        rows: std::sync::Arc::new(rows),
+        mode,
+    })
 }
 
 fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Template)]) -> Option<Request> {

@@ -2,7 +2,7 @@
 
 use super::arrivals::Schedule;
 use super::client::Connector;
-use super::plan::Plan;
+use super::plan::{Plan, RowPick};
 use super::user::{Endpoint, Shared, User};
 use crate::http::{BaseUrl, TlsOptions};
 use crate::metrics::assemble::{Measurements, TargetMeasurements};
@@ -235,9 +235,17 @@ async fn run_endpoints(
             let queue = receivers[plan.assignment[k]].clone();
             users.spawn(async move {
                 let scenario = &plan.scenarios[plan.assignment[k]];
+                let row = plan.rows.get(k).copied().unwrap_or(RowPick::None);
+                // `unique` data ran out: this user has no row and does not start.
+                if row == RowPick::Exhausted {
+                    return;
+                }
                 let n = active.fetch_add(1, Ordering::Relaxed) + 1;
                 peak.fetch_max(n, Ordering::Relaxed);
                 let mut user = User::new(&shared, scenario, user_seed(plan.seed, k as u64), k % 2 == 1);
+                if let RowPick::Row(i) = row {
+                    user.bind(i);
+                }
                 if plan.open.is_none() {
                     user.run(stop).await;
                 } else if user.start().await {

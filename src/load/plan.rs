@@ -210,6 +210,22 @@ pub struct PlannedScenario {
     pub on_stop: Vec<PlannedRequest>,
     /// How many lists a user keeps (`extract: {ids[]: ...}`).
     pub lists: usize,
+    /// Test data: the variable of each column (None: no request reads it) and the rows.
+    pub data: Option<(Vec<Option<usize>>, Rows)>,
+}
+
+/// A data file's rows, shared by every user of the scenario.
+pub type Rows = std::sync::Arc<Vec<Vec<String>>>;
+
+/// The data row a user gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowPick {
+    /// Its scenario has no data.
+    None,
+    /// This row.
+    Row(usize),
+    /// `unique` data ran out of rows before this user: it does not start.
+    Exhausted,
 }
 
 /// Everything the engine needs.
@@ -229,6 +245,8 @@ pub struct Plan {
     pub scenarios: Vec<PlannedScenario>,
     /// Scenario index of each user, in spawn order.
     pub assignment: Vec<usize>,
+    /// Data row of each user, in spawn order (beside `assignment`).
+    pub rows: Vec<RowPick>,
     /// Users.
     pub users: u32,
     /// Users per second (infinite: all at once).
@@ -482,6 +500,14 @@ impl Plan {
                     cumulative,
                     on_stop,
                     lists: nlists,
+                    data: s.data.as_ref().map(|d| {
+                        let vars = d
+                            .columns
+                            .iter()
+                            .map(|c| var_names.iter().position(|n| n == c))
+                            .collect();
+                        (vars, d.rows.clone())
+                    }),
                 }
             })
             .collect();
@@ -503,6 +529,7 @@ impl Plan {
                 .unwrap_or(0)
                 ^ u64::from(std::process::id())
         });
+        let rows = pick_rows(&assignment, &selected, seed);
         Ok(Plan {
             base,
             names,
@@ -511,6 +538,7 @@ impl Plan {
             tasks,
             scenarios,
             assignment,
+            rows,
             users,
             spawn_rate,
             run_time,
@@ -568,6 +596,30 @@ pub fn assign(users: u32, names: &[&str], weights: &[u32]) -> Vec<usize> {
         }
     }
     cycle.iter().copied().cycle().take(users as usize).collect()
+}
+
+/// Each user's data row: per scenario, its i-th user gets row i mod n (`sequential`), row i while
+/// rows last (`unique`), or a row drawn from the seed and the user's index (`random`).
+fn pick_rows(assignment: &[usize], scenarios: &[&gate::Scenario], seed: u64) -> Vec<RowPick> {
+    let mut seen = vec![0usize; scenarios.len()];
+    let mut rng = <SmallRng as rand::SeedableRng>::seed_from_u64(seed ^ 0xDA7A_5EED_0000_0001);
+    assignment
+        .iter()
+        .map(|&class| {
+            let i = seen[class];
+            seen[class] += 1;
+            let Some(d) = &scenarios[class].data else {
+                return RowPick::None;
+            };
+            let n = d.rows.len();
+            match d.mode {
+                gate::DataMode::Sequential => RowPick::Row(i % n),
+                gate::DataMode::Unique if i < n => RowPick::Row(i),
+                gate::DataMode::Unique => RowPick::Exhausted,
+                gate::DataMode::Random => RowPick::Row(rng.random_range(0..n)),
+            }
+        })
+        .collect()
 }
 
 type VarIdx<'a> = dyn FnMut(&str, &mut Vec<String>) -> usize + 'a;

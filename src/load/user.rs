@@ -113,6 +113,21 @@ impl<'a> User<'a> {
         }
     }
 
+    /// Binds a data row: each column a request reads becomes a variable of every session.
+    pub fn bind(&mut self, row: usize) {
+        let Some((vars, rows)) = &self.scenario.data else {
+            return;
+        };
+        let Some(values) = rows.get(row) else { return };
+        for s in &mut self.sessions {
+            for (var, value) in vars.iter().zip(values) {
+                if let Some(v) = var {
+                    s.vars[*v] = Some(value.clone());
+                }
+            }
+        }
+    }
+
     fn stopping(&self) -> bool {
         self.shared.stopping.load(Ordering::Relaxed)
     }
