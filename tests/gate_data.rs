@@ -254,6 +254,8 @@ scenarios:
     think_time: 50ms
     tasks: [GET /work]
     on_stop: [DELETE /session]
+targets:
+  - {select: "*", p95: 10s}
 "#,
     );
     let r = run(&g, at(&server.url(), 11)).await;
@@ -269,6 +271,13 @@ scenarios:
     // The stop phase is its own row, which broad selectors leave out.
     let row = r.requests.iter().find(|q| q.name == "DELETE /session").unwrap();
     assert!(row.lifecycle, "on_stop requests are lifecycle rows");
+    let v = perfgate::verdict::judge(&g, &r);
+    assert_eq!(
+        v.checks[0].requests,
+        ["GET /work"],
+        "`select: \"*\"` leaves the stop phase out"
+    );
+    assert!(v.notes.iter().any(|n| n.contains("DELETE /session")), "{:?}", v.notes);
 }
 
 /// `--users 10` over three equal classes splits as Locust does: by class name, not by file order.
