@@ -330,6 +330,13 @@ fn bad_bodies_functions_and_lists_are_refused_with_where_and_the_fix() {
     assert!(e.contains("is a list") && e.contains("for_each: ids"), "{e}");
     let e = invalid(&format!("{HEAD}      - \"DELETE /r/{{item}}\"\n"));
     assert!(e.contains("set by `for_each"), "{e}");
+    let e = invalid(
+        "version: 1\nvariables: {now: x}\nload: {users: 1, run_time: 1s}\nscenarios:\n  U:\n    tasks: [GET /x]\n",
+    );
+    assert!(
+        e.contains("g.yaml:2:18") && e.contains("`{now}` would never read it"),
+        "{e}"
+    );
     let e = invalid(&format!(
         "{HEAD}      - request: {{path: /r, extract: {{counter: $.n}}}}\n"
     ));

@@ -132,6 +132,26 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
         );
     }
     let global_vars: BTreeSet<String> = variables.iter().map(|(k, _)| k.clone()).collect();
+    let reserved = raw
+        .variables
+        .iter()
+        .chain(raw.scenarios.value.values().flat_map(|s| s.value.variables.iter()));
+    for (k, v) in reserved {
+        if crate::gate::FUNCS.contains(&k.as_str()) || k == Request::ITEM {
+            cx.err(
+                Pos::of(v),
+                format!(
+                    "the variable `{k}` has the name of {}, so `{{{k}}}` would never read it",
+                    if k == Request::ITEM {
+                        "the item `for_each` sets"
+                    } else {
+                        "a template function"
+                    }
+                ),
+                Some(format!("call it something else, e.g. `{k}_value`")),
+            );
+        }
+    }
     for (name, spec) in &raw.scenarios.value {
         scenarios.push(scenario(&mut cx, name, spec, &headers, &global_vars));
     }
