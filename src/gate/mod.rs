@@ -120,12 +120,12 @@ impl Gate {
         })
     }
 
-    /// The readiness path when none is given: the first GET without variables, else `/`.
+    /// The readiness path when none is given: the first GET without variables or functions, else `/`.
     pub fn default_ready_path(&self) -> String {
         self.scenarios
             .iter()
             .flat_map(|s| s.on_start.iter().chain(s.tasks.iter().flat_map(|t| t.requests.iter())))
-            .find(|r| r.method == crate::http::Method::Get && r.vars().is_empty())
+            .find(|r| r.method == crate::http::Method::Get && r.vars().is_empty() && r.path.is_literal())
             .map(|r| r.path.to_string())
             .unwrap_or_else(|| "/".into())
     }
