@@ -114,6 +114,7 @@ fn a_bare_string_task_is_a_request_and_defaults_are_printed() {
         "    scenarios.S.think_time: none",
         "    scenarios.S.tasks[].weight: 1 for 2 of 2 tasks",
         "    expect: any 2xx or 3xx status is a success (2 requests without `expect`)",
+        "    follow_redirects: true: up to 10 redirects to the target's own host are followed",
     ] {
         assert!(out.stdout.contains(line), "no `{line}` in\n{}", out.stdout);
     }

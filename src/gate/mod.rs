@@ -11,7 +11,7 @@ mod validate;
 pub use validate::{short_number, MAX_ARRIVAL_RATE, MAX_USERS, MIN_SPAWN_RATE};
 
 pub use error::{GateError, Pos};
-pub use template::{JsonPath, Part, Template};
+pub use template::{Func, JsonPath, Part, Template, FUNCS};
 
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -48,6 +48,8 @@ pub struct Gate {
     pub serve: Option<Serve>,
     /// How https targets are verified.
     pub tls: crate::http::TlsOptions,
+    /// Whether requests follow redirects to the target's host unless they say otherwise.
+    pub follow_redirects: bool,
     /// The settings the file leaves out, with the value perfgate uses: (`load.grace`, `5s`).
     pub defaults: Vec<(String, String)>,
 }
@@ -118,12 +120,12 @@ impl Gate {
         })
     }
 
-    /// The readiness path when none is given: the first GET without variables, else `/`.
+    /// The readiness path when none is given: the first GET without variables or functions, else `/`.
     pub fn default_ready_path(&self) -> String {
         self.scenarios
             .iter()
             .flat_map(|s| s.on_start.iter().chain(s.tasks.iter().flat_map(|t| t.requests.iter())))
-            .find(|r| r.method == crate::http::Method::Get && r.vars().is_empty())
+            .find(|r| r.method == crate::http::Method::Get && r.vars().is_empty() && r.path.is_literal())
             .map(|r| r.path.to_string())
             .unwrap_or_else(|| "/".into())
     }
@@ -331,6 +333,8 @@ pub struct Scenario {
     pub think_time: (Duration, Duration),
     /// Initial variables of this class's users.
     pub variables: Vec<(String, String)>,
+    /// Test data bound to its users, one row each.
+    pub data: Option<DataSet>,
     /// Requests sent once at user start.
     pub on_start: Vec<Request>,
     /// Weighted tasks.
@@ -349,6 +353,30 @@ impl Scenario {
             .chain(self.tasks.iter().flat_map(|t| t.requests.iter()))
             .chain(self.on_stop.iter())
     }
+}
+
+/// Which row of a data file each user gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataMode {
+    /// User i of the scenario gets row i mod n.
+    Sequential,
+    /// Each user gets a row drawn with the run's seed.
+    Random,
+    /// Each row goes to one user; users beyond the rows do not start.
+    Unique,
+}
+
+/// A scenario's test data: a CSV file's columns and rows.
+#[derive(Debug, Clone)]
+pub struct DataSet {
+    /// The file as the gate names it.
+    pub file: String,
+    /// Column names, from the header row.
+    pub columns: Vec<String>,
+    /// The rows (at least one), each with a value per column.
+    pub rows: std::sync::Arc<Vec<Vec<String>>>,
+    /// Which row each user gets.
+    pub mode: DataMode,
 }
 
 /// A weighted task: one request or a burst.
@@ -377,6 +405,14 @@ pub struct Request {
     pub headers: Vec<(String, Template)>,
     /// JSON body template.
     pub json: Option<serde_json::Value>,
+    /// Raw body: its content type and text template.
+    pub raw: Option<(String, Template)>,
+    /// Form body: field names and value templates (empty: none).
+    pub form: Vec<(String, Template)>,
+    /// The list whose items this request is sent once for, each as `{item}`.
+    pub for_each: Option<String>,
+    /// Whether it follows redirects (None: as the gate says).
+    pub follow_redirects: Option<bool>,
     /// Stats name.
     pub name: String,
     /// Acceptable statuses (empty: 2xx and 3xx).
@@ -385,15 +421,29 @@ pub struct Request {
     pub expect_json: Vec<(JsonPath, serde_json::Value)>,
     /// Variables taken from the answer.
     pub extract: Vec<(String, JsonPath)>,
+    /// Lists appended to from the answer (`extract: {ids[]: $.id}`), by list name.
+    pub append: Vec<(String, JsonPath)>,
     /// Where the request is defined.
     pub pos: Pos,
 }
 
 impl Request {
+    /// The variable `for_each` sets to each item.
+    pub const ITEM: &'static str = "item";
+
+    /// Every template of the request but the JSON body's: path, query, headers, raw and form body.
+    pub fn templates(&self) -> impl Iterator<Item = &Template> {
+        std::iter::once(&self.path)
+            .chain(self.query.iter().map(|(_, t)| t))
+            .chain(self.headers.iter().map(|(_, t)| t))
+            .chain(self.raw.iter().map(|(_, t)| t))
+            .chain(self.form.iter().map(|(_, t)| t))
+    }
+
     /// Every user variable this request reads.
     pub fn vars(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.path.vars().map(str::to_string).collect();
-        for (_, t) in self.query.iter().chain(self.headers.iter()) {
+        let mut out: Vec<String> = Vec::new();
+        for t in self.templates() {
             out.extend(t.vars().map(str::to_string));
         }
         if let Some(body) = &self.json {
@@ -495,9 +545,7 @@ impl Gate {
     pub fn env_vars(&self) -> Vec<String> {
         let mut templates: Vec<Template> = self.headers.iter().map(|(_, t)| t.clone()).collect();
         for r in self.scenarios.iter().flat_map(Scenario::requests) {
-            templates.push(r.path.clone());
-            templates.extend(r.headers.iter().map(|(_, t)| t.clone()));
-            templates.extend(r.query.iter().map(|(_, t)| t.clone()));
+            templates.extend(r.templates().cloned());
             if let Some(body) = &r.json {
                 json_templates(body, &mut |t| templates.push(t.clone()));
             }

@@ -69,6 +69,10 @@ pub struct GateFile {
     /// How https targets are verified.
     #[serde(default)]
     pub tls: Option<TlsSpec>,
+    /// Follow redirects to the target's own host, as Locust and k6 do (default true); a request's
+    /// `follow_redirects` overrides it.
+    #[serde(default)]
+    pub follow_redirects: Option<bool>,
 }
 
 /// TLS verification settings.
@@ -206,6 +210,10 @@ pub struct ScenarioSpec {
     #[serde(default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub variables: IndexMap<String, At<Scalar>>,
+    /// Test data: a CSV file whose rows bind their columns as variables, one row per user.
+    #[serde(default)]
+    #[schemars(with = "Option<DataSpec>")]
+    pub data: Option<At<DataSpec>>,
     /// Requests each user sends once when it starts.
     #[serde(default)]
     #[schemars(with = "Vec<RequestSchema>")]
@@ -217,6 +225,20 @@ pub struct ScenarioSpec {
     #[serde(default)]
     #[schemars(with = "Vec<RequestSchema>")]
     pub on_stop: Vec<At<RequestSpec>>,
+}
+
+/// Test data of a scenario: a CSV file with a header row; each user gets one row.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// The CSV file, relative to the gate file.
+    #[schemars(with = "String")]
+    pub file: At<String>,
+    /// Which row each user gets: `sequential` (user i gets row i mod n, the default), `random`
+    /// (seeded), or `unique` (each row once; users beyond the rows do not start).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub mode: Option<At<String>>,
 }
 
 /// A task as written: `GET /posts` (a request of weight 1, as in `sequence:`) or the full form.
@@ -305,7 +327,7 @@ pub enum RequestSpec {
 }
 
 /// The full form of a request.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestFull {
     /// HTTP method (default GET).
@@ -326,13 +348,87 @@ pub struct RequestFull {
     /// JSON body; strings may use `{variable}`.
     #[serde(default)]
     pub json: Option<serde_json::Value>,
+    /// Raw body: text sent as `text/plain`, or `{content_type, text}`; the text may use `{variable}`.
+    #[serde(default)]
+    #[schemars(with = "Option<BodySchema>")]
+    pub body: Option<BodySpec>,
+    /// Form body, sent as `application/x-www-form-urlencoded`; values may use `{variable}`.
+    #[serde(default)]
+    #[schemars(with = "Option<IndexMap<String, String>>")]
+    pub form: Option<IndexMap<String, Scalar>>,
+    /// Send the request once per item of this list (see `extract: {ids[]: $.id}`), taking the items
+    /// out in order; each is `{item}` in the request.
+    #[serde(default)]
+    pub for_each: Option<String>,
+    /// Follow redirects to the target's own host (default: the gate's `follow_redirects`, true).
+    #[serde(default)]
+    pub follow_redirects: Option<bool>,
     /// What a successful answer looks like (default: any 2xx or 3xx status).
     #[serde(default)]
     #[schemars(with = "Option<ExpectSchema>")]
     pub expect: Option<ExpectSpec>,
-    /// Variables taken from the JSON response: `run_id: $.run_id`.
+    /// Variables taken from the JSON response: `run_id: $.run_id`; a name ending in `[]`
+    /// (`ids[]: $.id`) appends to that list instead (at most 10,000 items per user).
     #[serde(default)]
     pub extract: IndexMap<String, String>,
+}
+
+/// A raw body as written: the text alone or with its content type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodySpec {
+    /// The Content-Type (default `text/plain`).
+    pub content_type: Option<String>,
+    /// The body's text.
+    pub text: String,
+}
+
+/// JSON Schema shape of a raw body.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum BodySchema {
+    /// The text, sent as `text/plain`.
+    Text(String),
+    /// The text and its content type.
+    Typed {
+        /// The Content-Type, e.g. `application/xml` (default `text/plain`).
+        content_type: Option<String>,
+        /// The body's text; may use `{variable}`.
+        text: String,
+    },
+}
+
+impl<'de> Deserialize<'de> for BodySpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BodySpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a body: its text, or a mapping with `content_type` and `text`")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<BodySpec, E> {
+                Ok(BodySpec {
+                    content_type: None,
+                    text: s.to_string(),
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, m: A) -> Result<BodySpec, A::Error> {
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                struct Typed {
+                    #[serde(default)]
+                    content_type: Option<String>,
+                    text: String,
+                }
+                let t = Typed::deserialize(de::value::MapAccessDeserializer::new(m))?;
+                Ok(BodySpec {
+                    content_type: t.content_type,
+                    text: t.text,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A scalar written where text is meant: `limit: 20` and `limit: "20"` are the same.

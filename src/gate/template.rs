@@ -11,6 +11,95 @@ pub enum Part {
     Var(String),
     /// An environment variable, `${env:NAME}`, read once before the run.
     Env(String),
+    /// A value made afresh for each request: `{uuid}`, `{counter}`, `{random_int 1 100}`, `{now}`.
+    Func(Func),
+}
+
+/// A template function: a value that makes each request unique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Func {
+    /// `{uuid}`: a random (version 4) UUID from the user's seeded stream.
+    Uuid,
+    /// `{counter}`: 1, 2, 3, ... shared by every user of the run (of the shard).
+    Counter,
+    /// `{random_int A B}`: a whole number from A to B inclusive, from the user's seeded stream.
+    RandomInt(i64, i64),
+    /// `{now}`: the time of sending, milliseconds since the Unix epoch.
+    Now,
+    /// `{now_iso}`: the time of sending in RFC 3339, UTC, with milliseconds.
+    NowIso,
+}
+
+/// The template functions' names, in help order.
+pub const FUNCS: [&str; 5] = ["uuid", "counter", "random_int", "now", "now_iso"];
+
+impl Func {
+    /// The function written `inner` (what is between the braces), if `inner` is a call: `Ok(None)`
+    /// for a variable name or text that is not a call; an error for a bad call.
+    pub fn parse(inner: &str) -> Result<Option<Func>, String> {
+        let mut words = inner.split_whitespace();
+        let Some(name) = words.next() else { return Ok(None) };
+        let args: Vec<&str> = words.collect();
+        if !is_ident(name) || inner.starts_with(char::is_whitespace) {
+            return Ok(None);
+        }
+        let numbers: Option<Vec<i64>> = args.iter().map(|a| a.parse().ok()).collect();
+        let Some(numbers) = numbers else { return Ok(None) };
+        let no_args = |f: Func| {
+            if numbers.is_empty() {
+                Ok(Some(f))
+            } else {
+                Err(format!(
+                    "`{{{inner}}}`: `{name}` takes no arguments; write `{{{name}}}`"
+                ))
+            }
+        };
+        match name {
+            "uuid" => no_args(Func::Uuid),
+            "counter" => no_args(Func::Counter),
+            "now" => no_args(Func::Now),
+            "now_iso" => no_args(Func::NowIso),
+            "random_int" => match numbers.as_slice() {
+                [a, b] if a <= b => Ok(Some(Func::RandomInt(*a, *b))),
+                [a, b] => Err(format!(
+                    "`{{{inner}}}`: the lower bound {a} is above the upper bound {b}; write `{{random_int {b} {a}}}`"
+                )),
+                _ => Err(format!(
+                    "`{{{inner}}}`: `random_int` takes two whole numbers, the lowest and the highest value, e.g. `{{random_int 1 100}}`"
+                )),
+            },
+            // A bare name is a user variable; a name with numbers after it is a call.
+            _ if numbers.is_empty() => Ok(None),
+            _ => {
+                let near = FUNCS
+                    .iter()
+                    .min_by_key(|f| strsim::levenshtein(f, name))
+                    .filter(|f| strsim::levenshtein(f, name) <= 3);
+                Err(match near {
+                    Some(f) => format!(
+                        "`{{{inner}}}`: `{name}` is not a template function; did you mean `{f}`? (the functions: {})",
+                        FUNCS.join(", ")
+                    ),
+                    None => format!(
+                        "`{{{inner}}}`: `{name}` is not a template function (the functions: {})",
+                        FUNCS.join(", ")
+                    ),
+                })
+            }
+        }
+    }
+}
+
+impl fmt::Display for Func {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Func::Uuid => f.write_str("uuid"),
+            Func::Counter => f.write_str("counter"),
+            Func::RandomInt(a, b) => write!(f, "random_int {a} {b}"),
+            Func::Now => f.write_str("now"),
+            Func::NowIso => f.write_str("now_iso"),
+        }
+    }
 }
 
 /// Text with variable references, parsed once.
@@ -21,7 +110,8 @@ pub struct Template {
 }
 
 impl Template {
-    /// Parses `{name}` and `${env:NAME}` references; any other brace is literal.
+    /// Parses `{name}`, `${env:NAME}` and function calls (`{uuid}`, `{random_int 1 9}`); any other
+    /// brace is literal.
     pub fn parse(text: &str) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut lit = String::new();
@@ -46,8 +136,18 @@ impl Template {
                 parts.push(Part::Env(name.to_string()));
                 rest = &after[end + 1..];
             } else if let Some(after) = at.strip_prefix('{') {
-                match after.find('}') {
-                    Some(end) if is_ident(&after[..end]) => {
+                let end = after.find('}');
+                let call = match end {
+                    Some(e) => Func::parse(&after[..e])?,
+                    None => None,
+                };
+                match (end, call) {
+                    (Some(end), Some(f)) => {
+                        flush(&mut parts, &mut lit);
+                        parts.push(Part::Func(f));
+                        rest = &after[end + 1..];
+                    }
+                    (Some(end), None) if is_ident(&after[..end]) => {
                         flush(&mut parts, &mut lit);
                         parts.push(Part::Var(after[..end].to_string()));
                         rest = &after[end + 1..];
@@ -96,6 +196,7 @@ impl fmt::Display for Template {
                 Part::Lit(s) => f.write_str(s)?,
                 Part::Var(v) => write!(f, "{{{v}}}")?,
                 Part::Env(v) => write!(f, "${{env:{v}}}")?,
+                Part::Func(func) => write!(f, "{{{func}}}")?,
             }
         }
         Ok(())
@@ -211,6 +312,39 @@ mod tests {
         assert!(Template::parse("{not a var} {}").unwrap().is_literal());
         assert!(Template::parse("${TOKEN}").is_err());
         assert_eq!(Template::parse("a{x}b").unwrap().to_string(), "a{x}b");
+    }
+
+    #[test]
+    fn functions() {
+        let t = Template::parse("id-{uuid}-{counter}-{random_int 1 100}-{now}-{now_iso}-{n}").unwrap();
+        let funcs: Vec<&Part> = t.parts.iter().filter(|p| matches!(p, Part::Func(_))).collect();
+        assert_eq!(
+            funcs,
+            [
+                &Part::Func(Func::Uuid),
+                &Part::Func(Func::Counter),
+                &Part::Func(Func::RandomInt(1, 100)),
+                &Part::Func(Func::Now),
+                &Part::Func(Func::NowIso)
+            ]
+        );
+        assert_eq!(t.vars().collect::<Vec<_>>(), ["n"]);
+        assert!(!t.is_literal());
+        assert_eq!(
+            t.to_string(),
+            "id-{uuid}-{counter}-{random_int 1 100}-{now}-{now_iso}-{n}"
+        );
+        let e = Template::parse("{randon_int 1 5}").unwrap_err();
+        assert!(e.contains("did you mean `random_int`?"), "{e}");
+        assert!(Template::parse("{random_int 9 1}")
+            .unwrap_err()
+            .contains("above the upper bound"));
+        assert!(Template::parse("{random_int 9}")
+            .unwrap_err()
+            .contains("two whole numbers"));
+        assert!(Template::parse("{uuid 4}").unwrap_err().contains("takes no arguments"));
+        // Braces around words that are not a call stay text.
+        assert!(Template::parse("{not a call} { uuid}").unwrap().is_literal());
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub fn short_number(x: f64) -> String {
 struct Ctx {
     problems: Vec<Problem>,
     source: String,
+    /// The gate file's directory: data files are read relative to it.
+    dir: std::path::PathBuf,
 }
 
 impl Ctx {
@@ -86,6 +88,10 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
     let mut cx = Ctx {
         problems: Vec::new(),
         source: source.to_string(),
+        dir: match std::path::Path::new(file).parent() {
+            Some(p) if file != "<stdin>" => p.to_path_buf(),
+            _ => std::path::PathBuf::new(),
+        },
     };
     if raw.version.value != 1 {
         cx.err(
@@ -126,6 +132,26 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
         );
     }
     let global_vars: BTreeSet<String> = variables.iter().map(|(k, _)| k.clone()).collect();
+    let reserved = raw
+        .variables
+        .iter()
+        .chain(raw.scenarios.value.values().flat_map(|s| s.value.variables.iter()));
+    for (k, v) in reserved {
+        if crate::gate::FUNCS.contains(&k.as_str()) || k == Request::ITEM {
+            cx.err(
+                Pos::of(v),
+                format!(
+                    "the variable `{k}` has the name of {}, so `{{{k}}}` would never read it",
+                    if k == Request::ITEM {
+                        "the item `for_each` sets"
+                    } else {
+                        "a template function"
+                    }
+                ),
+                Some(format!("call it something else, e.g. `{k}_value`")),
+            );
+        }
+    }
     for (name, spec) in &raw.scenarios.value {
         scenarios.push(scenario(&mut cx, name, spec, &headers, &global_vars));
     }
@@ -251,6 +277,7 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
                 .map(std::path::PathBuf::from),
             insecure: raw.tls.as_ref().is_some_and(|t| t.insecure),
         },
+        follow_redirects: raw.follow_redirects.unwrap_or(true),
         defaults,
     })
 }
@@ -314,6 +341,12 @@ fn applied_defaults(raw: &model::GateFile, load: &LoadProfile, serve: Option<&Se
                 RequestSpec::Full(f) => f.expect.is_none(),
             })
             .count();
+    }
+    if raw.follow_redirects.is_none() {
+        add(
+            "follow_redirects",
+            "true: up to 10 redirects to the target's own host are followed; one elsewhere fails as `redirect`",
+        );
     }
     if expectless > 0 {
         add(
@@ -693,14 +726,23 @@ fn scenario(
     // read from the raw requests, so one invalid request does not make its variables look undefined.
     let mut defined: BTreeSet<String> = global_vars.clone();
     defined.extend(s.variables.keys().cloned());
+    let data = s.data.as_ref().and_then(|d| data_set(cx, d));
+    let columns: BTreeSet<String> = data.iter().flat_map(|d| d.columns.iter().cloned()).collect();
+    defined.extend(columns.iter().cloned());
     let raw_requests = s.on_start.iter().chain(s.on_stop.iter()).chain(
         task_specs
             .iter()
             .flat_map(|t| t.value.request.iter().chain(t.value.sequence.iter().flatten())),
     );
+    let mut lists: BTreeSet<String> = BTreeSet::new();
     for r in raw_requests {
         if let RequestSpec::Full(f) = &r.value {
-            defined.extend(f.extract.keys().cloned());
+            for k in f.extract.keys() {
+                match k.strip_suffix("[]") {
+                    Some(list) => lists.insert(list.to_string()),
+                    None => defined.insert(k.clone()),
+                };
+            }
         }
     }
     let scenario = Scenario {
@@ -712,24 +754,62 @@ fn scenario(
             .iter()
             .map(|(k, v)| (k.clone(), v.value.0.clone()))
             .collect(),
+        data: data.clone(),
         on_start,
         tasks,
         on_stop,
         pos,
     };
     for r in scenario.requests() {
+        if let Some(list) = &r.for_each {
+            if !lists.contains(list) {
+                let help = match closest(list, lists.iter().map(String::as_str)) {
+                    Some(c) => format!("did you mean `{c}`?"),
+                    None => format!("fill it with an extraction that appends, e.g. `extract: {{\"{list}[]\": $.id}}`"),
+                };
+                cx.err(
+                    cx.value_pos(r.pos, "for_each"),
+                    format!(
+                        "`{}`: `for_each: {list}` names a list nothing in scenario `{name}` appends to",
+                        r.name
+                    ),
+                    Some(help),
+                );
+            }
+        }
         for v in r.vars() {
+            if v == Request::ITEM && r.for_each.is_some() {
+                continue;
+            }
+            if lists.contains(&v) && !defined.contains(&v) {
+                cx.err(
+                    r.pos,
+                    format!(
+                        "`{}` reads `{{{v}}}`, but `{v}` is a list (`{v}[]`), not a variable",
+                        r.name
+                    ),
+                    Some(format!(
+                        "send the request once per item with `for_each: {v}` and read `{{item}}`"
+                    )),
+                );
+                continue;
+            }
             if !defined.contains(&v) {
-                let help = match closest(&v, defined.iter().map(String::as_str)) {
+                let help = match closest(&v, defined.iter().map(String::as_str).chain(crate::gate::FUNCS)) {
                     Some(c) => format!("did you mean `{{{c}}}`?"),
+                    None if v == Request::ITEM => "`{item}` is set by `for_each: LIST`; add it to this request".into(),
                     None => format!(
                         "extract it from an earlier answer (`extract: {{{v}: $.{v}}}`) or set it under `variables:`"
                     ),
                 };
+                let columns = match &data {
+                    Some(d) => format!(", nor is it a column of `{}` ({})", d.file, d.columns.join(", ")),
+                    None => String::new(),
+                };
                 cx.err(
                     r.pos,
                     format!(
-                        "`{}` uses the variable `{{{v}}}`, which nothing in scenario `{name}` defines",
+                        "`{}` uses the variable `{{{v}}}`, which nothing in scenario `{name}` defines{columns}",
                         r.name
                     ),
                     Some(help),
@@ -741,31 +821,92 @@ fn scenario(
     scenario
 }
 
+/// Reads a scenario's data file: a CSV file with a header row and at least one row.
+fn data_set(cx: &mut Ctx, d: &At<model::DataSpec>) -> Option<crate::gate::DataSet> {
+    use crate::gate::{DataMode, DataSet};
+    let file = &d.value.file;
+    let at = Pos::of(file);
+    let mode = match d.value.mode.as_ref().map(|m| m.value.as_str()) {
+        None | Some("sequential") => DataMode::Sequential,
+        Some("random") => DataMode::Random,
+        Some("unique") => DataMode::Unique,
+        Some(other) => {
+            let modes = ["sequential", "random", "unique"];
+            let help = closest(other, modes).map(|c| format!("did you mean `{c}`?"));
+            let pos = d.value.mode.as_ref().map_or(at, Pos::of);
+            cx.err(
+                pos,
+                format!("`data.mode`: `{other}` is not a mode: expected sequential, random or unique"),
+                help,
+            );
+            DataMode::Sequential
+        }
+    };
+    let path = cx.dir.join(&file.value);
+    let mut reader = match csv::ReaderBuilder::new().has_headers(true).from_path(&path) {
+        Ok(r) => r,
+        Err(e) => {
+            cx.err(
+                at,
+                format!("cannot read the data file `{}`: {e}", path.display()),
+                Some("the path is relative to the gate file".into()),
+            );
+            return None;
+        }
+    };
+    let columns: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|c| c.trim().to_string()).collect(),
+        Err(e) => {
+            cx.err(at, format!("the data file `{}`: {e}", file.value), None);
+            return None;
+        }
+    };
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        match record {
+            Ok(r) => rows.push(r.iter().map(str::to_string).collect::<Vec<_>>()),
+            Err(e) => {
+                let line = e.position().map_or(String::new(), |p| format!(":{}", p.line()));
+                cx.err(
+                    at,
+                    format!("the data file `{}{line}` is not valid CSV: {e}", file.value),
+                    Some("every row needs as many fields as the header row".into()),
+                );
+                return None;
+            }
+        }
+    }
+    if rows.is_empty() || columns.iter().all(String::is_empty) {
+        cx.err(
+            at,
+            format!("the data file `{}` has no rows", file.value),
+            Some("write a header row with the column names, then one row per user".into()),
+        );
+        return None;
+    }
+    Some(DataSet {
+        file: file.value.clone(),
+        columns,
+        rows: std::sync::Arc::new(rows),
+        mode,
+    })
+}
+
 fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Template)]) -> Option<Request> {
     let pos = Pos::of(spec);
     let full = match &spec.value {
         RequestSpec::Short(s) => {
-            let mut it = s.split_whitespace();
+            let words = words_outside_braces(s);
+            let mut it = words.iter().map(String::as_str);
             match (it.next(), it.next(), it.next()) {
                 (Some(m), Some(p), None) => model::RequestFull {
                     method: Some(m.to_string()),
                     path: p.to_string(),
-                    name: None,
-                    query: Default::default(),
-                    headers: Default::default(),
-                    json: None,
-                    expect: None,
-                    extract: Default::default(),
+                    ..Default::default()
                 },
                 (Some(p), None, None) if p.starts_with('/') => model::RequestFull {
-                    method: None,
                     path: p.to_string(),
-                    name: None,
-                    query: Default::default(),
-                    headers: Default::default(),
-                    json: None,
-                    expect: None,
-                    extract: Default::default(),
+                    ..Default::default()
                 },
                 _ => {
                     cx.err(
@@ -819,7 +960,10 @@ fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Templa
         }
     };
     // What `run` would refuse as an invalid URI is refused here, with the file's line.
-    if let Some(c) = path_text.chars().find(|c| c.is_whitespace() || c.is_control()) {
+    if let Some(c) = without_calls(&path_text)
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control())
+    {
         let what = match c {
             ' ' => "a space (write it as `%20`)".to_string(),
             c => format!("the character U+{:04X} (percent-encode it)", c as u32),
@@ -872,14 +1016,74 @@ fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Templa
             cx.err(pos, format!("json body: {e}"), None);
         }
     }
+    let bodies: Vec<&str> = [
+        ("json", full.json.is_some()),
+        ("body", full.body.is_some()),
+        ("form", full.form.is_some()),
+    ]
+    .iter()
+    .filter(|(_, set)| *set)
+    .map(|(k, _)| *k)
+    .collect();
+    if let [first, second, ..] = bodies.as_slice() {
+        cx.err(
+            cx.value_pos(pos, second),
+            format!("a request has one body, but this one has `{first}` and `{second}`"),
+            Some("keep one of `json`, `body` (raw text) and `form` (URL-encoded fields)".into()),
+        );
+    }
+    let raw = full.body.as_ref().and_then(|b| {
+        let content_type = b.content_type.clone().unwrap_or_else(|| "text/plain".into());
+        if content_type.is_empty() || hyper::header::HeaderValue::from_str(&content_type).is_err() {
+            cx.err(
+                cx.value_pos(pos, "content_type"),
+                format!(
+                    "`body.content_type`: `{}` is not a valid header value",
+                    content_type.escape_debug()
+                ),
+                Some("e.g. `application/xml` or `text/csv; charset=utf-8`".into()),
+            );
+        }
+        Some((content_type, parse(cx, "body", &b.text)?))
+    });
+    let mut form = Vec::new();
+    for (k, v) in full.form.iter().flatten() {
+        form.push((k.clone(), parse(cx, "form", &v.0)?));
+    }
     let mut extract = Vec::new();
+    let mut append = Vec::new();
     for (var, path) in &full.extract {
+        let (name, list) = match var.strip_suffix("[]") {
+            Some(n) => (n, true),
+            None => (var.as_str(), false),
+        };
+        let at = cx.value_pos(cx.value_pos(pos, "extract"), var);
+        if !is_name(name) {
+            cx.err(
+                at,
+                format!("extract `{var}`: a variable name has letters, digits and `_`, and a list's ends in `[]`"),
+                Some("e.g. `extract: {run_id: $.run_id}` or `extract: {\"ids[]\": $.id}`".into()),
+            );
+            continue;
+        }
+        if crate::gate::FUNCS.contains(&name) || (!list && name == Request::ITEM) {
+            cx.err(
+                at,
+                format!(
+                    "extract `{var}`: `{name}` is the name of {}",
+                    if name == Request::ITEM {
+                        "the item `for_each` sets"
+                    } else {
+                        "a template function"
+                    }
+                ),
+                Some(format!("call it something else, e.g. `{name}_value`")),
+            );
+        }
         match JsonPath::parse(path) {
-            Ok(p) => extract.push((var.clone(), p)),
-            Err(e) => {
-                let at = cx.value_pos(cx.value_pos(pos, "extract"), var);
-                cx.err(at, format!("extract `{var}`: {e}"), None)
-            }
+            Ok(p) if list => append.push((name.to_string(), p)),
+            Ok(p) => extract.push((name.to_string(), p)),
+            Err(e) => cx.err(at, format!("extract `{var}`: {e}"), None),
         }
     }
     let expect = full.expect.clone().unwrap_or_default();
@@ -906,12 +1110,64 @@ fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Templa
         query,
         headers,
         json: full.json.clone(),
+        raw,
+        form,
+        for_each: full.for_each.clone(),
+        follow_redirects: full.follow_redirects,
         name,
         expect_status: expect.status.clone(),
         expect_json,
         extract,
+        append,
         pos,
     })
+}
+
+/// `s` split at whitespace outside `{...}`, so `GET /r/{random_int 1 9}` is two words.
+fn words_outside_braces(s: &str) -> Vec<String> {
+    let mut words = vec![String::new()];
+    let mut depth = 0usize;
+    for c in s.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if c.is_whitespace() && depth == 0 {
+            if words.last().is_some_and(|w| !w.is_empty()) {
+                words.push(String::new());
+            }
+        } else if let Some(w) = words.last_mut() {
+            w.push(c);
+        }
+    }
+    words.retain(|w| !w.is_empty());
+    words
+}
+
+/// `text` without its template function calls (`{random_int 1 9}`), whose spaces are not the path's.
+fn without_calls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(end) if !matches!(crate::gate::Func::parse(&after[..end]), Ok(None)) => rest = &after[end + 1..],
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn is_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn walk_strings(v: &serde_json::Value, f: &mut impl FnMut(&serde_json::Value)) {

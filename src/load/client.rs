@@ -240,6 +240,8 @@ pub struct Conn {
     first_byte: Option<Instant>,
     /// Request bytes written by the current exchange (0 until its request is out).
     sent: u64,
+    /// The last answer's `Location` when it was a redirect (3xx).
+    location: Option<String>,
 }
 
 /// What one exchange got back.
@@ -277,12 +279,18 @@ impl Conn {
             read: 0,
             first_byte: None,
             sent: 0,
+            location: None,
         }
     }
 
     /// Request bytes the last exchange wrote (0 when its request did not go out).
     pub fn sent(&self) -> u64 {
         self.sent
+    }
+
+    /// The last answer's `Location` header when it was a redirect, taken.
+    pub fn take_location(&mut self) -> Option<String> {
+        self.location.take()
     }
 
     /// Whether the last exchange failed on a connection that had served earlier requests before any
@@ -446,6 +454,15 @@ impl Conn {
                 ) {
                     Ok(httparse::Status::Complete(n)) => {
                         let status = resp.code.unwrap_or(0);
+                        // Only a redirect's Location is kept (and allocated).
+                        self.location = if (300..400).contains(&status) {
+                            resp.headers
+                                .iter()
+                                .find(|h| h.name.eq_ignore_ascii_case("location"))
+                                .map(|h| String::from_utf8_lossy(h.value).trim().to_string())
+                        } else {
+                            None
+                        };
                         let http10 = resp.version == Some(0);
                         let framing = FramingHeaders::of(resp.headers);
                         self.start += n;

@@ -2,7 +2,7 @@
 
 use super::arrivals::Schedule;
 use super::client::Connector;
-use super::plan::Plan;
+use super::plan::{Plan, RowPick};
 use super::user::{Endpoint, Shared, User};
 use crate::http::{BaseUrl, TlsOptions};
 use crate::metrics::assemble::{Measurements, TargetMeasurements};
@@ -146,6 +146,7 @@ async fn run_endpoints(
             connector: Connector::new(base, &plan.tls).map_err(EngineError::Input)?,
             host: hyper::header::HeaderValue::from_str(&base.authority)
                 .map_err(|_| EngineError::Input(format!("invalid host `{}`", base.authority)))?,
+            base: base.clone(),
         });
     }
     let shared = Arc::new(Shared {
@@ -154,6 +155,10 @@ async fn run_endpoints(
         timeout: plan.timeout,
         stopping: AtomicBool::new(false),
         in_flight: AtomicU64::new(0),
+        counter: AtomicU64::new(1),
+        redirects: AtomicU64::new(0),
+        stopped_at: std::sync::OnceLock::new(),
+        stop_spread: plan.grace / 2,
     });
     // Also when this future is dropped mid-run: the dispatcher thread and the users see the stop.
     let _stop_on_drop = StopOnDrop(shared.clone());
@@ -230,9 +235,17 @@ async fn run_endpoints(
             let queue = receivers[plan.assignment[k]].clone();
             users.spawn(async move {
                 let scenario = &plan.scenarios[plan.assignment[k]];
+                let row = plan.rows.get(k).copied().unwrap_or(RowPick::None);
+                // `unique` data ran out: this user has no row and does not start.
+                if row == RowPick::Exhausted {
+                    return;
+                }
                 let n = active.fetch_add(1, Ordering::Relaxed) + 1;
                 peak.fetch_max(n, Ordering::Relaxed);
                 let mut user = User::new(&shared, scenario, user_seed(plan.seed, k as u64), k % 2 == 1);
+                if let RowPick::Row(i) = row {
+                    user.bind(i);
+                }
                 if plan.open.is_none() {
                     user.run(stop).await;
                 } else if user.start().await {
@@ -303,7 +316,9 @@ async fn run_endpoints(
         shared.endpoints.iter().for_each(|t| t.recorder.end_ramp_up());
     }
 
-    // Stop: no new request starts; in-flight requests and on_stop get the grace period.
+    // Stop: no new request starts; in-flight requests and on_stop get the grace period, the users'
+    // on_stop steps starting spread over its first half.
+    let _ = shared.stopped_at.set(Instant::now());
     shared.stopping.store(true, Ordering::Relaxed);
     if let Some(d) = dispatcher {
         // It sleeps at most DISPATCH_POLL between looks at the stop flag.
@@ -361,6 +376,7 @@ async fn run_endpoints(
         duration_s,
         peak_users: peak.load(Ordering::Relaxed),
         abandoned_requests: abandoned,
+        redirects_followed: shared.redirects.load(Ordering::Relaxed),
         interrupted,
     })
 }

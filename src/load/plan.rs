@@ -1,11 +1,14 @@
 //! The plan: a validated gate compiled for the engine, with templates resolved to indices once.
 
-use crate::gate::{self, Gate, JsonPath, Part, Template};
+use crate::gate::{self, Func, Gate, JsonPath, Part, Template};
 use crate::http::BaseUrl;
 use crate::http::Method;
 use bytes::Bytes;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use rand::rngs::SmallRng;
+use rand::Rng;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Settings from the command line that override the gate file.
@@ -34,6 +37,51 @@ pub enum Piece {
     Lit(String),
     /// The user variable with this index.
     Var(usize),
+    /// A template function, evaluated per request.
+    Func(Func),
+}
+
+/// What template functions draw on: the run's counter and the user's seeded stream.
+pub struct Dynamic<'a> {
+    /// The run's `{counter}`: the next value to hand out.
+    pub counter: &'a AtomicU64,
+    /// The user's stream for `{uuid}` and `{random_int}` (apart from task choice).
+    pub rng: &'a mut SmallRng,
+}
+
+impl Dynamic<'_> {
+    /// Appends the value of `f`; `encode` percent-encodes it for URLs.
+    pub fn write(&mut self, f: Func, encode: bool, out: &mut String) {
+        use std::fmt::Write;
+        let _ = match f {
+            Func::Uuid => {
+                let bytes: [u8; 16] = self.rng.random();
+                write!(
+                    out,
+                    "{}",
+                    uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated()
+                )
+            }
+            Func::Counter => write!(out, "{}", self.counter.fetch_add(1, Ordering::Relaxed)),
+            Func::RandomInt(a, b) => write!(out, "{}", self.rng.random_range(a..=b)),
+            Func::Now => write!(
+                out,
+                "{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis())
+            ),
+            Func::NowIso => {
+                let t = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+                if encode {
+                    percent_encode(&t, out);
+                } else {
+                    out.push_str(&t);
+                }
+                Ok(())
+            }
+        };
+    }
 }
 
 /// A compiled text template.
@@ -46,10 +94,11 @@ pub struct Text {
 impl Text {
     /// Appends the rendered text; `encode` percent-encodes variable values for URLs.
     #[inline]
-    pub fn render(&self, vars: &[Option<String>], encode: bool, out: &mut String) {
+    pub fn render(&self, vars: &[Option<String>], dynamic: &mut Dynamic<'_>, encode: bool, out: &mut String) {
         for p in &self.pieces {
             match p {
                 Piece::Lit(s) => out.push_str(s),
+                Piece::Func(f) => dynamic.write(*f, encode, out),
                 Piece::Var(i) => {
                     let v = vars.get(*i).and_then(|v| v.as_deref()).unwrap_or("");
                     if encode {
@@ -72,6 +121,13 @@ pub enum Body {
     Fixed(Bytes),
     /// JSON whose strings read variables.
     Template(serde_json::Value),
+    /// A raw or form body with variables; `encode` percent-encodes their values (a form's).
+    Text {
+        /// The body's template.
+        text: Text,
+        /// Whether values are percent-encoded.
+        encode: bool,
+    },
 }
 
 /// The User-Agent sent when the gate sets none.
@@ -104,14 +160,23 @@ pub struct PlannedRequest {
     pub expect_json: Vec<(JsonPath, serde_json::Value)>,
     /// Variables to set from the answer.
     pub extract: Vec<(usize, JsonPath)>,
+    /// Lists to append to from the answer.
+    pub append: Vec<(usize, JsonPath)>,
+    /// `for_each`: the list whose items it is sent for, and the variable (`item`) each is put in.
+    pub for_each: Option<(usize, usize)>,
+    /// Whether redirects to the target's host are followed.
+    pub follow_redirects: bool,
     /// Variables this request reads.
     pub needs: Vec<usize>,
 }
 
+/// Most items a list (`extract: {ids[]: ...}`) holds per user; later items are not kept.
+pub const MAX_LIST: usize = 10_000;
+
 impl PlannedRequest {
     /// Whether the answer's body must be kept and parsed.
     pub fn needs_body(&self) -> bool {
-        !self.extract.is_empty() || !self.expect_json.is_empty()
+        !self.extract.is_empty() || !self.append.is_empty() || !self.expect_json.is_empty()
     }
 }
 
@@ -143,6 +208,24 @@ pub struct PlannedScenario {
     pub cumulative: Vec<u64>,
     /// Stop steps.
     pub on_stop: Vec<PlannedRequest>,
+    /// How many lists a user keeps (`extract: {ids[]: ...}`).
+    pub lists: usize,
+    /// Test data: the variable of each column (None: no request reads it) and the rows.
+    pub data: Option<(Vec<Option<usize>>, Rows)>,
+}
+
+/// A data file's rows, shared by every user of the scenario.
+pub type Rows = std::sync::Arc<Vec<Vec<String>>>;
+
+/// The data row a user gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowPick {
+    /// Its scenario has no data.
+    None,
+    /// This row.
+    Row(usize),
+    /// `unique` data ran out of rows before this user: it does not start.
+    Exhausted,
 }
 
 /// Everything the engine needs.
@@ -162,6 +245,8 @@ pub struct Plan {
     pub scenarios: Vec<PlannedScenario>,
     /// Scenario index of each user, in spawn order.
     pub assignment: Vec<usize>,
+    /// Data row of each user, in spawn order (beside `assignment`).
+    pub rows: Vec<RowPick>,
     /// Users.
     pub users: u32,
     /// Users per second (infinite: all at once).
@@ -212,6 +297,7 @@ impl Plan {
                 duration_s: 0.0,
                 peak_users: 0,
                 abandoned_requests: 0,
+                redirects_followed: 0,
                 generator: Default::default(),
                 duet: None,
                 rounds: 1,
@@ -315,6 +401,7 @@ impl Plan {
             }
         };
         let mut names: Vec<String> = Vec::new();
+        let mut list_names: Vec<String> = Vec::new();
         let mut methods: Vec<Method> = Vec::new();
         let mut tasks = Vec::new();
         let mut scenarios = Vec::new();
@@ -336,7 +423,22 @@ impl Plan {
                         names.len() - 1
                     }
                 };
-                compile_request(r, name, &base, &gate.headers, var_names, &mut var_idx, &env)
+                let mut p = compile_request(r, name, &base, &gate.headers, var_names, &mut var_idx, &env)?;
+                let mut list = |l: &str| match list_names.iter().position(|n| n == l) {
+                    Some(i) => i,
+                    None => {
+                        list_names.push(l.to_string());
+                        list_names.len() - 1
+                    }
+                };
+                p.follow_redirects = r.follow_redirects.unwrap_or(gate.follow_redirects);
+                p.append = r.append.iter().map(|(l, path)| (list(l), path.clone())).collect();
+                if let Some(l) = &r.for_each {
+                    let item = var_idx(gate::Request::ITEM, var_names);
+                    p.needs.retain(|&n| n != item);
+                    p.for_each = Some((list(l), item));
+                }
+                Ok(p)
             };
             let on_start = s
                 .on_start
@@ -379,6 +481,7 @@ impl Plan {
             scenarios.push((s, on_start, ptasks, cumulative, on_stop));
         }
         let nvars = var_names.len();
+        let nlists = list_names.len();
         let scenarios: Vec<PlannedScenario> = scenarios
             .into_iter()
             .map(|(s, on_start, tasks, cumulative, on_stop)| {
@@ -396,6 +499,15 @@ impl Plan {
                     tasks,
                     cumulative,
                     on_stop,
+                    lists: nlists,
+                    data: s.data.as_ref().map(|d| {
+                        let vars = d
+                            .columns
+                            .iter()
+                            .map(|c| var_names.iter().position(|n| n == c))
+                            .collect();
+                        (vars, d.rows.clone())
+                    }),
                 }
             })
             .collect();
@@ -408,7 +520,8 @@ impl Plan {
             })
             .collect();
         let weights: Vec<u32> = selected.iter().map(|s| s.weight).collect();
-        let assignment = assign(users, &weights);
+        let class_names: Vec<&str> = selected.iter().map(|s| s.name.as_str()).collect();
+        let assignment = assign(users, &class_names, &weights);
         let seed = o.seed.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -416,6 +529,7 @@ impl Plan {
                 .unwrap_or(0)
                 ^ u64::from(std::process::id())
         });
+        let rows = pick_rows(&assignment, &selected, seed);
         Ok(Plan {
             base,
             names,
@@ -424,6 +538,7 @@ impl Plan {
             tasks,
             scenarios,
             assignment,
+            rows,
             users,
             spawn_rate,
             run_time,
@@ -439,48 +554,72 @@ impl Plan {
     }
 }
 
-/// Shares `users` among classes by weight (largest remainder) and interleaves them in spawn order.
-pub fn assign(users: u32, weights: &[u32]) -> Vec<usize> {
-    let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
-    if total == 0 || weights.is_empty() {
+/// Shares `users` among classes as Locust 2.x does (`locust/dispatch.py`): classes sorted by name,
+/// weights scaled so the smallest is 2 (rounded half to even, as Python's `round`), then a smooth
+/// weighted round-robin (nginx's, as the `roundrobin` package's `smooth`) over them deals the users
+/// in spawn order. `names[i]` and `weights[i]` describe class `i`; the result holds class indices.
+pub fn assign(users: u32, names: &[&str], weights: &[u32]) -> Vec<usize> {
+    let min = weights.iter().copied().filter(|&w| w > 0).min().unwrap_or(0);
+    if min == 0 || weights.len() != names.len() {
         return Vec::new();
     }
-    let exact: Vec<f64> = weights
-        .iter()
-        .map(|&w| f64::from(users) * w as f64 / total as f64)
-        .collect();
-    let mut counts: Vec<u32> = exact.iter().map(|e| e.floor() as u32).collect();
-    let mut left = users - counts.iter().sum::<u32>();
     let mut order: Vec<usize> = (0..weights.len()).collect();
-    order.sort_by(|&a, &b| {
-        let ra = exact[a] - exact[a].floor();
-        let rb = exact[b] - exact[b].floor();
-        rb.partial_cmp(&ra).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b))
-    });
-    for &i in order.iter().cycle() {
-        if left == 0 {
-            break;
-        }
-        counts[i] += 1;
-        left -= 1;
-    }
-    let mut placed = vec![0u32; weights.len()];
-    let mut out = Vec::with_capacity(users as usize);
-    for _ in 0..users {
-        let next = (0..weights.len()).filter(|&i| placed[i] < counts[i]).min_by(|&a, &b| {
-            let fa = f64::from(placed[a] + 1) / f64::from(counts[a]);
-            let fb = f64::from(placed[b] + 1) / f64::from(counts[b]);
-            fa.partial_cmp(&fb).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(&b))
-        });
-        match next {
-            Some(i) => {
-                placed[i] += 1;
-                out.push(i);
+    order.sort_by(|&a, &b| names[a].cmp(names[b]));
+    // round(2 * w / min), ties to even.
+    let scaled: Vec<i64> = order
+        .iter()
+        .map(|&i| {
+            let (num, den) = (2 * u64::from(weights[i]), u64::from(min));
+            let (q, r) = (num / den, num % den);
+            let up = 2 * r > den || (2 * r == den && q % 2 == 1);
+            (q + u64::from(up)) as i64
+        })
+        .collect();
+    let period: i64 = scaled.iter().sum();
+    // The smooth weighted round-robin: each step every class gains its weight, the one ahead (the
+    // first by name on a tie) is picked and pays back the total.
+    let mut current = vec![0i64; order.len()];
+    let mut cycle = Vec::with_capacity(period as usize);
+    for _ in 0..period {
+        let mut total = 0;
+        let mut best: Option<usize> = None;
+        for k in 0..order.len() {
+            current[k] += scaled[k];
+            total += scaled[k];
+            if best.is_none_or(|b| current[b] < current[k]) {
+                best = Some(k);
             }
-            None => break,
+        }
+        if let Some(b) = best {
+            current[b] -= total;
+            cycle.push(order[b]);
         }
     }
-    out
+    cycle.iter().copied().cycle().take(users as usize).collect()
+}
+
+/// Each user's data row: per scenario, its i-th user gets row i mod n (`sequential`), row i while
+/// rows last (`unique`), or a row drawn from the seed and the user's index (`random`).
+fn pick_rows(assignment: &[usize], scenarios: &[&gate::Scenario], seed: u64) -> Vec<RowPick> {
+    let mut seen = vec![0usize; scenarios.len()];
+    let mut rng = <SmallRng as rand::SeedableRng>::seed_from_u64(seed ^ 0xDA7A_5EED_0000_0001);
+    assignment
+        .iter()
+        .map(|&class| {
+            let i = seen[class];
+            seen[class] += 1;
+            let Some(d) = &scenarios[class].data else {
+                return RowPick::None;
+            };
+            let n = d.rows.len();
+            match d.mode {
+                gate::DataMode::Sequential => RowPick::Row(i % n),
+                gate::DataMode::Unique if i < n => RowPick::Row(i),
+                gate::DataMode::Unique => RowPick::Exhausted,
+                gate::DataMode::Random => RowPick::Row(rng.random_range(0..n)),
+            }
+        })
+        .collect()
 }
 
 type VarIdx<'a> = dyn FnMut(&str, &mut Vec<String>) -> usize + 'a;
@@ -497,6 +636,7 @@ fn compile_text(
         let piece = match p {
             Part::Lit(s) => Piece::Lit(if encode_lits { encode_query_lit(s) } else { s.clone() }),
             Part::Var(v) => Piece::Var(idx(v, vars)),
+            Part::Func(f) => Piece::Func(*f),
             // In a query value an environment variable's value is data, encoded like a literal.
             Part::Env(e) => Piece::Lit(if encode_lits {
                 encode_query_lit(&env(e)?)
@@ -585,17 +725,40 @@ fn compile_request(
             _ => var_headers.push((hname, text)),
         }
     }
-    let body = match &r.json {
-        None => Body::Empty,
-        Some(v) => {
-            if !headers.contains_key(hyper::header::CONTENT_TYPE)
-                && !var_headers.iter().any(|(n, _)| n == hyper::header::CONTENT_TYPE)
-            {
-                headers.insert(
-                    hyper::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                );
+    let content_type = |headers: &mut HeaderMap, value: &str| -> Result<(), String> {
+        if !headers.contains_key(hyper::header::CONTENT_TYPE)
+            && !var_headers.iter().any(|(n, _)| n == hyper::header::CONTENT_TYPE)
+        {
+            let v =
+                HeaderValue::from_str(value).map_err(|_| format!("content type `{value}` is not a header value"))?;
+            headers.insert(hyper::header::CONTENT_TYPE, v);
+        }
+        Ok(())
+    };
+    let text_body = |text: Text, encode: bool| match text.pieces.as_slice() {
+        [] => Body::Empty,
+        [Piece::Lit(s)] => Body::Fixed(Bytes::from(s.clone())),
+        _ => Body::Text { text, encode },
+    };
+    let body = match (&r.json, &r.raw) {
+        (None, Some((ctype, t))) => {
+            content_type(&mut headers, ctype)?;
+            text_body(compile_text(t, false, vars, idx, env)?, false)
+        }
+        (None, None) if !r.form.is_empty() => {
+            content_type(&mut headers, "application/x-www-form-urlencoded")?;
+            let mut text = Text::default();
+            for (i, (k, v)) in r.form.iter().enumerate() {
+                let sep = if i == 0 { "" } else { "&" };
+                text.pieces.push(Piece::Lit(format!("{sep}{}=", encode_query_lit(k))));
+                text.pieces.extend(compile_text(v, true, vars, idx, env)?.pieces);
             }
+            merge_lits(&mut text);
+            text_body(text, true)
+        }
+        (None, _) => Body::Empty,
+        (Some(v), _) => {
+            content_type(&mut headers, "application/json")?;
             let mut has_vars = false;
             gate::json_templates(v, &mut |t| has_vars |= !t.is_literal());
             if has_vars {
@@ -641,6 +804,9 @@ fn compile_request(
         expect_status: r.expect_status.clone(),
         expect_json: r.expect_json.clone(),
         extract,
+        append: Vec::new(),
+        for_each: None,
+        follow_redirects: true,
         needs,
     })
 }
@@ -662,6 +828,7 @@ fn resolve_json(
                 match p {
                     Part::Lit(l) => out.push_str(l),
                     Part::Var(name) => out.push_str(&format!("{{#{}}}", idx(name, vars))),
+                    Part::Func(f) => out.push_str(&format!("{{#{f}}}")),
                     Part::Env(e) => match env(e) {
                         Ok(val) => out.push_str(&val),
                         Err(err) => *ok = Err(err),
@@ -680,8 +847,8 @@ fn resolve_json(
     }
 }
 
-/// Renders a JSON body template written by `resolve_json` with the user's variables.
-pub fn render_json(v: &serde_json::Value, vars: &[Option<String>]) -> serde_json::Value {
+/// Renders a JSON body template written by `resolve_json` with the user's variables and functions.
+pub fn render_json(v: &serde_json::Value, vars: &[Option<String>], dynamic: &mut Dynamic<'_>) -> serde_json::Value {
     use serde_json::Value;
     match v {
         Value::String(s) if s.contains("{#") => {
@@ -698,6 +865,16 @@ pub fn render_json(v: &serde_json::Value, vars: &[Option<String>]) -> serde_json
                         out.push_str(vars.get(n).and_then(|v| v.as_deref()).unwrap_or(""));
                         rest = &after[e + 1..];
                     }
+                    None if after
+                        .find('}')
+                        .is_some_and(|e| matches!(Func::parse(&after[..e]), Ok(Some(_)))) =>
+                    {
+                        let e = after.find('}').unwrap_or(0);
+                        if let Ok(Some(f)) = Func::parse(&after[..e]) {
+                            dynamic.write(f, false, &mut out);
+                        }
+                        rest = &after[e + 1..];
+                    }
                     None => {
                         out.push_str("{#");
                         rest = after;
@@ -707,8 +884,12 @@ pub fn render_json(v: &serde_json::Value, vars: &[Option<String>]) -> serde_json
             out.push_str(rest);
             Value::String(out)
         }
-        Value::Array(a) => Value::Array(a.iter().map(|x| render_json(x, vars)).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), render_json(x, vars))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(|x| render_json(x, vars, dynamic)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), render_json(x, vars, dynamic)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -772,14 +953,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn assignment_follows_weights_and_interleaves() {
-        let a = assign(10, &[1, 1, 1]);
+    fn assignment_follows_locust_sorted_by_class_name() {
+        // Written C, A, B in the gate: Locust sorts by name, so A gets the tenth user (4/3/3).
+        let a = assign(10, &["C", "A", "B"], &[1, 1, 1]);
         let count = |i| a.iter().filter(|&&x| x == i).count();
-        assert_eq!((count(0), count(1), count(2)), (4, 3, 3));
-        assert_eq!(&a[..3], &[0, 1, 2]);
-        let a = assign(4, &[3, 1]);
-        assert_eq!(a.iter().filter(|&&x| x == 0).count(), 3);
-        assert_eq!(assign(1, &[1, 1, 1]), vec![0]);
+        assert_eq!((count(1), count(2), count(0)), (4, 3, 3));
+        assert_eq!(&a[..4], &[1, 2, 0, 1]);
+        // Locust's own example: A, B weights 5 and 1 deal AAABAAAAABAA.
+        let a = assign(12, &["A", "B"], &[5, 1]);
+        let s: String = a.iter().map(|&i| if i == 0 { 'A' } else { 'B' }).collect();
+        assert_eq!(s, "AAABAAAAABAA");
+        // And A, B, C of weights 2, 5, 6: `CBACBCBCBCABC`, then again.
+        let a = assign(14, &["A", "B", "C"], &[2, 5, 6]);
+        let s: String = a.iter().map(|&i| ['A', 'B', 'C'][i]).collect();
+        assert_eq!(s, "CBACBCBCBCABCC");
+        assert_eq!(assign(1, &["x", "y"], &[1, 1]), vec![0]);
     }
 
     #[test]
@@ -787,8 +975,14 @@ mod tests {
         let mut s = String::new();
         percent_encode("a b/c", &mut s);
         assert_eq!(s, "a%20b%2Fc");
-        let v = serde_json::json!({"id": "{#0}", "n": ["x{#1}y", 3]});
-        let r = render_json(&v, &[Some("m1".into()), None]);
-        assert_eq!(r, serde_json::json!({"id": "m1", "n": ["xy", 3]}));
+        let v = serde_json::json!({"id": "{#0}", "n": ["x{#1}y", 3], "c": "{#counter}-{#random_int 5 5}"});
+        let counter = AtomicU64::new(7);
+        let mut rng = <SmallRng as rand::SeedableRng>::seed_from_u64(1);
+        let mut dynamic = Dynamic {
+            counter: &counter,
+            rng: &mut rng,
+        };
+        let r = render_json(&v, &[Some("m1".into()), None], &mut dynamic);
+        assert_eq!(r, serde_json::json!({"id": "m1", "n": ["xy", 3], "c": "7-5"}));
     }
 }

@@ -93,13 +93,10 @@ impl Plan {
                 next += 1;
             }
         }
-        self.assignment = self
-            .assignment
-            .iter()
-            .zip(&shard_of)
-            .filter(|(_, &sh)| sh == mine)
-            .map(|(&c, _)| c)
-            .collect();
+        let kept: Vec<usize> = (0..self.assignment.len()).filter(|&k| shard_of[k] == mine).collect();
+        self.assignment = kept.iter().map(|&k| self.assignment[k]).collect();
+        // Data rows were picked for the whole profile, so shards never share a `unique` row.
+        self.rows = kept.iter().filter_map(|&k| self.rows.get(k).copied()).collect();
         self.users = self.assignment.len() as u32;
         if self.spawn_rate.is_finite() {
             self.spawn_rate /= f64::from(s.count);

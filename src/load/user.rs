@@ -4,7 +4,7 @@
 //! alternating which target goes first, so both see the same load and the same noise.
 
 use super::client::{Answer, Conn, Connector, Failure};
-use super::plan::{render_json, Body, PlannedRequest, PlannedScenario};
+use super::plan::{render_json, Body, Dynamic, PlannedRequest, PlannedScenario, MAX_LIST};
 use crate::http::Method;
 use crate::metrics::health::Health;
 use crate::metrics::{FailureKind, Recorder, Sample};
@@ -26,6 +26,8 @@ pub struct Endpoint {
     pub connector: Connector,
     /// The Host header value.
     pub host: HeaderValue,
+    /// Where load goes: redirects are followed only within it.
+    pub base: crate::http::BaseUrl,
 }
 
 /// What every user shares: the endpoints, the stop signal and the generator's health counters.
@@ -40,6 +42,14 @@ pub struct Shared {
     pub stopping: AtomicBool,
     /// Requests sent and not yet answered.
     pub in_flight: AtomicU64,
+    /// The next `{counter}` value (from 1).
+    pub counter: AtomicU64,
+    /// When the run stopped; each user's `on_stop` starts at a seeded point within `stop_spread` of it.
+    pub stopped_at: std::sync::OnceLock<Instant>,
+    /// Over how long after the stop the users' `on_stop` steps are spread.
+    pub stop_spread: Duration,
+    /// Redirects followed.
+    pub redirects: AtomicU64,
 }
 
 /// Which target (head 0, base 1) goes first in duet mode: alternating per request name, so head goes
@@ -81,6 +91,8 @@ impl Alternation {
 /// A user's state towards one endpoint.
 struct Session {
     vars: Vec<Option<String>>,
+    /// The lists `extract: {ids[]: ...}` appends to.
+    lists: Vec<Vec<String>>,
     conn: Option<Conn>,
 }
 
@@ -92,6 +104,12 @@ pub struct User<'a> {
     rng: SmallRng,
     /// Which target goes first, per request name (duet mode).
     order: Alternation,
+    /// The stream of `{uuid}` and `{random_int}`, apart from task choice so using them changes no task.
+    fn_rng: SmallRng,
+    /// Set while `on_stop` runs: a `for_each` then goes through every item.
+    stopping_steps: bool,
+    /// The last answer's `Location` when it was a redirect.
+    location: Option<String>,
     uri_buf: String,
     /// The request being sent, encoded.
     wire: Vec<u8>,
@@ -125,11 +143,15 @@ impl<'a> User<'a> {
                 .iter()
                 .map(|_| Session {
                     vars: scenario.initial.clone(),
+                    lists: vec![Vec::new(); scenario.lists],
                     conn: None,
                 })
                 .collect(),
             rng: SmallRng::seed_from_u64(seed),
             order: Alternation::new(flip),
+            fn_rng: SmallRng::seed_from_u64(seed ^ 0x5EED_F00D_CAFE_D00D),
+            stopping_steps: false,
+            location: None,
             uri_buf: String::with_capacity(128),
             wire: Vec::with_capacity(512),
             json_buf: Vec::new(),
@@ -137,6 +159,21 @@ impl<'a> User<'a> {
             watchdog: None,
             unanswered: false,
             io: Io::default(),
+        }
+    }
+
+    /// Binds a data row: each column a request reads becomes a variable of every session.
+    pub fn bind(&mut self, row: usize) {
+        let Some((vars, rows)) = &self.scenario.data else {
+            return;
+        };
+        let Some(values) = rows.get(row) else { return };
+        for s in &mut self.sessions {
+            for (var, value) in vars.iter().zip(values) {
+                if let Some(v) = var {
+                    s.vars[*v] = Some(value.clone());
+                }
+            }
         }
     }
 
@@ -148,9 +185,34 @@ impl<'a> User<'a> {
         needs.iter().all(|&v| self.sessions[side].vars[v].is_some())
     }
 
-    /// Sends `r` to every target whose variables it needs are set; `intended` is when the first send was planned.
+    /// Sends `r` to every target whose variables it needs are set (with `for_each`, once per item
+    /// of its list); `intended` is when the first send was planned.
     async fn step(&mut self, r: &PlannedRequest, intended: Option<Instant>) {
         let n = self.sessions.len();
+        if let Some((list, item)) = r.for_each {
+            let mut intended = intended;
+            for side in self.order.next(r.name) {
+                if side >= n {
+                    continue;
+                }
+                let mut items = std::mem::take(&mut self.sessions[side].lists[list]).into_iter();
+                while let Some(v) = items.next() {
+                    self.sessions[side].vars[item] = Some(v);
+                    if self.has(side, &r.needs) {
+                        self.exec(r, side, intended.take()).await;
+                    }
+                    // A task stopped by the run leaves the rest for `on_stop`.
+                    if self.stopping() && !self.stopping_steps {
+                        let rest: Vec<String> = items.collect();
+                        let l = &mut self.sessions[side].lists[list];
+                        l.splice(0..0, rest);
+                        break;
+                    }
+                }
+                self.sessions[side].vars[item] = None;
+            }
+            return;
+        }
         // The planned time belongs to the first send only: a second target's send starts when the
         // first answered, and charging it the first one's wait would blind a duet comparison.
         let mut intended = intended;
@@ -237,8 +299,18 @@ impl<'a> User<'a> {
         }
     }
 
-    /// Runs the `on_stop` requests whose variables are set.
+    /// Runs the `on_stop` requests whose variables are set, starting at a seeded point within the
+    /// stop spread after the run stopped, so that users do not all send them in the same instant.
     pub async fn stop(&mut self) {
+        if self.scenario.on_stop.is_empty() {
+            return;
+        }
+        self.stopping_steps = true;
+        let spread = self.shared.stop_spread;
+        if let (Some(at), false) = (self.shared.stopped_at.get(), spread.is_zero()) {
+            let delay = Duration::from_nanos(self.rng.random_range(0..spread.as_nanos() as u64));
+            tokio::time::sleep_until(*at + delay).await;
+        }
         for r in &self.scenario.on_stop {
             self.step(r, None).await;
         }
@@ -265,7 +337,7 @@ impl<'a> User<'a> {
             watchdog.as_mut().reset(limit);
         }
         let result = {
-            let send = self.send(req, keep, side);
+            let send = self.fetch(req, keep, side);
             tokio::pin!(send);
             loop {
                 tokio::select! {
@@ -294,7 +366,10 @@ impl<'a> User<'a> {
                 (0, 0, Some(FailureKind::Timeout))
             }
             Ok(Err(f)) => {
-                self.sessions[side].conn = None;
+                // A refused redirect's connection is sound.
+                if f.kind != FailureKind::Redirect {
+                    self.sessions[side].conn = None;
+                }
                 if let Some(limit) = f.local {
                     shared.health.local_limit(limit);
                 }
@@ -335,6 +410,10 @@ impl<'a> User<'a> {
     /// Encodes `req` for `side` into the wire buffer: request line, Host, headers, Content-Length, body.
     fn encode(&mut self, req: &PlannedRequest, side: usize) {
         let vars = &self.sessions[side].vars;
+        let mut dynamic = Dynamic {
+            counter: &self.shared.counter,
+            rng: &mut self.fn_rng,
+        };
         let w = &mut self.wire;
         w.clear();
         w.extend_from_slice(req.method.as_str().as_bytes());
@@ -343,14 +422,14 @@ impl<'a> User<'a> {
             Some(u) => w.extend_from_slice(u.as_bytes()),
             None => {
                 self.uri_buf.clear();
-                req.uri.render(vars, true, &mut self.uri_buf);
+                req.uri.render(vars, &mut dynamic, true, &mut self.uri_buf);
                 push_target(w, &self.uri_buf);
             }
         }
         w.extend_from_slice(b" HTTP/1.1\r\nhost: ");
         let gate_host = req.host.as_ref().and_then(|t| {
             self.uri_buf.clear();
-            t.render(vars, false, &mut self.uri_buf);
+            t.render(vars, &mut dynamic, false, &mut self.uri_buf);
             (!self.uri_buf.is_empty() && valid_header_value(&self.uri_buf)).then_some(())
         });
         match gate_host {
@@ -362,7 +441,7 @@ impl<'a> User<'a> {
         w.extend_from_slice(&req.fixed_headers);
         for (name, text) in &req.var_headers {
             self.uri_buf.clear();
-            text.render(vars, false, &mut self.uri_buf);
+            text.render(vars, &mut dynamic, false, &mut self.uri_buf);
             // A value that is not valid in a header (a line break from a variable) is left out.
             if valid_header_value(&self.uri_buf) {
                 w.extend_from_slice(name.as_str().as_bytes());
@@ -376,8 +455,13 @@ impl<'a> User<'a> {
             Body::Fixed(b) => b,
             Body::Template(v) => {
                 self.json_buf.clear();
-                let _ = serde_json::to_writer(&mut self.json_buf, &render_json(v, vars));
+                let _ = serde_json::to_writer(&mut self.json_buf, &render_json(v, vars, &mut dynamic));
                 &self.json_buf
+            }
+            Body::Text { text, encode } => {
+                self.uri_buf.clear();
+                text.render(vars, &mut dynamic, *encode, &mut self.uri_buf);
+                self.uri_buf.as_bytes()
             }
         };
         if !body.is_empty() || matches!(req.method, Method::Post | Method::Put | Method::Patch) {
@@ -391,12 +475,11 @@ impl<'a> User<'a> {
     /// answer. An idempotent request that a reused connection lost before any answer came back (the
     /// server closed it as the request left) is sent once more on a new connection.
     /// What was written and connected is left in `self.io` (as far as it got, when the send is cut
-    /// off by the timeout).
-    async fn send(&mut self, req: &PlannedRequest, keep: bool, side: usize) -> Result<Answer, Failure> {
-        let head = req.method == Method::Head;
+    /// off by the timeout; `fetch` resets it, so a redirect's hops add up).
+    async fn send(&mut self, method: Method, close: bool, keep: bool, side: usize) -> Result<Answer, Failure> {
+        let head = method == Method::Head;
         let connector = &self.shared.endpoints[side].connector;
         let slot = &mut self.sessions[side].conn;
-        self.io = Io::default();
         if slot.as_mut().is_some_and(|c| c.is_closed()) {
             *slot = None;
         }
@@ -415,8 +498,9 @@ impl<'a> User<'a> {
             };
             let result = conn.exchange(&self.wire, head, keep, &mut self.body_buf).await;
             self.io.sent += conn.sent();
-            let retry = result.is_err() && !retried && conn.closed_unanswered() && idempotent(req.method);
-            if result.is_err() || req.close {
+            self.location = conn.take_location();
+            let retry = result.is_err() && !retried && conn.closed_unanswered() && idempotent(method);
+            if result.is_err() || close {
                 *slot = None;
             }
             if !retry {
@@ -424,6 +508,52 @@ impl<'a> User<'a> {
             }
             retried = true;
         }
+    }
+
+    /// Sends the encoded request and, when it follows redirects, each redirect to the target's own
+    /// host (at most [`MAX_REDIRECTS`]) on the same connection: the answer is the last one's, and
+    /// its latency covers every hop. A redirect elsewhere fails as `redirect`, naming the location.
+    async fn fetch(&mut self, req: &PlannedRequest, keep: bool, side: usize) -> Result<Answer, Failure> {
+        self.io = Io::default();
+        let mut method = req.method;
+        let mut result = self.send(method, req.close, keep, side).await;
+        if !req.follow_redirects {
+            return result;
+        }
+        let mut hops = 0;
+        while let Ok(Answer { status, .. }) = result {
+            if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+                break;
+            }
+            let Some(location) = self.location.take() else { break };
+            let refuse = |detail: String| Failure {
+                kind: FailureKind::Redirect,
+                detail,
+                local: None,
+            };
+            if hops == MAX_REDIRECTS {
+                return Err(refuse(format!(
+                    "more than {MAX_REDIRECTS} redirects in a row (the last to `{location}`)"
+                )));
+            }
+            let Some(target) = same_host_target(&location, &self.shared.endpoints[side].base, &self.wire) else {
+                return Err(refuse(format!(
+                    "redirected to `{location}`, not the target's host: perfgate sends load only to the target (or set `follow_redirects: false` to count the {status} as an answer)"
+                )));
+            };
+            // As browsers, requests and k6 do: 303 (and 301/302 after a POST) continue as a GET
+            // without the body; 307 and 308 repeat the method and the body.
+            let to_get =
+                (status == 303 && method != Method::Head) || (matches!(status, 301 | 302) && method == Method::Post);
+            if to_get {
+                method = Method::Get;
+            }
+            rewrite_request(&mut self.wire, method.as_str(), &target, to_get);
+            hops += 1;
+            self.shared.redirects.fetch_add(1, Ordering::Relaxed);
+            result = self.send(method, req.close, keep, side).await;
+        }
+        result
     }
 
     /// Checks status and JSON, sets extracted variables; returns the failure kind, if any.
@@ -452,8 +582,28 @@ impl<'a> User<'a> {
                 return Some((kind, Some(not_json(&self.body_buf))));
             }
         };
-        let vars = &mut self.sessions[side].vars;
+        let session = &mut self.sessions[side];
+        let vars = &mut session.vars;
         let mut failure = None;
+        for (list, path) in &req.append {
+            match path.find(&doc) {
+                None | Some(serde_json::Value::Null) => {
+                    failure = Some((
+                        FailureKind::Extract,
+                        Some(format!("`{}` is missing from the answer", path.text)),
+                    ))
+                }
+                Some(v) => {
+                    let l = &mut session.lists[*list];
+                    if l.len() < MAX_LIST {
+                        l.push(match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            v => v.to_string(),
+                        });
+                    }
+                }
+            }
+        }
         for (var, path) in &req.extract {
             match path.find(&doc) {
                 Some(serde_json::Value::String(s)) => vars[*var] = Some(s.clone()),
@@ -493,6 +643,70 @@ impl<'a> User<'a> {
         }
         failure
     }
+}
+
+/// Most redirects followed for one request.
+pub const MAX_REDIRECTS: u32 = 10;
+
+/// The request target a redirect to `location` leads to, when it stays on `base`'s scheme, host and
+/// port; `wire` is the request that was redirected (for a relative location).
+fn same_host_target(location: &str, base: &crate::http::BaseUrl, wire: &[u8]) -> Option<String> {
+    if location.starts_with("//") || location.contains("://") {
+        let absolute = if location.starts_with("//") {
+            format!("{}:{location}", if base.tls { "https" } else { "http" })
+        } else {
+            location.to_string()
+        };
+        let uri: hyper::Uri = absolute.parse().ok()?;
+        let tls = match uri.scheme_str()?.to_ascii_lowercase().as_str() {
+            "http" => false,
+            "https" => true,
+            _ => return None,
+        };
+        let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        if tls != base.tls || !host.eq_ignore_ascii_case(&base.host) || port != base.port {
+            return None;
+        }
+        return Some(uri.path_and_query().map_or("/", |p| p.as_str()).to_string());
+    }
+    if location.starts_with('/') {
+        return Some(location.to_string());
+    }
+    // A relative reference: beside the redirected path.
+    let line = wire.split(|&b| b == b'\r').next().unwrap_or(&[]);
+    let current = line.split(|&b| b == b' ').nth(1).unwrap_or(b"/");
+    let path = current.split(|&b| b == b'?').next().unwrap_or(b"/");
+    let dir = &path[..path.iter().rposition(|&b| b == b'/').map_or(0, |i| i + 1)];
+    Some(format!("{}{location}", String::from_utf8_lossy(dir)))
+}
+
+/// Rewrites the encoded request in `wire` for a redirect: the new method and target, the same
+/// headers; without the body (and its Content-Length and Content-Type) when `drop_body`.
+fn rewrite_request(wire: &mut Vec<u8>, method: &str, target: &str, drop_body: bool) {
+    let find = |w: &[u8], pat: &[u8]| w.windows(pat.len()).position(|x| x == pat);
+    let (Some(line_end), Some(head_end)) = (find(wire, b"\r\n"), find(wire, b"\r\n\r\n")) else {
+        return;
+    };
+    let mut out = Vec::with_capacity(wire.len());
+    out.extend_from_slice(method.as_bytes());
+    out.push(b' ');
+    push_target(&mut out, target);
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for line in wire[line_end + 2..head_end + 2].split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let framing = |name: &[u8]| line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name);
+        if line.is_empty() || (drop_body && (framing(b"content-length:") || framing(b"content-type:"))) {
+            continue;
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !drop_body {
+        out.extend_from_slice(&wire[head_end + 4..]);
+    }
+    *wire = out;
 }
 
 /// Why a body is not JSON, in words that say what it is instead.

@@ -54,6 +54,8 @@ pub struct Measurements {
     pub peak_users: u32,
     /// Requests still in flight when the grace period ended.
     pub abandoned_requests: u64,
+    /// Redirects followed to the target's host.
+    pub redirects_followed: u64,
     /// Whether the run was stopped early.
     pub interrupted: bool,
 }
@@ -126,6 +128,7 @@ impl Measurements {
         self.duration_s += next.duration_s;
         self.peak_users = self.peak_users.max(next.peak_users);
         self.abandoned_requests += next.abandoned_requests;
+        self.redirects_followed += next.redirects_followed;
         self.interrupted |= next.interrupted;
     }
 }
@@ -207,6 +210,7 @@ pub fn assemble(planned: &Planned, m: Measurements, p: &Provenance) -> Vec<Resul
                     duration_s: round3(m.duration_s),
                     peak_users: m.peak_users,
                     abandoned_requests: m.abandoned_requests,
+                    redirects_followed: m.redirects_followed,
                     generator: m.generator.clone(),
                     duet: duet_id.clone().map(|id| Duet {
                         id,
@@ -286,6 +290,7 @@ mod tests {
             duration_s: seconds as f64,
             peak_users: 1,
             abandoned_requests: 2,
+            redirects_followed: 0,
             interrupted: false,
         }
     }

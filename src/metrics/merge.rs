@@ -151,6 +151,7 @@ fn add_run(out: &mut Results, r: &Results) {
     l.duration_s = l.duration_s.max(m.duration_s);
     l.peak_users = l.peak_users.saturating_add(m.peak_users);
     l.abandoned_requests = l.abandoned_requests.saturating_add(m.abandoned_requests);
+    l.redirects_followed = l.redirects_followed.saturating_add(m.redirects_followed);
     l.stages = l
         .stages
         .iter()

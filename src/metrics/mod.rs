@@ -29,17 +29,20 @@ pub enum FailureKind {
     Extract,
     /// The answer's JSON did not hold an expected value.
     Check,
+    /// A redirect perfgate would not follow: to another host than the target, or too many.
+    Redirect,
 }
 
 impl FailureKind {
     /// Every kind, in report order.
-    pub const ALL: [FailureKind; 6] = [
+    pub const ALL: [FailureKind; 7] = [
         FailureKind::Status,
         FailureKind::Connect,
         FailureKind::Timeout,
         FailureKind::Read,
         FailureKind::Extract,
         FailureKind::Check,
+        FailureKind::Redirect,
     ];
 
     /// Stable lower-case label.
@@ -51,6 +54,7 @@ impl FailureKind {
             FailureKind::Read => "read",
             FailureKind::Extract => "extract",
             FailureKind::Check => "check",
+            FailureKind::Redirect => "redirect",
         }
     }
 

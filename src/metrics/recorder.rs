@@ -52,7 +52,7 @@ struct Acc {
     sum_us: u64,
     min_us: u64,
     max_us: u64,
-    by_kind: [u64; 6],
+    by_kind: [u64; FailureKind::ALL.len()],
     status: Vec<(u16, u64)>,
     failed_status: Vec<(u16, u64)>,
     reasons: Vec<Reason>,
@@ -173,7 +173,7 @@ impl Acc {
         self.sum_us = 0;
         self.min_us = 0;
         self.max_us = 0;
-        self.by_kind = [0; 6];
+        self.by_kind = [0; FailureKind::ALL.len()];
         self.status.clear();
         self.failed_status.clear();
         self.reasons.clear();

@@ -336,6 +336,10 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
+}
+
 /// The percentiles Locust's CSV files report, as fractions.
 pub const LOCUST_PERCENTILES: [f64; 11] = [0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0];
 
@@ -474,6 +478,9 @@ pub struct LoadInfo {
     pub peak_users: u32,
     /// Requests still in flight when the grace period ended (not counted).
     pub abandoned_requests: u64,
+    /// Redirects followed to the target's own host (each request's row has the final status).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub redirects_followed: u64,
     /// Open model: the stages as planned.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageInfo>,

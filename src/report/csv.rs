@@ -194,6 +194,7 @@ impl Format for FailuresCsv {
                     FailureKind::Read => "connection broken while reading the answer",
                     FailureKind::Extract => "a value to extract was missing from the answer",
                     FailureKind::Check => "the answer's JSON did not match the expectation",
+                    FailureKind::Redirect => "a redirect that was not followed",
                     FailureKind::Status => "",
                 };
                 let _ = writeln!(out, "{},{name},{},{n}", q.method, field(what));

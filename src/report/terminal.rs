@@ -267,7 +267,7 @@ pub fn abandoned_line(r: &Results) -> Option<String> {
 /// One paragraph about the run: target, load, duration, ramp-up, seed.
 pub fn run_summary(r: &Results) -> String {
     format!(
-        "{} against {}: {} users ({}), ran {:.1}s of {:.0}s, ramp-up {:.1}s, seed {}{}",
+        "{} against {}: {} users ({}), ran {:.1}s of {:.0}s, ramp-up {:.1}s, seed {}{}{}",
         r.gate.name,
         r.target,
         r.load.users,
@@ -276,6 +276,10 @@ pub fn run_summary(r: &Results) -> String {
         r.load.run_time_s,
         r.load.ramp_up_s,
         r.load.seed,
+        match r.load.redirects_followed {
+            0 => String::new(),
+            n => format!(", {n} redirects followed (rows show the final status)"),
+        },
         if r.interrupted { " (interrupted)" } else { "" }
     )
 }

@@ -1151,6 +1151,7 @@ mod tests {
                 duration_s: 30.0,
                 peak_users: 10,
                 abandoned_requests: 0,
+                redirects_followed: 0,
                 stages: vec![],
                 generator: Default::default(),
                 duet: None,

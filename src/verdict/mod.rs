@@ -249,7 +249,7 @@ fn lifecycle_note<'a>(results: &Results, mut selects: impl Iterator<Item = &'a S
     let broad = selects.any(|s| !matches!(s, Selector::Name(_) | Selector::Server));
     (broad && !left_out.is_empty()).then(|| {
         format!(
-            "on_start and on_stop requests ({}) come in one burst per user at the start and the end of the run: `total`, method and glob selections leave them out; select them by name to judge them",
+            "on_start and on_stop requests ({}) come once per user at the start and the end of the run (on_stop spread over the first half of the grace period): `total`, method and glob selections leave them out; select them by name to judge them",
             left_out.join(", ")
         )
     })
@@ -283,7 +283,7 @@ pub fn groups(results: &Results, select: &Selector, each: bool, include_ramp_up:
         .requests
         .iter()
         .enumerate()
-        // on_start / on_stop requests come in one burst per user; only a selection by name judges them.
+        // on_start / on_stop requests come once per user, at the edges of the run; only a selection by name judges them.
         .filter(|(_, r)| select.matches(&r.name, r.method) && (!r.lifecycle || matches!(select, Selector::Name(_))))
         .map(|(i, _)| i)
         .collect();
