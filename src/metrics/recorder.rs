@@ -75,7 +75,7 @@ impl Default for Acc {
             sum_us: 0,
             min_us: 0,
             max_us: 0,
-            by_kind: [0; 6],
+            by_kind: [0; FailureKind::ALL.len()],
             status: Vec::new(),
             failed_status: Vec::new(),
             reasons: Vec::new(),
