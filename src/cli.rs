@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a gate file's load profile against a target and write the results.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check a gate file and print what it would run.
     Validate {
         /// The gate file.
@@ -244,6 +244,41 @@ pub struct RunArgs {
     /// Sharding: this process runs one share of the profile.
     #[command(flatten)]
     pub shard: ShardArgs,
+    /// The live view in the browser.
+    #[command(flatten)]
+    pub web: WebArgs,
+}
+
+/// The live view in the browser (`--web`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct WebArgs {
+    /// Serve a live page of the run at this address (default 127.0.0.1:8089): the stats table, charts,
+    /// failures, provisional checks; then the verdict and the HTML report.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::web::DEFAULT_ADDR)]
+    pub web: Option<std::net::SocketAddr>,
+    /// The token the page needs when --web binds a non-loopback address (default: one is generated and
+    /// printed in the URL); at least 16 characters.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        requires = "web",
+        env = "PERFGATE_WEB_TOKEN",
+        hide_env_values = true
+    )]
+    pub web_token: Option<String>,
+    /// How long the final page stays up after the run (Ctrl-C ends it sooner).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m", requires = "web")]
+    pub web_linger: Duration,
+}
+
+impl WebArgs {
+    fn options(&self) -> Option<crate::app::WebOptions> {
+        self.web.map(|addr| crate::app::WebOptions {
+            addr,
+            token: self.web_token.clone(),
+            linger: self.web_linger,
+        })
+    }
 }
 
 /// How `perfgate run` takes part in a sharded run.
@@ -417,6 +452,7 @@ impl ReportArgs {
             }),
             accept_label: self.accept_label.clone(),
             retry_left: false,
+            web: None,
         }
     }
 }
@@ -471,6 +507,7 @@ impl RunArgs {
                 run_id: self.shard.run_id,
                 start_at: self.shard.start_at,
             },
+            web: self.web.options(),
         }
     }
 }

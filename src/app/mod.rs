@@ -10,6 +10,7 @@ mod conclude;
 pub mod console;
 mod fetch;
 mod import;
+mod live;
 mod merge;
 mod provenance;
 mod run;
@@ -18,6 +19,7 @@ mod validate;
 
 pub use fetch::{fetch_baseline, FetchOptions};
 pub use import::{import, ImportFormat};
+pub use live::WebOptions;
 pub use merge::merge;
 pub use provenance::{current_commit, current_environment};
 pub use run::{calibrate, demo, run, serve_demo, Baseline, DemoOptions, LoadOptions, RunOptions, Sharding};
@@ -148,4 +150,6 @@ pub struct ReportOptions {
     /// Another attempt follows an untrusted run (`--retries`): it writes no report and publishes
     /// nothing.
     pub retry_left: bool,
+    /// The live view (`--web`), shown the final verdict and offering the downloads.
+    pub web: Option<crate::web::Feed>,
 }

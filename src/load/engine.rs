@@ -35,6 +35,71 @@ pub struct Progress {
     pub failures: u64,
     /// Requests per second over the last interval.
     pub rps: f64,
+    /// Failures per second over the last interval.
+    pub failures_per_s: f64,
+    /// Head's 95th percentile latency over the last interval, ms (0 without requests).
+    pub p95_ms: f64,
+    /// Reads the run's numbers so far, for a live view; the engine never waits for it.
+    pub live: LiveSource,
+}
+
+/// A handle on the running engine's recorders, read only on demand (by a live view).
+#[derive(Clone)]
+pub struct LiveSource {
+    shared: Arc<Shared>,
+    bases: Vec<String>,
+    start: Instant,
+    started_at: SystemTime,
+    cpu_start: Option<f64>,
+    workers: usize,
+    ramp_up_s: Option<f64>,
+    peak_users: u32,
+}
+
+impl std::fmt::Debug for LiveSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSource")
+            .field("bases", &self.bases)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveSource {
+    /// What the run measured so far: per-target totals, the latest interval as the only series point,
+    /// and the generator's health up to now.
+    pub fn measurements(&self) -> Measurements {
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let cpu_s = match (self.cpu_start, process_cpu_seconds()) {
+            (Some(a), Some(b)) => Some(((b - a) * 100.0).round() / 100.0),
+            _ => None,
+        };
+        let targets = self
+            .shared
+            .endpoints
+            .iter()
+            .zip(&self.bases)
+            .map(|(e, base)| {
+                let (phases, tasks, last) = e.recorder.live();
+                TargetMeasurements {
+                    target: base.clone(),
+                    phases,
+                    tasks,
+                    series: last.into_iter().collect(),
+                }
+            })
+            .collect();
+        Measurements {
+            targets,
+            generator: self.shared.health.summary(cpu_s, elapsed, self.workers),
+            started_at: self.started_at,
+            finished_at: SystemTime::now(),
+            ramp_up_s: self.ramp_up_s.unwrap_or(elapsed),
+            duration_s: elapsed,
+            peak_users: self.peak_users,
+            abandoned_requests: 0,
+            interrupted: false,
+        }
+    }
 }
 
 /// Why load could not run.
@@ -212,6 +277,7 @@ async fn run_endpoints(
     let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_requests = 0u64;
+    let mut last_failures = 0u64;
     let mut interrupted = false;
     tokio::pin!(interrupt);
 
@@ -281,6 +347,7 @@ async fn run_endpoints(
                 let users = active.load(Ordering::Relaxed);
                 shared.endpoints.iter().for_each(|t| t.recorder.collect(users));
                 let (requests, failures) = shared.endpoints.iter().map(|t| t.recorder.counts()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+                let p95_ms = shared.endpoints.first().map_or(0.0, |e| e.recorder.last_p95_ms());
                 progress(&Progress {
                     elapsed: start.elapsed(),
                     run_time: plan.run_time,
@@ -289,8 +356,21 @@ async fn run_endpoints(
                     requests,
                     failures,
                     rps: (requests - last_requests) as f64,
+                    failures_per_s: (failures - last_failures) as f64,
+                    p95_ms,
+                    live: LiveSource {
+                        shared: shared.clone(),
+                        bases: bases.iter().map(|b| b.to_string()).collect(),
+                        start,
+                        started_at,
+                        cpu_start,
+                        workers,
+                        ramp_up_s,
+                        peak_users: peak.load(Ordering::Relaxed),
+                    },
                 });
                 last_requests = requests;
+                last_failures = failures;
             }
             _ = &mut interrupt => {
                 interrupted = true;
