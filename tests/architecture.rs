@@ -99,7 +99,10 @@ fn the_leaves_and_the_engine_stay_below_the_app() {
     }
     // The live view reads what the app publishes; only the app (and the command line's options) use it.
     for (m, d) in &graph {
-        assert!(m == "app" || m == "cli" || m == "web" || !d.contains("web"), "{m} imports web");
+        assert!(
+            m == "app" || m == "cli" || m == "web" || !d.contains("web"),
+            "{m} imports web"
+        );
     }
     assert!(!deps("web").contains("load"), "web reads snapshots, never the engine");
     // Only the command line calls the app.

@@ -102,6 +102,16 @@ impl LiveSource {
     }
 }
 
+/// A command to a running engine (`perfgate ui`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Ramp to this many users at the plan's spawn rate, starting or stopping one at a time (the
+    /// closed model; the open model ignores it).
+    Users(u32),
+    /// Clear what was measured so far; the run goes on.
+    Reset,
+}
+
 /// Why load could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -178,7 +188,31 @@ pub async fn run(
     progress: impl FnMut(&Progress),
     interrupt: impl Future<Output = ()>,
 ) -> Result<Measurements, EngineError> {
-    run_endpoints(plan.clone(), std::slice::from_ref(&plan.base), progress, interrupt).await
+    run_endpoints(
+        plan.clone(),
+        std::slice::from_ref(&plan.base),
+        progress,
+        interrupt,
+        None,
+    )
+    .await
+}
+
+/// Runs the plan like [`run`], also taking `commands` while it runs: a new user count, a reset.
+pub async fn run_controlled(
+    plan: Arc<Plan>,
+    progress: impl FnMut(&Progress),
+    interrupt: impl Future<Output = ()>,
+    commands: mpsc::Receiver<Command>,
+) -> Result<Measurements, EngineError> {
+    run_endpoints(
+        plan.clone(),
+        std::slice::from_ref(&plan.base),
+        progress,
+        interrupt,
+        Some(commands),
+    )
+    .await
 }
 
 /// Runs the plan against head and base in the same window (duet mode): every user drives both with the
@@ -190,7 +224,7 @@ pub async fn run_duet(
     interrupt: impl Future<Output = ()>,
 ) -> Result<Measurements, EngineError> {
     check_duet(&plan, &base).map_err(EngineError::Input)?;
-    run_endpoints(plan.clone(), &[plan.base.clone(), base], progress, interrupt).await
+    run_endpoints(plan.clone(), &[plan.base.clone(), base], progress, interrupt, None).await
 }
 
 async fn run_endpoints(
@@ -198,6 +232,7 @@ async fn run_endpoints(
     bases: &[BaseUrl],
     mut progress: impl FnMut(&Progress),
     interrupt: impl Future<Output = ()>,
+    mut commands: Option<mpsc::Receiver<Command>>,
 ) -> Result<Measurements, EngineError> {
     let started_at = SystemTime::now();
     let start = Instant::now();
@@ -273,6 +308,10 @@ async fn run_endpoints(
         .as_ref()
         .and_then(|o| o.stages.first().filter(|s| s.to > s.from).map(|s| s.duration));
     let mut next_user = 0usize;
+    // Closed model: how many users should run, and each running user's own stop (newest last).
+    let mut target = plan.assignment.len();
+    let mut running: Vec<watch::Sender<bool>> = Vec::new();
+    let mut next_step = start;
     let mut ramp_up_s = None;
     let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -282,20 +321,25 @@ async fn run_endpoints(
     tokio::pin!(interrupt);
 
     loop {
-        // Start every user that is due.
-        while next_user < plan.assignment.len() && Instant::now() >= start + spawn_every * next_user as u32 {
+        // Start every user that is due; past a lowered target, stop the newest, at the same rate.
+        while running.len() > target && Instant::now() >= next_step {
+            if let Some(stop) = running.pop() {
+                let _ = stop.send(true);
+            }
+            next_step += spawn_every;
+        }
+        while running.len() < target && Instant::now() >= next_step {
             let k = next_user;
             next_user += 1;
-            let (plan, shared, active, peak, mut stop) = (
-                plan.clone(),
-                shared.clone(),
-                active.clone(),
-                peak.clone(),
-                stop_rx.clone(),
-            );
-            let queue = receivers[plan.assignment[k]].clone();
+            next_step += spawn_every;
+            let (own_stop, own_rx) = watch::channel(false);
+            running.push(own_stop);
+            let scenario_index = plan.assignment[k % plan.assignment.len().max(1)];
+            let (plan, shared, active, peak) = (plan.clone(), shared.clone(), active.clone(), peak.clone());
+            let mut stop = if open { stop_rx.clone() } else { own_rx };
+            let queue = receivers[scenario_index].clone();
             users.spawn(async move {
-                let scenario = &plan.scenarios[plan.assignment[k]];
+                let scenario = &plan.scenarios[scenario_index];
                 let n = active.fetch_add(1, Ordering::Relaxed) + 1;
                 peak.fetch_max(n, Ordering::Relaxed);
                 let mut user = User::new(&shared, scenario, user_seed(plan.seed, k as u64), k % 2 == 1);
@@ -323,17 +367,19 @@ async fn run_endpoints(
         }
         let ramp_done = match open_ramp {
             Some(d) => start.elapsed() >= d,
-            None => next_user == plan.assignment.len(),
+            None => running.len() >= target,
         };
         if ramp_done && ramp_up_s.is_none() {
             ramp_up_s = Some(start.elapsed().as_secs_f64());
             shared.endpoints.iter().for_each(|t| t.recorder.end_ramp_up());
         }
         let far = deadline + Duration::from_secs(3600);
-        let next_spawn = if next_user < plan.assignment.len() {
-            start + spawn_every * next_user as u32
-        } else {
-            far
+        let next_spawn = if running.len() != target { next_step } else { far };
+        let command = async {
+            match commands.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
         };
         let next_ramp = match (open_ramp, ramp_up_s) {
             (Some(d), None) => start + d,
@@ -372,6 +418,18 @@ async fn run_endpoints(
                 last_requests = requests;
                 last_failures = failures;
             }
+            c = command => match c {
+                Some(Command::Users(n)) if !open => {
+                    target = n as usize;
+                    next_step = next_step.max(Instant::now());
+                }
+                Some(Command::Users(_)) => {}
+                Some(Command::Reset) => {
+                    shared.endpoints.iter().for_each(|t| t.recorder.reset());
+                    (last_requests, last_failures) = (0, 0);
+                }
+                None => commands = None,
+            },
             _ = &mut interrupt => {
                 interrupted = true;
                 break;
@@ -390,6 +448,9 @@ async fn run_endpoints(
         let _ = tokio::task::spawn_blocking(move || d.join()).await;
     }
     let _ = stop_tx.send(true);
+    running.iter().for_each(|s| {
+        let _ = s.send(true);
+    });
     let grace_end = Instant::now() + plan.grace;
     let mut abandoned = 0;
     loop {

@@ -336,6 +336,27 @@ impl Recorder {
         totals.latest = Some(point);
     }
 
+    /// Forgets everything recorded so far (a reset of the live view); the run goes on.
+    pub fn reset(&self) {
+        let mut scratch = Stats::default();
+        for shard in self.shards.iter() {
+            let mut s = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for accs in s.acc.iter_mut() {
+                for acc in accs.iter_mut() {
+                    acc.drain_into(&mut scratch);
+                }
+            }
+            s.tasks.iter_mut().for_each(|t| *t = (0, 0));
+        }
+        let mut t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        t.phases.iter_mut().for_each(|p| *p = Phases::default());
+        t.tasks.iter_mut().for_each(|x| *x = (0, 0));
+        t.series.clear();
+        t.cumulative = Stats::default();
+        t.latest = None;
+        t.last_t = self.start.elapsed().as_secs_f64();
+    }
+
     /// The totals so far: per name phases, per task counts, and the series.
     pub fn snapshot(&self) -> (Vec<Phases>, Vec<(u64, u64)>, Vec<SeriesPoint>) {
         let t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
