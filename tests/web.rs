@@ -521,3 +521,149 @@ async fn chromium_sees_the_live_page_count_up_then_the_final_verdict() {
     cdp.screenshot(&shot("live-finished.png")).await;
     eprintln!("screenshots: {}", shot("").display());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_drives_perfgate_ui_through_start_change_users_and_stop() {
+    let Some(bin) = chromium() else {
+        eprintln!("SKIPPED: no Chromium found (install Debian's `chromium` or set PERFGATE_CHROMIUM); perfgate ui was not driven");
+        return;
+    };
+    let demo = DemoChild::start();
+    let mut ui = Live::start(
+        &[
+            "ui",
+            "gates/prismq.yaml",
+            "-H",
+            &demo.url,
+            "--web",
+            "127.0.0.1:0",
+            "--max-run-time",
+            "40s",
+            "--quiet",
+        ],
+        &[],
+    );
+    let l = ui.line("perfgate ui: ");
+    let url = l[l.find("http://").unwrap()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let profile = TempDir::new("web-ui-chromium");
+    let _browser = browser(&bin, &profile.0, &url);
+    let mut cdp = Cdp::connect(&profile.0).await;
+    /// Waits (at most 20 s) until `expr` is `want` in the page.
+    async fn wait(cdp: &mut Cdp, what: &str, expr: &str, want: Value) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = cdp.eval(expr).await;
+            if got == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{what}: `{expr}` is {got}, not {want}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    wait(
+        &mut cdp,
+        "the form shows",
+        "document.getElementById('controls').hidden",
+        json!(false),
+    )
+    .await;
+    wait(
+        &mut cdp,
+        "the page is idle",
+        "document.getElementById('stage').textContent",
+        json!("idle"),
+    )
+    .await;
+    // Fill the form as a person would, and press Start.
+    cdp.eval(
+        "(() => { const set = (id, v) => { const e = document.getElementById(id); e.value = v; e.dispatchEvent(new Event('input')); };
+          set('f-users', '2'); set('f-rate', '20'); set('f-time', ''); document.getElementById('start').click(); return true; })()",
+    )
+    .await;
+    wait(
+        &mut cdp,
+        "the run starts",
+        "document.getElementById('stage').textContent",
+        json!("running"),
+    )
+    .await;
+    wait(
+        &mut cdp,
+        "two users run",
+        "document.getElementById('users').textContent",
+        json!("2 / 2"),
+    )
+    .await;
+    cdp.eval("(() => { document.getElementById('f-new-users').value = '5'; document.getElementById('set-users').click(); return true; })()")
+        .await;
+    wait(
+        &mut cdp,
+        "ramped to five",
+        "document.getElementById('users').textContent",
+        json!("5 / 5"),
+    )
+    .await;
+    let count = "Number(document.getElementById('requests').textContent)";
+    wait(&mut cdp, "requests counted", &format!("{count} > 0"), json!(true)).await;
+    cdp.eval("document.getElementById('judge').click(), true").await;
+    wait(
+        &mut cdp,
+        "judged on demand",
+        "document.getElementById('judged').hidden",
+        json!(false),
+    )
+    .await;
+    cdp.screenshot(&shot("ui-running.png")).await;
+    cdp.eval("document.getElementById('stop').click(), true").await;
+    wait(
+        &mut cdp,
+        "the run stops",
+        "document.getElementById('stage').textContent",
+        json!("finished"),
+    )
+    .await;
+    wait(
+        &mut cdp,
+        "downloads offered",
+        "document.getElementById('downloads').hidden",
+        json!(false),
+    )
+    .await;
+    let csv = cdp
+        .eval("fetch(document.querySelector('#dl-csv a').href).then(r => r.text()).then(t => t.split('\\n')[0])")
+        .await;
+    assert!(
+        csv.as_str().unwrap_or("").starts_with("Type,Name,Request Count"),
+        "{csv}"
+    );
+    let results = cdp
+        .eval("fetch(document.getElementById('dl-results').href).then(r => r.json()).then(j => [j.schema, j.interrupted, j.load.peak_users])")
+        .await;
+    assert_eq!(
+        results,
+        json!(["perfgate.results", true, 5]),
+        "the results of the stopped run"
+    );
+    cdp.screenshot(&shot("ui-finished.png")).await;
+    // A second run can start from the same page.
+    cdp.eval("(() => { document.getElementById('f-users').value = '1'; document.getElementById('f-time').value = '2s'; document.getElementById('start').click(); return true; })()")
+        .await;
+    wait(
+        &mut cdp,
+        "a second run",
+        "document.getElementById('stage').textContent",
+        json!("running"),
+    )
+    .await;
+    wait(
+        &mut cdp,
+        "which ends by itself",
+        "document.getElementById('stage').textContent",
+        json!("finished"),
+    )
+    .await;
+}

@@ -94,6 +94,7 @@ impl Publisher {
                         let v = verdict::judge(&gate, &r);
                         let now = Now {
                             users: p.users,
+                            planned_users: Some(p.planned_users),
                             server: server.as_ref().and_then(LatestSample::get),
                         };
                         feed.publish(&web::view::view(Stage::Running, &r, &v, now));

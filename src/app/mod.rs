@@ -15,6 +15,7 @@ mod merge;
 mod provenance;
 mod run;
 mod saved;
+mod ui;
 mod validate;
 
 pub use fetch::{fetch_baseline, FetchOptions};
@@ -24,6 +25,7 @@ pub use merge::merge;
 pub use provenance::{current_commit, current_environment};
 pub use run::{calibrate, demo, run, serve_demo, Baseline, DemoOptions, LoadOptions, RunOptions, Sharding};
 pub use saved::{comment, compare, report};
+pub use ui::{ui, Controls, UiOptions};
 pub use validate::{unset_env_warnings, validate};
 
 use crate::gate::GateError;

@@ -80,6 +80,8 @@ pub struct RunOptions {
     pub sharding: Sharding,
     /// `--web`: the live view in the browser.
     pub web: Option<super::WebOptions>,
+    /// `perfgate ui`: the page's controls of the running engine.
+    pub controls: Option<super::ui::Controls>,
 }
 
 /// A sharded run's options as given (`--shard`, `--shards`, `--run-id`, `--start-at`).
@@ -271,6 +273,11 @@ async fn attempts_of(
             }
         }
     }
+}
+
+/// One run of `perfgate ui`: no retries, its files offered on the page instead of written.
+pub(super) async fn run_ui(gate: &Gate, opts: &RunOptions, signals: &Signals) -> Result<Outcome, Error> {
+    run_once(gate, opts, signals).await
 }
 
 async fn run_once(gate: &Gate, opts: &RunOptions, signals: &Signals) -> Result<Outcome, Error> {
@@ -941,15 +948,27 @@ async fn measure_window(
         }
     };
     let measured = {
+        let ui_stop = opts.controls.as_ref().map(|c| c.stop.clone());
         let stop = async {
+            let asked = async {
+                match ui_stop {
+                    Some(mut rx) => {
+                        let _ = rx.wait_for(|s| *s).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = signals.first() => {}
                 _ = session.exited() => {}
+                _ = asked => {}
             }
         };
-        match &w.base_url {
-            Some(url) => engine::run_duet(plan.clone(), url.clone(), &mut progress, stop).await,
-            None => engine::run(plan.clone(), &mut progress, stop).await,
+        let commands = opts.controls.as_ref().and_then(|c| c.take_commands());
+        match (&w.base_url, commands) {
+            (None, Some(commands)) => engine::run_controlled(plan.clone(), &mut progress, stop, commands).await,
+            (Some(url), _) => engine::run_duet(plan.clone(), url.clone(), &mut progress, stop).await,
+            (None, None) => engine::run(plan.clone(), &mut progress, stop).await,
         }
     };
     drop(live);

@@ -27,7 +27,7 @@ pub struct Progress {
     pub run_time: Duration,
     /// Users running.
     pub users: u32,
-    /// Planned users.
+    /// Planned users (in `perfgate ui`, the latest user count asked for).
     pub planned_users: u32,
     /// Requests so far.
     pub requests: u64,
@@ -398,7 +398,7 @@ async fn run_endpoints(
                     elapsed: start.elapsed(),
                     run_time: plan.run_time,
                     users: active.load(Ordering::Relaxed),
-                    planned_users: plan.users,
+                    planned_users: if open { plan.users } else { target as u32 },
                     requests,
                     failures,
                     rps: (requests - last_requests) as f64,

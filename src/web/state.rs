@@ -26,6 +26,14 @@ pub struct Feed {
     latest: watch::Sender<Arc<str>>,
     history: Arc<Mutex<Vec<Point>>>,
     downloads: Arc<Mutex<Downloads>>,
+    notes: Arc<Mutex<Notes>>,
+}
+
+/// What the page shows beside the numbers: a frozen judgement and the controls' last message.
+#[derive(Debug, Clone, Default)]
+struct Notes {
+    judged: Option<serde_json::Value>,
+    message: Option<String>,
 }
 
 impl std::fmt::Debug for Feed {
@@ -42,6 +50,7 @@ impl Feed {
             latest,
             history: Arc::default(),
             downloads: Arc::default(),
+            notes: Arc::default(),
         }
     }
 
@@ -58,12 +67,44 @@ impl Feed {
         }
         let mut view = view.clone();
         view.report = self.downloads().html.is_some();
+        let notes = self.notes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        view.judged = notes.judged;
+        view.message = notes.message;
         self.latest.send_replace(encode(&view));
+    }
+
+    /// Freezes the checks of the latest view (when, headline, each check) for the page to keep
+    /// showing, and shows the latest view again with them.
+    pub fn judge_now(&self) {
+        let latest: serde_json::Value = serde_json::from_str(&self.latest()).unwrap_or_default();
+        let judged = serde_json::json!({
+            "at_s": latest["elapsed_s"],
+            "headline": latest["headline"].as_str().unwrap_or("").trim_start_matches("provisional: "),
+            "checks": latest["checks"],
+        });
+        self.notes.lock().unwrap_or_else(|e| e.into_inner()).judged = Some(judged.clone());
+        if let serde_json::Value::Object(mut v) = latest {
+            v.insert("judged".into(), judged);
+            self.latest
+                .send_replace(serde_json::Value::Object(v).to_string().into());
+        }
+    }
+
+    /// Shows `message` with every later view (None clears it), and at once with the latest.
+    pub fn say(&self, message: Option<String>) {
+        self.notes.lock().unwrap_or_else(|e| e.into_inner()).message = message.clone();
+        let latest: serde_json::Value = serde_json::from_str(&self.latest()).unwrap_or_default();
+        if let serde_json::Value::Object(mut v) = latest {
+            v.insert("message".into(), message.map_or(serde_json::Value::Null, Into::into));
+            self.latest
+                .send_replace(serde_json::Value::Object(v).to_string().into());
+        }
     }
 
     /// Starts a new run: the charts' history and the downloads are cleared.
     pub fn reset(&self) {
         self.history.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.notes.lock().unwrap_or_else(|e| e.into_inner()).judged = None;
         *self.downloads.lock().unwrap_or_else(|e| e.into_inner()) = Downloads::default();
     }
 

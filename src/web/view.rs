@@ -100,6 +100,10 @@ pub struct View {
     pub server: Option<String>,
     /// Whether the final HTML report can be downloaded.
     pub report: bool,
+    /// The checks as they stood when someone asked to judge (`perfgate ui`'s Judge now).
+    pub judged: Option<serde_json::Value>,
+    /// What the controls last said (a run that could not start, for one).
+    pub message: Option<String>,
 }
 
 /// The table's column headers, in the final table's order.
@@ -112,6 +116,8 @@ pub const COLUMNS: [&str; 13] = [
 pub struct Now {
     /// Users running.
     pub users: u32,
+    /// Users asked for (None: the plan's).
+    pub planned_users: Option<u32>,
     /// The started service's latest sample.
     pub server: Option<ServerSample>,
 }
@@ -169,7 +175,7 @@ pub fn view(stage: Stage, results: &Results, verdict: &Verdict, now: Now) -> Vie
         elapsed_s: results.load.duration_s,
         run_time_s: results.load.run_time_s,
         users: now.users,
-        planned_users: results.load.users,
+        planned_users: now.planned_users.unwrap_or(results.load.users),
         columns: COLUMNS.to_vec(),
         rows,
         point,
@@ -188,6 +194,8 @@ pub fn view(stage: Stage, results: &Results, verdict: &Verdict, now: Now) -> Vie
         untrusted: results.load.generator.untrusted.clone(),
         server,
         report: false,
+        judged: None,
+        message: None,
     }
 }
 
@@ -212,6 +220,8 @@ pub fn idle(gate: &str, target: &str) -> View {
         untrusted: None,
         server: None,
         report: false,
+        judged: None,
+        message: None,
     }
 }
 
