@@ -309,13 +309,7 @@ pub struct WebArgs {
     pub web: Option<std::net::SocketAddr>,
     /// The token the page needs when --web binds a non-loopback address (default: one is generated and
     /// printed in the URL); at least 16 characters.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        requires = "web",
-        env = "PERFGATE_WEB_TOKEN",
-        hide_env_values = true
-    )]
+    #[arg(long, value_name = "TOKEN", env = "PERFGATE_WEB_TOKEN", hide_env_values = true)]
     pub web_token: Option<String>,
     /// How long the final page stays up after the run (Ctrl-C ends it sooner).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m", requires = "web")]

@@ -667,3 +667,96 @@ async fn chromium_drives_perfgate_ui_through_start_change_users_and_stop() {
     )
     .await;
 }
+
+#[test]
+fn the_started_services_cpu_and_memory_reach_the_page() {
+    let serve = format!("{BIN} serve-demo --port {{port}}");
+    let mut live = Live::start(
+        &[
+            "run",
+            "gates/prismq.yaml",
+            "--serve",
+            &serve,
+            "-u",
+            "3",
+            "-t",
+            "4s",
+            "--web",
+            "127.0.0.1:0",
+            "--web-linger",
+            "0s",
+            "--quiet",
+        ],
+        &[],
+    );
+    let port = port_of(&live.url());
+    live.line(" against ");
+    let (status, _, stream) = http(
+        port,
+        &format!("GET /events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"),
+        Duration::from_millis(3000),
+    );
+    assert_eq!(status, 200);
+    let views: Vec<Value> = stream
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str(d).ok())
+        .collect();
+    let sampled = views
+        .iter()
+        .find(|v| v["stage"] == "running" && v["point"]["rss"].as_f64().is_some_and(|r| r > 0.0))
+        .unwrap_or_else(|| panic!("no update with the service's memory in 3 s: {views:?}"));
+    assert!(sampled["point"]["cpu"].as_f64().is_some(), "{sampled}");
+    assert!(
+        sampled["server"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("service: CPU")),
+        "{sampled}"
+    );
+    let code = live.wait(Duration::from_secs(20));
+    assert!([0, 1, 3].contains(&code), "exit {code}");
+}
+
+#[test]
+fn a_busy_address_is_invalid_input_and_the_token_variable_alone_asks_for_no_page() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = common::perfgate(
+        &[
+            "run",
+            "gates/prismq.yaml",
+            "-H",
+            "http://127.0.0.1:1",
+            "-t",
+            "1s",
+            "--web",
+            &addr,
+        ],
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.code(), 2, "{}", out.both());
+    assert!(
+        out.stderr.contains(&format!("cannot listen on {addr} for --web")),
+        "{}",
+        out.both()
+    );
+    // PERFGATE_WEB_TOKEN in the environment (a CI secret) does not require --web.
+    let out = Command::new(BIN)
+        .args([
+            "run",
+            "gates/prismq.yaml",
+            "-H",
+            &format!("http://127.0.0.1:{}", common::free_port()),
+            "-t",
+            "1s",
+            "-q",
+        ])
+        .current_dir(common::repo_path(""))
+        .env("PERFGATE_WEB_TOKEN", "0123456789abcdef0123")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "unreachable, not a usage error: {stderr}");
+    assert!(!stderr.contains("live view"), "{stderr}");
+}

@@ -224,8 +224,16 @@ pub async fn run(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
         None => None,
     };
     let outcome = attempts_of(gate, opts, &signals, web.as_ref().map(|((_, feed), _)| feed)).await;
-    if let Some(((server, _), linger)) = &web {
-        super::live::linger(server, *linger).await;
+    if let Some(((server, feed), linger)) = &web {
+        match &outcome {
+            // Invalid input: nothing ran, there is nothing to look at.
+            Err(Error::Input(_)) => {}
+            Err(e) => {
+                feed.say(Some(e.to_string()));
+                super::live::linger(server, *linger).await;
+            }
+            Ok(_) => super::live::linger(server, *linger).await,
+        }
     }
     outcome
 }
