@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a gate file's load profile against a target and write the results.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check a gate file and print what it would run.
     Validate {
         /// The gate file.
@@ -42,6 +42,9 @@ pub enum Command {
     },
     /// Start the demo backend on a free loopback port and run gates/prismq.yaml against it.
     Demo(DemoArgs),
+    /// Serve a page to start, steer and stop runs of a gate in the browser (users, spawn rate, host,
+    /// scenarios, run time; change users while running; reset; judge; download the results).
+    Ui(UiArgs),
     /// Compare two results files under a gate's regression budgets (and judge head's targets).
     Compare {
         /// The base run's results.
@@ -246,6 +249,83 @@ pub struct RunArgs {
     /// Sharding: this process runs one share of the profile.
     #[command(flatten)]
     pub shard: ShardArgs,
+    /// The live view in the browser.
+    #[command(flatten)]
+    pub web: WebArgs,
+}
+
+/// Arguments of `perfgate ui`.
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// The gate file (YAML).
+    pub gate: PathBuf,
+    /// The form's default host (default: the gate's `host`).
+    #[arg(short = 'H', long)]
+    pub host: Option<String>,
+    /// Where the page is served; any address but loopback needs the token.
+    #[arg(long, value_name = "ADDR", default_value = crate::web::DEFAULT_ADDR)]
+    pub web: std::net::SocketAddr,
+    /// The page's token off loopback (default: generated and printed in the URL); at least 16 characters.
+    #[arg(long, value_name = "TOKEN", env = "PERFGATE_WEB_TOKEN", hide_env_values = true)]
+    pub web_token: Option<String>,
+    /// The longest one run may last, also one started with an empty run time ("until stopped").
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1h")]
+    pub max_run_time: Duration,
+    /// Also trust the certificates in this PEM file for https targets.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any TLS certificate (test services only).
+    #[arg(long)]
+    pub insecure: bool,
+    /// No progress output on the terminal.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl UiArgs {
+    fn options(&self) -> crate::app::UiOptions {
+        crate::app::UiOptions {
+            web: crate::app::WebOptions {
+                addr: self.web,
+                token: self.web_token.clone(),
+                linger: Duration::ZERO,
+            },
+            host: self.host.clone(),
+            max_run_time: self.max_run_time,
+            load: LoadOptions {
+                ca_file: self.ca_file.clone(),
+                insecure: self.insecure,
+                quiet: self.quiet,
+                ..LoadOptions::default()
+            },
+        }
+    }
+}
+
+/// The live view in the browser (`--web`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct WebArgs {
+    /// Serve a live page of the run at this address (default 127.0.0.1:8089): the stats table, charts,
+    /// failures, provisional checks; then the verdict and the HTML report.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = crate::web::DEFAULT_ADDR)]
+    pub web: Option<std::net::SocketAddr>,
+    /// The token the page needs when --web binds a non-loopback address (default: one is generated and
+    /// printed in the URL); at least 16 characters.
+    #[arg(long, value_name = "TOKEN", env = "PERFGATE_WEB_TOKEN", hide_env_values = true)]
+    pub web_token: Option<String>,
+    /// How long the final page stays up after the run (Ctrl-C ends it sooner).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m", requires = "web")]
+    pub web_linger: Duration,
+}
+
+impl WebArgs {
+    fn options(&self) -> Option<crate::app::WebOptions> {
+        self.web.map(|addr| crate::app::WebOptions {
+            addr,
+            token: self.web_token.clone(),
+            linger: self.web_linger,
+        })
+    }
 }
 
 /// How `perfgate run` takes part in a sharded run.
@@ -360,6 +440,10 @@ async fn dispatch(cmd: Command) -> Result<Outcome, Error> {
         }
         Command::ServeDemo { port, demo } => app::serve_demo(port, demo).await,
         Command::Demo(args) => app::demo(&args.into_options()).await,
+        Command::Ui(args) => {
+            let gate = Gate::load(&args.gate)?;
+            app::ui(&gate, &args.options()).await
+        }
         Command::Report { results, gate, reports } => app::report(&results, gate, &reports.options()).await,
         Command::Merge { shards, out } => app::merge(&shards, &out),
         Command::Comment {
@@ -422,6 +506,7 @@ impl ReportArgs {
             }),
             accept_label: self.accept_label.clone(),
             retry_left: false,
+            web: None,
         }
     }
 }
@@ -476,6 +561,8 @@ impl RunArgs {
                 run_id: self.shard.run_id,
                 start_at: self.shard.start_at,
             },
+            web: self.web.options(),
+            controls: None,
         }
     }
 }

@@ -55,3 +55,4 @@ pub mod procfs;
 pub mod report;
 pub mod serve;
 pub mod verdict;
+pub mod web;

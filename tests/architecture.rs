@@ -92,11 +92,19 @@ fn the_leaves_and_the_engine_stay_below_the_app() {
         assert!(deps(leaf).is_empty(), "{leaf} imports {:?}", deps(leaf));
     }
     // The engine measures: it knows the plan and the recorder, not files, reports, GitHub or the app.
-    for above in ["app", "cli", "report", "github", "verdict", "serve"] {
+    for above in ["app", "cli", "report", "github", "verdict", "serve", "web"] {
         assert!(!deps("load").contains(above), "load imports {above}");
         assert!(!deps("metrics").contains(above), "metrics imports {above}");
         assert!(!deps("gate").contains(above), "gate imports {above}");
     }
+    // The live view reads what the app publishes; only the app (and the command line's options) use it.
+    for (m, d) in &graph {
+        assert!(
+            m == "app" || m == "cli" || m == "web" || !d.contains("web"),
+            "{m} imports web"
+        );
+    }
+    assert!(!deps("web").contains("load"), "web reads snapshots, never the engine");
     // Only the command line calls the app.
     for (m, d) in &graph {
         if m != "cli" {

@@ -731,3 +731,55 @@ scenarios:
         arrival_threads()
     );
 }
+
+/// `perfgate ui`'s controls: the user count ramps up and down at the spawn rate while the run goes
+/// on, and a reset forgets what was measured before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_engine_ramps_to_a_new_user_count_and_resets_its_numbers() {
+    use perfgate::load::engine::{run_controlled, Command};
+    let server = TestServer::start(path_logger(log())).await;
+    let g = gate(
+        "
+version: 1
+load: {users: 2, spawn_rate: 50, run_time: 4500ms, grace: 1s}
+scenarios:
+  S:
+    think_time: 5ms..10ms
+    tasks:
+      - request: GET /x
+",
+    );
+    let plan = Arc::new(perfgate::load::Plan::new(&g, &at(&server.url(), 7)).unwrap());
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let mut ticks: Vec<(u32, u64)> = Vec::new();
+    let progress = |p: &perfgate::load::Progress| {
+        ticks.push((p.users, p.requests));
+        match ticks.len() {
+            1 => tx.try_send(Command::Users(6)).unwrap(),
+            2 => tx.try_send(Command::Users(1)).unwrap(),
+            3 => tx.try_send(Command::Reset).unwrap(),
+            _ => {}
+        }
+    };
+    let limit = plan.run_time + plan.grace + Duration::from_secs(10);
+    let m = tokio::time::timeout(
+        limit,
+        run_controlled(plan.clone(), progress, std::future::pending(), rx),
+    )
+    .await
+    .expect("the controlled run ends by itself")
+    .unwrap();
+    assert!(ticks.len() >= 4, "{ticks:?}");
+    assert_eq!(ticks[0].0, 2, "the planned users first: {ticks:?}");
+    assert_eq!(ticks[1].0, 6, "ramped up to 6 within a second at 50/s: {ticks:?}");
+    assert_eq!(ticks[2].0, 1, "ramped down to 1 within a second at 50/s: {ticks:?}");
+    assert_eq!(m.peak_users, 6);
+    let r = assembled(&plan, info(&g), m).remove(0);
+    let before_reset = ticks[2].1;
+    let total = r.total(true).requests;
+    assert!(total > 0, "the run went on after the reset");
+    assert!(
+        total < before_reset,
+        "the reset forgot what came before it: {total} after, {before_reset} before"
+    );
+}

@@ -49,6 +49,9 @@ pub(super) async fn conclude(
     };
     // The files first: nothing printed (to a slow or closed pipe) can keep them from being written.
     let written = reports.write(&input);
+    if let Some(feed) = &opts.web {
+        super::live::finish(feed, &input);
+    }
     print_results(results);
     print_verdict(&verdict, &gate.file);
     written.done.iter().for_each(|d| errln!("wrote {d}"));

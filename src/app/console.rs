@@ -208,10 +208,7 @@ impl ProgressDisplay {
     }
 
     pub fn update(&mut self, p: &Progress) {
-        let msg = format!(
-            "users {}/{}, {} requests ({} failed), {:.1} req/s",
-            p.users, p.planned_users, p.requests, p.failures, p.rps
-        );
+        let msg = progress_text(p);
         if let Some(bar) = &self.bar {
             bar.set_position(p.elapsed.as_secs().min(p.run_time.as_secs()));
             bar.set_message(msg);
@@ -226,6 +223,20 @@ impl ProgressDisplay {
             bar.finish_and_clear();
         }
     }
+}
+
+/// The live line: users, counts, and the last second's rate, p95 and failures.
+fn progress_text(p: &Progress) -> String {
+    format!(
+        "users {}/{}, {} requests ({} failed); now {:.1} req/s, p95 {} ms, {:.1} failures/s",
+        p.users,
+        p.planned_users,
+        p.requests,
+        p.failures,
+        p.rps,
+        crate::report::row::ms(p.p95_ms),
+        p.failures_per_s
+    )
 }
 
 #[cfg(test)]

@@ -10,18 +10,22 @@ mod conclude;
 pub mod console;
 mod fetch;
 mod import;
+mod live;
 mod merge;
 mod provenance;
 mod run;
 mod saved;
+mod ui;
 mod validate;
 
 pub use fetch::{fetch_baseline, FetchOptions};
 pub use import::{import, ImportFormat};
+pub use live::WebOptions;
 pub use merge::merge;
 pub use provenance::{current_commit, current_environment};
 pub use run::{calibrate, demo, run, serve_demo, Baseline, DemoOptions, LoadOptions, RunOptions, Sharding};
 pub use saved::{comment, compare, report};
+pub use ui::{ui, Controls, UiOptions};
 pub use validate::{unset_env_warnings, validate};
 
 use crate::gate::GateError;
@@ -148,4 +152,6 @@ pub struct ReportOptions {
     /// Another attempt follows an untrusted run (`--retries`): it writes no report and publishes
     /// nothing.
     pub retry_left: bool,
+    /// The live view (`--web`), shown the final verdict and offering the downloads.
+    pub web: Option<crate::web::Feed>,
 }

@@ -78,6 +78,10 @@ pub struct RunOptions {
     pub reports: ReportOptions,
     /// Sharding and a common start.
     pub sharding: Sharding,
+    /// `--web`: the live view in the browser.
+    pub web: Option<super::WebOptions>,
+    /// `perfgate ui`: the page's controls of the running engine.
+    pub controls: Option<super::ui::Controls>,
 }
 
 /// A sharded run's options as given (`--shard`, `--shards`, `--run-id`, `--start-at`).
@@ -206,20 +210,53 @@ pub struct DemoOptions {
 /// again up to `--retries` times, each attempt logged, unless a stop signal arrived. An attempt that
 /// will be retried writes no report and publishes nothing when its results are untrusted.
 pub async fn run(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
+    // One set of handlers for every attempt: a second signal must stop the services of the attempt
+    // that is running, whichever it is.
+    let signals = Signals::install();
+    let web = match &opts.web {
+        Some(w) => {
+            let target = opts
+                .host
+                .clone()
+                .unwrap_or_else(|| gate.host.clone().unwrap_or_default());
+            Some((super::live::start(w, gate, &target).await?, w.linger))
+        }
+        None => None,
+    };
+    let outcome = attempts_of(gate, opts, &signals, web.as_ref().map(|((_, feed), _)| feed)).await;
+    if let Some(((server, feed), linger)) = &web {
+        match &outcome {
+            // Invalid input: nothing ran, there is nothing to look at.
+            Err(Error::Input(_)) => {}
+            Err(e) => {
+                feed.say(Some(e.to_string()));
+                super::live::linger(server, *linger).await;
+            }
+            Ok(_) => super::live::linger(server, *linger).await,
+        }
+    }
+    outcome
+}
+
+/// Every attempt of `run`, the live view (when open) shown each.
+async fn attempts_of(
+    gate: &Gate,
+    opts: &RunOptions,
+    signals: &Signals,
+    feed: Option<&crate::web::Feed>,
+) -> Result<Outcome, Error> {
     let attempts = opts.retries.saturating_add(1);
     let pause = std::env::var("PERFGATE_RETRY_PAUSE_MS")
         .ok()
         .and_then(|v| v.parse().ok())
         .map(Duration::from_millis)
         .unwrap_or(Duration::from_secs(5));
-    // One set of handlers for every attempt: a second signal must stop the services of the attempt
-    // that is running, whichever it is.
-    let signals = Signals::install();
     let mut attempt = 1;
     loop {
         let mut this = opts.clone();
         this.reports.retry_left = attempt < attempts;
-        let outcome = run_once(gate, &this, &signals).await;
+        this.reports.web = feed.cloned();
+        let outcome = run_once(gate, &this, signals).await;
         match outcome {
             Err(Error::Untrusted(why)) if attempt < attempts && !crate::serve::session::signalled() => {
                 errln!("{why}");
@@ -244,6 +281,11 @@ pub async fn run(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error> {
             }
         }
     }
+}
+
+/// One run of `perfgate ui`: no retries, its files offered on the page instead of written.
+pub(super) async fn run_ui(gate: &Gate, opts: &RunOptions, signals: &Signals) -> Result<Outcome, Error> {
+    run_once(gate, opts, signals).await
 }
 
 async fn run_once(gate: &Gate, opts: &RunOptions, signals: &Signals) -> Result<Outcome, Error> {
@@ -919,18 +961,43 @@ async fn measure_window(
     }
     let mut display = ProgressDisplay::new(opts.load.quiet, plan.run_time);
     session.start_sampling(std::time::Instant::now());
+    let live = opts.reports.web.as_ref().map(|feed| {
+        feed.reset();
+        let mut planned = plan.planned();
+        planned.load.run_time_s = plan.run_time.as_secs_f64();
+        super::live::Publisher::spawn(feed.clone(), gate.clone(), planned, session.head_sample())
+    });
+    let mut progress = |x: &engine::Progress| {
+        display.update(x);
+        if let Some(l) = &live {
+            l.send(x);
+        }
+    };
     let measured = {
+        let ui_stop = opts.controls.as_ref().map(|c| c.stop.clone());
         let stop = async {
+            let asked = async {
+                match ui_stop {
+                    Some(mut rx) => {
+                        let _ = rx.wait_for(|s| *s).await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = signals.first() => {}
                 _ = session.exited() => {}
+                _ = asked => {}
             }
         };
-        match &w.base_url {
-            Some(url) => engine::run_duet(plan.clone(), url.clone(), |x| display.update(x), stop).await,
-            None => engine::run(plan.clone(), |x| display.update(x), stop).await,
+        let commands = opts.controls.as_ref().and_then(|c| c.take_commands());
+        match (&w.base_url, commands) {
+            (None, Some(commands)) => engine::run_controlled(plan.clone(), &mut progress, stop, commands).await,
+            (Some(url), _) => engine::run_duet(plan.clone(), url.clone(), &mut progress, stop).await,
+            (None, None) => engine::run(plan.clone(), &mut progress, stop).await,
         }
     };
+    drop(live);
     display.finish();
     let servers = session.finish().await;
     if actions {

@@ -27,7 +27,7 @@ pub struct Progress {
     pub run_time: Duration,
     /// Users running.
     pub users: u32,
-    /// Planned users.
+    /// Planned users (in `perfgate ui`, the latest user count asked for).
     pub planned_users: u32,
     /// Requests so far.
     pub requests: u64,
@@ -35,6 +35,82 @@ pub struct Progress {
     pub failures: u64,
     /// Requests per second over the last interval.
     pub rps: f64,
+    /// Failures per second over the last interval.
+    pub failures_per_s: f64,
+    /// Head's 95th percentile latency over the last interval, ms (0 without requests).
+    pub p95_ms: f64,
+    /// Reads the run's numbers so far, for a live view; the engine never waits for it.
+    pub live: LiveSource,
+}
+
+/// A handle on the running engine's recorders, read only on demand (by a live view).
+#[derive(Clone)]
+pub struct LiveSource {
+    shared: Arc<Shared>,
+    bases: Vec<String>,
+    start: Instant,
+    started_at: SystemTime,
+    cpu_start: Option<f64>,
+    workers: usize,
+    ramp_up_s: Option<f64>,
+    peak_users: u32,
+}
+
+impl std::fmt::Debug for LiveSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveSource")
+            .field("bases", &self.bases)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LiveSource {
+    /// What the run measured so far: per-target totals, the latest interval as the only series point,
+    /// and the generator's health up to now.
+    pub fn measurements(&self) -> Measurements {
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let cpu_s = match (self.cpu_start, process_cpu_seconds()) {
+            (Some(a), Some(b)) => Some(((b - a) * 100.0).round() / 100.0),
+            _ => None,
+        };
+        let targets = self
+            .shared
+            .endpoints
+            .iter()
+            .zip(&self.bases)
+            .map(|(e, base)| {
+                let (phases, tasks, last) = e.recorder.live();
+                TargetMeasurements {
+                    target: base.clone(),
+                    phases,
+                    tasks,
+                    series: last.into_iter().collect(),
+                }
+            })
+            .collect();
+        Measurements {
+            targets,
+            generator: self.shared.health.summary(cpu_s, elapsed, self.workers),
+            started_at: self.started_at,
+            finished_at: SystemTime::now(),
+            ramp_up_s: self.ramp_up_s.unwrap_or(elapsed),
+            duration_s: elapsed,
+            peak_users: self.peak_users,
+            abandoned_requests: 0,
+            interrupted: false,
+            redirects_followed: self.shared.redirects.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A command to a running engine (`perfgate ui`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Ramp to this many users at the plan's spawn rate, starting or stopping one at a time (the
+    /// closed model; the open model ignores it).
+    Users(u32),
+    /// Clear what was measured so far; the run goes on.
+    Reset,
 }
 
 /// Why load could not run.
@@ -113,7 +189,31 @@ pub async fn run(
     progress: impl FnMut(&Progress),
     interrupt: impl Future<Output = ()>,
 ) -> Result<Measurements, EngineError> {
-    run_endpoints(plan.clone(), std::slice::from_ref(&plan.base), progress, interrupt).await
+    run_endpoints(
+        plan.clone(),
+        std::slice::from_ref(&plan.base),
+        progress,
+        interrupt,
+        None,
+    )
+    .await
+}
+
+/// Runs the plan like [`run`], also taking `commands` while it runs: a new user count, a reset.
+pub async fn run_controlled(
+    plan: Arc<Plan>,
+    progress: impl FnMut(&Progress),
+    interrupt: impl Future<Output = ()>,
+    commands: mpsc::Receiver<Command>,
+) -> Result<Measurements, EngineError> {
+    run_endpoints(
+        plan.clone(),
+        std::slice::from_ref(&plan.base),
+        progress,
+        interrupt,
+        Some(commands),
+    )
+    .await
 }
 
 /// Runs the plan against head and base in the same window (duet mode): every user drives both with the
@@ -125,7 +225,7 @@ pub async fn run_duet(
     interrupt: impl Future<Output = ()>,
 ) -> Result<Measurements, EngineError> {
     check_duet(&plan, &base).map_err(EngineError::Input)?;
-    run_endpoints(plan.clone(), &[plan.base.clone(), base], progress, interrupt).await
+    run_endpoints(plan.clone(), &[plan.base.clone(), base], progress, interrupt, None).await
 }
 
 async fn run_endpoints(
@@ -133,6 +233,7 @@ async fn run_endpoints(
     bases: &[BaseUrl],
     mut progress: impl FnMut(&Progress),
     interrupt: impl Future<Output = ()>,
+    mut commands: Option<mpsc::Receiver<Command>>,
 ) -> Result<Measurements, EngineError> {
     let started_at = SystemTime::now();
     let start = Instant::now();
@@ -213,28 +314,38 @@ async fn run_endpoints(
         .as_ref()
         .and_then(|o| o.stages.first().filter(|s| s.to > s.from).map(|s| s.duration));
     let mut next_user = 0usize;
+    // Closed model: how many users should run, and each running user's own stop (newest last).
+    let mut target = plan.assignment.len();
+    let mut running: Vec<watch::Sender<bool>> = Vec::new();
+    let mut next_step = start;
     let mut ramp_up_s = None;
     let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_requests = 0u64;
+    let mut last_failures = 0u64;
     let mut interrupted = false;
     tokio::pin!(interrupt);
 
     loop {
-        // Start every user that is due.
-        while next_user < plan.assignment.len() && Instant::now() >= start + spawn_every * next_user as u32 {
+        // Start every user that is due; past a lowered target, stop the newest, at the same rate.
+        while running.len() > target && Instant::now() >= next_step {
+            if let Some(stop) = running.pop() {
+                let _ = stop.send(true);
+            }
+            next_step += spawn_every;
+        }
+        while running.len() < target && Instant::now() >= next_step {
             let k = next_user;
             next_user += 1;
-            let (plan, shared, active, peak, mut stop) = (
-                plan.clone(),
-                shared.clone(),
-                active.clone(),
-                peak.clone(),
-                stop_rx.clone(),
-            );
-            let queue = receivers[plan.assignment[k]].clone();
+            next_step += spawn_every;
+            let (own_stop, own_rx) = watch::channel(false);
+            running.push(own_stop);
+            let scenario_index = plan.assignment[k % plan.assignment.len().max(1)];
+            let (plan, shared, active, peak) = (plan.clone(), shared.clone(), active.clone(), peak.clone());
+            let mut stop = if open { stop_rx.clone() } else { own_rx };
+            let queue = receivers[scenario_index].clone();
             users.spawn(async move {
-                let scenario = &plan.scenarios[plan.assignment[k]];
+                let scenario = &plan.scenarios[scenario_index];
                 let row = plan.rows.get(k).copied().unwrap_or(RowPick::None);
                 // `unique` data ran out: this user has no row and does not start.
                 if row == RowPick::Exhausted {
@@ -270,17 +381,19 @@ async fn run_endpoints(
         }
         let ramp_done = match open_ramp {
             Some(d) => start.elapsed() >= d,
-            None => next_user == plan.assignment.len(),
+            None => running.len() >= target,
         };
         if ramp_done && ramp_up_s.is_none() {
             ramp_up_s = Some(start.elapsed().as_secs_f64());
             shared.endpoints.iter().for_each(|t| t.recorder.end_ramp_up());
         }
         let far = deadline + Duration::from_secs(3600);
-        let next_spawn = if next_user < plan.assignment.len() {
-            start + spawn_every * next_user as u32
-        } else {
-            far
+        let next_spawn = if running.len() != target { next_step } else { far };
+        let command = async {
+            match commands.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
         };
         let next_ramp = match (open_ramp, ramp_up_s) {
             (Some(d), None) => start + d,
@@ -294,17 +407,43 @@ async fn run_endpoints(
                 let users = active.load(Ordering::Relaxed);
                 shared.endpoints.iter().for_each(|t| t.recorder.collect(users));
                 let (requests, failures) = shared.endpoints.iter().map(|t| t.recorder.counts()).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+                let p95_ms = shared.endpoints.first().map_or(0.0, |e| e.recorder.last_p95_ms());
                 progress(&Progress {
                     elapsed: start.elapsed(),
                     run_time: plan.run_time,
                     users: active.load(Ordering::Relaxed),
-                    planned_users: plan.users,
+                    planned_users: if open { plan.users } else { target as u32 },
                     requests,
                     failures,
                     rps: (requests - last_requests) as f64,
+                    failures_per_s: (failures - last_failures) as f64,
+                    p95_ms,
+                    live: LiveSource {
+                        shared: shared.clone(),
+                        bases: bases.iter().map(|b| b.to_string()).collect(),
+                        start,
+                        started_at,
+                        cpu_start,
+                        workers,
+                        ramp_up_s,
+                        peak_users: peak.load(Ordering::Relaxed),
+                    },
                 });
                 last_requests = requests;
+                last_failures = failures;
             }
+            c = command => match c {
+                Some(Command::Users(n)) if !open => {
+                    target = n as usize;
+                    next_step = next_step.max(Instant::now());
+                }
+                Some(Command::Users(_)) => {}
+                Some(Command::Reset) => {
+                    shared.endpoints.iter().for_each(|t| t.recorder.reset());
+                    (last_requests, last_failures) = (0, 0);
+                }
+                None => commands = None,
+            },
             _ = &mut interrupt => {
                 interrupted = true;
                 break;
@@ -325,6 +464,9 @@ async fn run_endpoints(
         let _ = tokio::task::spawn_blocking(move || d.join()).await;
     }
     let _ = stop_tx.send(true);
+    running.iter().for_each(|s| {
+        let _ = s.send(true);
+    });
     let grace_end = Instant::now() + plan.grace;
     let mut abandoned = 0;
     loop {

@@ -274,7 +274,7 @@ impl<'a> User<'a> {
         if s.tasks.is_empty() {
             return;
         }
-        while !self.stopping() {
+        while !self.stopping() && !*stop.borrow() {
             // The closed model measures from the actual send, as Locust does: a user that woke late
             // only thought longer; the lateness is the generator's and goes to its health counters.
             self.task(None).await;
@@ -291,7 +291,8 @@ impl<'a> User<'a> {
                         let lag = Instant::now().saturating_duration_since(wake);
                         self.shared.health.planned_send_after(lag, self.unanswered);
                     }
-                    _ = stop.wait_for(|s| *s) => {}
+                    // This user's stop (the run's, or a ramp down): no further task.
+                    _ = stop.wait_for(|s| *s) => break,
                 }
             } else if *stop.borrow() {
                 break;

@@ -210,6 +210,8 @@ struct Totals {
     series: Vec<SeriesPoint>,
     cumulative: Stats,
     last_t: f64,
+    /// The latest interval, also past `MAX_SERIES`.
+    latest: Option<SeriesPoint>,
 }
 
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
@@ -242,6 +244,7 @@ impl Recorder {
                 series: Vec::new(),
                 cumulative: Stats::default(),
                 last_t: 0.0,
+                latest: None,
             }),
             names,
             shards,
@@ -367,30 +370,65 @@ impl Recorder {
             max_ms: c.max_us as f64 / 1000.0,
             bytes: c.bytes,
         };
+        let point = SeriesPoint {
+            t: round3(now),
+            dt: round3(dt),
+            users,
+            ramp_up,
+            requests: all.requests,
+            failures: all.failures,
+            p50_ms: all.quantile_ms(0.5),
+            p95_ms: all.quantile_ms(0.95),
+            p99_ms: all.quantile_ms(0.99),
+            total_pct_ms: LOCUST_PERCENTILES.iter().map(|&q| all.quantile_ms(q)).collect(),
+            bytes: all.bytes,
+            cumulative,
+            names,
+            round: 0,
+        };
         if totals.series.len() < MAX_SERIES {
-            totals.series.push(SeriesPoint {
-                t: round3(now),
-                dt: round3(dt),
-                users,
-                ramp_up,
-                requests: all.requests,
-                failures: all.failures,
-                p50_ms: all.quantile_ms(0.5),
-                p95_ms: all.quantile_ms(0.95),
-                p99_ms: all.quantile_ms(0.99),
-                total_pct_ms: LOCUST_PERCENTILES.iter().map(|&q| all.quantile_ms(q)).collect(),
-                bytes: all.bytes,
-                cumulative,
-                names,
-                round: 0,
-            });
+            totals.series.push(point.clone());
         }
+        totals.latest = Some(point);
+    }
+
+    /// Forgets everything recorded so far (a reset of the live view); the run goes on.
+    pub fn reset(&self) {
+        let mut scratch = Stats::default();
+        for shard in self.shards.iter() {
+            let mut s = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for accs in s.acc.iter_mut() {
+                for acc in accs.iter_mut() {
+                    acc.drain_into(&mut scratch);
+                }
+            }
+            s.tasks.iter_mut().for_each(|t| *t = (0, 0));
+        }
+        let mut t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        t.phases.iter_mut().for_each(|p| *p = Phases::default());
+        t.tasks.iter_mut().for_each(|x| *x = (0, 0));
+        t.series.clear();
+        t.cumulative = Stats::default();
+        t.latest = None;
+        t.last_t = self.start.elapsed().as_secs_f64();
     }
 
     /// The totals so far: per name phases, per task counts, and the series.
     pub fn snapshot(&self) -> (Vec<Phases>, Vec<(u64, u64)>, Vec<SeriesPoint>) {
         let t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
         (t.phases.clone(), t.tasks.clone(), t.series.clone())
+    }
+
+    /// The totals so far without the series: per name phases, per task counts, and the latest point.
+    pub fn live(&self) -> (Vec<Phases>, Vec<(u64, u64)>, Option<SeriesPoint>) {
+        let t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        (t.phases.clone(), t.tasks.clone(), t.latest.clone())
+    }
+
+    /// The 95th percentile latency of the latest collected interval, ms (0 without one).
+    pub fn last_p95_ms(&self) -> f64 {
+        let t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        t.latest.as_ref().map_or(0.0, |p| p.p95_ms)
     }
 
     /// Requests and failures so far (collected intervals only).

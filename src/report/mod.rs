@@ -38,7 +38,7 @@ pub struct Failed<'a> {
 }
 
 /// One report format.
-pub trait Format {
+pub trait Format: Send + Sync {
     /// Human name for messages.
     fn name(&self) -> &'static str;
     /// The file's bytes.

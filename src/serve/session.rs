@@ -233,6 +233,11 @@ impl Session {
         }
     }
 
+    /// The latest sample of head's service, while it is sampled (None when perfgate started none).
+    pub fn head_sample(&self) -> Option<LatestSample> {
+        self.head.as_ref()?.sampler.as_ref().map(|s| s.latest.clone())
+    }
+
     /// Resolves when a started service exits, with its side and status (never, when none runs); the
     /// side's exit is recorded for its results.
     pub async fn exited(&mut self) -> (Side, String) {
@@ -318,15 +323,29 @@ impl Drop for Session {
     }
 }
 
+/// The latest sample of a service's process tree, shared with a live view.
+#[derive(Debug, Clone, Default)]
+pub struct LatestSample(Arc<std::sync::Mutex<Option<ServerSample>>>);
+
+impl LatestSample {
+    /// The latest sample, if one was taken.
+    pub fn get(&self) -> Option<ServerSample> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// A thread sampling one process tree every second until stopped.
 struct SamplerThread {
     stop: mpsc::Sender<()>,
+    latest: LatestSample,
     handle: std::thread::JoinHandle<Vec<ServerSample>>,
 }
 
 impl SamplerThread {
     fn spawn(pid: u32, start: Instant) -> Option<SamplerThread> {
         let (stop, stopped) = mpsc::channel::<()>();
+        let latest = LatestSample::default();
+        let publish = latest.clone();
         let handle = std::thread::Builder::new()
             .name("perfgate-sampler".into())
             .spawn(move || {
@@ -334,6 +353,9 @@ impl SamplerThread {
                 loop {
                     if !sampler.sample() {
                         break;
+                    }
+                    if let Some(last) = sampler.samples.last() {
+                        *publish.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(*last);
                     }
                     match stopped.recv_timeout(Duration::from_secs(1)) {
                         Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -343,7 +365,7 @@ impl SamplerThread {
                 sampler.samples
             })
             .ok()?;
-        Some(SamplerThread { stop, handle })
+        Some(SamplerThread { stop, latest, handle })
     }
 
     fn stop(self) -> Vec<ServerSample> {
