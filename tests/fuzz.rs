@@ -1623,6 +1623,25 @@ fn inputs_found_by_fuzzing() {
         }
     }
 
+    // A negative latency in a per-second point: the HTML report's latency-over-time chart handed it
+    // to plotters, whose pixel arithmetic overflowed (src/report/chart.rs, `draw`).
+    {
+        let text = apply_json_edits(
+            seed,
+            &[JsonEdit::Replace(
+                "/series/0/names/4/p50_ms".into(),
+                serde_json::Value::from(-174880307),
+            )],
+        );
+        if let Ok(r) = Results::from_json("r.json", &text) {
+            if let Err(p) = no_panic(|| exercise_results(&r)) {
+                wrong.push(format!(
+                    "html::render charts a negative p50 of a second and panics: {p}"
+                ));
+            }
+        }
+    }
+
     // Text that is not ASCII where a hash is expected (a hand-edited or damaged baseline, still
     // valid JSON): `short` (src/verdict/compare.rs), markdown::render and html::render
     // (src/report/) cut the gate's sha256 and the commit at byte 12, inside a character.

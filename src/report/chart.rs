@@ -24,6 +24,9 @@ pub const PALETTE: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
+/// The largest value a chart plots (a latency of about 11 days in ms, or as many requests).
+const MAX_VALUE: f64 = 1e9;
+
 fn upper(v: f64) -> f64 {
     if v <= 0.0 || !v.is_finite() {
         1.0
@@ -109,6 +112,19 @@ fn percentile_tick(x: f64) -> String {
 }
 
 fn draw(width: u32, title: &str, x_desc: &str, y_desc: &str, lines: &[Line], x_axis: XAxis) -> Result<String, String> {
+    // A damaged results file can hold any number: points off the axes (negative, not finite, beyond
+    // any latency or count a run has) are left out, since plotters' pixel arithmetic overflows on them.
+    let plottable =
+        |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite() && p.0 >= 0.0 && (0.0..=MAX_VALUE).contains(&p.1);
+    let kept: Vec<Line> = lines
+        .iter()
+        .map(|l| Line {
+            label: l.label,
+            color: l.color,
+            points: l.points.iter().copied().filter(plottable).collect(),
+        })
+        .collect();
+    let lines = &kept[..];
     let integer = lines.iter().flat_map(|l| l.points.iter()).all(|p| p.1.fract() == 0.0);
     let (x_max, nines) = match x_axis {
         XAxis::Linear(x) => (x, false),
