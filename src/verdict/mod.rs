@@ -379,20 +379,20 @@ fn check(g: &Group, results: &Results, window_s: f64, limit: &Limit, t: &Target,
             }
         }
         _ if idx.is_empty() => (None, Some(format!("no data: `{select}` matched no request name"))),
+        // A rate over less than a second extrapolates a handful of requests (1 ms: 24 requests read as
+        // 24,000 req/s); said before the sample count, since no number of samples makes it a rate.
+        Metric::Rps if window_s < MIN_RATE_WINDOW_S => (
+            None,
+            Some(format!(
+                "no data: {phase} lasted {window_s:.3} s; a request rate needs at least {MIN_RATE_WINDOW_S} s"
+            )),
+        ),
         _ if stats.requests < min_samples.max(1) => (
             None,
             Some(format!(
                 "no data: {} samples in {phase}, fewer than the {} needed",
                 stats.requests,
                 min_samples.max(1)
-            )),
-        ),
-        // A rate over less than a second extrapolates a handful of requests (1 ms: 24 requests read as
-        // 24,000 req/s).
-        Metric::Rps if window_s < MIN_RATE_WINDOW_S => (
-            None,
-            Some(format!(
-                "no data: {phase} lasted {window_s:.3} s; a request rate needs at least {MIN_RATE_WINDOW_S} s"
             )),
         ),
         // Results written before perfgate timed the first byte have none: no data, never a pass.
