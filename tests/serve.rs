@@ -85,6 +85,14 @@ fn gate(dir: &std::path::Path, run_time: &str, extra: &str) -> String {
 fn a_served_demo_passes_with_plausible_resource_samples_and_is_stopped() {
     let dir = tmp("ok");
     let g = gate(&dir, "8s", "");
+    // A latency trend over 8 s follows the machine, not the service: on a 2-core CI runner the
+    // neighbouring tests starting mid-run raised this one's p95 by 90 % (693 %/min, interval
+    // [454, 933]), a real rise no interval should call noise. The leak test keeps the trend check;
+    // this one is about the resource samples.
+    let text = std::fs::read_to_string(&g).unwrap();
+    let trimmed = text.replace("  - select: GET /api/health\n    p95_trend: < 100%/min\n", "");
+    assert_ne!(text, trimmed, "the gate still has its latency trend target");
+    std::fs::write(&g, trimmed).unwrap();
     let out = dir.join("r.json");
     let marker = format!("{}", 900_000_000 + std::process::id());
     let serve = format!(
