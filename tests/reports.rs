@@ -477,7 +477,7 @@ async fn bytes_connects_and_time_to_first_byte_are_counted_and_shown_in_every_fo
         );
         assert!(s.connects.count == 0 || s.connects.max_us <= s.connects.sum_us);
         let ttfb = s.ttfb_histogram.as_ref().expect("answered requests have a first byte");
-        assert_eq!(ttfb.0.len(), answered, "{}: one first byte per answer", q.name);
+        assert_eq!(ttfb.len(), answered, "{}: one first byte per answer", q.name);
         // The first byte comes before the last, and after the send: at every percentile the time to
         // first byte is at most the total time (2 significant digits against 3: within 1 %).
         for p in [0.5, 0.95, 1.0] {

@@ -33,8 +33,8 @@ impl Coarse {
     /// The buckets of an HdrHistogram's recorded values.
     pub fn of(h: &Hist) -> Coarse {
         let mut c = Coarse::default();
-        for v in h.0.iter_recorded() {
-            *c.counts.entry(bucket(v.value_iterated_to())).or_default() += v.count_at_value();
+        for (v, n) in h.recorded() {
+            *c.counts.entry(bucket(v)).or_default() += n;
         }
         c
     }

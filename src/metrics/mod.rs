@@ -7,6 +7,7 @@ pub mod hist;
 pub mod merge;
 pub mod recorder;
 pub mod results;
+pub mod spill;
 
 pub use recorder::{Phase, Recorder, Sample};
 pub use results::{Results, Stats};
@@ -56,9 +57,5 @@ impl FailureKind {
             FailureKind::Check => "check",
             FailureKind::Redirect => "redirect",
         }
-    }
-
-    fn index(self) -> usize {
-        self as usize
     }
 }

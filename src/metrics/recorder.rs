@@ -1,11 +1,12 @@
-//! The recorder: per-worker shards that users write to without sharing a lock, merged each second.
+//! The recorder: per-worker shards that users append samples to without sharing a lock, counted
+//! into per-name totals once a second.
 
 use super::hist::Hist;
-use super::results::{
-    add_reason, Connects, Cumulative, NamePoint, Phases, Reason, SeriesPoint, Stats, LOCUST_PERCENTILES,
-};
+use super::results::{add_reason, Cumulative, NamePoint, Phases, Reason, SeriesPoint, Stats, LOCUST_PERCENTILES};
+use super::spill::Series;
 use super::FailureKind;
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -44,153 +45,24 @@ pub struct Sample {
     pub ttfb_us: Option<u64>,
 }
 
-#[derive(Clone)]
-struct Acc {
-    bytes: u64,
+/// One request name's numbers in the current interval (both phases): what its series point says.
+#[derive(Default)]
+struct Interval {
     requests: u64,
     failures: u64,
     sum_us: u64,
-    min_us: u64,
-    max_us: u64,
-    by_kind: [u64; FailureKind::ALL.len()],
-    status: Vec<(u16, u64)>,
-    failed_status: Vec<(u16, u64)>,
-    reasons: Vec<Reason>,
     hist: Hist,
-    /// Service time (from the actual send), kept apart in the open model only.
-    service: Option<Hist>,
-    sent: u64,
-    received: u64,
-    connects: Connects,
-    /// Time to first byte, at 2 significant digits (a tenth of `hist`'s memory).
-    ttfb: Hist,
 }
 
-impl Default for Acc {
-    fn default() -> Acc {
-        Acc {
-            bytes: 0,
-            requests: 0,
-            failures: 0,
-            sum_us: 0,
-            min_us: 0,
-            max_us: 0,
-            by_kind: [0; FailureKind::ALL.len()],
-            status: Vec::new(),
-            failed_status: Vec::new(),
-            reasons: Vec::new(),
-            hist: Hist::new(),
-            service: None,
-            sent: 0,
-            received: 0,
-            connects: Connects::default(),
-            ttfb: Hist::coarse(),
-        }
-    }
-}
-
-impl Acc {
-    #[inline]
-    fn record(&mut self, x: &Sample) {
-        let (us, status, failure) = (x.us, x.status, x.failure);
-        self.bytes += x.bytes;
-        self.sent += x.sent;
-        self.received += x.received;
-        if let Some(c) = x.connect_us {
-            self.connects.count += 1;
-            self.connects.sum_us += c;
-            self.connects.max_us = self.connects.max_us.max(c);
-        }
-        if let Some(t) = x.ttfb_us {
-            self.ttfb.record(t);
-        }
-        self.min_us = if self.requests == 0 { us } else { self.min_us.min(us) };
-        self.max_us = self.max_us.max(us);
-        self.requests += 1;
-        self.sum_us += us;
-        if let Some(k) = failure {
-            self.failures += 1;
-            self.by_kind[k.index()] += 1;
-            if k == FailureKind::Status {
-                bump(&mut self.failed_status, status);
-            }
-        }
-        if status != 0 {
-            bump(&mut self.status, status);
-        }
-        self.hist.record(us);
-        if let Some(svc) = &mut self.service {
-            svc.record(x.service_us);
-        }
-    }
-
-    fn drain_into(&mut self, out: &mut Stats) {
-        if self.requests == 0 {
-            return;
-        }
-        let mut s = Stats {
-            requests: self.requests,
-            failures: self.failures,
-            sum_us: self.sum_us,
-            min_us: self.min_us,
-            max_us: self.max_us,
-            bytes: self.bytes,
-            bytes_sent: self.sent,
-            bytes_received: self.received,
-            connects: self.connects,
-            ttfb_histogram: (!self.ttfb.0.is_empty()).then(|| self.ttfb.clone()),
-            ..Stats::default()
-        };
-        for k in FailureKind::ALL {
-            if self.by_kind[k.index()] > 0 {
-                s.failures_by_kind.insert(k, self.by_kind[k.index()]);
-            }
-        }
-        for (code, n) in &self.status {
-            s.status_codes.insert(*code, *n);
-        }
-        for (code, n) in &self.failed_status {
-            s.failed_statuses.insert(*code, *n);
-        }
-        std::mem::swap(&mut s.failure_reasons, &mut self.reasons);
-        std::mem::swap(&mut s.histogram, &mut self.hist);
-        s.service_histogram = self.service.take();
-        out.merge(&s);
-        // Keep the (grown) histogram allocations for the next interval.
-        std::mem::swap(&mut s.histogram, &mut self.hist);
-        self.hist.0.reset();
-        self.service = s.service_histogram.take().map(|mut h| {
-            h.0.reset();
-            h
-        });
-        self.ttfb.0.reset();
-        self.sent = 0;
-        self.received = 0;
-        self.connects = Connects::default();
-        self.requests = 0;
-        self.bytes = 0;
-        self.failures = 0;
-        self.sum_us = 0;
-        self.min_us = 0;
-        self.max_us = 0;
-        self.by_kind = [0; FailureKind::ALL.len()];
-        self.status.clear();
-        self.failed_status.clear();
-        self.reasons.clear();
-    }
-}
-
-#[inline]
-fn bump(counts: &mut Vec<(u16, u64)>, status: u16) {
-    match counts.iter_mut().find(|(s, _)| *s == status) {
-        Some((_, n)) => *n += 1,
-        None => counts.push((status, 1)),
-    }
-}
-
+/// What the users of one worker thread wrote since the last collection. Samples are kept as they
+/// came (a few dozen bytes each, for at most one second) and counted by the collector: a shard's
+/// memory follows the request rate, never the number of request names or worker threads.
+#[derive(Default)]
 struct Shard {
-    /// `[phase][name]` accumulators of the current interval.
-    acc: [Vec<Acc>; 2],
+    /// `[phase]` samples of the current interval.
+    samples: [Vec<Sample>; 2],
+    /// Failure reasons of the current interval, by `(phase, name)`.
+    reasons: HashMap<(usize, usize), Vec<Reason>>,
     /// `[task] = (runs, skipped)` since the last collection.
     tasks: Vec<(u64, u64)>,
 }
@@ -202,16 +74,22 @@ pub struct Recorder {
     totals: Mutex<Totals>,
     ramping: AtomicBool,
     start: Instant,
+    /// Keep service times apart from latencies (the open model).
+    service: bool,
 }
 
 struct Totals {
     phases: Vec<Phases>,
     tasks: Vec<(u64, u64)>,
-    series: Vec<SeriesPoint>,
+    series: Series,
     cumulative: Stats,
     last_t: f64,
     /// The latest interval, also past `MAX_SERIES`.
     latest: Option<SeriesPoint>,
+    /// `[name]` numbers of the interval being collected (empty between collections).
+    interval: Vec<Interval>,
+    /// Emptied sample buffers, handed back to the shards so their capacity is reused.
+    spare: Vec<Vec<Sample>>,
 }
 
 static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
@@ -219,21 +97,18 @@ thread_local! {
     static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-/// Most intervals kept in the series (one hour at one per second); later ones are dropped.
-pub const MAX_SERIES: usize = 3600;
+/// Most per-second samples of the service's resources kept (one hour); the request series itself
+/// is kept whole on disk ([`Series`]).
+pub const MAX_SERIES: usize = super::spill::MAX_IN_MEMORY;
 
 impl Recorder {
     /// A recorder for these request names and `tasks` task counters, with one shard per worker thread;
     /// `service` keeps service times apart from latencies (the open model).
     pub fn new(names: Vec<String>, tasks: usize, workers: usize, start: Instant, service: bool) -> Recorder {
-        let acc = Acc {
-            service: service.then(Hist::new),
-            ..Acc::default()
-        };
         let shard = || {
             Mutex::new(Shard {
-                acc: [vec![acc.clone(); names.len()], vec![acc.clone(); names.len()]],
                 tasks: vec![(0, 0); tasks],
+                ..Shard::default()
             })
         };
         let shards = (0..workers.max(1) + 1).map(|_| shard()).collect();
@@ -241,15 +116,18 @@ impl Recorder {
             totals: Mutex::new(Totals {
                 phases: vec![Phases::default(); names.len()],
                 tasks: vec![(0, 0); tasks],
-                series: Vec::new(),
+                series: Series::new(),
                 cumulative: Stats::default(),
                 last_t: 0.0,
                 latest: None,
+                interval: Vec::new(),
+                spare: Vec::new(),
             }),
             names,
             shards,
             ramping: AtomicBool::new(true),
             start,
+            service,
         }
     }
 
@@ -276,22 +154,24 @@ impl Recorder {
     /// Records one completed request.
     #[inline]
     pub fn record(&self, sample: &Sample) {
+        if sample.name >= self.names.len() {
+            return;
+        }
         let phase = if self.ramping.load(Ordering::Relaxed) { 0 } else { 1 };
         let mut shard = self.shard().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(acc) = shard.acc[phase].get_mut(sample.name) {
-            acc.record(sample);
-        }
+        shard.samples[phase].push(*sample);
     }
 
     /// Records one failed request with the client's reason for it.
     pub fn record_failed(&self, sample: &Sample, reason: &str) {
+        if sample.name >= self.names.len() {
+            return;
+        }
         let phase = if self.ramping.load(Ordering::Relaxed) { 0 } else { 1 };
         let mut shard = self.shard().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(acc) = shard.acc[phase].get_mut(sample.name) {
-            acc.record(sample);
-            if let Some(kind) = sample.failure {
-                add_reason(&mut acc.reasons, kind, reason, 1);
-            }
+        shard.samples[phase].push(*sample);
+        if let Some(kind) = sample.failure {
+            add_reason(shard.reasons.entry((phase, sample.name)).or_default(), kind, reason, 1);
         }
     }
 
@@ -308,54 +188,80 @@ impl Recorder {
         }
     }
 
-    /// Closes the current interval: merges every shard into the totals and appends a series point.
+    /// Closes the current interval: counts every shard's samples into the totals and appends a
+    /// series point.
     pub fn collect(&self, users: u32) {
         let now = self.start.elapsed().as_secs_f64();
         let ramp_up = self.ramping.load(Ordering::Relaxed);
-        let n = self.names.len();
-        let mut interval: Vec<[Stats; 2]> = vec![[Stats::default(), Stats::default()]; n];
-        let mut tasks = Vec::new();
+        let mut guard = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        let totals = &mut *guard;
+        totals.interval.resize_with(self.names.len(), Interval::default);
+        let mut all = Stats::default();
         for shard in self.shards.iter() {
-            let mut s = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for (phase, accs) in s.acc.iter_mut().enumerate() {
-                for (i, acc) in accs.iter_mut().enumerate() {
-                    acc.drain_into(&mut interval[i][phase]);
+            // Hold the shard only to take its buffers: its users go on recording into fresh ones.
+            let (batches, reasons) = {
+                let mut s = shard.lock().unwrap_or_else(|e| e.into_inner());
+                let fresh = [
+                    totals.spare.pop().unwrap_or_default(),
+                    totals.spare.pop().unwrap_or_default(),
+                ];
+                for (i, t) in s.tasks.iter_mut().enumerate() {
+                    if let Some(total) = totals.tasks.get_mut(i) {
+                        total.0 += t.0;
+                        total.1 += t.1;
+                    }
+                    *t = (0, 0);
+                }
+                (std::mem::replace(&mut s.samples, fresh), std::mem::take(&mut s.reasons))
+            };
+            for (phase, mut batch) in batches.into_iter().enumerate() {
+                for x in &batch {
+                    let p = &mut totals.phases[x.name];
+                    let st = if phase == 0 { &mut p.ramp_up } else { &mut p.steady };
+                    st.record(x, self.service);
+                    // The interval's aggregate needs counts and latencies only.
+                    all.min_us = if all.requests == 0 { x.us } else { all.min_us.min(x.us) };
+                    all.max_us = all.max_us.max(x.us);
+                    all.requests += 1;
+                    all.failures += u64::from(x.failure.is_some());
+                    all.sum_us += x.us;
+                    all.bytes += x.bytes;
+                    all.histogram.record(x.us);
+                    let i = &mut totals.interval[x.name];
+                    i.requests += 1;
+                    i.failures += u64::from(x.failure.is_some());
+                    i.sum_us += x.us;
+                    i.hist.record(x.us);
+                }
+                batch.clear();
+                totals.spare.push(batch);
+            }
+            let mut reasons: Vec<_> = reasons.into_iter().collect();
+            reasons.sort_unstable_by_key(|r| r.0);
+            for ((phase, name), rs) in reasons {
+                let p = &mut totals.phases[name];
+                let st = if phase == 0 { &mut p.ramp_up } else { &mut p.steady };
+                for r in rs {
+                    add_reason(&mut st.failure_reasons, r.kind, &r.reason, r.count);
                 }
             }
-            if tasks.is_empty() {
-                tasks = vec![(0u64, 0u64); s.tasks.len()];
-            }
-            for (i, t) in s.tasks.iter_mut().enumerate() {
-                tasks[i].0 += t.0;
-                tasks[i].1 += t.1;
-                *t = (0, 0);
-            }
         }
-        let mut totals = self.totals.lock().unwrap_or_else(|e| e.into_inner());
-        let mut all = Stats::default();
         let mut names = Vec::new();
-        for (i, [ramp, steady]) in interval.iter().enumerate() {
-            totals.phases[i].ramp_up.merge(ramp);
-            totals.phases[i].steady.merge(steady);
-            let mut both = ramp.clone();
-            both.merge(steady);
-            if both.requests > 0 {
+        for (i, acc) in totals.interval.iter_mut().enumerate() {
+            if acc.requests > 0 {
+                let q = |p: f64| acc.hist.quantile_us(p) as f64 / 1000.0;
                 names.push(NamePoint {
                     name: self.names[i].clone(),
-                    requests: both.requests,
-                    failures: both.failures,
-                    p50_ms: both.quantile_ms(0.5),
-                    p95_ms: both.quantile_ms(0.95),
-                    p99_ms: both.quantile_ms(0.99),
-                    sum_us: both.sum_us,
-                    hist: super::coarse::Coarse::of(&both.histogram).encode(),
+                    requests: acc.requests,
+                    failures: acc.failures,
+                    p50_ms: q(0.5),
+                    p95_ms: q(0.95),
+                    p99_ms: q(0.99),
+                    sum_us: acc.sum_us,
+                    hist: super::coarse::Coarse::of(&acc.hist).encode(),
                 });
-                all.merge(&both);
+                *acc = Interval::default();
             }
-        }
-        for (i, t) in tasks.iter().enumerate() {
-            totals.tasks[i].0 += t.0;
-            totals.tasks[i].1 += t.1;
         }
         let dt = now - totals.last_t;
         totals.last_t = now;
@@ -386,22 +292,16 @@ impl Recorder {
             names,
             round: 0,
         };
-        if totals.series.len() < MAX_SERIES {
-            totals.series.push(point.clone());
-        }
+        totals.series.push(&point);
         totals.latest = Some(point);
     }
 
     /// Forgets everything recorded so far (a reset of the live view); the run goes on.
     pub fn reset(&self) {
-        let mut scratch = Stats::default();
         for shard in self.shards.iter() {
             let mut s = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for accs in s.acc.iter_mut() {
-                for acc in accs.iter_mut() {
-                    acc.drain_into(&mut scratch);
-                }
-            }
+            s.samples.iter_mut().for_each(Vec::clear);
+            s.reasons.clear();
             s.tasks.iter_mut().for_each(|t| *t = (0, 0));
         }
         let mut t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
@@ -415,8 +315,9 @@ impl Recorder {
 
     /// The totals so far: per name phases, per task counts, and the series.
     pub fn snapshot(&self) -> (Vec<Phases>, Vec<(u64, u64)>, Vec<SeriesPoint>) {
-        let t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
-        (t.phases.clone(), t.tasks.clone(), t.series.clone())
+        let mut t = self.totals.lock().unwrap_or_else(|e| e.into_inner());
+        let series = t.series.points();
+        (t.phases.clone(), t.tasks.clone(), series)
     }
 
     /// The totals so far without the series: per name phases, per task counts, and the latest point.
@@ -490,7 +391,7 @@ mod tests {
         let c = phases[0].ramp_up.connects;
         assert_eq!((c.count, c.sum_us, c.max_us), (1, 250, 250));
         // 500 and 1500 µs at 2 significant digits.
-        assert_eq!(phases[0].ramp_up.ttfb_histogram.as_ref().unwrap().0.len(), 2);
+        assert_eq!(phases[0].ramp_up.ttfb_histogram.as_ref().unwrap().len(), 2);
         assert!((phases[0].ramp_up.ttfb_ms(1.0).unwrap() - 1.5).abs() < 0.02);
         assert!(phases[1].steady.connects.is_empty());
         assert_eq!(phases[0].ramp_up.max_us, 3000);

@@ -138,6 +138,44 @@ pub fn add_reason(reasons: &mut Vec<Reason>, kind: FailureKind, reason: &str, co
 }
 
 impl Stats {
+    /// Counts one completed request (`service`: keep its service time apart, the open model).
+    pub fn record(&mut self, x: &super::recorder::Sample, service: bool) {
+        let us = x.us;
+        self.bytes = self.bytes.saturating_add(x.bytes);
+        self.bytes_sent = self.bytes_sent.saturating_add(x.sent);
+        self.bytes_received = self.bytes_received.saturating_add(x.received);
+        if let Some(c) = x.connect_us {
+            self.connects.merge(&Connects {
+                count: 1,
+                sum_us: c,
+                max_us: c,
+            });
+        }
+        if let Some(t) = x.ttfb_us {
+            self.ttfb_histogram.get_or_insert_with(Hist::coarse).record(t);
+        }
+        self.min_us = if self.requests == 0 { us } else { self.min_us.min(us) };
+        self.max_us = self.max_us.max(us);
+        self.requests += 1;
+        self.sum_us = self.sum_us.saturating_add(us);
+        if let Some(k) = x.failure {
+            self.failures += 1;
+            *self.failures_by_kind.entry(k).or_default() += 1;
+            if k == FailureKind::Status {
+                *self.failed_statuses.entry(x.status).or_default() += 1;
+            }
+        }
+        if x.status != 0 {
+            *self.status_codes.entry(x.status).or_default() += 1;
+        }
+        self.histogram.record(us);
+        if service {
+            self.service_histogram
+                .get_or_insert_with(Hist::new)
+                .record(x.service_us);
+        }
+    }
+
     /// The failure reasons, most frequent first.
     pub fn top_reasons(&self) -> Vec<&Reason> {
         let mut v: Vec<&Reason> = self.failure_reasons.iter().collect();
@@ -210,9 +248,9 @@ impl Stats {
     pub fn ttfb_ms(&self, q: f64) -> Option<f64> {
         self.ttfb_histogram
             .as_ref()
-            .filter(|h| !h.0.is_empty())
+            .filter(|h| !h.is_empty())
             // The middle of its 2-digit bucket (not the top, as for latencies): half the rounding.
-            .map(|h| h.0.median_equivalent(h.quantile_us(q)) as f64 / 1000.0)
+            .map(|h| h.median_equivalent(h.quantile_us(q)) as f64 / 1000.0)
     }
 
     /// Failed share of requests, in percent.
@@ -272,7 +310,7 @@ pub struct TaskStats {
 }
 
 /// One request name in one second of the series.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NamePoint {
     /// Request name.
     pub name: String,
@@ -296,7 +334,7 @@ pub struct NamePoint {
 }
 
 /// One interval (about a second) of the run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeriesPoint {
     /// End of the interval, seconds since the start.
     pub t: f64,
@@ -344,7 +382,7 @@ fn is_zero_u64(n: &u64) -> bool {
 pub const LOCUST_PERCENTILES: [f64; 11] = [0.5, 0.66, 0.75, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0];
 
 /// Totals from the start of the run to a point of the series.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cumulative {
     /// Requests.
     pub requests: u64,
@@ -777,18 +815,18 @@ impl Results {
                         st.failures
                     ));
                 }
-                if st.histogram.0.len() != st.requests {
+                if st.histogram.len() != st.requests {
                     return Err(format!(
                         "`{at}.histogram` holds {} latencies for {} requests",
-                        st.histogram.0.len(),
+                        st.histogram.len(),
                         st.requests
                     ));
                 }
                 if let Some(h) = &st.ttfb_histogram {
-                    if h.0.len() > st.requests {
+                    if h.len() > st.requests {
                         return Err(format!(
                             "`{at}.ttfb_histogram` holds {} times for {} requests",
-                            h.0.len(),
+                            h.len(),
                             st.requests
                         ));
                     }

@@ -343,10 +343,10 @@ fn bins(s: &Stats, n: usize) -> Vec<(f64, f64, u64)> {
     let mut out: Vec<(f64, f64, u64)> = (0..n)
         .map(|i| (lo + width * i as f64, lo + width * (i + 1) as f64, 0))
         .collect();
-    for v in s.histogram.0.iter_recorded() {
-        let ms = v.value_iterated_to() as f64 / 1000.0;
+    for (v, count) in s.histogram.recorded() {
+        let ms = v as f64 / 1000.0;
         let idx = (((ms - lo) / width) as usize).min(n - 1);
-        out[idx].2 += v.count_at_value();
+        out[idx].2 += count;
     }
     out
 }

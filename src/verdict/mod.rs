@@ -397,7 +397,7 @@ fn check(g: &Group, results: &Results, window_s: f64, limit: &Limit, t: &Target,
         ),
         // Results written before perfgate timed the first byte have none: no data, never a pass.
         Metric::Ttfb(p) => {
-            samples = stats.ttfb_histogram.as_ref().map_or(0, |h| h.0.len());
+            samples = stats.ttfb_histogram.as_ref().map_or(0, |h| h.len());
             match stats.ttfb_ms(p / 100.0) {
                 Some(v) => (Some(v), None),
                 None => (

@@ -66,7 +66,7 @@ pub struct Interval {
 
 /// Interval for the `q` quantile (0..1) in ms from the ranks `nq ± z·sqrt(nq(1-q))` (distribution-free).
 pub fn quantile_ci(s: &Stats, q: f64, z: f64) -> Option<Interval> {
-    let n = s.histogram.0.len();
+    let n = s.histogram.len();
     if n == 0 {
         return None;
     }
@@ -74,7 +74,7 @@ pub fn quantile_ci(s: &Stats, q: f64, z: f64) -> Option<Interval> {
     let half = z * (nf * q * (1.0 - q)).sqrt();
     let lo_rank = (nf * q - half).floor();
     let hi_rank = (nf * q + half).ceil() + 1.0;
-    let at_rank = |rank: f64| s.histogram.0.value_at_quantile((rank / nf).clamp(0.0, 1.0)) as f64 / 1000.0;
+    let at_rank = |rank: f64| s.histogram.quantile_us((rank / nf).clamp(0.0, 1.0)) as f64 / 1000.0;
     let lo = if lo_rank < 1.0 {
         s.min_us as f64 / 1000.0
     } else {
@@ -89,7 +89,7 @@ pub fn mean_ci(s: &Stats, z: f64) -> Option<Interval> {
     if s.requests < 2 {
         return None;
     }
-    let half = z * (s.histogram.0.stdev() / 1000.0) / (s.requests as f64).sqrt();
+    let half = z * (s.histogram.stdev() / 1000.0) / (s.requests as f64).sqrt();
     let m = s.mean_ms();
     Some(Interval {
         lo: m - half,
