@@ -783,3 +783,44 @@ scenarios:
         "the reset forgot what came before it: {total} after, {before_reset} before"
     );
 }
+
+/// Issue 21, item 2: `load.source_addresses` opens connections from each listed loopback address
+/// in turn (each has its own ephemeral ports), never from the system's default one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_come_from_each_source_address_in_turn() {
+    let peers = log::<std::net::IpAddr>();
+    let seen = peers.clone();
+    let app = Router::new().fallback(move |ConnectInfo(peer): ConnectInfo<SocketAddr>| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(peer.ip());
+            "ok"
+        }
+    });
+    let server = TestServer::start(app).await;
+    let g = gate(
+        "
+version: 1
+load: {users: 6, run_time: 1s, source_addresses: [127.0.0.2, 127.0.0.3]}
+scenarios:
+  S:
+    think_time: 10ms..20ms
+    tasks:
+      - request: GET /x
+",
+    );
+    let r = run(&g, at(&server.url(), 5)).await;
+    assert_eq!(r.total(true).failures, 0, "{:?}", r.total(true).failure_reasons);
+    let mut by_ip: BTreeMap<std::net::IpAddr, usize> = BTreeMap::new();
+    for ip in entries(&peers) {
+        *by_ip.entry(ip).or_default() += 1;
+    }
+    let two: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let three: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+    assert_eq!(
+        by_ip.keys().copied().collect::<Vec<_>>(),
+        [two, three],
+        "requests came from {by_ip:?}"
+    );
+    assert!(by_ip.values().all(|n| *n >= 10), "{by_ip:?}");
+}

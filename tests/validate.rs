@@ -166,3 +166,38 @@ fn an_unset_env_variable_is_a_warning_at_validate() {
     let run = perfgate(&["run", path, "--host", "http://127.0.0.1:9"], None, LIMIT);
     assert_eq!(run.code(), 2, "{}", run.both());
 }
+
+/// Issue 21, item 2: a source address that is not an address, or not this machine's, is one clear
+/// error: the first at validate with its line and column, the second when the run starts (exit 2).
+#[test]
+fn source_addresses_must_be_addresses_of_this_machine() {
+    let dir = TempDir::new("validate-sources");
+    let bad = dir.write(
+        "bad.yaml",
+        "version: 1\nload: {users: 1, run_time: 1s, source_addresses: [127.0.0.2, localhost]}\nscenarios:\n  S:\n    tasks: [GET /x]\n",
+    );
+    let out = perfgate(&["validate", bad.to_str().unwrap()], None, LIMIT);
+    assert_eq!(out.code(), 2, "{}", out.both());
+    assert!(
+        out.stderr.contains(":2:62: `localhost` is not an IP address"),
+        "{}",
+        out.stderr
+    );
+    // 192.0.2.1 (TEST-NET-1) is nobody's address: the run refuses it before sending anything.
+    let foreign = dir.write(
+        "foreign.yaml",
+        "version: 1\nload: {users: 1, run_time: 1s, source_addresses: [192.0.2.1]}\nscenarios:\n  S:\n    tasks: [GET /x]\n",
+    );
+    let out = perfgate(
+        &["run", foreign.to_str().unwrap(), "--host", "http://127.0.0.1:9"],
+        None,
+        LIMIT,
+    );
+    assert_eq!(out.code(), 2, "{}", out.both());
+    assert!(
+        out.stderr
+            .contains("load.source_addresses: cannot open connections from 192.0.2.1"),
+        "{}",
+        out.both()
+    );
+}

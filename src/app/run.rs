@@ -638,6 +638,7 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
     for url in std::iter::once(&plan.base).chain(base_url.iter()) {
         engine::check_endpoint(url, &plan.tls).map_err(Error::input)?;
     }
+    engine::check_sources(&plan.source_addresses).map_err(Error::input)?;
     if !matches!(opts.baseline, Baseline::None) && gate.regression.budgets.is_empty() {
         errln!(
             "warning: {} has no `regression.budgets`: nothing will be compared with the baseline",

@@ -320,6 +320,8 @@ pub struct LoadProfile {
     pub scenarios: Option<Vec<String>>,
     /// Set for the open model.
     pub open: Option<OpenModel>,
+    /// Local addresses connections are opened from, in turn (empty: the system's choice).
+    pub source_addresses: Vec<std::net::IpAddr>,
 }
 
 /// One user class.

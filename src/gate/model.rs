@@ -156,6 +156,11 @@ pub struct LoadSpec {
     #[serde(default)]
     #[schemars(with = "Option<Vec<StageSpec>>")]
     pub stages: Option<At<Vec<At<StageSpec>>>>,
+    /// Local addresses connections are opened from, taken in turn (e.g. `[127.0.0.2, 127.0.0.3]`):
+    /// each brings its own ephemeral ports, for more connections to one target than one address has.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub source_addresses: Option<At<Vec<At<String>>>>,
     /// Open model: arrival rate at the start of the first stage (default 0).
     #[serde(default)]
     #[schemars(with = "Option<f64>")]

@@ -612,6 +612,7 @@ fn load_profile(
             })
             .collect()
     });
+    let source_addresses = source_addresses(cx, l);
     LoadProfile {
         users,
         spawn_rate,
@@ -619,7 +620,40 @@ fn load_profile(
         grace,
         scenarios: selected,
         open,
+        source_addresses,
     }
+}
+
+/// `load.source_addresses`: IP addresses, each once, all of one family with room to spare.
+fn source_addresses(cx: &mut Ctx, l: &model::LoadSpec) -> Vec<std::net::IpAddr> {
+    let Some(list) = &l.source_addresses else {
+        return Vec::new();
+    };
+    if list.value.is_empty() {
+        cx.err(
+            Pos::of(list),
+            "`source_addresses` is empty",
+            Some("list local addresses such as `[127.0.0.2, 127.0.0.3]`, or leave the key out".into()),
+        );
+    }
+    let mut out: Vec<std::net::IpAddr> = Vec::new();
+    for a in &list.value {
+        match a.value.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) if ip.is_unspecified() || ip.is_multicast() => cx.err(
+                Pos::of(a),
+                format!("`{}` is not an address a connection can come from", a.value),
+                Some("give addresses of this machine, such as 127.0.0.2".into()),
+            ),
+            Ok(ip) if out.contains(&ip) => cx.err(Pos::of(a), format!("`{ip}` is listed twice"), None),
+            Ok(ip) => out.push(ip),
+            Err(_) => cx.err(
+                Pos::of(a),
+                format!("`{}` is not an IP address", a.value),
+                Some("write addresses such as 127.0.0.2 or ::1 (no port, no host name)".into()),
+            ),
+        }
+    }
+    out
 }
 
 fn keys<'a>(it: impl Iterator<Item = &'a String>) -> String {

@@ -20,6 +20,9 @@ pub const BODY_CAP: usize = 10 * 1024 * 1024;
 pub struct Connector {
     base: BaseUrl,
     tls: Option<(tokio_rustls::TlsConnector, rustls::pki_types::ServerName<'static>)>,
+    /// Local addresses to open connections from, in turn (empty: the system's choice).
+    sources: Arc<[std::net::IpAddr]>,
+    next_source: std::sync::atomic::AtomicUsize,
 }
 
 /// A failed exchange, classified.
@@ -111,7 +114,52 @@ impl Connector {
         Ok(Connector {
             base: base.clone(),
             tls,
+            sources: Arc::from(Vec::new()),
+            next_source: std::sync::atomic::AtomicUsize::new(0),
         })
+    }
+
+    /// Opens connections from these local addresses in turn (none: the system chooses).
+    pub fn with_sources(mut self, sources: &[std::net::IpAddr]) -> Connector {
+        self.sources = Arc::from(sources.to_vec());
+        self
+    }
+
+    /// A TCP connection to the target, from the next source address when there are any.
+    async fn tcp(&self) -> std::io::Result<TcpStream> {
+        if self.sources.is_empty() {
+            return TcpStream::connect((self.base.host.as_str(), self.base.port)).await;
+        }
+        let i = self.next_source.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let src = self.sources[i % self.sources.len()];
+        let mut last = None;
+        for to in tokio::net::lookup_host((self.base.host.as_str(), self.base.port)).await? {
+            if to.is_ipv4() != src.is_ipv4() {
+                continue;
+            }
+            let socket = if src.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            if let Err(e) = socket.bind(std::net::SocketAddr::new(src, 0)) {
+                return Err(std::io::Error::new(e.kind(), format!("from {src}: {e}")));
+            }
+            match socket.connect(to).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(std::io::Error::new(e.kind(), format!("from {src}: {e}"))),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::AddrNotAvailable,
+                format!(
+                    "from {src}: {} has no {} address",
+                    self.base.host,
+                    if src.is_ipv4() { "IPv4" } else { "IPv6" }
+                ),
+            )
+        }))
     }
 
     /// Opens a connection (and its TLS session for https).
@@ -121,12 +169,10 @@ impl Connector {
             detail: e,
             local: None,
         };
-        let tcp = TcpStream::connect((self.base.host.as_str(), self.base.port))
-            .await
-            .map_err(|e| Failure {
-                local: LocalLimit::of(&e),
-                ..connect_err(format!("connect to {}:{}: {e}", self.base.host, self.base.port))
-            })?;
+        let tcp = self.tcp().await.map_err(|e| Failure {
+            local: LocalLimit::of(&e),
+            ..connect_err(format!("connect to {}:{}: {e}", self.base.host, self.base.port))
+        })?;
         let _ = tcp.set_nodelay(true);
         let io = match &self.tls {
             None => Stream::Tcp(tcp),

@@ -167,6 +167,19 @@ pub fn check_endpoint(base: &BaseUrl, tls: &TlsOptions) -> Result<(), String> {
     Connector::new(base, tls).map(|_| ())
 }
 
+/// Checks that connections can be opened from every source address (each is this machine's); an
+/// error is the input's fault. A wrong one would otherwise fail every connection of the run.
+pub fn check_sources(sources: &[std::net::IpAddr]) -> Result<(), String> {
+    for ip in sources {
+        std::net::TcpListener::bind((*ip, 0)).map_err(|e| {
+            format!(
+                "load.source_addresses: cannot open connections from {ip}: {e}; give addresses of this machine (on Linux every 127.x.y.z is one; elsewhere add an alias, e.g. `sudo ifconfig lo0 alias 127.0.0.2` on macOS)"
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// Checks that the plan can drive `base` beside its own target in one duet; an error is the input's fault.
 pub fn check_duet(plan: &Plan, base: &BaseUrl) -> Result<(), String> {
     if plan.open.is_some() {
@@ -240,11 +253,14 @@ async fn run_endpoints(
     let cpu_start = process_cpu_seconds();
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let open = plan.open.is_some();
+    check_sources(&plan.source_addresses).map_err(EngineError::Input)?;
     let mut endpoints = Vec::new();
     for base in bases {
         endpoints.push(Endpoint {
             recorder: Recorder::new(plan.names.clone(), plan.tasks.len(), workers, start.into_std(), open),
-            connector: Connector::new(base, &plan.tls).map_err(EngineError::Input)?,
+            connector: Connector::new(base, &plan.tls)
+                .map_err(EngineError::Input)?
+                .with_sources(&plan.source_addresses),
             host: hyper::header::HeaderValue::from_str(&base.authority)
                 .map_err(|_| EngineError::Input(format!("invalid host `{}`", base.authority)))?,
             base: base.clone(),

@@ -263,6 +263,8 @@ pub struct Plan {
     pub open: Option<gate::OpenModel>,
     /// How https targets are verified.
     pub tls: crate::http::TlsOptions,
+    /// Local addresses connections are opened from, in turn (empty: the system's choice).
+    pub source_addresses: Vec<std::net::IpAddr>,
 }
 
 impl Plan {
@@ -550,6 +552,7 @@ impl Plan {
                 ca_file: o.tls.ca_file.clone().or_else(|| gate.tls.ca_file.clone()),
                 insecure: o.tls.insecure || gate.tls.insecure,
             },
+            source_addresses: gate.load.source_addresses.clone(),
         })
     }
 }
