@@ -43,6 +43,14 @@ pub trait Format: Send + Sync {
     fn name(&self) -> &'static str;
     /// The file's bytes.
     fn render(&self, input: &Input) -> Result<Vec<u8>, String>;
+    /// Writes the file's bytes to `out`; the default renders them whole first, a format whose file
+    /// can be large writes as it goes. An error says what went wrong, rendering or writing.
+    fn render_to(&self, input: &Input, out: &mut dyn Write) -> Result<(), String> {
+        let bytes = self
+            .render(input)
+            .map_err(|e| format!("cannot render the {}: {e}", self.name()))?;
+        out.write_all(&bytes).map_err(|e| e.to_string())
+    }
     /// The file's bytes for a run that produced no results; None: this format is not written then.
     fn render_failed(&self, _failed: &Failed) -> Option<Result<Vec<u8>, String>> {
         None
@@ -158,13 +166,17 @@ impl Reports {
         let mut order: Vec<&(Box<dyn Format>, PathBuf)> = self.outputs.iter().collect();
         order.sort_by_key(|(f, _)| f.name() != json::Json.name());
         for (format, path) in order {
-            let result = format
-                .render(input)
-                .map_err(|e| format!("cannot render the {}: {e}", format.name()))
-                .and_then(|bytes| {
-                    write_report(path, &bytes)
-                        .map_err(|e| format!("cannot write the {} to {}: {e}", format.name(), path.display()))
-                });
+            let mut why = None;
+            let written = write_report_with(path, &mut |out| {
+                format.render_to(input, out).map_err(|e| {
+                    why = Some(e.clone());
+                    std::io::Error::other(e)
+                })
+            });
+            let result = written.map_err(|e| match why.take() {
+                Some(w) if w.starts_with("cannot render") => w,
+                _ => format!("cannot write the {} to {}: {e}", format.name(), path.display()),
+            });
             match result {
                 Ok(()) => w.done.push(format!("{} → {}", format.name(), path.display())),
                 Err(e) => w.failed.push(e),
@@ -333,23 +345,34 @@ pub fn is_stdout(path: &Path) -> bool {
 /// so `/dev/stdout` stays a link and `/dev/full` a device whose "no space left" is an error; a
 /// regular file or a new path atomically ([`write_atomic`]).
 pub fn write_report(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_report_with(path, &mut |out| out.write_all(bytes))
+}
+
+/// [`write_report`] of what `fill` writes, without holding the whole file in memory.
+pub fn write_report_with(
+    path: &Path,
+    fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     if is_stdout(path) {
         let mut out = std::io::stdout().lock();
-        out.write_all(bytes)?;
+        fill(&mut out)?;
         return out.flush();
     }
     let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
     if !(link || special) {
-        return write_atomic(path, bytes);
+        return write_atomic_with(path, fill);
     }
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .open(path)?;
-    f.write_all(bytes)?;
-    f.flush()?;
+    {
+        let mut w = std::io::BufWriter::new(&mut f);
+        fill(&mut w)?;
+        w.flush()?;
+    }
     if f.metadata().is_ok_and(|m| m.is_file()) {
         f.sync_all()?;
     }
@@ -358,6 +381,14 @@ pub fn write_report(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, synced, then renamed over it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, &mut |out| out.write_all(bytes))
+}
+
+/// [`write_atomic`] of what `fill` writes.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -369,7 +400,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        {
+            let mut w = std::io::BufWriter::new(&mut f);
+            fill(&mut w)?;
+            w.flush()?;
+        }
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
