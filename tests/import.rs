@@ -156,7 +156,14 @@ fn runs_clean(gate: &str, what: &str, names: &[&str]) {
     for r in results["requests"].as_array().unwrap() {
         for phase in r["phases"].as_object().unwrap().values() {
             sent += phase["requests"].as_u64().unwrap_or(0);
-            failed += phase["failures"].as_u64().unwrap_or(0);
+            // The reference API answers 400 to cancelling a run that already finished (a demo run
+            // lasts a random few hundred ms): the backend's documented answer, which the locustfile
+            // does not expect either. CI met it once in a few hundred runs.
+            let finished_run = r["name"] == "DELETE /api/runs/{run_id}"
+                && phase["failed_statuses"]["400"].as_u64() == phase["failures"].as_u64();
+            if !finished_run {
+                failed += phase["failures"].as_u64().unwrap_or(0);
+            }
         }
     }
     assert!(
