@@ -137,6 +137,48 @@ scenarios:
     assert!((80..=120).contains(&ramp), "about 100 arrivals in the ramp: {ramp}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_share_the_arrivals_by_weight() {
+    let opts = DemoOptions {
+        no_base_latency: true,
+        ..DemoOptions::default()
+    };
+    let yaml = r#"
+version: 1
+load:
+  arrival_rate: 200
+  run_time: 2s
+  max_connections: 8
+scenarios:
+  Poller:
+    weight: 3
+    tasks:
+      - request: GET /api/health
+  Lister:
+    weight: 1
+    tasks:
+      - request: GET /api/modules
+"#;
+    let r = open_run(opts, yaml).await;
+    let count = |name: &str| {
+        r.requests
+            .iter()
+            .find(|q| q.name == name)
+            .unwrap()
+            .phases
+            .all()
+            .requests
+    };
+    let (health, modules) = (count("GET /api/health"), count("GET /api/modules"));
+    // 400 arrivals: the pool of 8 is 6 Pollers and 2 Listers, so 300 and 100 (the last may miss).
+    assert!((297..=300).contains(&health), "{health}");
+    assert!((98..=100).contains(&modules), "{modules}");
+    let g = &r.load.generator;
+    assert!((398..=401).contains(&g.arrivals), "{}", g.arrivals);
+    assert_eq!(g.dropped, 0);
+    assert_eq!(health + modules, g.arrivals, "every arrival due was sent once");
+}
+
 #[test]
 fn open_model_gate_errors_are_located() {
     let both = "version: 1\nload:\n  users: 5\n  arrival_rate: 10\n  run_time: 5s\nscenarios: {A: {tasks: [{request: GET /}]}}\n";

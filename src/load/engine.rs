@@ -2,13 +2,13 @@
 
 use super::arrivals::Schedule;
 use super::client::Connector;
+use super::pace::Pacer;
 use super::plan::{Plan, RowPick};
 use super::user::{Endpoint, Shared, User};
 use crate::http::{BaseUrl, TlsOptions};
 use crate::metrics::assemble::{Measurements, TargetMeasurements};
 use crate::metrics::health::{process_cpu_seconds, Health};
 use crate::metrics::Recorder;
-use rand::{Rng, SeedableRng};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -277,7 +277,7 @@ async fn run_endpoints(
         stopped_at: std::sync::OnceLock::new(),
         stop_spread: plan.grace / 2,
     });
-    // Also when this future is dropped mid-run: the dispatcher thread and the users see the stop.
+    // Also when this future is dropped mid-run: the users see the stop.
     let _stop_on_drop = StopOnDrop(shared.clone());
     let active = Arc::new(AtomicU32::new(0));
     let peak = Arc::new(AtomicU32::new(0));
@@ -292,37 +292,18 @@ async fn run_endpoints(
     } else {
         Duration::ZERO
     };
-    let mut queues: Vec<mpsc::Sender<Instant>> = Vec::new();
-    let mut receivers: Vec<Arc<tokio::sync::Mutex<mpsc::Receiver<Instant>>>> = Vec::new();
-    for _ in 0..plan.scenarios.len() {
-        let (tx, rx) = mpsc::channel(ARRIVAL_QUEUE);
-        queues.push(tx);
-        receivers.push(Arc::new(tokio::sync::Mutex::new(rx)));
-    }
     // Arrivals are shared among scenarios like users are: by the scenario's share of the pool.
-    let scenario_weights: Vec<u64> = (0..plan.scenarios.len())
-        .scan(0u64, |acc, i| {
-            *acc += plan.assignment.iter().filter(|&&a| a == i).count() as u64;
-            Some(*acc)
-        })
-        .collect();
-    let dispatcher = match &plan.open {
-        Some(o) => Some(
-            Dispatcher {
-                schedule: Schedule::new(&o.stages),
-                start: start.into_std(),
-                deadline: deadline.into_std(),
-                // The engine keeps its own senders: the queues stay open (and idle users waiting)
-                // until the run stops, whenever the schedule ends.
-                queues: queues.clone(),
-                weights: scenario_weights,
-                rng: rand::rngs::SmallRng::seed_from_u64(user_seed(plan.seed, u64::MAX)),
-                shared: shared.clone(),
-            }
-            .spawn()
-            .map_err(|e| EngineError::Internal(format!("cannot start the arrival dispatcher: {e}")))?,
-        ),
-        None => None,
+    let arrivals: Vec<Arc<Arrivals>> = match &plan.open {
+        Some(o) => {
+            let total = plan.assignment.len().max(1) as f64;
+            (0..plan.scenarios.len())
+                .map(|i| {
+                    let users = plan.assignment.iter().filter(|&&a| a == i).count() as f64;
+                    Arc::new(Arrivals::new(Schedule::scaled(&o.stages, users / total), start))
+                })
+                .collect()
+        }
+        None => Vec::new(),
     };
     // The open model's ramp-up is its first stage when that stage ramps up.
     let open_ramp = plan
@@ -359,7 +340,7 @@ async fn run_endpoints(
             let scenario_index = plan.assignment[k % plan.assignment.len().max(1)];
             let (plan, shared, active, peak) = (plan.clone(), shared.clone(), active.clone(), peak.clone());
             let mut stop = if open { stop_rx.clone() } else { own_rx };
-            let queue = receivers[scenario_index].clone();
+            let arrivals = arrivals.get(scenario_index).cloned();
             users.spawn(async move {
                 let scenario = &plan.scenarios[scenario_index];
                 let row = plan.rows.get(k).copied().unwrap_or(RowPick::None);
@@ -373,22 +354,12 @@ async fn run_endpoints(
                 if let RowPick::Row(i) = row {
                     user.bind(i);
                 }
-                if plan.open.is_none() {
-                    user.run(stop).await;
-                } else if user.start().await {
-                    loop {
-                        let arrival = {
-                            let mut rx = queue.lock().await;
-                            tokio::select! {
-                                // The stop first: arrivals still queued then are not runs.
-                                biased;
-                                _ = stop.wait_for(|s| *s) => None,
-                                a = rx.recv() => a,
-                            }
-                        };
-                        let Some(intended) = arrival else { break };
-                        shared.health.queued(Instant::now().saturating_duration_since(intended));
-                        user.task(Some(intended)).await;
+                match arrivals {
+                    None => user.run(stop).await,
+                    Some(arrivals) => {
+                        if user.start().await {
+                            serve_arrivals(&arrivals, &mut user, &shared, &mut stop).await;
+                        }
                     }
                 }
                 user.stop().await;
@@ -475,11 +446,14 @@ async fn run_endpoints(
     // on_stop steps starting spread over its first half.
     let _ = shared.stopped_at.set(Instant::now());
     shared.stopping.store(true, Ordering::Relaxed);
-    if let Some(d) = dispatcher {
-        // It sleeps at most DISPATCH_POLL between looks at the stop flag.
-        let _ = tokio::task::spawn_blocking(move || d.join()).await;
-    }
     let _ = stop_tx.send(true);
+    if !arrivals.is_empty() {
+        // Planned: every arrival due before the stop, sent or still waiting for a connection.
+        let at = (Instant::now().min(deadline) - start).as_secs_f64();
+        let planned = arrivals.iter().map(|a| a.schedule.due(at)).sum();
+        let dropped = arrivals.iter().map(|a| a.dropped.load(Ordering::Relaxed)).sum();
+        shared.health.arrivals(planned, dropped);
+    }
     running.iter().for_each(|s| {
         let _ = s.send(true);
     });
@@ -548,59 +522,152 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// Longest sleep of the dispatcher between looks at the stop flag.
-const DISPATCH_POLL: Duration = Duration::from_millis(20);
-
-/// The open model's arrivals, dispatched from a thread of their own: the runtime's timer has a 1 ms
-/// grain, which would charge each arrival up to 1 ms of the generator's lateness; a thread sleeping
-/// with a fine timer slack wakes within microseconds of the planned time.
-struct Dispatcher {
+/// One scenario's share of the open model's arrivals: users claim them in order with one atomic
+/// add, each waits for its own arrival's time and sends it (no dispatcher, queue or lock).
+struct Arrivals {
     schedule: Schedule,
-    start: std::time::Instant,
-    deadline: std::time::Instant,
-    queues: Vec<mpsc::Sender<Instant>>,
-    /// Cumulative scenario weights.
-    weights: Vec<u64>,
-    rng: rand::rngs::SmallRng,
-    shared: Arc<Shared>,
+    start: Instant,
+    /// Index of the next arrival to claim.
+    next: AtomicU64,
+    /// Arrivals skipped because more than [`ARRIVAL_QUEUE`] were waiting for a connection.
+    dropped: AtomicU64,
 }
 
-impl Dispatcher {
-    fn spawn(self) -> std::io::Result<std::thread::JoinHandle<()>> {
-        std::thread::Builder::new()
-            .name("perfgate-arrivals".into())
-            .spawn(move || self.run())
+impl Arrivals {
+    fn new(schedule: Schedule, start: Instant) -> Arrivals {
+        Arrivals {
+            schedule,
+            start,
+            next: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
     }
 
-    fn run(mut self) {
-        #[cfg(target_os = "linux")]
-        // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack (1 ns).
-        unsafe {
-            libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    /// The planned time of the next unclaimed arrival, now this caller's; None when the schedule
+    /// has no more. An arrival more than [`ARRIVAL_QUEUE`] behind the schedule is dropped: the
+    /// backlog is cut to the queue's length and counted.
+    fn claim(&self) -> Option<Instant> {
+        loop {
+            let k = self.next.fetch_add(1, Ordering::Relaxed);
+            let intended = self.start + Duration::from_secs_f64(self.schedule.at(k)?);
+            let now = Instant::now();
+            // Cheap test first: a backlog that long is seconds behind at any rate.
+            if now.saturating_duration_since(intended) < BACKLOG_CHECK {
+                return Some(intended);
+            }
+            let due = self.schedule.due((now - self.start).as_secs_f64());
+            let keep_from = due.saturating_sub(ARRIVAL_QUEUE as u64);
+            if k >= keep_from {
+                return Some(intended);
+            }
+            // Skip to the newest ARRIVAL_QUEUE arrivals; this one is dropped too.
+            let mut cur = self.next.load(Ordering::Relaxed);
+            let mut skipped = 1;
+            while cur < keep_from {
+                match self
+                    .next
+                    .compare_exchange(cur, keep_from, Ordering::Relaxed, Ordering::Relaxed)
+                {
+                    Ok(_) => {
+                        skipped += keep_from - cur;
+                        break;
+                    }
+                    Err(c) => cur = c,
+                }
+            }
+            self.dropped.fetch_add(skipped, Ordering::Relaxed);
         }
-        let total = self.weights.last().copied().unwrap_or(1).max(1);
-        for t in self.schedule.by_ref() {
-            let intended = self.start + Duration::from_secs_f64(t);
-            if intended >= self.deadline {
+    }
+}
+
+/// How late an arrival must be before [`Arrivals::claim`] looks at the backlog behind it.
+const BACKLOG_CHECK: Duration = Duration::from_millis(100);
+
+/// An open-model user's life after on_start: claim the next arrival, wait for its time on this
+/// thread ([`Pacer`]), run a task; until the stop (a schedule that ends early leaves the user idle
+/// until then, so on_stop comes at the end of the run).
+async fn serve_arrivals(arrivals: &Arrivals, user: &mut User<'_>, shared: &Shared, stop: &mut watch::Receiver<bool>) {
+    let mut pacer = Pacer::new();
+    while let Some(intended) = arrivals.claim() {
+        let now = Instant::now();
+        if intended > now {
+            tokio::select! {
+                // The stop first: an arrival not yet due then is not a run.
+                biased;
+                _ = stop.wait_for(|s| *s) => return,
+                _ = pacer.until(intended) => {}
+            }
+            // The user was free before the arrival's time: any lateness is the generator's own.
+            shared
+                .health
+                .planned_send(Instant::now().saturating_duration_since(intended));
+        } else {
+            if *stop.borrow() {
                 return;
             }
-            loop {
-                if self.shared.stopping.load(Ordering::Relaxed) {
-                    return;
-                }
-                let now = std::time::Instant::now();
-                if now >= intended {
-                    break;
-                }
-                std::thread::sleep((intended - now).min(DISPATCH_POLL));
-            }
-            let now = std::time::Instant::now();
-            // Lateness here is the generator's own.
-            self.shared.health.planned_send(now.saturating_duration_since(intended));
-            let pick = self.rng.random_range(0..total);
-            let s = self.weights.partition_point(|&c| c <= pick).min(self.queues.len() - 1);
-            let dropped = self.queues[s].try_send(Instant::from_std(intended)).is_err();
-            self.shared.health.arrival(dropped);
+            // Every connection was busy: the arrival waited for this one, in its latency.
+            shared.health.queued(now - intended);
         }
+        user.task(Some(intended)).await;
+    }
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::Stage;
+
+    fn constant(rate: f64, secs: u64) -> Schedule {
+        Schedule::new(&[Stage {
+            duration: Duration::from_secs(secs),
+            from: rate,
+            to: rate,
+        }])
+    }
+
+    #[tokio::test]
+    async fn users_claim_each_arrival_once_in_order() {
+        let a = Arc::new(Arrivals::new(
+            constant(1000.0, 2),
+            Instant::now() + Duration::from_secs(60),
+        ));
+        let claimers: Vec<_> = (0..4)
+            .map(|_| {
+                let a = a.clone();
+                std::thread::spawn(move || std::iter::from_fn(|| a.claim()).collect::<Vec<Instant>>())
+            })
+            .collect();
+        let mut all: Vec<Instant> = claimers.into_iter().flat_map(|c| c.join().unwrap()).collect();
+        assert_eq!(all.len(), 2000);
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 2000, "no arrival is claimed twice");
+        assert_eq!(a.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_backlog_longer_than_the_queue_is_dropped_and_counted() {
+        // 1,000,000 arrivals/s that started 1 s ago: about 1,000,000 are due, the queue keeps the
+        // newest ARRIVAL_QUEUE of them.
+        let start = Instant::now() - Duration::from_secs(1);
+        let a = Arrivals::new(constant(1_000_000.0, 10), start);
+        let first = a.claim().unwrap();
+        let dropped = a.dropped.load(Ordering::Relaxed);
+        let behind = (Instant::now() - first).as_secs_f64();
+        // Time since the first claim looked at the clock, bounded by what has passed since `first`
+        // fell 0.1 s behind.
+        let behind_us = |first: Instant| ((Instant::now() - first).as_micros() as u64).saturating_sub(100_000);
+        assert!((850_000..=950_000).contains(&dropped), "{dropped}");
+        assert!(
+            behind > 0.05 && behind < 1.0,
+            "the oldest kept arrival is the queue's length behind: {behind} s"
+        );
+        // The next claim goes on from there: it drops only what fell due since (one per µs here).
+        let before = Instant::now();
+        a.claim().unwrap();
+        let more = a.dropped.load(Ordering::Relaxed) - dropped;
+        let since_us = (Instant::now() - before).as_micros() as u64 + behind_us(first);
+        assert!(more <= since_us + 1, "{more} more dropped in {since_us} µs");
     }
 }

@@ -3,6 +3,7 @@
 pub mod arrivals;
 pub mod client;
 pub mod engine;
+pub mod pace;
 pub mod plan;
 pub mod shard;
 pub mod user;

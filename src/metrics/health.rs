@@ -11,7 +11,7 @@ pub const MAX_LATE_SHARE: f64 = 0.05;
 /// More CPU than this share of all cores makes the run untrusted.
 pub const MAX_CPU_SHARE: f64 = 0.90;
 
-/// Counters the users and the dispatcher update; lock-free.
+/// Counters the users update; lock-free.
 #[derive(Default)]
 pub struct Health {
     planned: AtomicU64,
@@ -128,12 +128,10 @@ impl Health {
         }
     }
 
-    /// An arrival was planned (open model); `dropped` when no connection could take it.
-    pub fn arrival(&self, dropped: bool) {
-        self.arrivals.fetch_add(1, Ordering::Relaxed);
-        if dropped {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+    /// The open model's arrivals due before the stop, and how many of them were dropped.
+    pub fn arrivals(&self, planned: u64, dropped: u64) {
+        self.arrivals.fetch_add(planned, Ordering::Relaxed);
+        self.dropped.fetch_add(dropped, Ordering::Relaxed);
     }
 
     /// An arrival waited this long for a free connection.
