@@ -254,7 +254,12 @@ fn event_file(kind: &str) -> PathBuf {
             "head_repository": {"owner": {"login": "mallory"}}, "pull_requests": []}}),
         _ => json!({"workflow_run": {"head_sha": "headsha7", "pull_requests": [{"number": 7}]}}),
     };
-    let p = std::env::temp_dir().join(format!("perfgate-event-{kind}-{}.json", std::process::id()));
+    // One file per call: tests run in parallel, and a file another test is rewriting reads as empty.
+    let p = std::env::temp_dir().join(format!(
+        "perfgate-event-{kind}-{}-{}.json",
+        std::process::id(),
+        rand_suffix()
+    ));
     std::fs::write(&p, event.to_string()).unwrap();
     p
 }
@@ -274,6 +279,7 @@ async fn comment_with(api: &str, kind: &str, token: Option<&str>, args: &[&str],
     let token = token.map(str::to_string);
     let outc = out.clone();
     let o = tokio::task::spawn_blocking(move || {
+        let event = event_file(&kind);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_perfgate"));
         cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["report"])
@@ -283,7 +289,7 @@ async fn comment_with(api: &str, kind: &str, token: Option<&str>, args: &[&str],
             .env("GITHUB_REPOSITORY", "octo/shop")
             .env("GITHUB_API_URL", &api)
             .env("GITHUB_EVENT_NAME", &kind)
-            .env("GITHUB_EVENT_PATH", event_file(&kind))
+            .env("GITHUB_EVENT_PATH", &event)
             .env("GITHUB_OUTPUT", &outc)
             .env("PERFGATE_GITHUB_BACKOFF_MS", "10")
             .env_remove("GITHUB_STEP_SUMMARY")
@@ -295,7 +301,9 @@ async fn comment_with(api: &str, kind: &str, token: Option<&str>, args: &[&str],
             Some(t) => cmd.env("GITHUB_TOKEN", t),
             None => cmd.env_remove("GITHUB_TOKEN"),
         };
-        cmd.output().unwrap()
+        let output = cmd.output().unwrap();
+        let _ = std::fs::remove_file(&event);
+        output
     })
     .await
     .unwrap();
