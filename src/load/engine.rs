@@ -128,9 +128,6 @@ pub enum EngineError {
     /// engine cannot interleave.
     #[error("{0}")]
     Input(String),
-    /// The engine itself failed (a thread could not start).
-    #[error("{0}")]
-    Internal(String),
 }
 
 /// Arrivals that may wait for a free connection, per scenario; beyond this they are dropped and counted.
