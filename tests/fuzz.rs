@@ -1706,6 +1706,28 @@ fn inputs_found_by_fuzzing() {
         }
     }
 
+    // Per-second counts of two names that add up past u64::MAX: `rps_series`
+    // (src/verdict/compare.rs) and `Seconds::of` (src/verdict/blocks.rs) summed them unchecked.
+    {
+        let second = serde_json::from_str::<serde_json::Value>(seed).expect("seed is JSON");
+        let names = second["series"][0]["names"].as_array().map_or(0, Vec::len);
+        assert!(names >= 2, "the demo's first second has {names} names");
+        let edits: Vec<JsonEdit> = (0..2)
+            .flat_map(|i| {
+                ["requests", "failures", "sum_us"]
+                    .map(|k| JsonEdit::Replace(format!("/series/0/names/{i}/{k}"), serde_json::Value::from(u64::MAX)))
+            })
+            .collect();
+        let text = apply_json_edits(seed, &edits);
+        if let Ok(r) = Results::from_json("r.json", &text) {
+            if let Err(p) = no_panic(|| exercise_results(&r)) {
+                wrong.push(format!(
+                    "verdict: requests, failures and sum_us = u64::MAX for two names of one second of r.json: panicked: {p}"
+                ));
+            }
+        }
+    }
+
     // `format_duration` (src/gate/duration.rs) drops the milliseconds of durations of a minute or
     // more, so `run_time (1m) differs from the stages' total (1m)` can happen.
     for ms in [60_001u64, 90_500, 3_600_250] {

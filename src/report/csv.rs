@@ -179,10 +179,10 @@ impl Format for FailuresCsv {
                 if *kind == FailureKind::Status {
                     continue;
                 }
-                let mut explained = 0;
+                let mut explained = 0u64;
                 for r in s.failure_reasons.iter().filter(|r| r.kind == *kind) {
                     let _ = writeln!(out, "{},{name},{},{}", q.method, field(&r.reason), r.count);
-                    explained += r.count;
+                    explained = explained.saturating_add(r.count);
                 }
                 let n = n.saturating_sub(explained);
                 if n == 0 {

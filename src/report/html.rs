@@ -346,7 +346,7 @@ fn bins(s: &Stats, n: usize) -> Vec<(f64, f64, u64)> {
     for (v, count) in s.histogram.recorded() {
         let ms = v as f64 / 1000.0;
         let idx = (((ms - lo) / width) as usize).min(n - 1);
-        out[idx].2 += count;
+        out[idx].2 = out[idx].2.saturating_add(count);
     }
     out
 }

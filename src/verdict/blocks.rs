@@ -51,14 +51,14 @@ impl Seconds {
             let mut entry = (0u64, 0u64, Coarse::default());
             let mut failed = 0u64;
             for n in p.names.iter().filter(|n| names.contains(&n.name.as_str())) {
-                failed += n.failures;
+                failed = failed.saturating_add(n.failures);
                 if n.hist.is_empty() {
                     continue;
                 }
                 any_hist = true;
                 let h = Coarse::decode(&n.hist).ok()?;
-                entry.0 += n.requests;
-                entry.1 += n.sum_us;
+                entry.0 = entry.0.saturating_add(n.requests);
+                entry.1 = entry.1.saturating_add(n.sum_us);
                 entry.2.add(&h);
             }
             s.by_t.insert(i as i64, entry);
@@ -66,6 +66,20 @@ impl Seconds {
             s.round.insert(i as i64, p.round);
         }
         any_hist.then_some(s)
+    }
+
+    /// The error rate in percent over these seconds, when they hold at least 10 requests (saturating
+    /// sums: a damaged results file must not overflow).
+    fn error_rate(&self, keys: &[i64]) -> Option<f64> {
+        let n: u64 = keys
+            .iter()
+            .filter_map(|t| self.by_t.get(t))
+            .fold(0, |a, e| a.saturating_add(e.0));
+        let f: u64 = keys
+            .iter()
+            .filter_map(|t| self.failures.get(t))
+            .fold(0, |a, f| a.saturating_add(*f));
+        (n >= 10).then(|| f as f64 * 100.0 / n as f64)
     }
 
     /// The distinct rounds these seconds come from.
@@ -139,8 +153,8 @@ fn group_value(metric: Metric, s: &Seconds, keys: &[i64]) -> Option<f64> {
     let mut acc = (0u64, 0u64, Coarse::default());
     for key in keys {
         if let Some((n, sum, h)) = s.by_t.get(key) {
-            acc.0 += n;
-            acc.1 += sum;
+            acc.0 = acc.0.saturating_add(*n);
+            acc.1 = acc.1.saturating_add(*sum);
             acc.2.add(h);
         }
     }
@@ -215,15 +229,10 @@ pub fn error_rate_estimate(
 ) -> Option<Estimate> {
     let b = Seconds::of(base, base_names, include_ramp_up)?;
     let h = Seconds::of(head, head_names, include_ramp_up)?;
-    let rate = |s: &Seconds, keys: &[i64]| -> Option<f64> {
-        let n: u64 = keys.iter().filter_map(|t| s.by_t.get(t)).map(|e| e.0).sum();
-        let f: u64 = keys.iter().filter_map(|t| s.failures.get(t)).sum();
-        (n >= 10).then(|| f as f64 * 100.0 / n as f64)
-    };
     if paired && Seconds::in_rounds(&b, &h) {
         let diffs: Vec<f64> = Seconds::by_round(&b, &h)
             .iter()
-            .filter_map(|keys| Some(rate(&h, keys)? - rate(&b, keys)?))
+            .filter_map(|keys| Some(h.error_rate(keys)? - b.error_rate(keys)?))
             .collect();
         return (diffs.len() >= 2)
             .then(|| intervals::paired(&diffs, level, Tail::Both))
@@ -233,15 +242,7 @@ pub fn error_rate_estimate(
     if k == usize::MAX {
         return None;
     }
-    let rates = |s: &Seconds, keys: &[i64]| -> Vec<Option<f64>> {
-        keys.chunks(k)
-            .map(|chunk| {
-                let n: u64 = chunk.iter().filter_map(|t| s.by_t.get(t)).map(|e| e.0).sum();
-                let f: u64 = chunk.iter().filter_map(|t| s.failures.get(t)).sum();
-                (n >= 10).then(|| f as f64 * 100.0 / n as f64)
-            })
-            .collect()
-    };
+    let rates = |s: &Seconds, keys: &[i64]| -> Vec<Option<f64>> { keys.chunks(k).map(|c| s.error_rate(c)).collect() };
     let keys = |s: &Seconds| -> Vec<i64> { s.by_t.keys().copied().collect() };
     let (bv, hv): (Vec<f64>, Vec<f64>) = if paired {
         let shared: Vec<i64> = b.by_t.keys().filter(|t| h.by_t.contains_key(t)).copied().collect();

@@ -476,8 +476,7 @@ fn rps_series(r: &Results, names: &[&str], include_ramp_up: bool) -> Vec<f64> {
                 .names
                 .iter()
                 .filter(|n| names.contains(&n.name.as_str()))
-                .map(|n| n.requests)
-                .sum();
+                .fold(0, |a, n| a.saturating_add(n.requests));
             n as f64 / p.dt
         })
         .collect()

@@ -488,7 +488,7 @@ fn latency_points(r: &Results, select: &Selector, names: &[&str], p: f64, from: 
             let (mut sum, mut n) = (0.0, 0u64);
             for np in pt.names.iter().filter(|np| names.contains(&np.name.as_str())) {
                 sum += pick(np) * np.requests as f64;
-                n += np.requests;
+                n = n.saturating_add(np.requests);
             }
             (n > 0).then(|| (pt.t, sum / n as f64))
         })
