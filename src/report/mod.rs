@@ -281,14 +281,14 @@ pub fn interval_text(c: &Comparison) -> String {
         .unwrap_or_else(|| "–".into())
 }
 
-/// What a comparison could see: `detects +4.1% or more (12 blocks of 2 s)`, when its interval came
+/// What a comparison could see: `detects +4.1% or more (12 blocks of about 2 s)`, when its interval came
 /// from time blocks.
 pub fn sensitivity_text(c: &Comparison) -> Option<String> {
     let (blocks, secs) = c.blocks?;
     let mde = c.min_detectable?;
     let unit = match c.rounds {
         Some(_) => format!("{blocks} rounds of {secs} s, each a fresh pair of processes"),
-        None => format!("{blocks} blocks of {secs} s"),
+        None => format!("{blocks} blocks of about {secs} s"),
     };
     Some(format!("detects {mde:+.1}{} or more at 80 % power ({unit})", c.ci_unit))
 }

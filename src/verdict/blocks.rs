@@ -9,11 +9,14 @@
 //! cancels the noise both sides shared; in sequential mode the blocks of each side are independent
 //! samples (Welch).
 //!
-//! Block length (the rule the README states): the fewest whole seconds such that a typical block
-//! (the median second's request count times the length) holds enough requests on each side for the
-//! metric: 10 for the mean, and `max(10, 1 / (1 - q))` for the `q` quantile (20 for p95, 100 for
-//! p99), so that the block's quantile lies inside its data. At least [`MIN_BLOCKS`] blocks are needed;
-//! with fewer, the comparison is inconclusive and says how long a run would give them.
+//! Blocks (the rule the README states): consecutive seconds, a block closing as soon as it holds
+//! enough requests for the metric on each side (both sides of a duet, whose blocks are the same
+//! seconds): 10 for the mean, and `max(10, 1 / (1 - q))` for the `q` quantile (20 for p95, 100 for
+//! p99), so that the block's quantile lies inside its data. Seconds left after the last full block
+//! join it. At a steady rate this is the fewest whole seconds that hold enough; at a low or uneven
+//! rate no block is lost for holding a few requests too few (fixed-length blocks sized by the median
+//! second dropped about half of them at 4-5 requests per second). At least [`MIN_BLOCKS`] blocks
+//! are needed; with fewer, the comparison is inconclusive and says how long a run would give them.
 
 use super::intervals::{self, Estimate, Tail};
 use crate::metric::Metric;
@@ -126,7 +129,8 @@ pub fn samples_needed(metric: Metric) -> f64 {
     }
 }
 
-/// The block length in seconds for a metric, given both sides' seconds.
+/// The typical block length in seconds for a metric at the median second's rate of the slower side
+/// (what a run with no full block yet would need); `usize::MAX` without requests.
 pub fn block_seconds(metric: Metric, base: &Seconds, head: &Seconds) -> usize {
     let per_second = base.median_count().min(head.median_count());
     if per_second <= 0.0 {
@@ -161,28 +165,77 @@ fn group_value(metric: Metric, s: &Seconds, keys: &[i64]) -> Option<f64> {
     value(metric, acc.0, acc.1, &acc.2)
 }
 
-/// Per-block values of both sides: `(base, head)` for each block in which both have a value. In duet
-/// mode a block is the same seconds on both sides; in sequential mode each side's blocks are its own.
-pub fn block_values(metric: Metric, base: &Seconds, head: &Seconds, k: usize, paired: bool) -> (Vec<f64>, Vec<f64>) {
-    let blocks = |s: &Seconds, keys: &[i64]| -> Vec<Option<f64>> {
-        keys.chunks(k).map(|chunk| group_value(metric, s, chunk)).collect()
-    };
+/// Consecutive seconds (`keys`, in time order) cut into blocks: a block closes as soon as it holds
+/// `need` requests on every one of `sides`; seconds left after the last full block join it, and
+/// none are returned when no block fills.
+fn cut(keys: &[i64], sides: &[&Seconds], need: f64) -> Vec<Vec<i64>> {
+    let mut blocks: Vec<Vec<i64>> = Vec::new();
+    let mut block = Vec::new();
+    let mut counts = vec![0u64; sides.len()];
+    for &t in keys {
+        block.push(t);
+        for (c, s) in counts.iter_mut().zip(sides) {
+            *c = c.saturating_add(s.by_t.get(&t).map_or(0, |e| e.0));
+        }
+        if counts.iter().all(|&c| c as f64 >= need) {
+            blocks.push(std::mem::take(&mut block));
+            counts.iter_mut().for_each(|c| *c = 0);
+        }
+    }
+    if let Some(last) = blocks.last_mut() {
+        last.extend(block);
+    }
+    blocks
+}
+
+/// The blocks of both sides, `(base, head)`, for blocks needing `need` requests each: in duet mode
+/// (`paired`) the same seconds on both sides, in sequential mode each side's own.
+fn blocks_of(base: &Seconds, head: &Seconds, need: f64, paired: bool) -> (Vec<Vec<i64>>, Vec<Vec<i64>>) {
+    let keys = |s: &Seconds| -> Vec<i64> { s.by_t.keys().copied().collect() };
     if paired {
-        let keys: Vec<i64> = base
+        let shared: Vec<i64> = base
             .by_t
             .keys()
             .filter(|t| head.by_t.contains_key(t))
             .copied()
             .collect();
-        let (b, h) = (blocks(base, &keys), blocks(head, &keys));
-        b.into_iter().zip(h).filter_map(|(b, h)| Some((b?, h?))).unzip()
+        let blocks = cut(&shared, &[base, head], need);
+        (blocks.clone(), blocks)
     } else {
-        let own = |s: &Seconds| -> Vec<f64> {
-            let keys: Vec<i64> = s.by_t.keys().copied().collect();
-            blocks(s, &keys).into_iter().flatten().collect()
-        };
-        (own(base), own(head))
+        (cut(&keys(base), &[base], need), cut(&keys(head), &[head], need))
     }
+}
+
+/// Mean seconds per block, rounded up (at least 1); None without blocks.
+fn mean_seconds(blocks: &[Vec<i64>]) -> Option<usize> {
+    let seconds: usize = blocks.iter().map(Vec::len).sum();
+    (!blocks.is_empty()).then(|| seconds.div_ceil(blocks.len()).max(1))
+}
+
+/// Per-block values of both sides, `(base, head)`, and the mean seconds per block (None without a
+/// block). In duet mode a block is the same seconds on both sides and the values pair up; in
+/// sequential mode each side's blocks are its own.
+pub fn block_values(
+    metric: Metric,
+    base: &Seconds,
+    head: &Seconds,
+    paired: bool,
+) -> (Vec<f64>, Vec<f64>, Option<usize>) {
+    let (bb, hb) = blocks_of(base, head, samples_needed(metric), paired);
+    let seconds = match (mean_seconds(&bb), mean_seconds(&hb)) {
+        (Some(b), Some(h)) => Some(b.max(h)),
+        _ => None,
+    };
+    let values = |s: &Seconds, blocks: &[Vec<i64>]| -> Vec<Option<f64>> {
+        blocks.iter().map(|keys| group_value(metric, s, keys)).collect()
+    };
+    let (bv, hv) = (values(base, &bb), values(head, &hb));
+    let (b, h) = if paired {
+        bv.into_iter().zip(hv).filter_map(|(b, h)| Some((b?, h?))).unzip()
+    } else {
+        (bv.into_iter().flatten().collect(), hv.into_iter().flatten().collect())
+    };
+    (b, h, seconds)
 }
 
 /// The change and its standard error from the blocks, in the scale the budget is judged in: the log
@@ -238,23 +291,19 @@ pub fn error_rate_estimate(
             .then(|| intervals::paired(&diffs, level, Tail::Both))
             .flatten();
     }
-    let k = block_seconds(Metric::Avg, &b, &h);
-    if k == usize::MAX {
-        return None;
-    }
-    let rates = |s: &Seconds, keys: &[i64]| -> Vec<Option<f64>> { keys.chunks(k).map(|c| s.error_rate(c)).collect() };
-    let keys = |s: &Seconds| -> Vec<i64> { s.by_t.keys().copied().collect() };
+    let (bb, hb) = blocks_of(&b, &h, samples_needed(Metric::Avg), paired);
+    let rates =
+        |s: &Seconds, blocks: &[Vec<i64>]| -> Vec<Option<f64>> { blocks.iter().map(|k| s.error_rate(k)).collect() };
     let (bv, hv): (Vec<f64>, Vec<f64>) = if paired {
-        let shared: Vec<i64> = b.by_t.keys().filter(|t| h.by_t.contains_key(t)).copied().collect();
-        rates(&b, &shared)
+        rates(&b, &bb)
             .into_iter()
-            .zip(rates(&h, &shared))
+            .zip(rates(&h, &hb))
             .filter_map(|(b, h)| Some((b?, h?)))
             .unzip()
     } else {
         (
-            rates(&b, &keys(&b)).into_iter().flatten().collect(),
-            rates(&h, &keys(&h)).into_iter().flatten().collect(),
+            rates(&b, &bb).into_iter().flatten().collect(),
+            rates(&h, &hb).into_iter().flatten().collect(),
         )
     };
     interval(&bv, &hv, paired, level)
@@ -316,11 +365,15 @@ pub fn estimate(
             })
             .ok_or(NoBlocks::TooFew { blocks, seconds });
     }
-    let k = block_seconds(metric, &b, &h);
-    if k == usize::MAX {
-        return Err(NoBlocks::TooFew { blocks: 0, seconds: 0 });
-    }
-    let (bv, hv) = block_values(metric, &b, &h, k, paired);
+    let (bv, hv, seconds) = block_values(metric, &b, &h, paired);
+    // Without a full block, the length one would need at the median second's rate.
+    let k = match seconds {
+        Some(k) => k,
+        None => match block_seconds(metric, &b, &h) {
+            usize::MAX => return Err(NoBlocks::TooFew { blocks: 0, seconds: 0 }),
+            k => k,
+        },
+    };
     let blocks = bv.len().min(hv.len());
     if blocks < MIN_BLOCKS {
         return Err(NoBlocks::TooFew { blocks, seconds: k });
@@ -346,11 +399,17 @@ mod tests {
 
     /// A results document whose series holds `per_second` requests of `GET /x` in each of `seconds`
     /// seconds, latencies from `latency(second, i)` in µs; no whole-run stats (blocks need none).
-    fn results(seconds: usize, per_second: usize, mut latency: impl FnMut(usize, usize) -> u64) -> Results {
+    fn results(seconds: usize, per_second: usize, latency: impl FnMut(usize, usize) -> u64) -> Results {
+        results_of(&vec![per_second; seconds], latency)
+    }
+
+    /// [`results`] with `counts[t]` requests in second `t`.
+    fn results_of(counts: &[usize], mut latency: impl FnMut(usize, usize) -> u64) -> Results {
         let mut r: Results = serde_json::from_str(include_str!("../../tests/data/minimal-results.json"))
             .expect("the test fixture parses");
-        r.series = (0..seconds)
+        r.series = (0..counts.len())
             .map(|t| {
+                let per_second = counts[t];
                 let mut h = Coarse::default();
                 let mut sum = 0;
                 for i in 0..per_second {
@@ -395,9 +454,61 @@ mod tests {
         assert_eq!(block_seconds(Metric::Avg, &s, &s), 2);
         assert_eq!(block_seconds(Metric::Percentile(95.0), &s, &s), 4);
         assert_eq!(block_seconds(Metric::Percentile(99.0), &s, &s), 20);
-        let (b, h) = block_values(Metric::Percentile(95.0), &s, &s, 4, true);
-        // 30 seconds make 7 whole blocks of 4 and a block of 2 with too few requests for p95.
-        assert_eq!((b.len(), h.len()), (7, 7));
+        let (b, h, seconds) = block_values(Metric::Percentile(95.0), &s, &s, true);
+        // 30 seconds make 7 blocks of 20 requests; the 2 seconds left join the last one.
+        assert_eq!((b.len(), h.len(), seconds), (7, 7, Some(5)));
+        let (b, h, seconds) = block_values(Metric::Avg, &s, &s, false);
+        assert_eq!((b.len(), h.len(), seconds), (15, 15, Some(2)));
+    }
+
+    #[test]
+    fn uneven_seconds_lose_no_block_for_a_few_requests_too_few() {
+        // 3 to 7 requests a second (5 on average and in the median), 60 seconds: 300 requests per side.
+        // Blocks of 4 fixed seconds (20 requests at the median rate) hold 18-22 and 6 of their 15 fall
+        // under the 20 a p95 needs; blocks that close at 20 keep all they make.
+        let counts: Vec<usize> = (0..60).map(|t| (t * 7 % 5) + 3).collect();
+        let r = results_of(&counts, |_, _| 10_000);
+        let s = Seconds::of(&r, &["GET /x"], false).unwrap();
+        assert_eq!(block_seconds(Metric::Percentile(95.0), &s, &s), 4);
+        let fixed = counts.chunks(4).filter(|c| c.iter().sum::<usize>() >= 20).count();
+        assert_eq!(fixed, 9);
+        let (b, _, seconds) = block_values(Metric::Percentile(95.0), &s, &s, true);
+        assert_eq!((b.len(), seconds), (12, Some(5)));
+        // Duet blocks close when both sides hold enough: here the side with fewer requests decides.
+        let sparse: Vec<usize> = counts.iter().map(|c| c / 2).collect();
+        let t = Seconds::of(&results_of(&sparse, |_, _| 10_000), &["GET /x"], false).unwrap();
+        let (b, h, _) = block_values(Metric::Percentile(95.0), &s, &t, true);
+        let (alone, _, _) = block_values(Metric::Percentile(95.0), &t, &t, true);
+        assert_eq!((b.len(), h.len()), (alone.len(), alone.len()));
+        assert!(alone.len() < 12);
+        // Every second is in a block, in time order, each once.
+        let (bb, hb) = blocks_of(&s, &t, 20.0, true);
+        assert_eq!(bb, hb);
+        assert_eq!(bb.concat(), (0..60).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn without_a_full_block_there_are_no_blocks() {
+        let r = results(10, 1, |_, _| 10_000);
+        let s = Seconds::of(&r, &["GET /x"], false).unwrap();
+        assert_eq!(
+            block_values(Metric::Percentile(95.0), &s, &s, true),
+            (vec![], vec![], None)
+        );
+        assert_eq!(
+            estimate(
+                Metric::Percentile(95.0),
+                true,
+                &r,
+                &r,
+                &["GET /x"],
+                &["GET /x"],
+                false,
+                true,
+                0.95
+            ),
+            Err(NoBlocks::TooFew { blocks: 0, seconds: 20 })
+        );
     }
 
     #[test]

@@ -833,7 +833,7 @@ fn too_few_blocks(metric: Metric, blocks: usize, seconds: usize, pair: &BaseHead
     let now = judged_s(base).min(judged_s(head));
     let wanted = (blocks::MIN_BLOCKS * seconds) as f64;
     format!(
-        "too few samples to bound {metric}: {blocks} blocks of {seconds} s (each needs {need:.0} requests; {} needed); a steady phase of about {:.0} s would decide it at this rate (now {now:.0} s)",
+        "too few samples to bound {metric}: {blocks} blocks of about {seconds} s (each needs {need:.0} requests; {} needed); a steady phase of about {:.0} s would decide it at this rate (now {now:.0} s)",
         blocks::MIN_BLOCKS,
         wanted.max(now + seconds as f64)
     )
