@@ -1728,6 +1728,29 @@ fn inputs_found_by_fuzzing() {
         }
     }
 
+    // Class weights 1 and 4294967295: `plan::assign` (src/load/plan.rs) allocated the whole
+    // smooth round-robin cycle (2 + 8,589,934,590 steps, 68 GB) to deal 2 users.
+    {
+        let text = "version: 1\nhost: http://127.0.0.1:9\nload: {users: 2, spawn_rate: 2, run_time: 1s}\n\
+                    scenarios:\n  a: {weight: 1, tasks: [{request: GET /a}]}\n  \
+                    b: {weight: 4294967295, tasks: [{request: GET /b}]}\n";
+        match Gate::parse("f.yaml", text) {
+            Ok(gate) => {
+                let o = Overrides {
+                    host: Some("http://127.0.0.1:9".into()),
+                    seed: Some(7),
+                    ..Overrides::default()
+                };
+                if let Err(p) = no_panic(|| {
+                    let _ = Plan::new(&gate, &o);
+                }) {
+                    wrong.push(format!("Plan::new with weights 1 and 4294967295: panicked: {p}"));
+                }
+            }
+            Err(e) => wrong.push(format!("the two-weight gate no longer parses: {e}")),
+        }
+    }
+
     // `format_duration` (src/gate/duration.rs) drops the milliseconds of durations of a minute or
     // more, so `run_time (1m) differs from the stages' total (1m)` can happen.
     for ms in [60_001u64, 90_500, 3_600_250] {

@@ -580,10 +580,12 @@ pub fn assign(users: u32, names: &[&str], weights: &[u32]) -> Vec<usize> {
         .collect();
     let period: i64 = scaled.iter().sum();
     // The smooth weighted round-robin: each step every class gains its weight, the one ahead (the
-    // first by name on a tie) is picked and pays back the total.
+    // first by name on a tie) is picked and pays back the total. Only the first `users` steps are
+    // dealt, so weights like 1 and 4,000,000,000 cost no more than the users they share.
+    let steps = period.min(i64::from(users));
     let mut current = vec![0i64; order.len()];
-    let mut cycle = Vec::with_capacity(period as usize);
-    for _ in 0..period {
+    let mut cycle = Vec::with_capacity(steps as usize);
+    for _ in 0..steps {
         let mut total = 0;
         let mut best: Option<usize> = None;
         for k in 0..order.len() {
@@ -971,6 +973,17 @@ mod tests {
         let s: String = a.iter().map(|&i| ['A', 'B', 'C'][i]).collect();
         assert_eq!(s, "CBACBCBCBCABCC");
         assert_eq!(assign(1, &["x", "y"], &[1, 1]), vec![0]);
+    }
+
+    #[test]
+    fn assignment_deals_only_as_many_steps_as_users() {
+        // Weights 1 and u32::MAX make a cycle of 8.6 billion steps; 3 users need 3 of them (the
+        // whole cycle was allocated first: 68 GB, found by tests/fuzz.rs).
+        assert_eq!(assign(3, &["a", "b"], &[1, u32::MAX]), vec![1, 1, 1]);
+        // Fewer users than the cycle: the same prefix as the whole cycle gives.
+        let a = assign(5, &["A", "B"], &[5, 1]);
+        assert_eq!(a, vec![0, 0, 0, 1, 0]);
+        assert!(assign(0, &["a"], &[1]).is_empty());
     }
 
     #[test]
