@@ -474,10 +474,11 @@ fn ramp_up(plan: &Plan) -> Duration {
 /// again and at least 5 s; when fewer than 3 such rounds fit (or the run is under 15 s), one pair.
 ///
 /// Why many short rounds: for a fixed run time the variance of the estimate is `σp²/K + σw²/T`
-/// (between-process spread over rounds, within-process noise over the whole time), so more rounds only
-/// help, and the t quantile falls with their K - 1 degrees of freedom (6.3 at 2 rounds, 2.0 at 6). A
-/// round costs a process start and a ramp-up, and with under 5 s of steady load a round holds too few
-/// requests for a p95 of its own.
+/// (between-process spread over rounds, within-process noise over the whole time), and the t quantile
+/// falls with their K - 1 degrees of freedom (6.3 at 2 rounds, 2.0 at 6). But a round costs a process
+/// start, a ramp-up and a cold first second, and with under 5 s of steady load it holds too few
+/// requests for a p95 of its own: on the CPU demo, 10 rounds of 3 s decided a +10 % change less often
+/// than 5 of 6 s (13/20 against 15/20, bench/README.md).
 pub fn default_rounds(run_time: Duration, ramp_up: Duration) -> u32 {
     if run_time < Duration::from_secs(15) {
         return 1;
