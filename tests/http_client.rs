@@ -261,6 +261,59 @@ fn pattern(n: usize) -> Vec<u8> {
 
 /// Case 1: two content-length exchanges on one keep-alive connection; the server sees one connection
 /// and both requests byte for byte.
+/// A head that repeats the last one byte for byte is not parsed again (`Conn` keeps the last parse):
+/// every answer below must still be read by its own head, whatever the one before it said.
+#[tokio::test]
+async fn repeated_and_nearly_repeated_heads_are_each_read_by_their_own_bytes() {
+    let head5 = "HTTP/1.1 200 OK\r\nDate: Thu, 03 Dec 2026 08:00:00 GMT\r\ncontent-length: 5\r\n\r\n";
+    let head6 = "HTTP/1.1 200 OK\r\nDate: Thu, 03 Dec 2026 08:00:00 GMT\r\ncontent-length: 6\r\n\r\n";
+    let chunked = "HTTP/1.1 200 OK\r\nDate: Thu, 03 Dec 2026 08:00:00 GMT\r\ntransfer-encoding: chunked\r\n\r\n";
+    let server = Scripted::start(vec![vec![
+        Step::Read,
+        send(format!("{head5}first")),
+        Step::Read,
+        send(format!("{head5}again")),
+        // The same bytes answering a HEAD: no body follows them.
+        Step::Read,
+        send(head5),
+        // One byte differs: its own length.
+        Step::Read,
+        send(format!("{head6}sixsix")),
+        // The first head again, a few bytes at a time: a partial head is no match.
+        Step::Read,
+        Step::Trickle(format!("{head5}third").into_bytes()),
+        Step::Read,
+        send(format!("{chunked}3\r\nabc\r\n0\r\n\r\n")),
+        Step::Read,
+        send(format!("{head5}fifth")),
+        // A head the same up to its last line, which closes.
+        Step::Read,
+        send("HTTP/1.1 200 OK\r\nDate: Thu, 03 Dec 2026 08:00:00 GMT\r\ncontent-length: 5\r\nconnection: close\r\n\r\nlast."),
+    ]])
+    .await;
+    let get = get("/r");
+    let head = request("HEAD", "/r", "127.0.0.1", &[], b"");
+    let mut conn = connect(&server.url()).await;
+    expect_ok(&mut conn, &get, false, 200, b"first").await;
+    expect_ok(&mut conn, &get, false, 200, b"again").await;
+    expect_ok(&mut conn, &head, true, 200, b"").await;
+    expect_ok(&mut conn, &get, false, 200, b"sixsix").await;
+    expect_ok(&mut conn, &get, false, 200, b"third").await;
+    expect_ok(&mut conn, &get, false, 200, b"abc").await;
+    expect_ok(&mut conn, &get, false, 200, b"fifth").await;
+    assert!(!conn.is_closed(), "keep-alive heads leave the connection open");
+    expect_ok(&mut conn, &get, false, 200, b"last.").await;
+    assert!(
+        conn.is_closed(),
+        "`connection: close` is read even after a head that began the same"
+    );
+    assert_eq!(
+        server.accepted.load(Ordering::SeqCst),
+        1,
+        "every answer on one connection"
+    );
+}
+
 #[tokio::test]
 async fn content_length_keep_alive_reuses_one_connection() {
     let json_body = br#"{"user":"alice","note":"caf\u00e9 \u00e9"}"#;

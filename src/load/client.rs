@@ -261,6 +261,7 @@ struct FramingHeaders {
 }
 
 /// How a response body is delimited.
+#[derive(Clone, Copy)]
 enum Framing {
     None,
     Length(u64),
@@ -289,6 +290,22 @@ pub struct Conn {
     sent: u64,
     /// The last answer's `Location` when it was a redirect (3xx).
     location: Option<String>,
+    /// The last response head parsed on this connection and what it said: a server's heads mostly
+    /// repeat byte for byte (nginx's change with its `Date`, once a second), and the same bytes
+    /// parse to the same result, so a repeated head is compared instead of parsed again.
+    last_head: Option<Box<ParsedHead>>,
+}
+
+/// Longest response head kept for [`Conn::last_head`].
+const MAX_CACHED_HEAD: usize = 1024;
+
+/// A response head's bytes and their parse, for the request kind (HEAD or not) it answered.
+struct ParsedHead {
+    bytes: Vec<u8>,
+    head: bool,
+    status: u16,
+    framing: Framing,
+    close: bool,
 }
 
 /// What one exchange got back.
@@ -327,6 +344,7 @@ impl Conn {
             first_byte: None,
             sent: 0,
             location: None,
+            last_head: None,
         }
     }
 
@@ -353,17 +371,24 @@ impl Conn {
         if !self.reusable {
             return true;
         }
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        let mut probe = [0u8; 1];
-        let mut rb = ReadBuf::new(&mut probe);
-        match Pin::new(&mut self.io).poll_read(&mut cx, &mut rb) {
-            Poll::Pending => false,
-            // End of stream, an error, or bytes nobody asked for: do not reuse it.
-            Poll::Ready(_) => {
-                self.reusable = false;
-                true
+        let open = match &mut self.io {
+            // tokio's non-blocking read (no waker, no task budget): a would-block also clears the
+            // readiness the last response left, so the next read waits instead of trying first.
+            Stream::Tcp(s) => {
+                let mut probe = [0u8; 1];
+                matches!(s.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
             }
-        }
+            // Through the TLS layer: a close_notify or bytes nobody asked for are records to decode.
+            Stream::Tls(_) => {
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                let mut probe = [0u8; 1];
+                let mut rb = ReadBuf::new(&mut probe);
+                Pin::new(&mut self.io).poll_read(&mut cx, &mut rb).is_pending()
+            }
+        };
+        // End of stream, an error, or bytes nobody asked for: do not reuse it.
+        self.reusable = open;
+        !open
     }
 
     /// Writes one prepared request and reads its response: the status and the body length, the body
@@ -375,6 +400,19 @@ impl Conn {
         keep: bool,
         body: &mut Vec<u8>,
     ) -> Result<Answer, Failure> {
+        self.exchange_at(request, head, keep, body, Instant::now()).await
+    }
+
+    /// [`Conn::exchange`] with the time the request leaves already read (the time to first byte
+    /// counts from it): the caller's clock, when it read one just before.
+    pub async fn exchange_at(
+        &mut self,
+        request: &[u8],
+        head: bool,
+        keep: bool,
+        body: &mut Vec<u8>,
+        sent_at: Instant,
+    ) -> Result<Answer, Failure> {
         body.clear();
         // Until the response is complete the connection is not reusable.
         self.reusable = false;
@@ -382,7 +420,6 @@ impl Conn {
         self.read = 0;
         self.first_byte = None;
         self.sent = 0;
-        let sent_at = Instant::now();
         let sent = match self.io.write_all(request).await {
             Ok(()) => self.io.flush().await,
             Err(e) => Err(e),
@@ -491,6 +528,14 @@ impl Conn {
     /// Parses the next response head: status, body framing, and whether the server closes afterwards.
     async fn read_head(&mut self, head: bool) -> Result<(u16, Framing, bool), Failure> {
         loop {
+            if let Some(p) = &self.last_head {
+                let got = &self.buf[self.start..self.end];
+                if p.head == head && got.len() >= p.bytes.len() && got[..p.bytes.len()] == p.bytes[..] {
+                    self.start += p.bytes.len();
+                    self.location = None;
+                    return Ok((p.status, p.framing, p.close));
+                }
+            }
             if self.end > self.start {
                 let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
                 let mut resp = httparse::Response::new(&mut []);
@@ -534,6 +579,22 @@ impl Conn {
                             close = true;
                             Framing::UntilClose
                         };
+                        // Kept unless it carries something besides its parse: a redirect's Location,
+                        // an interim 1xx.
+                        if n <= MAX_CACHED_HEAD && !(100..200).contains(&status) && !(300..400).contains(&status) {
+                            let p = self.last_head.get_or_insert_with(|| {
+                                Box::new(ParsedHead {
+                                    bytes: Vec::with_capacity(n),
+                                    head,
+                                    status,
+                                    framing: body,
+                                    close,
+                                })
+                            });
+                            p.bytes.clear();
+                            p.bytes.extend_from_slice(&self.buf[self.start - n..self.start]);
+                            (p.head, p.status, p.framing, p.close) = (head, status, body, close);
+                        }
                         return Ok((status, body, close));
                     }
                     Ok(httparse::Status::Partial) => {}
@@ -654,7 +715,8 @@ impl FramingHeaders {
         let mut f = FramingHeaders::default();
         for h in headers {
             let v = h.value;
-            if h.name.eq_ignore_ascii_case("content-length") {
+            let name = h.name.as_bytes();
+            if is_name(name, b"content-length") {
                 match (content_length(v), f.length) {
                     (None, _) => {
                         f.length_error = Some(format!("bad content-length `{}`", String::from_utf8_lossy(v)));
@@ -664,24 +726,42 @@ impl FramingHeaders {
                     }
                     (Some(a), _) => f.length = Some(a),
                 }
-            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            } else if is_name(name, b"transfer-encoding") {
                 // The last header's last coding is the final one.
                 f.transfer_encoding = true;
                 f.chunked = v
                     .rsplit(|&c| c == b',')
                     .next()
                     .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-            } else if h.name.eq_ignore_ascii_case("connection") {
-                f.close |= contains_token(v, b"close");
-                f.keep_alive |= contains_token(v, b"keep-alive");
+            } else if is_name(name, b"connection") {
+                // The usual single values first, without splitting the list.
+                if v.eq_ignore_ascii_case(b"keep-alive") {
+                    f.keep_alive = true;
+                } else if v.eq_ignore_ascii_case(b"close") {
+                    f.close = true;
+                } else {
+                    f.close |= contains_token(v, b"close");
+                    f.keep_alive |= contains_token(v, b"keep-alive");
+                }
             }
         }
         f
     }
 }
 
+/// Whether a header name (a token, as httparse checked) is `lower`, a lower-case name of letters
+/// and `-`, in any case. Setting bit 5 lower-cases a letter and maps no other token character to a
+/// letter or to `-` (only CR, which no token holds, becomes `-`), so one OR per byte compares.
+fn is_name(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len() && name.iter().zip(lower).all(|(a, b)| a | 0x20 == *b)
+}
+
 /// A Content-Length value: digits, or a list of the same number (RFC 9110 8.6); None when invalid.
 fn content_length(value: &[u8]) -> Option<u64> {
+    // The usual form: nothing but digits, few enough not to overflow.
+    if !value.is_empty() && value.len() <= 19 && value.iter().all(u8::is_ascii_digit) {
+        return Some(value.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')));
+    }
     let mut n = None;
     for part in value.split(|&c| c == b',') {
         let digits = part.trim_ascii();
@@ -702,4 +782,60 @@ pub(crate) fn contains_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|&c| c == b',')
         .any(|part| part.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_compare_in_any_case_and_only_as_a_whole() {
+        assert!(is_name(b"Content-Length", b"content-length"));
+        assert!(is_name(b"CONTENT-LENGTH", b"content-length"));
+        assert!(is_name(b"connection", b"connection"));
+        assert!(!is_name(b"Content-Lengths", b"content-length"));
+        assert!(!is_name(b"Content_Length", b"content-length"));
+        assert!(!is_name(b"Connectiom", b"connection"));
+        // Every token character other than a letter stays off the letters and off `-`.
+        let tchar = b"!#$%&'*+.^_`|~0123456789";
+        for &c in tchar {
+            for &l in b"abcdefghijklmnopqrstuvwxyz-" {
+                assert!(!is_name(&[c], &[l]), "{} matched {}", c as char, l as char);
+            }
+        }
+    }
+
+    #[test]
+    fn content_lengths_read_as_before_on_every_form() {
+        assert_eq!(content_length(b"200"), Some(200));
+        assert_eq!(content_length(b"0"), Some(0));
+        assert_eq!(content_length(b"0200"), Some(200));
+        assert_eq!(content_length(b"9999999999999999999"), Some(9_999_999_999_999_999_999));
+        assert_eq!(content_length(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(content_length(b"18446744073709551616"), None);
+        assert_eq!(content_length(b"5, 5"), Some(5));
+        assert_eq!(content_length(b"5, 6"), None);
+        assert_eq!(content_length(b""), None);
+        assert_eq!(content_length(b"+5"), None);
+        assert_eq!(content_length(b"5x"), None);
+    }
+
+    #[test]
+    fn connection_values_set_close_and_keep_alive() {
+        let read = |v: &str| {
+            let h = [httparse::Header {
+                name: "Connection",
+                value: v.as_bytes(),
+            }];
+            let f = FramingHeaders::of(&h);
+            (f.close, f.keep_alive)
+        };
+        assert_eq!(read("keep-alive"), (false, true));
+        assert_eq!(read("Keep-Alive"), (false, true));
+        assert_eq!(read("close"), (true, false));
+        assert_eq!(read("CLOSE"), (true, false));
+        assert_eq!(read("upgrade, close"), (true, false));
+        assert_eq!(read("keep-alive , Upgrade"), (false, true));
+        assert_eq!(read("closed"), (false, false));
+    }
 }

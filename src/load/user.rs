@@ -130,6 +130,9 @@ struct Io {
     sent: u64,
     /// Time opening a new connection for it, µs; None on a reused one.
     connect_us: Option<u64>,
+    /// When the exchange started (the clock `exec` read): the send time of its first request when
+    /// that goes out on a connection already open, which saves a clock read per request.
+    started: Option<std::time::Instant>,
 }
 
 impl<'a> User<'a> {
@@ -338,7 +341,7 @@ impl<'a> User<'a> {
             watchdog.as_mut().reset(limit);
         }
         let result = {
-            let send = self.fetch(req, keep, side);
+            let send = self.fetch(req, keep, side, start);
             tokio::pin!(send);
             loop {
                 tokio::select! {
@@ -486,6 +489,7 @@ impl<'a> User<'a> {
         }
         let mut retried = false;
         loop {
+            let reused = slot.is_some();
             let conn = match slot {
                 Some(c) => c,
                 None => {
@@ -497,7 +501,13 @@ impl<'a> User<'a> {
                     slot.insert(c)
                 }
             };
-            let result = conn.exchange(&self.wire, head, keep, &mut self.body_buf).await;
+            let sent_at = match self.io.started.take() {
+                Some(t) if reused => t,
+                _ => std::time::Instant::now(),
+            };
+            let result = conn
+                .exchange_at(&self.wire, head, keep, &mut self.body_buf, sent_at)
+                .await;
             self.io.sent += conn.sent();
             self.location = conn.take_location();
             let retry = result.is_err() && !retried && conn.closed_unanswered() && idempotent(method);
@@ -514,8 +524,18 @@ impl<'a> User<'a> {
     /// Sends the encoded request and, when it follows redirects, each redirect to the target's own
     /// host (at most [`MAX_REDIRECTS`]) on the same connection: the answer is the last one's, and
     /// its latency covers every hop. A redirect elsewhere fails as `redirect`, naming the location.
-    async fn fetch(&mut self, req: &PlannedRequest, keep: bool, side: usize) -> Result<Answer, Failure> {
-        self.io = Io::default();
+    /// `start` is when the exchange began: the first request's send time on a connection already open.
+    async fn fetch(
+        &mut self,
+        req: &PlannedRequest,
+        keep: bool,
+        side: usize,
+        start: Instant,
+    ) -> Result<Answer, Failure> {
+        self.io = Io {
+            started: Some(start.into_std()),
+            ..Io::default()
+        };
         let mut method = req.method;
         let mut result = self.send(method, req.close, keep, side).await;
         if !req.follow_redirects {
