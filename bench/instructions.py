@@ -5,7 +5,9 @@ Runs each generator under callgrind against nginx (1 worker, a 200-byte JSON, pi
 bench/rate.py) for a few seconds at a fixed connection count without think time, and divides the
 instructions callgrind counted (the whole process: start-up, the run, the reports) by the requests
 it completed. perfgate's figure is the one-task gate's; wrk's is `wrk -t1` (its own C event loop),
-the floor a load generator in user space is compared with. The kernel's share (system calls, TCP on
+the floor a load generator in user space is compared with. Both kinds of response head are measured:
+nginx's own, which repeat byte for byte within a second (perfgate then compares a head with the last
+one instead of parsing it), and heads with a random X-Request-Id, which every tool must parse. The kernel's share (system calls, TCP on
 loopback) is not counted here: see bench/rate.py for the whole cost.
 
     python3 bench/instructions.py --head target/release/perfgate [--base OLD_BINARY] [--seconds 10] \\
@@ -60,37 +62,42 @@ def main():
     work = a.out or tempfile.mkdtemp(prefix="perfgate-instr-")
     os.makedirs(work, exist_ok=True)
     server, url, path = rate.start_nginx(work)
-    gate = os.path.join(work, "one.yaml")
-    open(gate, "w").write(f"version: 1\nname: instructions\nload: {{users: {a.conns}, run_time: {a.seconds}s}}\n"
-                          f"scenarios:\n  Bench:\n    tasks:\n      - request: GET {path}\n")
     rows = []
     try:
         bins = [("head", a.head)] + ([("base", a.base)] if a.base else [])
-        for label, b in bins:
-            res = os.path.join(work, label + ".json")
-            ir = callgrind([os.path.abspath(b), "run", gate, "--host", url, "--quiet", "--out", res],
-                           os.path.join(work, label))
-            n = speed_report.perfgate_stats(res)["requests"]
-            rows.append((label, ir, n))
-        if not a.no_wrk and shutil.which("wrk"):
-            ir = callgrind(["wrk", "-t1", f"-c{a.conns}", f"-d{a.seconds}s", url + path],
-                           os.path.join(work, "wrk"))
-            rows.append(("wrk", ir, wrk_requests(os.path.join(work, "wrk.out"))))
+        for heads, target in (("repeated", path), ("unique", "/unique" + path)):
+            gate = os.path.join(work, f"one-{heads}.yaml")
+            open(gate, "w").write(f"version: 1\nname: instructions\nload: {{users: {a.conns}, run_time: {a.seconds}s}}\n"
+                                  f"scenarios:\n  Bench:\n    tasks:\n      - request: GET {target}\n")
+            for label, b in bins:
+                res = os.path.join(work, f"{label}-{heads}.json")
+                ir = callgrind([os.path.abspath(b), "run", gate, "--host", url, "--quiet", "--out", res],
+                               os.path.join(work, f"{label}-{heads}"))
+                n = speed_report.perfgate_stats(res)["requests"]
+                rows.append((label, heads, ir, n))
+            if not a.no_wrk and shutil.which("wrk"):
+                ir = callgrind(["wrk", "-t1", f"-c{a.conns}", f"-d{a.seconds}s", url + target],
+                               os.path.join(work, f"wrk-{heads}"))
+                rows.append(("wrk", heads, ir, wrk_requests(os.path.join(work, f"wrk-{heads}.out"))))
     finally:
         os.killpg(server.pid, 15)
         server.wait()
     print(f"\nuser-space instructions per request, callgrind, {a.conns} connections, {a.seconds} s against nginx;"
           f" raw outputs {work}\n")
-    print("| generator | requests | instructions | per request |")
-    print("| --- | --- | --- | --- |")
+    print("response heads: `repeated` = nginx's own (the same bytes but for the Date, once a second);"
+          " `unique` = a random X-Request-Id in every head\n")
+    print("| generator | response heads | requests | instructions | per request |")
+    print("| --- | --- | --- | --- | --- |")
     per = {}
-    for label, ir, n in rows:
-        per[label] = ir / n if n else None
-        print(f"| {label} | {n} | {ir:,} | {per[label]:,.0f} |" if n else f"| {label} | 0 | {ir:,} | n/a |")
-    for x, y in (("head", "base"), ("head", "wrk")):
-        if per.get(x) and per.get(y):
-            print(f"\n{x}/{y}: {per[x] / per[y]:.2f}")
-
+    for label, heads, ir, n in rows:
+        per[(label, heads)] = ir / n if n else None
+        print(f"| {label} | {heads} | {n} | {ir:,} | {per[(label, heads)]:,.0f} |" if n
+              else f"| {label} | {heads} | 0 | {ir:,} | n/a |")
+    print()
+    for heads in ("repeated", "unique"):
+        for x, y in (("head", "base"), ("head", "wrk")):
+            if per.get((x, heads)) and per.get((y, heads)):
+                print(f"{x}/{y}, {heads} heads: {per[(x, heads)] / per[(y, heads)]:.2f}")
 
 if __name__ == "__main__":
     main()

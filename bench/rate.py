@@ -66,6 +66,8 @@ def pin(core):
 
 
 def start_nginx(work):
+    """nginx serving a 200-byte JSON at /data.json, and at /unique/data.json with a response head that
+    differs on every response (a random X-Request-Id, as services that tag responses send)."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not os.path.exists(nginx):
         sys.exit("rate.py: nginx missing (apt-get install nginx-light, or run bench/speed.sh once)")
@@ -84,7 +86,8 @@ http {{ access_log off; sendfile on; tcp_nodelay on; keepalive_timeout 300s;
   keepalive_requests 1000000000; client_body_temp_path {d}/tmp/body; proxy_temp_path {d}/tmp/proxy;
   fastcgi_temp_path {d}/tmp/fastcgi; uwsgi_temp_path {d}/tmp/uwsgi; scgi_temp_path {d}/tmp/scgi;
   types {{ application/json json; }}
-  server {{ listen 127.0.0.1:{port} backlog=65535; root {d}/www; location / {{ }} }} }}
+  server {{ listen 127.0.0.1:{port} backlog=65535; root {d}/www; location / {{ }}
+    location /unique/ {{ alias {d}/www/; add_header X-Request-Id $request_id; }} }} }}
 """
     open(os.path.join(d, "nginx.conf"), "w").write(conf)
     p = subprocess.Popen(pin(0) + [nginx, "-p", d, "-c", os.path.join(d, "nginx.conf")],
