@@ -314,6 +314,32 @@ async fn repeated_and_nearly_repeated_heads_are_each_read_by_their_own_bytes() {
     );
 }
 
+/// Heads that all differ pause the comparison with the last head and, once they repeat again, resume
+/// it: every body is read by its own head on either side of the pause.
+#[tokio::test]
+async fn heads_that_differ_then_repeat_are_each_read_by_their_own_bytes() {
+    let answer = |i: usize| {
+        let body = "x".repeat(1 + i % 7);
+        let id = if i < 80 { i } else { 0 };
+        format!(
+            "HTTP/1.1 200 OK\r\nx-request-id: {id:04}\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let script = (0..100).flat_map(|i| [Step::Read, send(answer(i))]).collect();
+    let server = Scripted::start(vec![script]).await;
+    let get = get("/r");
+    let mut conn = connect(&server.url()).await;
+    for i in 0..100 {
+        expect_ok(&mut conn, &get, false, 200, "x".repeat(1 + i % 7).as_bytes()).await;
+    }
+    assert_eq!(
+        server.accepted.load(Ordering::SeqCst),
+        1,
+        "every answer on one connection"
+    );
+}
+
 #[tokio::test]
 async fn content_length_keep_alive_reuses_one_connection() {
     let json_body = br#"{"user":"alice","note":"caf\u00e9 \u00e9"}"#;

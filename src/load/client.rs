@@ -298,6 +298,11 @@ pub struct Conn {
 
 /// Longest response head kept for [`Conn::last_head`].
 const MAX_CACHED_HEAD: usize = 1024;
+/// Heads in a row that differ from the kept one before the comparison pauses (a server whose heads
+/// all differ, with a request id or a changing length, then pays almost nothing for it).
+const MISSES_BEFORE_PAUSE: u8 = 4;
+/// Heads parsed without a comparison during a pause.
+const PAUSE: u8 = 64;
 
 /// A response head's bytes and their parse, for the request kind (HEAD or not) it answered.
 struct ParsedHead {
@@ -306,6 +311,10 @@ struct ParsedHead {
     status: u16,
     framing: Framing,
     close: bool,
+    /// Heads in a row that were parsed because they differed from this one.
+    misses: u8,
+    /// Heads still to parse without comparing (a pause after [`MISSES_BEFORE_PAUSE`] misses).
+    skip: u8,
 }
 
 /// What one exchange got back.
@@ -528,11 +537,12 @@ impl Conn {
     /// Parses the next response head: status, body framing, and whether the server closes afterwards.
     async fn read_head(&mut self, head: bool) -> Result<(u16, Framing, bool), Failure> {
         loop {
-            if let Some(p) = &self.last_head {
+            if let Some(p) = self.last_head.as_deref_mut().filter(|p| p.skip == 0) {
                 let got = &self.buf[self.start..self.end];
                 if p.head == head && got.len() >= p.bytes.len() && got[..p.bytes.len()] == p.bytes[..] {
                     self.start += p.bytes.len();
                     self.location = None;
+                    p.misses = 0;
                     return Ok((p.status, p.framing, p.close));
                 }
             }
@@ -589,11 +599,21 @@ impl Conn {
                                     status,
                                     framing: body,
                                     close,
+                                    misses: 0,
+                                    skip: 0,
                                 })
                             });
-                            p.bytes.clear();
-                            p.bytes.extend_from_slice(&self.buf[self.start - n..self.start]);
-                            (p.head, p.status, p.framing, p.close) = (head, status, body, close);
+                            if p.skip > 0 {
+                                p.skip -= 1;
+                            } else {
+                                p.misses += 1;
+                                if p.misses >= MISSES_BEFORE_PAUSE {
+                                    (p.misses, p.skip) = (0, PAUSE);
+                                }
+                                p.bytes.clear();
+                                p.bytes.extend_from_slice(&self.buf[self.start - n..self.start]);
+                                (p.head, p.status, p.framing, p.close) = (head, status, body, close);
+                            }
                         }
                         return Ok((status, body, close));
                     }
@@ -734,10 +754,11 @@ impl FramingHeaders {
                     .next()
                     .is_some_and(|c| c.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             } else if is_name(name, b"connection") {
-                // The usual single values first, without splitting the list.
-                if v.eq_ignore_ascii_case(b"keep-alive") {
+                // The usual single values first, without splitting the list. A value holds no CR,
+                // so the names' comparison is exact for these two words too.
+                if is_name(v, b"keep-alive") {
                     f.keep_alive = true;
-                } else if v.eq_ignore_ascii_case(b"close") {
+                } else if is_name(v, b"close") {
                     f.close = true;
                 } else {
                     f.close |= contains_token(v, b"close");
@@ -749,11 +770,23 @@ impl FramingHeaders {
     }
 }
 
-/// Whether a header name (a token, as httparse checked) is `lower`, a lower-case name of letters
-/// and `-`, in any case. Setting bit 5 lower-cases a letter and maps no other token character to a
-/// letter or to `-` (only CR, which no token holds, becomes `-`), so one OR per byte compares.
+/// Whether a header name (a token, as httparse checked) or value is `lower`, a lower-case word of
+/// letters and `-`, in any case. Setting bit 5 lower-cases a letter and maps no other byte to a
+/// letter or to `-` (only CR becomes `-`, and httparse lets no CR into a name or a value), so one OR
+/// per byte compares.
 fn is_name(name: &[u8], lower: &[u8]) -> bool {
-    name.len() == lower.len() && name.iter().zip(lower).all(|(a, b)| a | 0x20 == *b)
+    if name.len() != lower.len() {
+        return false;
+    }
+    if name.len() < 8 {
+        return name.iter().zip(lower).all(|(a, b)| a | 0x20 == *b);
+    }
+    // Eight bytes at a time; the last word overlaps the one before it when the length is not a
+    // multiple of eight. `lower` already has bit 5 set in every byte.
+    const BIT5: u64 = 0x2020_2020_2020_2020;
+    let word = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("eight bytes"));
+    let last = name.len() - 8;
+    (0..last).step_by(8).all(|i| word(name, i) | BIT5 == word(lower, i)) && word(name, last) | BIT5 == word(lower, last)
 }
 
 /// A Content-Length value: digits, or a list of the same number (RFC 9110 8.6); None when invalid.
@@ -796,6 +829,25 @@ mod tests {
         assert!(!is_name(b"Content-Lengths", b"content-length"));
         assert!(!is_name(b"Content_Length", b"content-length"));
         assert!(!is_name(b"Connectiom", b"connection"));
+        // Any one byte changed, at any place in names of 7 to 17 bytes (words and the overlapping
+        // tail), fails; any one upper-cased still matches.
+        for lower in [
+            &b"connect"[..],
+            b"location",
+            b"connection",
+            b"content-length",
+            b"accept-language-x",
+            b"abcdefghabcdefgh",
+        ] {
+            for i in 0..lower.len() {
+                let mut other = lower.to_vec();
+                other[i] = if lower[i] == b'-' { b'_' } else { b'0' };
+                assert!(!is_name(&other, lower), "{}", String::from_utf8_lossy(&other));
+                let mut upper = lower.to_vec();
+                upper[i] = upper[i].to_ascii_uppercase();
+                assert!(is_name(&upper, lower), "{}", String::from_utf8_lossy(&upper));
+            }
+        }
         // Every token character other than a letter stays off the letters and off `-`.
         let tchar = b"!#$%&'*+.^_`|~0123456789";
         for &c in tchar {
@@ -837,5 +889,8 @@ mod tests {
         assert_eq!(read("upgrade, close"), (true, false));
         assert_eq!(read("keep-alive , Upgrade"), (false, true));
         assert_eq!(read("closed"), (false, false));
+        assert_eq!(read("keep-alivf"), (false, false));
+        assert_eq!(read("keep\talive"), (false, false));
+        assert_eq!(read("Keep-Alive, close"), (true, true));
     }
 }
