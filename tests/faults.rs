@@ -1190,6 +1190,7 @@ async fn report_path_in_missing_folder_exits_2_before_any_load() {
             "is a folder"
         };
         assert!(line.contains(why), "{flag} {path}: `{line}` should say `{why}`");
+        assert!(line.contains(flag), "{flag} {path}: `{line}` should name the flag");
     }
     assert_eq!(
         server.accepted.load(Ordering::Relaxed),

@@ -1000,6 +1000,24 @@ fn the_service_log_never_goes_beside_a_device() {
     assert!(!line.contains("(output: /dev/"), "{line}");
 }
 
+/// `--out r.json` (a bare file name) puts the service log beside it in the working directory, as
+/// `--out DIR/r.json` puts it in DIR. Before: a bare name's empty folder sent it to the temp folder.
+#[test]
+fn the_service_log_goes_beside_results_given_by_a_bare_name() {
+    let dir = TempDir::new("rel-log-bare-name");
+    let gate = dir.write("g.yaml", &CLOSED.replace("run_time: 2s", "run_time: 1s"));
+    let serve = demo_serve();
+    let out = run_captured(&dir.0, &["run", s(&gate), "--serve", &serve, "-q", "--out", "r.json"]);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "{}", out.both());
+    let logs: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("perfgate-service-") && n.ends_with(".log"))
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}\n{}", out.both());
+}
+
 /// A literal non-ASCII path is sent percent-encoded (UTF-8), as a variable's value is. Before: the raw
 /// bytes went into the request line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -153,8 +153,8 @@ impl Reports {
                 ));
             }
         }
-        for (_, p) in &self.outputs {
-            check_writable(p)?;
+        for (flag, p) in self.paths() {
+            check_writable(p).map_err(|e| format!("{flag} {e}"))?;
         }
         Ok(())
     }
@@ -434,8 +434,9 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
     }
     if !dir.is_dir() {
         return Err(format!(
-            "{}: the folder {} does not exist",
+            "{}: the folder {} does not exist; create it first (mkdir -p {}) or give a path in a folder that exists",
             path.display(),
+            dir.display(),
             dir.display()
         ));
     }

@@ -344,7 +344,8 @@ pub fn log_path(near: Option<&Path>, name: &str) -> PathBuf {
     let dir = near
         .filter(regular)
         .and_then(|p| p.parent())
-        .filter(|d| !d.as_os_str().is_empty())
+        // A bare file name's folder is the working directory.
+        .map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d })
         .map(Path::to_path_buf)
         .unwrap_or_else(std::env::temp_dir);
     dir.join(format!("perfgate-{name}-{}.log", std::process::id()))
