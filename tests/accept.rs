@@ -194,10 +194,24 @@ async fn an_accepted_regression_passes_with_its_reason_and_an_expired_one_is_ref
         .unwrap();
     assert!(
         e.stderr.contains(&format!(
-            "expired.yaml:{line}: the accepted regression of `GET /api/health` avg"
+            "expired.yaml:{line}:5: the accepted regression of `GET /api/health` avg"
         )) && e.stderr.contains("expired on 2020-01-31"),
         "{}",
         e.stderr
+    );
+    // `validate` warns of it (the gate is well formed; a run refuses it), naming the same place.
+    let v = Command::new(env!("CARGO_BIN_EXE_perfgate"))
+        .arg("validate")
+        .arg(dir.join("expired.yaml"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&v.stderr);
+    assert_eq!(v.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("warning: {}", dir.join("expired.yaml").display()))
+            && stderr.contains(&format!("expired.yaml:{line}:5: the accepted regression"))
+            && stderr.contains("`perfgate run` would refuse the gate (exit 2)"),
+        "{stderr}"
     );
 
     // --accept-label: the pull request's label accepts every regression, saying so; another label,

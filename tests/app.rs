@@ -385,7 +385,8 @@ fn an_rps_budget_is_refused_in_a_duet_before_anything_starts() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", out.stderr);
     assert!(
-        out.stderr.contains("rps.yaml:13: an `rps` budget cannot judge a duet"),
+        out.stderr
+            .contains("rps.yaml:13:7: an `rps` budget cannot judge a duet"),
         "{}",
         out.stderr
     );

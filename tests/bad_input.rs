@@ -565,19 +565,19 @@ fn gate_rows() -> Vec<Row> {
         gate(
             "target-metric-misspelt",
             good("    avg: < 100ms", "    p955: < 100ms"),
-            (33, 11),
+            (33, 5),
             &["unknown key `p955` in a target", "did you mean `p95`?"],
         ),
         gate(
             "target-metric-transposed",
             good("    avg: < 100ms", "    agv: < 100ms"),
-            (33, 10),
+            (33, 5),
             &["unknown key `agv` in a target", "did you mean `avg`?"],
         ),
         gate(
             "target-trend-of-an-unstored-percentile",
             good("    avg: < 100ms", "    p75_trend: < 5%/min"),
-            (33, 16),
+            (33, 5),
             &["`p75_trend`", "`p50_trend`, `p95_trend` or `p99_trend`"],
         ),
         gate(
@@ -652,7 +652,7 @@ fn gate_rows() -> Vec<Row> {
         gate(
             "budget-misspelt-metric",
             good("      p95: +10%", "      erorr_rate: +0.5pp"),
-            (40, 19),
+            (40, 7),
             &[
                 "unknown key `erorr_rate` in a regression budget",
                 "did you mean `error_rate`?",
@@ -841,7 +841,7 @@ fn run_rows() -> Vec<Row> {
         run(
             "out-in-missing-folder",
             &["{gate}", "--out", "{dir}/no/such/r.json"],
-            &["no/such", "does not exist"],
+            &["--out ", "no/such", "does not exist", "mkdir -p"],
         ),
         run(
             "two-reports-one-path",

@@ -75,6 +75,77 @@ fn every_problem_in_a_file_is_reported_in_file_order() {
     assert_eq!(run.stderr, out.stderr);
 }
 
+/// Misspelled keys at every level, block and flow, each with the rest of the file's problems.
+const MISSPELLED_KEYS: &str = "\
+version: 1
+nmae: keys
+load: {users: 2, spwan_rate: 1, run_time: 2s}
+scenarios:
+  S:
+    thinktime:
+      min: 1s
+    tasks:
+      - reqest: GET /y
+        weight: 2
+      - {request: GET /x, wieght: 2}
+targets:
+  - select: total
+    eror_rate: < 1%
+    avg: < 100
+";
+
+#[test]
+fn every_misspelled_key_is_reported_at_once_with_the_other_problems() {
+    let dir = TempDir::new("validate-keys");
+    let file = dir.write("keys.yaml", MISSPELLED_KEYS);
+    let path = file.to_str().unwrap();
+    let out = perfgate(&["validate", path], None, LIMIT);
+    assert_eq!(out.code(), 2, "{}", out.both());
+    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    for (at, what) in [
+        (":2:1:", "unknown key `nmae`"),
+        (":3:18:", "unknown key `spwan_rate`"),
+        (":6:5:", "unknown key `thinktime`"),
+        (":9:9:", "unknown key `reqest`"),
+        (":11:27:", "unknown key `wieght`"),
+        (":14:5:", "unknown key `eror_rate` in a target"),
+        (":15:10:", "with its unit"),
+    ] {
+        assert!(
+            errors
+                .iter()
+                .any(|l| l.contains(&format!("{path}{at} ")) && l.contains(what)),
+            "no `{at} {what}`:\n{}",
+            out.stderr
+        );
+    }
+    for hint in [
+        "did you mean `name`?",
+        "did you mean `spawn_rate`?",
+        "did you mean `think_time`?",
+        "did you mean `request`?",
+        "did you mean `weight`?",
+        "did you mean `error_rate`?",
+    ] {
+        assert!(out.stderr.contains(hint), "no `{hint}`:\n{}", out.stderr);
+    }
+    // The task whose `request` is misspelled is not also said to lack one.
+    assert!(!out.stderr.contains("a task needs `request`"), "{}", out.stderr);
+    assert_eq!(errors.len(), 7, "{}", out.stderr);
+    // In file order.
+    let lines: Vec<u32> = errors
+        .iter()
+        .filter_map(|l| {
+            l.strip_prefix(&format!("error: {path}:"))?
+                .split(':')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert!(lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}\n{}", out.stderr);
+}
+
 #[test]
 fn more_than_twenty_problems_are_capped_and_counted() {
     let mut text = String::from("version: 1\nload: {users: 1, run_time: 1s}\nscenarios:\n  S:\n    tasks:\n");

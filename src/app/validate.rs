@@ -15,7 +15,31 @@ pub fn validate(path: &Path) -> Result<Outcome, Error> {
     for w in unset_env_warnings(&g, &source, |name| std::env::var_os(name).is_some()) {
         errln!("{w}");
     }
+    for w in refusal_warnings(&g, crate::gate::today_utc()) {
+        errln!("{w}");
+    }
     Ok(Outcome::Pass)
+}
+
+/// One `warning: ...` per thing `perfgate run` would refuse in a valid gate: an `accept:` entry past
+/// its `until` date (every run), an `rps` budget (a duet).
+pub fn refusal_warnings(g: &Gate, today: (i32, u32, u32)) -> Vec<String> {
+    let mut out: Vec<String> = g
+        .regression
+        .expired_acceptances(&g.file, today)
+        .into_iter()
+        .map(|e| {
+            format!(
+                "warning: {e}: `perfgate run` would refuse the gate (exit 2)\n  = help: remove the entry (the regression is no longer accepted), or move its `until` if it still is"
+            )
+        })
+        .collect();
+    if let Some(why) = g.regression.duet_refusal(&g.file) {
+        out.push(format!(
+            "warning: {why} (a duet with --baseline-host or --baseline-serve would refuse the gate, exit 2)"
+        ));
+    }
+    out
 }
 
 /// One `warning: FILE:LINE:COL: ...` per environment variable the gate reads that `is_set` says

@@ -134,6 +134,12 @@ fn amount_of(metric: Metric, raw: &str) -> Result<Amount, String> {
         return (v >= 0.0).then_some(Amount::Absolute(v)).ok_or_else(bad);
     }
     if metric.is_latency() {
+        if rest.parse::<f64>().is_ok_and(f64::is_finite) {
+            let sign = if up { '+' } else { '-' };
+            return Err(format!(
+                "`{metric}: {raw}`: a budget needs a unit: write `{sign}{rest}%` (relative to base) or `{sign}{rest}ms` (absolute)"
+            ));
+        }
         let d = crate::gate::duration::parse_duration(rest).map_err(|_| bad())?;
         if !rest.ends_with(|c: char| c.is_ascii_alphabetic()) {
             return Err(bad());
@@ -181,5 +187,11 @@ mod tests {
         assert!(parse_limit(Metric::Avg, "+20%..+10%").is_err());
         assert!(parse_limit(Metric::Max, "+10%").is_err());
         assert!(parse_limit(Metric::Avg, "+10").is_err());
+        // YAML reads `+10` as the number 10: the message gives both ways to write it with a unit.
+        let e = parse_limit(Metric::Percentile(95.0), "10").unwrap_err();
+        assert!(
+            e.contains("needs a unit") && e.contains("`+10%`") && e.contains("`+10ms`"),
+            "{e}"
+        );
     }
 }

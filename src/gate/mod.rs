@@ -4,6 +4,7 @@ pub mod budget;
 pub mod duration;
 pub mod error;
 pub mod model;
+mod recover;
 pub mod target;
 pub mod template;
 mod validate;
@@ -222,8 +223,9 @@ impl RegressionPolicy {
             .filter(|a| a.until < today)
             .map(|a| {
                 format!(
-                    "{file}:{}: the accepted regression of `{}` {} (up to {}: {}) expired on {}",
+                    "{file}:{}:{}: the accepted regression of `{}` {} (up to {}: {}) expired on {}",
                     a.pos.line,
+                    a.pos.col,
                     a.select,
                     a.metric,
                     a.up_to_text,
@@ -241,8 +243,9 @@ impl RegressionPolicy {
             .iter()
             .find(|b| b.limits.iter().any(|l| l.metric == crate::metric::Metric::Rps))?;
         Some(format!(
-            "{file}:{}: an `rps` budget cannot judge a duet: every user sends each request to base and head in turn, so both get the same count and the change is always 0; keep it for sequential runs (--baseline FILE) in a gate of their own, or remove it",
-            b.pos.line
+            "{file}:{}:{}: an `rps` budget cannot judge a duet: every user sends each request to base and head in turn, so both get the same count and the change is always 0; keep it for sequential runs (--baseline FILE) in a gate of their own, or remove it",
+            b.pos.line,
+            b.pos.col
         ))
     }
 }
@@ -526,13 +529,70 @@ impl Gate {
                 Some("a gate needs at least `version: 1`, `load` and `scenarios`; `perfgate schema` describes every key, and gates/prismq.yaml is an example".into()),
             ));
         }
-        let raw: model::GateFile = serde_saphyr::from_str(source).map_err(|e| GateError {
-            file: file.to_string(),
-            source: source.to_string(),
-            problems: vec![error::from_yaml(&e, source)],
-        })?;
         let sha256 = hex(&Sha256::digest(source.as_bytes()));
-        validate::validate(file, source, raw, sha256)
+        // An unknown key is blanked out and the file read again, so every misspelled key is
+        // reported at once (`recover`); what the parser cannot read past ends the list.
+        let mut text = source.to_string();
+        let mut problems: Vec<error::Problem> = Vec::new();
+        let mut suggested: Vec<String> = Vec::new();
+        let raw = loop {
+            match serde_saphyr::from_str::<model::GateFile>(&text) {
+                Ok(raw) => break Some(raw),
+                Err(e) => {
+                    let p = error::from_yaml(&e, source);
+                    // A key the misspelling was meant to be is missing because of it: said already.
+                    let missing = p
+                        .message
+                        .strip_prefix("missing key `")
+                        .and_then(|m| m.split('`').next());
+                    if missing.is_some_and(|m| suggested.iter().any(|s| s == m)) {
+                        break None;
+                    }
+                    let unknown = p
+                        .message
+                        .strip_prefix("unknown key `")
+                        .and_then(|k| k.split('`').next());
+                    let next = unknown
+                        .zip(p.pos)
+                        .and_then(|(key, pos)| recover::blank_entry(&text, pos, key));
+                    if let Some(meant) = p
+                        .help
+                        .as_deref()
+                        .and_then(|h| h.strip_prefix("did you mean `"))
+                        .and_then(|h| h.split('`').next())
+                    {
+                        suggested.push(meant.to_string());
+                    }
+                    problems.push(p);
+                    match next {
+                        Some(t) if problems.len() < error::MAX_SHOWN => text = t,
+                        _ => break None,
+                    }
+                }
+            }
+        };
+        match raw {
+            Some(raw) if problems.is_empty() => validate::validate(file, source, raw, sha256),
+            Some(raw) => {
+                if let Err(more) = validate::validate(file, &text, raw, sha256) {
+                    // A key missing because it was misspelled has been said.
+                    let said =
+                        |p: &error::Problem| suggested.iter().any(|s| p.message.contains(&format!("needs `{s}`")));
+                    problems.extend(more.problems.into_iter().filter(|p| !said(p)));
+                }
+                problems.sort_by_key(|p| p.pos.map(|p| (p.line, p.col)));
+                Err(GateError {
+                    file: file.to_string(),
+                    source: source.to_string(),
+                    problems,
+                })
+            }
+            None => Err(GateError {
+                file: file.to_string(),
+                source: source.to_string(),
+                problems,
+            }),
+        }
     }
 
     /// The scenarios selected by the load profile.
@@ -620,6 +680,21 @@ mod tests {
         );
         let e = gate("confirm: 9").unwrap_err().to_string();
         assert!(e.contains("`regression.confirm`: 9 is out of range 0 to 3"), "{e}");
+    }
+
+    #[test]
+    fn a_budget_whose_every_metric_is_wrong_reports_those_and_not_a_missing_metric() {
+        let yaml = "version: 1\nload: {users: 1, run_time: 1s}\nscenarios:\n  S:\n    tasks: [{request: GET /x}]\nregression:\n  budgets:\n    - select: GET /x\n      p95: +abc%\n      avg: +10\n";
+        let e = Gate::parse("t.yaml", yaml).unwrap_err().to_string();
+        assert!(e.contains("t.yaml:9:12") && e.contains("found `+abc%`"), "{e}");
+        assert!(e.contains("t.yaml:10:12") && e.contains("needs a unit"), "{e}");
+        assert!(!e.contains("sets no metric"), "{e}");
+        let none = yaml.replace("      p95: +abc%\n      avg: +10\n", "");
+        let e = Gate::parse("t.yaml", &none).unwrap_err().to_string();
+        assert!(
+            e.contains("t.yaml:8:7") && e.contains("this budget sets no metric"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -75,6 +75,28 @@ impl Ctx {
         from
     }
 
+    /// Where `key` is written before its value at `value` (on the same line), else `value`.
+    fn key_pos(&self, value: Pos, key: &str) -> Pos {
+        let Some(line) = self.source.lines().nth(value.line.saturating_sub(1) as usize) else {
+            return value;
+        };
+        let before: String = line.chars().take(value.col.saturating_sub(1) as usize).collect();
+        let Some(at) = before.rfind(key) else {
+            return value;
+        };
+        let boundary = before[..at]
+            .chars()
+            .last()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'));
+        let after = before[at + key.len()..].trim_start_matches(['"', '\'']).trim_start();
+        if boundary && after.starts_with(':') {
+            let quoted = before[..at].ends_with(['"', '\'']);
+            let col = before[..at].chars().count() as u32 + 1 - u32::from(quoted);
+            return Pos { line: value.line, col };
+        }
+        value
+    }
+
     fn err(&mut self, pos: Pos, message: impl Into<String>, help: Option<String>) {
         self.problems.push(Problem {
             pos: Some(pos),
@@ -1294,9 +1316,10 @@ fn entry<L>(
             continue;
         }
         let Some(metric) = Metric::parse(key) else {
+            let at = cx.key_pos(Pos::of(v), key);
             match metric::refusal(key) {
-                Some(why) => cx.err(Pos::of(v), why, None),
-                None => unknown_key(cx, key, Pos::of(v), place),
+                Some(why) => cx.err(at, why, None),
+                None => unknown_key(cx, key, at, place),
             }
             continue;
         };
@@ -1526,13 +1549,14 @@ fn regression(cx: &mut Ctx, spec: Option<&model::RegressionSpec>, names: &[Strin
     }
     for b in &spec.budgets {
         let e = entry(cx, b, Place::Budget, names, budget::parse_limit);
+        let reported = e.problems > 0;
         let budget = Budget {
             select: e.select,
             each: e.each,
             limits: e.limits,
             pos: e.pos,
         };
-        if budget.limits.is_empty() {
+        if budget.limits.is_empty() && !reported {
             cx.err(
                 budget.pos,
                 "this budget sets no metric",
