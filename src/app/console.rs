@@ -50,12 +50,17 @@ pub fn print_outline(g: &Gate) {
     }
 }
 
-/// Prints the noise floor an A/A run measured for every budget, and which budgets it cannot resolve.
-pub fn print_calibration(gate: &Gate, a: &Results, b: &Results) {
+/// Prints the noise floor an A/A run measured for every budget, and which budgets it cannot resolve;
+/// `served` is the ramp-up of a round when perfgate started both copies (None: `--baseline-host`).
+pub fn print_calibration(gate: &Gate, a: &Results, b: &Results, served: Option<Duration>) {
     let reg = verdict::compare::compare(&gate.regression, a, b, Mode::Duet, gate.verdict.include_ramp_up);
-    let pairs = match b.load.rounds {
-        0 | 1 => "one pair of processes: the noise between processes is not covered; start both with --serve (a run of 15 s or more goes in rounds) to include it".to_string(),
-        k => format!("{k} rounds, each a fresh pair of processes: the noise between processes is covered"),
+    let pairs = match (b.load.rounds, served) {
+        (0 | 1, None) => "one pair of processes: the noise between processes is not covered; let perfgate start both copies (--serve without --baseline-host) to run in rounds and include it".to_string(),
+        (0 | 1, Some(ramp_up)) => format!(
+            "one pair of processes: the noise between processes is not covered; a run of {} or more at this ramp-up goes in rounds, or set `regression.rounds`",
+            crate::gate::duration::format_duration(super::run::rounds_run_time(ramp_up))
+        ),
+        (k, _) => format!("{k} rounds, each a fresh pair of processes: the noise between processes is covered"),
     };
     outln!("A/A calibration: two processes of the same build, interleaved ({pairs}). The noise floor is the widest change the intervals allow when nothing changed; a budget should sit above it.");
     if reg.comparisons.is_empty() {

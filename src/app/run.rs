@@ -394,7 +394,8 @@ pub async fn calibrate(gate: &Gate, opts: &RunOptions) -> Result<Outcome, Error>
     let signals = Signals::install();
     let Measured { head, base } = measure(gate, opts, &prepared, &signals, None).await?;
     if let Some(b) = &base {
-        print_calibration(gate, b, &head);
+        let served = prepared.first.head_service.is_some() && prepared.first.base_service.is_some();
+        print_calibration(gate, b, &head, served.then(|| ramp_up(&prepared.first.plan)));
     }
     // Calibration measures noise: the targets are judged and reported, but do not fail it.
     conclude(gate, &head, None, &[], &reports, &opts.reports)
@@ -470,8 +471,9 @@ fn ramp_up(plan: &Plan) -> Duration {
 }
 
 /// Rounds when perfgate starts both builds and the gate does not say: one per 5 s of steady load, 3
-/// to 10; every round ramps its users up again, so a round lasts its ramp-up plus at least as long
-/// again and at least 5 s; when fewer than 3 such rounds fit (or the run is under 15 s), one pair.
+/// to 10; every round ramps its users up again, so a round lasts its ramp-up plus a steady phase as
+/// long as the ramp-up and at least 5 s; when fewer than 3 such rounds fit (or the run is under
+/// 15 s), one pair.
 ///
 /// Why many short rounds: for a fixed run time the variance of the estimate is `σp²/K + σw²/T`
 /// (between-process spread over rounds, within-process noise over the whole time), and the t quantile
@@ -489,6 +491,11 @@ pub fn default_rounds(run_time: Duration, ramp_up: Duration) -> u32 {
         return 1;
     }
     fit.min(10)
+}
+
+/// The shortest run time that [`default_rounds`] splits into rounds (three of them) at this ramp-up.
+pub fn rounds_run_time(ramp_up: Duration) -> Duration {
+    (3 * (ramp_up + ramp_up.max(Duration::from_secs(5)))).max(Duration::from_secs(15))
 }
 
 impl Prepared {
@@ -1112,5 +1119,21 @@ mod tests {
         assert_eq!([r(30, 1), r(90, 1)], [5, 10]);
         // Fewer than three rounds fit: one pair of processes, judged from time blocks.
         assert_eq!([r(30, 6), r(20, 10)], [1, 1]);
+    }
+
+    #[test]
+    fn the_run_time_that_gives_rounds_is_the_shortest_that_does() {
+        for ramp in [0, 1, 4, 5, 6, 10, 30] {
+            let ramp = Duration::from_secs(ramp);
+            let t = rounds_run_time(ramp);
+            assert_eq!(default_rounds(t, ramp), 3, "ramp-up {ramp:?}");
+            assert_eq!(
+                default_rounds(t - Duration::from_millis(1), ramp),
+                1,
+                "ramp-up {ramp:?}"
+            );
+        }
+        assert_eq!(rounds_run_time(Duration::ZERO), Duration::from_secs(15));
+        assert_eq!(rounds_run_time(Duration::from_secs(6)), Duration::from_secs(36));
     }
 }
