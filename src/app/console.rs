@@ -18,19 +18,26 @@ pub fn print_outline(g: &Gate) {
     } else {
         "all at once".into()
     };
-    outln!(
-        "  load: {} users, spawn {rate}, run {}",
-        l.users,
-        crate::gate::duration::format_duration(l.run_time)
-    );
+    let run = crate::gate::duration::format_duration(l.run_time);
+    match &l.open {
+        Some(o) => outln!("  load: {}, run {run}", o.text()),
+        None => outln!("  load: {} users, spawn {rate}, run {run}", l.users),
+    }
     for s in g.selected_scenarios() {
         let (lo, hi) = s.think_time;
+        let think = if hi.is_zero() {
+            "no think time".to_string()
+        } else {
+            format!(
+                "think {}..{}",
+                crate::gate::duration::format_duration(lo),
+                crate::gate::duration::format_duration(hi)
+            )
+        };
         outln!(
-            "  scenario {} (weight {}, think {}..{}): {}",
+            "  scenario {} (weight {}, {think}): {}",
             s.name,
             s.weight,
-            crate::gate::duration::format_duration(lo),
-            crate::gate::duration::format_duration(hi),
             crate::verdict::count(s.tasks.len(), "task")
         );
     }

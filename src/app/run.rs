@@ -1053,24 +1053,7 @@ fn against(plan: &Plan, base_url: Option<&BaseUrl>, calibrating: bool) -> String
 /// The load in words: users and spawn rate, or the arrival stages.
 fn load_text(plan: &Plan) -> String {
     match &plan.open {
-        Some(o) => {
-            let rates: Vec<String> = o
-                .stages
-                .iter()
-                .map(|s| {
-                    if s.from == s.to {
-                        format!("{}/s", s.to)
-                    } else {
-                        format!("{}->{}/s", s.from, s.to)
-                    }
-                })
-                .collect();
-            format!(
-                "arrivals {} on up to {} connections",
-                rates.join(", "),
-                o.max_connections
-            )
-        }
+        Some(o) => o.text(),
         None if plan.spawn_rate.is_finite() => format!("{} users (spawn {}/s)", plan.users, plan.spawn_rate),
         None => format!("{} users (all at once)", plan.users),
     }

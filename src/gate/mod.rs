@@ -308,6 +308,33 @@ pub struct OpenModel {
     pub max_connections: u32,
 }
 
+/// Arrival rates in words, per stage `(from, to)`: `arrivals 50/s` or `arrivals 0->100/s, 100/s`.
+pub fn arrivals_text(stages: &[(f64, f64)]) -> String {
+    let rates: Vec<String> = stages
+        .iter()
+        .map(|&(from, to)| {
+            if from == to {
+                format!("{to}/s")
+            } else {
+                format!("{from}->{to}/s")
+            }
+        })
+        .collect();
+    format!("arrivals {}", rates.join(", "))
+}
+
+impl OpenModel {
+    /// The model in words: `arrivals 50/s on up to 100 connections`.
+    pub fn text(&self) -> String {
+        let stages: Vec<(f64, f64)> = self.stages.iter().map(|s| (s.from, s.to)).collect();
+        format!(
+            "{} on up to {} connections",
+            arrivals_text(&stages),
+            self.max_connections
+        )
+    }
+}
+
 /// The load profile: closed (users) or open (arrival rate).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadProfile {

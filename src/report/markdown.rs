@@ -174,10 +174,9 @@ pub fn render(input: &Input) -> String {
         " included in the checks"
     };
     out.push_str(&format!(
-        "Target {} · {} users ({}) · {:.0} s run, {:.1} s ramp-up{ramp} · seed {} · commit `{}` · perfgate {} · gate {} (sha256 {}) · started {}\n",
+        "Target {} · {} · {:.0} s run, {:.1} s ramp-up{ramp} · seed {} · commit `{}` · perfgate {} · gate {} (sha256 {}) · started {}\n",
         code(&r.target),
-        r.load.users,
-        cell(&super::users_per_scenario(r)),
+        cell(&super::load_words(r)),
         r.load.duration_s,
         r.load.ramp_up_s,
         r.load.seed,

@@ -261,6 +261,20 @@ pub fn users_per_scenario(r: &Results) -> String {
     per.join(", ")
 }
 
+/// The load in words: `N users (A n, B m)`, or for the open model its arrival rates and pool.
+pub fn load_words(r: &Results) -> String {
+    let per = users_per_scenario(r);
+    if r.load.model != crate::metrics::results::LoadModel::Open {
+        return format!("{} users ({per})", r.load.users);
+    }
+    let rates: Vec<(f64, f64)> = r.load.stages.iter().map(|s| (s.from_rate, s.to_rate)).collect();
+    format!(
+        "{} on up to {} connections ({per})",
+        crate::gate::arrivals_text(&rates),
+        r.load.users
+    )
+}
+
 /// A value with its unit, or `–` when there is none.
 pub fn value_or_dash(x: Option<f64>, unit: &str) -> String {
     x.map(|x| format!("{}{unit}", fmt_value(x)))

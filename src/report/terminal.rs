@@ -267,11 +267,10 @@ pub fn abandoned_line(r: &Results) -> Option<String> {
 /// One paragraph about the run: target, load, duration, ramp-up, seed.
 pub fn run_summary(r: &Results) -> String {
     format!(
-        "{} against {}: {} users ({}), ran {:.1}s of {:.0}s, ramp-up {:.1}s, seed {}{}{}",
+        "{} against {}: {}, ran {:.1}s of {:.0}s, ramp-up {:.1}s, seed {}{}{}",
         r.gate.name,
         r.target,
-        r.load.users,
-        super::users_per_scenario(r),
+        super::load_words(r),
         r.load.duration_s,
         r.load.run_time_s,
         r.load.ramp_up_s,
