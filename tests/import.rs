@@ -85,7 +85,12 @@ fn an_openapi_description_of_a_fastapi_service_becomes_a_gate() {
         gate.contains("# targets:\n#   - select: total\n#     p95: < 500ms"),
         "{gate}"
     );
-    assert!(notes.is_empty(), "{notes}");
+    // What is a comment is also said on stderr.
+    assert!(
+        notes.contains("note: 3 writes are comments in the gate (writes change the service's data): uncomment the ones the load test should send: POST /api/modules/{module_id}/config, POST /api/modules/{module_id}/run, DELETE /api/runs/{run_id}")
+            && notes.contains("note: 2 GET operations need data the description does not give: comments in the gate, saying what to set: GET /api/runs/{run_id}, GET /api/runs/{run_id}/logs"),
+        "{notes}"
+    );
 
     // Uncommented, the writes validate too.
     let all = uncommented(&gate);
@@ -119,7 +124,12 @@ fn the_imported_gates_run_against_the_reference_backend() {
     // The newcomer's path: the description the service serves, fetched by URL, run as it is.
     let demo = DemoChild::start();
     let (gate, notes) = import(&["openapi", &format!("{}/openapi.json", demo.url)]);
-    assert!(notes.is_empty(), "{notes}");
+    assert!(
+        notes
+            .lines()
+            .all(|l| l.starts_with("note: ") && l.contains(" in the gate")),
+        "{notes}"
+    );
     assert!(gate.contains(&format!("host: {}", demo.url)), "{gate}");
     runs_clean(&gate, "openapi-url", &["GET /api/modules", "GET /api/system/stats"]);
 }
@@ -312,7 +322,7 @@ fn a_browser_recording_becomes_a_sequence_per_page() {
         "left out other hosts: fonts.gstatic.com (1), localhost:5173 (3), www.google-analytics.com (1)",
         "left out 1 static asset of 127.0.0.1:8000",
         "left out 1 CORS preflight (OPTIONS)",
-        "left out POST /login: its body is `application/x-www-form-urlencoded`",
+        "left out POST /login: it was answered 404 in the recording",
         "left out 1 entry that is not an http(s) request",
         "the recording sends `Authorization`, which is not copied (a secret)",
     ] {
@@ -321,6 +331,57 @@ fn a_browser_recording_becomes_a_sequence_per_page() {
     // A recorded session is a secret: no cookie, no form password in the gate.
     for secret in ["c2VjcmV0LXNlc3Npb24", "hunter2", "Cookie", "eyJhbGciOiJIUzI1NiJ9"] {
         assert!(!gate.contains(secret), "{secret} in\n{gate}");
+    }
+}
+
+/// A recorded form body is kept as `form:`, decoded from the browser's `params` or from the text,
+/// and a field named like a secret is read from the environment, never copied.
+#[test]
+fn a_recorded_form_is_kept_and_its_secret_is_read_from_the_environment() {
+    let har: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("tests/data/prismq-dashboard.har").unwrap()).unwrap();
+    let dir = TempDir::new("import-har-form");
+    for with_params in [true, false] {
+        let mut har = har.clone();
+        for e in har["log"]["entries"].as_array_mut().unwrap() {
+            if e["request"]["url"].as_str().is_some_and(|u| u.ends_with("/login")) {
+                e["response"]["status"] = 200.into();
+                let post = e["request"]["postData"].as_object_mut().unwrap();
+                post.insert("text".into(), "user=ana+b&password=hunter2&next=%2Fruns".into());
+                if !with_params {
+                    post.remove("params");
+                } else {
+                    post.insert(
+                        "params".into(),
+                        serde_json::json!([{"name": "user", "value": "ana b"}, {"name": "password", "value": "hunter2"}, {"name": "next", "value": "/runs"}]),
+                    );
+                }
+            }
+        }
+        let file = dir.write(&format!("form-{with_params}.har"), &har.to_string());
+        let (gate, notes) = import(&["har", file.to_str().unwrap()]);
+        let g = Gate::parse("imported.yaml", &gate).unwrap_or_else(|e| panic!("{e}\n{gate}"));
+        let login = g.scenarios[0]
+            .requests()
+            .find(|r| r.name == "POST /login")
+            .unwrap_or_else(|| panic!("{gate}"));
+        let form: Vec<(String, String)> = login.form.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+        assert_eq!(
+            form,
+            [
+                ("user".to_string(), "ana b".to_string()),
+                ("password".to_string(), "${env:PASSWORD}".to_string()),
+                ("next".to_string(), "/runs".to_string())
+            ],
+            "{gate}"
+        );
+        assert!(!gate.contains("hunter2"), "{gate}");
+        assert!(
+            notes.contains(
+                "the recorded form field `password` is not copied (a secret): the gate reads it from ${env:PASSWORD}"
+            ),
+            "{notes}"
+        );
     }
 }
 
@@ -393,7 +454,11 @@ fn a_yaml_openapi_3_0_description_with_refs_examples_and_a_server_path() {
     );
     assert!(all.contains("X-Api-Key: \"${env:X_API_KEY}\""), "{all}");
     assert!(all.contains("expect: 201"), "{all}");
-    assert!(notes.is_empty(), "{notes}");
+    assert_eq!(
+        notes.trim(),
+        "note: 2 GET operations need data the description does not give: comments in the gate, saying what to set: GET /v2/search?q=VALUE, GET /v2/users/{userId}/posts\n\
+         note: 1 write is a comment in the gate (writes change the service's data): uncomment the ones the load test should send: POST /v2/posts"
+    );
 }
 
 #[test]
@@ -448,13 +513,14 @@ fn malformed_inputs_are_refused_with_exit_2() {
 }
 
 /// The locustfiles of tests/data/locust/, one style each, with the gate each must import to.
-const LOCUSTFILES: [&str; 7] = [
+const LOCUSTFILES: [&str; 8] = [
     "prismq",         // the reference: class weights, on_start/on_stop, extract, f-strings
     "tags",           // `@tag` decorators, `params=`, `headers=`, `name=`, a class attribute
     "sequential",     // a SequentialTaskSet and a TaskSet in `tasks = {...}` and `tasks = [...]`
     "catch_response", // status and JSON checks as `expect`, `try`/`except`, `data = r.json()`
     "fasthttp",       // FastHttpUser, task functions of the module, constant_throughput, json.dumps
     "names",          // `name=` grouping, `url=`, constant_pacing, constant attributes
+    "forms",          // `data={...}` as `form:`, a literal secret as `${env:NAME}`
     "unsupported",    // what does not translate: listed with file:line
 ];
 

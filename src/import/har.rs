@@ -11,8 +11,10 @@
 //!   CORS preflights (`OPTIONS`, which perfgate's client never needs) and non-HTTP entries.
 //! - The think time is the range of the recorded gaps between one page's last answer and the next
 //!   page's first request.
-//! - JSON bodies are kept; a request with another kind of body is left out with a note (a gate sends
-//!   JSON bodies only). Cookies and `Authorization` are never copied: a recorded session is a secret.
+//! - A request the recording saw fail (no answer, or 4xx/5xx) is left out with a note.
+//! - JSON and form (`application/x-www-form-urlencoded`) bodies are kept, a form field named like a
+//!   secret (`password`, `token`, ...) as `${env:NAME}`; a request with another kind of body is left
+//!   out with a note. Cookies and `Authorization` are never copied: a recorded session is a secret.
 
 use super::{Draft, DraftRequest, DraftScenario, DraftTask, Imported};
 use serde_json::Value;
@@ -44,6 +46,16 @@ const STATIC_EXTENSIONS: [&str; 18] = [
     "map", "mp4", "webm",
 ];
 
+/// A recorded request body.
+enum Body {
+    /// JSON.
+    Json(Value),
+    /// `application/x-www-form-urlencoded` fields, decoded.
+    Form(Vec<(String, String)>),
+    /// Another kind (its description: the media type, or why it is not read).
+    Other(String),
+}
+
 /// One recorded request, read.
 struct Entry {
     page: Option<String>,
@@ -54,7 +66,9 @@ struct Entry {
     method: String,
     path: String,
     is_static: bool,
-    body: Option<Result<Value, String>>,
+    body: Option<Body>,
+    /// The recorded answer's status (0: none, the request did not complete).
+    status: u64,
     /// It sent an `Authorization` header (never copied: a secret).
     authorized: bool,
 }
@@ -193,12 +207,38 @@ pub fn import(file: &str, text: &str, opts: &Options) -> Result<Imported, String
         last_end = list.iter().map(|e| e.ended_ms).reduce(f64::max);
         let mut requests = Vec::new();
         for e in list {
-            let json = match &e.body {
-                None => None,
-                Some(Ok(v)) => Some(v.clone()),
-                Some(Err(mime)) => {
+            if e.status == 0 || e.status >= 400 {
+                notes.push(format!(
+                    "left out {} {}: {} in the recording (a request that failed when recorded would fail in every run)",
+                    e.method,
+                    e.path,
+                    match e.status {
+                        0 => "it got no answer".to_string(),
+                        s => format!("it was answered {s}"),
+                    }
+                ));
+                continue;
+            }
+            let (json, form) = match &e.body {
+                None => (None, Vec::new()),
+                Some(Body::Json(v)) => (Some(v.clone()), Vec::new()),
+                Some(Body::Form(fields)) => {
+                    let mut form = Vec::new();
+                    for (name, value) in fields {
+                        let (value, secret) = super::form_field(name, value);
+                        if let Some(var) = secret {
+                            notes.push(format!(
+                                "{} {}: the recorded form field `{name}` is not copied (a secret): the gate reads it from ${{env:{var}}}; export {var} before the run",
+                                e.method, e.path
+                            ));
+                        }
+                        form.push((name.clone(), value));
+                    }
+                    (None, form)
+                }
+                Some(Body::Other(what)) => {
                     notes.push(format!(
-                        "left out {} {}: its body is {mime}, and a gate sends JSON bodies only",
+                        "left out {} {}: its body is {what}, which the importer does not translate (JSON and form bodies are kept; write it as `body:` by hand if the gate needs it)",
                         e.method, e.path
                     ));
                     continue;
@@ -208,6 +248,7 @@ pub fn import(file: &str, text: &str, opts: &Options) -> Result<Imported, String
                 method: e.method.clone(),
                 path: e.path.clone(),
                 json,
+                form,
                 ..DraftRequest::default()
             });
         }
@@ -351,10 +392,32 @@ fn entry(e: &Value) -> Option<Entry> {
             return None;
         }
         if mime.contains("json") {
-            Some(serde_json::from_str(text).map_err(|_| format!("`{mime}` that does not parse as JSON")))
+            Some(
+                serde_json::from_str(text)
+                    .map(Body::Json)
+                    .unwrap_or_else(|_| Body::Other(format!("`{mime}` that does not parse as JSON"))),
+            )
+        } else if mime.starts_with("application/x-www-form-urlencoded") {
+            // The browser's decoded `params` when it wrote them, else the text itself.
+            let params: Option<Vec<(String, String)>> = p.get("params").and_then(Value::as_array).map(|a| {
+                a.iter()
+                    .filter_map(|f| {
+                        let name = f.get("name")?.as_str()?;
+                        Some((
+                            name.to_string(),
+                            f.get("value").and_then(Value::as_str).unwrap_or("").to_string(),
+                        ))
+                    })
+                    .collect()
+            });
+            let fields = match params {
+                Some(p) if !p.is_empty() => p,
+                _ => form_urlencoded::parse(text.as_bytes()).into_owned().collect(),
+            };
+            Some(Body::Form(fields))
         } else {
-            Some(Err(if mime.is_empty() {
-                "not JSON".to_string()
+            Some(Body::Other(if mime.is_empty() {
+                "not JSON or a form".to_string()
             } else {
                 format!("`{mime}`")
             }))
@@ -370,7 +433,13 @@ fn entry(e: &Value) -> Option<Entry> {
                 .and_then(Value::as_str)
                 .is_some_and(|n| n.eq_ignore_ascii_case("authorization"))
         });
+    let status = e
+        .get("response")
+        .and_then(|r| r.get("status"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     Some(Entry {
+        status,
         authorized,
         page: e.get("pageref").and_then(Value::as_str).map(str::to_string),
         started_ms,

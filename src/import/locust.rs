@@ -879,7 +879,7 @@ fn variables(s: &mut DraftScenario, constants: &[(String, String)]) {
         if let Some(j) = &r.json {
             text.push_str(&j.to_string());
         }
-        for (_, v) in &r.headers {
+        for (_, v) in r.headers.iter().chain(&r.form) {
             text.push_str(v);
         }
         for part in text.split('{').skip(1) {
@@ -1155,6 +1155,7 @@ fn reads(r: &DraftRequest, name: &str) -> bool {
     let var = format!("{{{name}}}");
     r.path.contains(&var)
         || r.json.as_ref().is_some_and(|j| j.to_string().contains(&var))
+        || r.form.iter().any(|(_, v)| v.contains(&var))
         || r.headers.iter().any(|(_, v)| v.contains(&var))
 }
 
@@ -1440,6 +1441,25 @@ fn read_call(cx: &mut Cx, names: Names, e: &Expr) -> Option<Option<(DraftRequest
             "data" if dumps(&k.value).and_then(|v| json(v, names)).is_some() => {
                 r.json = dumps(&k.value).and_then(|v| json(v, names));
             }
+            // `data={...}` of plain values is a form body; a literal secret is read from the environment.
+            "data" if form(&k.value, names).is_some() => {
+                for (name, value) in form(&k.value, names).unwrap_or_default() {
+                    let (value, secret) = if value.contains('{') {
+                        (value, None)
+                    } else {
+                        super::form_field(&name, &value)
+                    };
+                    if let Some(var) = secret {
+                        cx.approx(
+                            koff,
+                            format!(
+                                "`data=` of `{me}.client.{attr}`: the form field `{name}` is not copied (a secret): the gate reads it from ${{env:{var}}}; export {var} before the run"
+                            ),
+                        );
+                    }
+                    r.form.push((name, value));
+                }
+            }
             "params" | "headers" => match json(&k.value, names) {
                 Some(Value::Object(o)) => {
                     for (key, v) in o {
@@ -1467,7 +1487,7 @@ fn read_call(cx: &mut Cx, names: Names, e: &Expr) -> Option<Option<(DraftRequest
                     format!(
                         "`data=` of `{me}.client.{attr}`: {}",
                         if form {
-                            "a form body; a gate sends JSON bodies only"
+                            "a form body whose values perfgate cannot read (a gate's `form:` holds text and `{variables}`)"
                         } else {
                             "a body perfgate cannot read; a gate sends JSON bodies (`json=`, `data=json.dumps(...)`)"
                         }
@@ -1578,6 +1598,21 @@ fn template(e: &Expr, names: Names) -> Option<String> {
 
 /// A JSON value from a Python literal: dicts, lists, strings (and f-strings over attributes), numbers,
 /// booleans and None.
+/// A dict of plain values (text, numbers, true/false, f-strings) as form fields.
+fn form(e: &Expr, names: Names) -> Option<Vec<(String, String)>> {
+    let Value::Object(o) = json(e, names)? else {
+        return None;
+    };
+    o.into_iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => Some((k, s)),
+            Value::Number(n) => Some((k, n.to_string())),
+            Value::Bool(b) => Some((k, if b { "True" } else { "False" }.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
 fn json(e: &Expr, names: Names) -> Option<Value> {
     match e {
         Expr::Dict(d) => {

@@ -82,6 +82,8 @@ pub struct DraftRequest {
     pub path: String,
     /// A JSON body.
     pub json: Option<Value>,
+    /// A form body: field names and values (templates), empty for none.
+    pub form: Vec<(String, String)>,
     /// `name:` in the stats (default: method and path).
     pub name: Option<String>,
     /// Acceptable statuses (empty: perfgate's default, any 2xx or 3xx).
@@ -98,6 +100,7 @@ impl DraftRequest {
     /// Whether the short form `METHOD /path` says all of it.
     fn is_short(&self) -> bool {
         self.json.is_none()
+            && self.form.is_empty()
             && self.expect.is_empty()
             && self.expect_json.is_empty()
             && self.headers.is_empty()
@@ -125,6 +128,33 @@ pub fn scalar(s: &str) -> String {
     } else {
         Value::String(s.to_string()).to_string()
     }
+}
+
+/// Words in a form field's name that mark its value as a secret.
+const SECRET_WORDS: [&str; 10] = [
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "otp",
+    "credential",
+    "apikey",
+    "api_key",
+    "session",
+    "csrf",
+];
+
+/// A form field as the gate writes it: a secret's value (by the field's name: `password`,
+/// `api_token`, ...) is never copied but read from the environment, `${env:PASSWORD}`; the second
+/// value is that variable's name.
+pub fn form_field(name: &str, value: &str) -> (String, Option<String>) {
+    let lower = name.to_ascii_lowercase();
+    if SECRET_WORDS.iter().any(|w| lower.contains(w)) {
+        let var = ident(name).trim_matches('_').to_ascii_uppercase();
+        let var = if var.is_empty() { "FORM_SECRET".to_string() } else { var };
+        return (format!("${{env:{var}}}"), Some(var));
+    }
+    (value.to_string(), None)
 }
 
 /// JSON on one line with spaces after `:` and `,`, which YAML reads as a flow collection.
@@ -302,6 +332,12 @@ fn full_lines(r: &DraftRequest) -> Vec<String> {
     if let Some(j) = &r.json {
         out.push(format!("json: {}", flow_json(j)));
     }
+    if !r.form.is_empty() {
+        out.push("form:".into());
+        for (k, v) in &r.form {
+            out.push(format!("  {}: {}", scalar(k), scalar(v)));
+        }
+    }
     let codes = match r.expect.as_slice() {
         [] => None,
         [one] => Some(one.to_string()),
@@ -336,6 +372,23 @@ fn full_lines(r: &DraftRequest) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_form_fields_are_read_from_the_environment() {
+        assert_eq!(form_field("user", "ana"), ("ana".to_string(), None));
+        assert_eq!(
+            form_field("password", "hunter2"),
+            ("${env:PASSWORD}".to_string(), Some("PASSWORD".to_string()))
+        );
+        assert_eq!(form_field("X-Api-Token", "t").1.as_deref(), Some("X_API_TOKEN"));
+        assert_eq!(
+            form_field("csrfmiddlewaretoken", "abc").1.as_deref(),
+            Some("CSRFMIDDLEWARETOKEN")
+        );
+        // The template a secret becomes parses as one environment variable.
+        let t = crate::gate::template::Template::parse(&form_field("user_pwd", "x").0).unwrap();
+        assert_eq!(t.to_string(), "${env:USER_PWD}");
+    }
 
     #[test]
     fn scalars_are_quoted_only_when_needed() {

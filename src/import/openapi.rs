@@ -94,6 +94,29 @@ pub fn import_served(file: &str, text: &str, origin: Option<&str>) -> Result<Imp
             "no GET operation could run without more data: the gate's tasks are comments; uncomment at least one"
                 .into(),
         );
+    } else {
+        let waiting: Vec<&DraftTask> = reads.iter().filter(|t| t.disabled).collect();
+        if !waiting.is_empty() {
+            notes.push(format!(
+                "{} data the description does not give: {} in the gate, saying what to set: {}",
+                match waiting.len() {
+                    1 => "1 GET operation needs".to_string(),
+                    n => format!("{n} GET operations need"),
+                },
+                if waiting.len() == 1 { "a comment" } else { "comments" },
+                listed(&waiting)
+            ));
+        }
+    }
+    if !writes.is_empty() {
+        notes.push(format!(
+            "{} in the gate (writes change the service's data): uncomment the ones the load test should send: {}",
+            match writes.len() {
+                1 => "1 write is a comment".to_string(),
+                n => format!("{n} writes are comments"),
+            },
+            listed(&writes.iter().collect::<Vec<_>>())
+        ));
     }
     if let Some(first) = writes.first_mut() {
         first.comments.insert(
@@ -150,6 +173,20 @@ pub fn import_served(file: &str, text: &str, origin: Option<&str>) -> Result<Imp
         gate: draft.render(),
         notes,
     })
+}
+
+/// The tasks' first requests, `METHOD /path`, the first five and how many more.
+fn listed(tasks: &[&DraftTask]) -> String {
+    let mut names: Vec<String> = tasks
+        .iter()
+        .take(5)
+        .filter_map(|t| t.requests.first())
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    if tasks.len() > 5 {
+        names.push(format!("and {} more", tasks.len() - 5));
+    }
+    names.join(", ")
 }
 
 /// The document as JSON or YAML; an error names the file, line and column.

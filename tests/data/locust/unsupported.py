@@ -26,7 +26,7 @@ class ShopUser(FastHttpUser):
 
     @task
     def login(self):
-        self.client.post("/login", data={"user": "ana", "password": "hunter2"})
+        self.client.post("/login", data={"user": "ana", "password": "hunter2", "roles": ["a", "b"]})
 
     @task
     def search(self):
