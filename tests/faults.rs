@@ -666,6 +666,55 @@ scenarios:
     assert_eq!(r.load.abandoned_requests, 0, "the last timeouts fall inside the grace");
 }
 
+/// Answers with a chunked body of one-byte chunks, sent as fast as the socket takes them, for ever.
+async fn endless_tiny_chunks(mut c: Conn, n: Arc<AtomicUsize>) {
+    if read_request(&mut c, &n).await.is_none() {
+        return;
+    }
+    let s = c.get_mut();
+    if s
+        .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let burst = b"1\r\ny\r\n".repeat(4096);
+    while s.write_all(&burst).await.is_ok() {}
+}
+
+/// A body that never ends but is always ready to read (tiny chunks as fast as the socket goes) is
+/// cut at `timeout` like a silent one. Before: the read never waited, so the timer was never polled
+/// (the runtime's budget ran out inside the read first): the request outlived its timeout and the
+/// run's grace, came out abandoned, and the user spun a core.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_body_that_is_always_ready_is_cut_at_the_timeout() {
+    let _g = shared().await;
+    let server = RawServer::start(endless_tiny_chunks).await;
+    let g = gate(
+        "
+version: 1
+timeout: 1s
+load: {users: 1, run_time: 2500ms, grace: 1s}
+scenarios:
+  S:
+    tasks:
+      - request: GET /flood
+",
+    );
+    let (r, wall) = run_timed(&g, at(&server.url(), 3)).await;
+    let s = stats(&r, "GET /flood");
+    eprintln!("flood: {wall:?}, {}", brief(&s));
+    assert_on_time(wall, Duration::from_millis(2500), Duration::from_secs(1));
+    assert_all_failed("GET /flood", &s, FailureKind::Timeout, 2);
+    assert!(
+        s.max_us <= 1_000_000 + LATE_TIMEOUT_US,
+        "a timeout after {} µs, long after `timeout: 1s`",
+        s.max_us
+    );
+    assert_eq!(r.load.abandoned_requests, 0, "{}", brief(&s));
+}
+
 /// The request timeout's timer is kept from request to request: a hang right after a 300 ms answer
 /// must still get its full `timeout: 1s`, not what was left of the earlier request's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -343,16 +343,19 @@ impl<'a> User<'a> {
         let result = {
             let send = self.fetch(req, keep, side, start);
             tokio::pin!(send);
+            // The timer goes first: a response that is always ready to read (an endless body of tiny
+            // chunks) uses up the runtime's budget inside `send`, and a timer polled after it would
+            // never see its deadline.
             loop {
                 tokio::select! {
                     biased;
-                    r = &mut send => break Ok(r),
                     _ = watchdog.as_mut() => {
                         if Instant::now() >= limit {
                             break Err(());
                         }
                         watchdog.as_mut().reset(limit);
                     }
+                    r = &mut send => break Ok(r),
                 }
             }
         };
