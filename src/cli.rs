@@ -239,8 +239,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "CMD", conflicts_with = "host")]
     pub serve: Option<String>,
     /// Run an untrusted run (exit 3: overloaded generator, unreachable target, a service that would
-    /// not start) again, up to N more times, each attempt logged; a stop signal ends it.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// not start) again, up to N more times (at most 10), each attempt logged; a stop signal ends it.
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub retries: u32,
     /// Let the started services (--serve, --baseline-serve) inherit this variable, which perfgate
     /// withholds by default (GITHUB_TOKEN, ACTIONS_RUNTIME_TOKEN, ...); repeatable.

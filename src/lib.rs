@@ -48,6 +48,7 @@ pub mod gate;
 pub mod github;
 pub mod http;
 pub mod import;
+pub mod input;
 pub mod load;
 pub mod metric;
 pub mod metrics;

@@ -185,7 +185,7 @@ fn gate_rows() -> Vec<Row> {
         gate(
             "header-bad-name",
             good("  Accept: application/json", "  Bad Header: x"),
-            (4, 15),
+            (4, 3),
             &["`Bad Header` is not a valid HTTP header name"],
         ),
         gate(
@@ -257,6 +257,27 @@ fn gate_rows() -> Vec<Row> {
             &["`users`", "expected a whole number", "`ten`"],
         ),
         gate(
+            "users-beyond-a-u32",
+            good("users: 10", "users: 4294967296"),
+            (7, 10),
+            &["`users`", "a whole number from 0 to 4294967295", "`4294967296`"],
+        ),
+        gate(
+            "framing-header",
+            good("  Accept: application/json", "  Content-Length: \"999\""),
+            (4, 3),
+            &[
+                "header `Content-Length` is set by perfgate itself",
+                "remove `Content-Length`",
+            ],
+        ),
+        gate(
+            "two-documents",
+            format!("{GOOD}---\nversion: 1\n"),
+            (GOOD.lines().count() as u32 + 2, 1),
+            &["more than one YAML document", "a gate file is one document"],
+        ),
+        gate(
             "users-huge",
             good("users: 10", "users: 4000000000"),
             (7, 10),
@@ -281,7 +302,7 @@ fn gate_rows() -> Vec<Row> {
             "spawn-rate-word",
             good("spawn_rate: 2", "spawn_rate: fast"),
             (8, 15),
-            &["`spawn_rate`", "expected a number", "`fast`"],
+            &["`spawn_rate`", "expected a finite number", "`fast`"],
         ),
         gate(
             "spawn-rate-tiny",
@@ -849,6 +870,16 @@ fn run_rows() -> Vec<Row> {
             &["--out and --junit both write ./x", "give each its own path"],
         ),
         run(
+            "retries-unbounded",
+            &["{gate}", "--retries", "4294967295"],
+            &["--retries", "4294967295 is not in 0..=10"],
+        ),
+        run(
+            "out-is-the-gate",
+            &["{gate}", "--junit", "{dir}/./good.yaml"],
+            &["--junit", "is the gate file", "give the report its own path"],
+        ),
+        run(
             "baseline-is-out",
             &["{gate}", "--baseline", "{dir}/b.json", "--out", "b.json"],
             &[
@@ -863,7 +894,7 @@ fn run_rows() -> Vec<Row> {
             &[
                 "nope.yaml",
                 "cannot read the gate file",
-                "`perfgate run` takes the gate file",
+                "the gate file is the first argument",
             ],
         ),
     ]

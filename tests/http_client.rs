@@ -1345,30 +1345,20 @@ async fn engine_sends_no_fragment() {
     assert!(!item.contains('#') && !item.contains("frag"), "{item}");
 }
 
-/// perfgate frames the body itself: a gate's `Transfer-Encoding: chunked` is not sent beside the
-/// Content-Length of a JSON body.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn engine_drops_a_gate_transfer_encoding() {
-    let reqs = encoded(
-        "      - method: POST
-        path: /chunked
-        headers: {Transfer-Encoding: chunked}
-        json: {a: 1}",
-    )
-    .await;
-    assert!(reqs.len() >= 2, "{} requests", reqs.len());
-    let (post, body) = &reqs[1];
-    assert!(post.starts_with("POST /chunked HTTP/1.1\r\n"), "{post}");
-    assert!(
-        !post.to_ascii_lowercase().contains("transfer-encoding"),
-        "the gate's Transfer-Encoding was sent: {post}"
-    );
-    assert!(
-        post.contains(&format!("\r\ncontent-length: {}\r\n", body.len())),
-        "{post}"
-    );
-    let v: serde_json::Value = serde_json::from_slice(body).expect("a JSON body");
-    assert_eq!(v, json!({"a": 1}));
+/// perfgate frames the body itself: a gate's `Transfer-Encoding` (or `Content-Length`) is refused
+/// with the gate's position, before any request (before: it was silently dropped on the wire).
+#[test]
+fn a_gate_framing_header_is_refused() {
+    for header in ["Transfer-Encoding: chunked", "content-length: '3'"] {
+        let text = format!(
+            "version: 1\nload: {{users: 1, run_time: 1s}}\nscenarios:\n  S:\n    tasks:\n      - request:\n          method: POST\n          path: /chunked\n          headers: {{{header}}}\n          json: {{a: 1}}\n"
+        );
+        let e = perfgate::gate::Gate::parse("g.yaml", &text).unwrap_err().to_string();
+        assert!(
+            e.contains("g.yaml:9:21") && e.contains("is set by perfgate itself from the body"),
+            "{e}"
+        );
+    }
 }
 
 /// A header given twice in different case, once fixed and once templated, is sent once: the later

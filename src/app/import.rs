@@ -40,7 +40,7 @@ pub async fn import(format: ImportFormat, source: &Path) -> Result<Outcome, Erro
             import::openapi::import_served(url, &text, Some(&origin))
         }
         (format, _) => {
-            let text = std::fs::read_to_string(source)
+            let text = crate::input::read_text(source, crate::input::IMPORT_MAX)
                 .map_err(|e| Error::input(format_args!("{file}: cannot read it: {e}")))?;
             match format {
                 ImportFormat::Openapi => import::openapi::import(&file, &text),

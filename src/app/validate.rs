@@ -11,7 +11,7 @@ pub fn validate(path: &Path) -> Result<Outcome, Error> {
     let g = Gate::load(path)?;
     outln!("{}: valid gate `{}`", g.file, g.name);
     console::print_outline(&g);
-    let source = std::fs::read_to_string(path).unwrap_or_default();
+    let source = crate::input::read_text(path, crate::input::GATE_MAX).unwrap_or_default();
     for w in unset_env_warnings(&g, &source, |name| std::env::var_os(name).is_some()) {
         errln!("{w}");
     }

@@ -66,9 +66,10 @@ impl fmt::Display for GateError {
             if i > 0 {
                 writeln!(f)?;
             }
+            let message = shorten_quoted(&p.message);
             match p.pos {
-                Some(pos) => write!(f, "error: {}:{}:{}: {}", self.file, pos.line, pos.col, p.message)?,
-                None => write!(f, "error: {}: {}", self.file, p.message)?,
+                Some(pos) => write!(f, "error: {}:{}:{}: {message}", self.file, pos.line, pos.col)?,
+                None => write!(f, "error: {}: {message}", self.file)?,
             }
             if let Some(pos) = p.pos {
                 if let Some(text) = self.source.lines().nth(pos.line.saturating_sub(1) as usize) {
@@ -85,7 +86,7 @@ impl fmt::Display for GateError {
                 }
             }
             if let Some(help) = &p.help {
-                write!(f, "\n  = help: {help}")?;
+                write!(f, "\n  = help: {}", shorten_quoted(help))?;
             }
         }
         let n = self.problems.len();
@@ -96,6 +97,37 @@ impl fmt::Display for GateError {
         }
         Ok(())
     }
+}
+
+/// Most characters of a `quoted` value a message repeats.
+const QUOTED_CHARS: usize = 60;
+
+/// `text` with every backtick-quoted value longer than [`QUOTED_CHARS`] cut to its start and its
+/// length (a megabyte of value is shown once, in the snippet's window, not in the message).
+fn shorten_quoted(text: &str) -> std::borrow::Cow<'_, str> {
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .all(|q| q.chars().count() <= QUOTED_CHARS)
+    {
+        return text.into();
+    }
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        let n = part.chars().count();
+        if i % 2 == 1 && n > QUOTED_CHARS && i + 1 < parts.len() {
+            out.extend(part.chars().take(QUOTED_CHARS));
+            out.push_str(&format!("... ({n} characters)"));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out.into()
 }
 
 /// Whether YAML text refers to an anchor (`*name` after a space, `[`, `,` or `:`).
@@ -217,8 +249,13 @@ pub fn from_yaml(err: &serde_saphyr::Error, source: &str) -> Problem {
         }
     } else if let Some(ty) = message.strip_prefix("invalid ") {
         let what = match ty {
-            "u32" | "u64" | "u16" | "u8" | "i64" | "i32" | "usize" => Some("a whole number"),
-            "f64" | "f32" | "floating point" => Some("a number"),
+            "u8" => Some("a whole number from 0 to 255"),
+            "u16" => Some("a whole number from 0 to 65535"),
+            "u32" => Some("a whole number from 0 to 4294967295"),
+            "u64" | "usize" => Some("a whole number from 0 to 18446744073709551615"),
+            "i32" => Some("a whole number from -2147483648 to 2147483647"),
+            "i64" => Some("a whole number"),
+            "f64" | "f32" | "floating point" => Some("a finite number"),
             "boolean" => Some("true or false"),
             _ => None,
         };
@@ -239,6 +276,11 @@ pub fn from_yaml(err: &serde_saphyr::Error, source: &str) -> Problem {
             .unwrap_or_default()
             .to_string();
         help = Some("each key may appear once in a mapping".into());
+    } else if message.starts_with("multiple YAML documents") {
+        message =
+            "the file holds more than one YAML document (a `---` line starts another): a gate file is one document"
+                .into();
+        help = Some("remove the `---` line and what follows it, or give the second gate a file of its own".into());
     } else if message.contains("recursion limit exceeded") {
         message = "the YAML nests deeper than the parser allows: a gate file is a few levels deep".into();
     } else if message.contains("recursive references require weak recursion types") {
@@ -409,6 +451,21 @@ fn strip_location_prefix(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_quoted_values_are_cut_in_messages() {
+        let long = "x".repeat(1000);
+        let m = format!("`{long}` is not a request; found `GET`");
+        let short = shorten_quoted(&m);
+        assert!(short.len() < 120, "{short}");
+        assert!(
+            short.contains("... (1000 characters)` is not a request; found `GET`"),
+            "{short}"
+        );
+        assert_eq!(shorten_quoted("`a` and `b`"), "`a` and `b`");
+        // An unpaired backtick's tail is not a quoted value.
+        assert_eq!(shorten_quoted(&format!("a `{long}")), format!("a `{long}"));
+    }
 
     #[test]
     fn suggests_near_misses_only() {

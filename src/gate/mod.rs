@@ -506,8 +506,7 @@ impl Gate {
     pub fn load(path: &Path) -> Result<Gate, GateError> {
         if path.as_os_str() == "-" {
             // `-` is standard input, as for most tools.
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).map_err(|e| {
+            let bytes = crate::input::read_capped(std::io::stdin(), crate::input::GATE_MAX).map_err(|e| {
                 GateError::one(
                     "<stdin>",
                     "",
@@ -528,13 +527,13 @@ impl Gate {
             return Gate::parse("<stdin>", &source);
         }
         let file = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| {
+        let bytes = crate::input::read_file(path, crate::input::GATE_MAX).map_err(|e| {
             GateError::one(
                 &file,
                 "",
                 None,
                 format!("cannot read the gate file: {e}"),
-                Some("check the path; `perfgate run` takes the gate file as its first argument".into()),
+                Some("check the path: the gate file is the first argument (`perfgate run FILE`, `perfgate validate FILE`)".into()),
             )
         })?;
         let source = String::from_utf8(bytes)
@@ -652,13 +651,13 @@ impl Gate {
 
     /// Every distinct request name, in file order.
     pub fn request_names(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for r in self.scenarios.iter().flat_map(Scenario::requests) {
-            if !out.contains(&r.name) {
-                out.push(r.name.clone());
-            }
-        }
-        out
+        let mut seen = std::collections::HashSet::new();
+        self.scenarios
+            .iter()
+            .flat_map(Scenario::requests)
+            .filter(|r| seen.insert(r.name.as_str()))
+            .map(|r| r.name.clone())
+            .collect()
     }
 }
 

@@ -196,7 +196,7 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
             );
         }
     }
-    let mut seen: Vec<(&str, crate::http::Method, Pos)> = Vec::new();
+    let mut seen: std::collections::HashMap<&str, (crate::http::Method, Pos)> = std::collections::HashMap::new();
     for r in scenarios.iter().flat_map(Scenario::requests) {
         if let Some(c) = control(&r.name) {
             cx.err(
@@ -209,8 +209,8 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
                 Some("remove it from `name:`".into()),
             );
         }
-        match seen.iter().find(|(n, _, _)| *n == r.name) {
-            Some((_, m, at)) if *m != r.method => cx.err(
+        match seen.get(r.name.as_str()) {
+            Some((m, at)) if *m != r.method => cx.err(
                 r.pos,
                 format!(
                     "the request name `{}` is already used by a {m} request at {file}:{}:{}; this one is a {}, and one name is one stats row",
@@ -219,7 +219,9 @@ pub(super) fn validate(file: &str, source: &str, raw: model::GateFile, sha256: S
                 Some("give one of them its own `name:`".into()),
             ),
             Some(_) => {}
-            None => seen.push((r.name.as_str(), r.method, r.pos)),
+            None => {
+                seen.insert(r.name.as_str(), (r.method, r.pos));
+            }
         }
     }
     let verdict = verdict_settings(&mut cx, raw.verdict.as_ref());
@@ -467,11 +469,24 @@ fn headers(cx: &mut Ctx, raw: &indexmap::IndexMap<String, At<String>>) -> Vec<(S
 }
 
 fn header(cx: &mut Ctx, name: &str, value: &str, pos: Pos) -> Option<(String, Template)> {
+    let name_at = cx.key_pos(pos, name);
     if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-        cx.err(pos, format!("`{name}` is not a valid HTTP header name"), None);
+        cx.err(name_at, format!("`{name}` is not a valid HTTP header name"), None);
         return None;
     }
-    let secret = super::error::SECRET_HEADERS.contains(&name.to_ascii_lowercase().as_str());
+    let lower = name.to_ascii_lowercase();
+    if matches!(lower.as_str(), "content-length" | "transfer-encoding") {
+        // The body's framing is the client's: a gate's value would be replaced, or break the exchange.
+        cx.err(
+            name_at,
+            format!("header `{name}` is set by perfgate itself from the body, so a gate cannot set it"),
+            Some(format!(
+                "remove `{name}`; the body (`json:`, `body:` or `form:`) decides it"
+            )),
+        );
+        return None;
+    }
+    let secret = super::error::SECRET_HEADERS.contains(&lower.as_str());
     if let Some(c) = value.chars().find(|&c| c.is_control() && c != '\t') {
         let shown = if secret {
             "its value (not shown: it may be a secret)".to_string()
@@ -899,7 +914,12 @@ fn data_set(cx: &mut Ctx, d: &At<model::DataSpec>) -> Option<crate::gate::DataSe
         }
     };
     let path = cx.dir.join(&file.value);
-    let mut reader = match csv::ReaderBuilder::new().has_headers(true).from_path(&path) {
+    let bytes = crate::input::read_file(&path, crate::input::DATA_MAX).map_err(csv::Error::from);
+    let mut reader = match bytes.map(|b| {
+        csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(std::io::Cursor::new(b))
+    }) {
         Ok(r) => r,
         Err(e) => {
             cx.err(
@@ -919,6 +939,18 @@ fn data_set(cx: &mut Ctx, d: &At<model::DataSpec>) -> Option<crate::gate::DataSe
     };
     let mut rows = Vec::new();
     for record in reader.records() {
+        if rows.len() == MAX_USERS as usize {
+            // Each user takes one row: more rows than a run can have users are never used.
+            cx.err(
+                at,
+                format!(
+                    "the data file `{}` has more than {MAX_USERS} rows, more than a run can have users",
+                    file.value
+                ),
+                Some(format!("keep the first {MAX_USERS} rows (each user takes one)")),
+            );
+            return None;
+        }
         match record {
             Ok(r) => rows.push(r.iter().map(str::to_string).collect::<Vec<_>>()),
             Err(e) => {
@@ -1056,7 +1088,9 @@ fn request(cx: &mut Ctx, spec: &At<RequestSpec>, gate_headers: &[(String, Templa
         .cloned()
         .collect();
     for (k, v) in &full.headers {
-        headers.push(header(cx, k, v, pos)?);
+        // Fields of a request keep no position of their own: the header's line below the request.
+        let at = cx.value_pos(pos, k);
+        headers.push(header(cx, k, v, at)?);
     }
     if let Some(body) = &full.json {
         let mut bad = None;

@@ -37,7 +37,8 @@ pub fn pull_request(event: &Value) -> Option<PullRequest> {
 pub fn read_env() -> Result<Value, String> {
     let path = std::env::var("GITHUB_EVENT_PATH")
         .map_err(|_| "GITHUB_EVENT_PATH is not set: not a GitHub Actions run".to_string())?;
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read the event file {path}: {e}"))?;
+    let text = crate::input::read_text(std::path::Path::new(&path), crate::input::EVENT_MAX)
+        .map_err(|e| format!("cannot read the event file {path}: {e}"))?;
     serde_json::from_str(&text).map_err(|e| format!("the event file {path} is not JSON: {e}"))
 }
 
@@ -93,7 +94,8 @@ pub fn fork_run(event: &Value) -> Option<ForkRun> {
 /// for the `workflow_run` that comments. It comes from the pull request's own run, so it is checked
 /// against GitHub before it is believed.
 pub fn read_pr_file(path: &std::path::Path) -> Result<PullRequest, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("--pr-file {}: {e}", path.display()))?;
+    let text = crate::input::read_text(path, crate::input::EVENT_MAX)
+        .map_err(|e| format!("--pr-file {}: {e}", path.display()))?;
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("--pr-file {} is not JSON: {e}", path.display()))?;
     let number = v
         .get("number")
@@ -128,7 +130,7 @@ pub fn labels(pr_file: Option<&std::path::Path>) -> Vec<String> {
         }
     }
     pr_file
-        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|p| crate::input::read_text(std::path::Path::new(&p), crate::input::EVENT_MAX).ok())
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
         .map(|v| names(v.get("labels")))
         .unwrap_or_default()

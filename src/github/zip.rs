@@ -40,7 +40,8 @@ pub fn extract(zip: &[u8], name: &str) -> Result<Option<Vec<u8>>, String> {
     let out = match e.method {
         0 => data.to_vec(),
         8 => {
-            let mut out = Vec::with_capacity(e.size as usize);
+            // The header's size is the archive's claim: no more is reserved up front than 64 MiB.
+            let mut out = Vec::with_capacity((e.size as usize).min(64 << 20));
             flate2::read::DeflateDecoder::new(data)
                 .take(e.size as u64 + 1)
                 .read_to_end(&mut out)

@@ -720,7 +720,7 @@ impl Results {
     /// Reads and checks a results file.
     pub fn read(path: &Path) -> Result<Results, ResultsError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ResultsError::Io {
+        let text = crate::input::read_text(path, crate::input::RESULTS_MAX).map_err(|source| ResultsError::Io {
             path: p.clone(),
             source,
         })?;
