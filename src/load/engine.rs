@@ -331,7 +331,9 @@ async fn run_endpoints(
         while running.len() < target && Instant::now() >= next_step {
             let k = next_user;
             next_user += 1;
+            let due = next_step;
             next_step += spawn_every;
+            shared.health.user_due();
             let (own_stop, own_rx) = watch::channel(false);
             running.push(own_stop);
             let scenario_index = plan.assignment[k % plan.assignment.len().max(1)];
@@ -339,6 +341,7 @@ async fn run_endpoints(
             let mut stop = if open { stop_rx.clone() } else { own_rx };
             let arrivals = arrivals.get(scenario_index).cloned();
             users.spawn(async move {
+                shared.health.user_began(Instant::now().saturating_duration_since(due));
                 let scenario = &plan.scenarios[scenario_index];
                 let row = plan.rows.get(k).copied().unwrap_or(RowPick::None);
                 // `unique` data ran out: this user has no row and does not start.

@@ -8,6 +8,8 @@ use std::time::Duration;
 pub const LATE: Duration = Duration::from_millis(10);
 /// More late sends than this share make the run untrusted.
 pub const MAX_LATE_SHARE: f64 = 0.05;
+/// A user that begins more than this after its planned start began late.
+pub const LATE_START: Duration = Duration::from_secs(1);
 /// More CPU than this share of all cores makes the run untrusted.
 pub const MAX_CPU_SHARE: f64 = 0.90;
 
@@ -25,6 +27,9 @@ pub struct Health {
     no_ports: AtomicU64,
     after_unanswered: AtomicU64,
     late_after_unanswered: AtomicU64,
+    users_due: AtomicU64,
+    users_begun: AtomicU64,
+    users_late: AtomicU64,
 }
 
 /// A limit of the generator's own machine that failed a connection: never the target's fault.
@@ -100,6 +105,19 @@ pub fn restore_open_files_limit() -> std::io::Result<()> {
 }
 
 impl Health {
+    /// A user is due to start (the scheduler has spawned it).
+    pub fn user_due(&self) {
+        self.users_due.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A user began running `lag` after its planned start.
+    pub fn user_began(&self, lag: Duration) {
+        self.users_begun.fetch_add(1, Ordering::Relaxed);
+        if lag > LATE_START {
+            self.users_late.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// A planned send started `lag` after its planned time.
     #[inline]
     pub fn planned_send(&self, lag: Duration) {
@@ -191,6 +209,8 @@ impl Health {
             g.untrusted = Some(format!(
                 "the load generator ran out of local ports: {ports} connections failed with \"cannot assign requested address\"; these failures are the runner's, not the service's. Widen net.ipv4.ip_local_port_range, let connections be reused (keep-alive), or run fewer users"
             ));
+        } else if let Some(why) = self.users_behind() {
+            g.untrusted = Some(why);
         } else if planned >= 20 && late_share > MAX_LATE_SHARE {
             g.untrusted = Some(format!(
                 "the load generator could not hold its plan: {late} of {planned} sends ({:.1}%) started more than {} ms late (max {:.0} ms); the numbers describe the runner, not the service",
@@ -207,6 +227,23 @@ impl Health {
     }
 }
 
+impl Health {
+    /// Why the run cannot be trusted when more than [`MAX_LATE_SHARE`] of its users began more than
+    /// [`LATE_START`] after their planned start, or never ran.
+    fn users_behind(&self) -> Option<String> {
+        let due = self.users_due.load(Ordering::Relaxed);
+        let begun = self.users_begun.load(Ordering::Relaxed);
+        let never = due.saturating_sub(begun);
+        let behind = never + self.users_late.load(Ordering::Relaxed);
+        (due >= 20 && behind as f64 > MAX_LATE_SHARE * due as f64).then(|| {
+            format!(
+                "the load generator could not start its users: {behind} of {due} began more than {} s after their planned start or not at all ({never} never ran); the numbers describe the runner, not the service. Run fewer users or a lower spawn rate, or use a larger machine (or shards)",
+                LATE_START.as_secs()
+            )
+        })
+    }
+}
+
 /// CPU time (user + system) this process has used, from /proc/self/stat; None where there is no /proc.
 pub fn process_cpu_seconds() -> Option<f64> {
     crate::procfs::stat_fields("self").map(|f| crate::procfs::cpu_seconds(&f))
@@ -215,6 +252,32 @@ pub fn process_cpu_seconds() -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_that_begin_late_or_never_make_a_run_untrusted() {
+        let h = Health::default();
+        for _ in 0..100 {
+            h.user_due();
+        }
+        for _ in 0..96 {
+            h.user_began(Duration::from_millis(200));
+        }
+        // 4 of 100 never ran, none late: within the 5 % allowance.
+        assert!(h.summary(Some(1.0), 10.0, 2).untrusted.is_none());
+        h.user_began(Duration::from_secs(2));
+        h.user_began(Duration::from_secs(3));
+        // 2 never ran and 2 began late: still 4.
+        assert!(h.summary(Some(1.0), 10.0, 2).untrusted.is_none());
+        for _ in 0..2 {
+            h.user_due();
+            h.user_began(Duration::from_secs(2));
+        }
+        let why = h.summary(Some(1.0), 10.0, 2).untrusted.unwrap();
+        assert!(
+            why.contains("6 of 102 began more than 1 s after their planned start or not at all (2 never ran)"),
+            "{why}"
+        );
+    }
 
     #[test]
     fn late_sends_make_a_run_untrusted() {
