@@ -609,7 +609,7 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
     }
     let reports = Reports::new(&opts.reports.paths);
     reports.check().map_err(Error::input)?;
-    check_no_overwrite(&reports, opts).map_err(Error::input)?;
+    check_no_overwrite(&reports, opts, &gate.file).map_err(Error::input)?;
     let base_file = match &opts.baseline {
         Baseline::File(p) => Some(Results::read(p).map_err(|e| Error::input(format_args!("--baseline {e}")))?),
         _ => None,
@@ -670,13 +670,21 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
     })
 }
 
-/// Refuses a run that would write over its own baseline file, or write the base side's results where
-/// a report goes.
-fn check_no_overwrite(reports: &Reports, opts: &RunOptions) -> Result<(), String> {
+/// Refuses a run that would write over its own gate file or baseline file, or write the base side's
+/// results where a report goes.
+fn check_no_overwrite(reports: &Reports, opts: &RunOptions, gate_file: &str) -> Result<(), String> {
     let outputs: Vec<(&str, &std::path::Path)> = reports
         .paths()
         .chain(opts.baseline_out.as_deref().map(|p| ("--baseline-out", p)))
         .collect();
+    let gate = std::path::Path::new(gate_file);
+    if gate_file != "<stdin>" {
+        if let Some((flag, _)) = outputs.iter().find(|(_, p)| report::same_file(gate, p)) {
+            return Err(format!(
+                "{flag} {gate_file} is the gate file: the run would overwrite it with a report; give the report its own path"
+            ));
+        }
+    }
     if let Baseline::File(base) = &opts.baseline {
         if let Some((flag, _)) = outputs.iter().find(|(_, p)| report::same_file(base, p)) {
             return Err(format!(

@@ -175,7 +175,7 @@ fn commits_line(r: &Results, reg: Option<&Regression>, ctx: &Context) -> String 
     if let Some(reg) = reg {
         let base = ctx.base.and_then(|b| b.commit.as_deref()).map(short);
         let how = match reg.mode {
-            Mode::Duet => "both built and loaded in the same window (duet)",
+            Mode::Duet => "both loaded in the same window (duet)",
             Mode::Sequential => "its saved results (sequential: base ran earlier)",
         };
         match base {

@@ -317,7 +317,16 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
         return false;
     }
     let normal = |p: &Path| -> Option<PathBuf> {
-        let abs = std::path::absolute(p).ok()?;
+        // A link is where it points, even when that does not exist yet (a report would create it).
+        let mut p = p.to_path_buf();
+        for _ in 0..8 {
+            let Ok(target) = std::fs::read_link(&p) else { break };
+            p = match p.parent() {
+                Some(dir) if target.is_relative() => dir.join(target),
+                _ => target,
+            };
+        }
+        let abs = std::path::absolute(&p).ok()?;
         let mut out = PathBuf::new();
         for c in abs.components() {
             match c {
@@ -495,6 +504,18 @@ fn writable_in_place(path: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_to_a_file_not_yet_written_is_that_file() {
+        let dir = std::env::temp_dir().join(format!("perfgate-same-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (a, link) = (dir.join("a.json"), dir.join("alink.json"));
+        std::os::unix::fs::symlink("a.json", &link).unwrap();
+        assert!(same_file(&a, &link) && same_file(&link, &a));
+        assert!(!same_file(&dir.join("b.json"), &link));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp() {
