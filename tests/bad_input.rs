@@ -272,6 +272,12 @@ fn gate_rows() -> Vec<Row> {
             ],
         ),
         gate(
+            "expect-negative",
+            good("expect: 202", "expect: -200"),
+            (20, 19),
+            &["`-200` is not an HTTP status code"],
+        ),
+        gate(
             "two-documents",
             format!("{GOOD}---\nversion: 1\n"),
             (GOOD.lines().count() as u32 + 2, 1),

@@ -541,7 +541,10 @@ impl<'de> Deserialize<'de> for Statuses {
                 status(v).map(|s| Statuses(vec![s]))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Statuses, E> {
-                status(u64::try_from(v).unwrap_or(0)).map(|s| Statuses(vec![s]))
+                match u64::try_from(v) {
+                    Ok(v) => status(v).map(|s| Statuses(vec![s])),
+                    Err(_) => Err(negative_status(v)),
+                }
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Statuses, A::Error> {
                 let mut out = Vec::new();
@@ -558,6 +561,11 @@ impl<'de> Deserialize<'de> for Statuses {
         }
         d.deserialize_any(V)
     }
+}
+
+/// The error for a negative status code, quoted as written.
+fn negative_status<E: de::Error>(v: i64) -> E {
+    E::custom(format!("`{v}` is not an HTTP status code: expected 100..599"))
 }
 
 fn status<E: de::Error>(v: u64) -> Result<u16, E> {
@@ -585,7 +593,10 @@ impl<'de> Deserialize<'de> for ExpectSpec {
                 })
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExpectSpec, E> {
-                self.visit_u64(u64::try_from(v).unwrap_or(0))
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(negative_status(v)),
+                }
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<ExpectSpec, A::Error> {
                 let s = Statuses::deserialize(de::value::SeqAccessDeserializer::new(seq))?;

@@ -232,7 +232,9 @@ impl Limit {
                     .parse::<f64>()
                     .ok()
                     .filter(|v| (0.0..=100.0).contains(v))
-                    .ok_or_else(|| format!("`{metric}`: expected a percentage such as `< 1%`, found `{text}`"))?
+                    .ok_or_else(|| {
+                        format!("`{metric}`: expected a percentage from 0 to 100 such as `< 1%`, found `{text}`")
+                    })?
             }
             Metric::Rps => {
                 let n = rest.trim_end_matches("/s").trim_end_matches("rps").trim();

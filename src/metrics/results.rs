@@ -733,6 +733,8 @@ impl Results {
             path: path.to_string(),
             why,
         };
+        // A byte-order mark (some editors write one) is not part of the JSON.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
             invalid(if e.is_eof() {
                 format!(
@@ -750,6 +752,12 @@ impl Results {
             (Some(SCHEMA), Some(v)) => {
                 return Err(invalid(format!(
                     "results schema version {v}, but this perfgate reads version {SCHEMA_VERSION}: re-run the baseline with this version"
+                )))
+            }
+            (Some(SCHEMA), None) => {
+                return Err(invalid(format!(
+                    "`schema_version` is {}, not a whole number: the file was edited or damaged; re-run to record it again",
+                    value.get("schema_version").map_or("missing".into(), |v| v.to_string())
                 )))
             }
             _ => return Err(invalid(format!("not a perfgate results file (no `\"schema\": \"{SCHEMA}\"`)"))),
@@ -861,6 +869,21 @@ impl Results {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_order_mark_is_read_past_and_a_bad_schema_version_is_named() {
+        let text = include_str!("../../tests/data/minimal-results.json");
+        assert!(Results::from_json("bom", &format!("\u{feff}{text}")).is_ok());
+        for bad in ["\"1\"", "-1", "1.5", "null"] {
+            let edited = text.replacen("\"schema_version\": 1", &format!("\"schema_version\": {bad}"), 1);
+            assert_ne!(edited, text, "the fixture writes `\"schema_version\": 1`");
+            let e = Results::from_json("v", &edited).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("`schema_version` is {bad}, not a whole number")),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn a_file_of_minor_version_0_reads_without_network_fields_and_a_new_one_round_trips() {
