@@ -118,6 +118,10 @@ pub(crate) fn apply_accept_label(
     }
 }
 
+/// What to do about an `accept:` entry past its `until` date.
+pub(crate) const EXPIRED_HELP: &str =
+    "remove the entry (the regression is no longer accepted), or move its `until` if it still is";
+
 /// A gate whose `accept:` entries are past their `until` date is invalid input: an accepted
 /// regression must be looked at again, not accepted for ever.
 pub(crate) fn check_acceptances(gate: &crate::gate::Gate) -> Result<(), Error> {
@@ -128,7 +132,7 @@ pub(crate) fn check_acceptances(gate: &crate::gate::Gate) -> Result<(), Error> {
         return Ok(());
     }
     Err(Error::Input(format!(
-        "error: {}\n  = help: remove the entry (the regression is no longer accepted), or move its `until` if it still is",
+        "error: {}\n  = help: {EXPIRED_HELP}",
         expired.join("\nerror: ")
     )))
 }

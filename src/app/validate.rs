@@ -30,7 +30,8 @@ pub fn refusal_warnings(g: &Gate, today: (i32, u32, u32)) -> Vec<String> {
         .into_iter()
         .map(|e| {
             format!(
-                "warning: {e}: `perfgate run` would refuse the gate (exit 2)\n  = help: remove the entry (the regression is no longer accepted), or move its `until` if it still is"
+                "warning: {e}: `perfgate run` would refuse the gate (exit 2)\n  = help: {}",
+                super::EXPIRED_HELP
             )
         })
         .collect();
