@@ -18,7 +18,13 @@ lag (`generator.mean_lag_ms`) and, against the stalling demo, the corrected p99 
 
     python3 bench/rate.py --head target/release/perfgate [--base OLD_BINARY] [--rate 2000] \\
         [--seconds 20] [--rounds 3] [--conns 50] [--target nginx|stall-demo] [--no-closed] [--no-open] \\
-        [--users 50000 --sources 127.0.0.2,127.0.0.3 --nofile 200000]
+        [--users 50000 --sources 127.0.0.2,127.0.0.3 --nofile 200000] [--shards 3 --nginx-workers 4]
+
+`--shards N` runs each perfgate job as N shard processes of one run (`--shard I/N`, one `--start-at`,
+then `perfgate merge`), all pinned to core 1: the way past a per-process descriptor limit
+(RLIMIT_NOFILE) on one machine. Their CPU is the sum of the processes' (from wait4, not perf), their
+peak RSS the sum of each one's peak (an upper bound of the peak of the sum). `--nginx-workers K`
+starts nginx with K worker processes sharing the port (`reuseport`), each with its own descriptors.
 
 nginx and oha: `apt-get install nginx-light` and `cargo install oha --locked --root bench/.tools`
 (bench/speed.sh installs both). Needs root or perf_event_paranoid <= 1 for the tracepoint; without
@@ -26,6 +32,7 @@ it the system-call column is empty.
 """
 
 import argparse
+import datetime
 import json
 import os
 import resource
@@ -65,7 +72,7 @@ def pin(core):
     return ["taskset", "-c", str(core)] if shutil.which("taskset") and os.cpu_count() >= 2 else []
 
 
-def start_nginx(work):
+def start_nginx(work, workers=1):
     """nginx serving a 200-byte JSON at /data.json, and at /unique/data.json with a response head that
     differs on every response (a random X-Request-Id, as services that tag responses send)."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -78,7 +85,9 @@ def start_nginx(work):
     doc["pad"] = "x" * (200 - len(json.dumps(doc, separators=(",", ":"))))
     open(os.path.join(d, "www", "data.json"), "w").write(json.dumps(doc, separators=(",", ":")))
     port = free_port()
-    conf = f"""daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;
+    master = "on" if workers > 1 else "off"
+    reuse = " reuseport" if workers > 1 else ""
+    conf = f"""daemon off; master_process {master}; worker_processes {workers}; pid {d}/nginx.pid;
 error_log {d}/error.log warn;
 worker_rlimit_nofile {max(20000, resource.getrlimit(resource.RLIMIT_NOFILE)[0])};
 events {{ worker_connections 120000; multi_accept on; }}
@@ -86,7 +95,7 @@ http {{ access_log off; sendfile on; tcp_nodelay on; keepalive_timeout 300s;
   keepalive_requests 1000000000; client_body_temp_path {d}/tmp/body; proxy_temp_path {d}/tmp/proxy;
   fastcgi_temp_path {d}/tmp/fastcgi; uwsgi_temp_path {d}/tmp/uwsgi; scgi_temp_path {d}/tmp/scgi;
   types {{ application/json json; }}
-  server {{ listen 127.0.0.1:{port} backlog=65535; root {d}/www; location / {{ }}
+  server {{ listen 127.0.0.1:{port} backlog=65535{reuse}; root {d}/www; location / {{ }}
     location /unique/ {{ alias {d}/www/; add_header X-Request-Id $request_id; }} }} }}
 """
     open(os.path.join(d, "nginx.conf"), "w").write(conf)
@@ -150,6 +159,32 @@ def run(cmd, stem, work):
     return {"rc": p.returncode, "cpu_ms": ms, "cs": cs, "syscalls": sc, "rss_mib": ru.ru_maxrss / 1024.0}
 
 
+def run_shards(cmd, n, stem, work):
+    """Runs `cmd` as n shards of one run, started together, and merges them into stem.json; returns
+    the summed CPU time and peak RSS of the shard processes (wait4)."""
+    start = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=3)).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ")
+    procs = []
+    for i in range(1, n + 1):
+        out = os.path.join(work, f"{stem}-s{i}.json")
+        args = cmd + ["--out", out, "--shard", f"{i}/{n}", "--run-id", stem, "--start-at", start]
+        with open(os.path.join(work, f"{stem}-s{i}.err"), "w") as err:
+            procs.append((subprocess.Popen(pin(1) + args, stdout=subprocess.DEVNULL, stderr=err), out))
+    cpu_s, rss_kib, rcs = 0.0, 0, []
+    for p, _ in procs:
+        _, status, ru = os.wait4(p.pid, 0)
+        rcs.append(os.waitstatus_to_exitcode(status))
+        cpu_s += ru.ru_utime + ru.ru_stime
+        rss_kib += ru.ru_maxrss
+    merged = os.path.join(work, stem + ".json")
+    m = subprocess.run([cmd[0], "merge"] + [o for _, o in procs] + ["--out", merged],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if m.returncode != 0:
+        print(f"merge failed: {m.stderr.strip()}", file=sys.stderr)
+    return {"rc": max(rcs), "cpu_ms": cpu_s * 1000.0, "cs": None, "syscalls": None, "rss_mib": rss_kib / 1024.0,
+            "shard_rcs": rcs}
+
+
 def wait_stall(base_url):
     host, port = base_url.split("//")[1].split(":")
     a = argparse.Namespace(host=host, port=int(port), path="/api/health", every=5.0, min_stall=0.2, offset=0.5)
@@ -173,6 +208,9 @@ def main():
     ap.add_argument("--nofile", type=int, help="raise RLIMIT_NOFILE of nginx and the generators to this (root)")
     ap.add_argument("--locust", help="a locust executable (pip install locust): also run the closed-model gate "
                     "as a locustfile, one process (-u users -r spawn rate, --headless)")
+    ap.add_argument("--shards", type=int, default=1, help="run each perfgate job as this many shard processes "
+                    "of one run, merged (past a per-process descriptor limit)")
+    ap.add_argument("--nginx-workers", type=int, default=1, help="nginx worker processes (reuseport)")
     ap.add_argument("--out", help="keep raw outputs here (default: a temporary directory)")
     a = ap.parse_args()
     if a.nofile:
@@ -190,7 +228,7 @@ def main():
     bins = {"head": os.path.abspath(a.head)}
     if a.base:
         bins["base"] = os.path.abspath(a.base)
-    server, url, path = start_nginx(work) if a.target == "nginx" else start_demo(bins["head"], work)
+    server, url, path = start_nginx(work, a.nginx_workers) if a.target == "nginx" else start_demo(bins["head"], work)
     kinds = ([] if a.no_open else ["open"]) + ([] if a.no_closed else ["closed"])
     for k in kinds:
         gate(os.path.join(work, f"{k}.yaml"), k, a.rate, a.seconds, a.conns, path, a.users,
@@ -213,11 +251,14 @@ def main():
                 stem = f"{label}-r{r}"
                 if b:
                     res = os.path.join(work, stem + ".json")
-                    cmd = [bins[b], "run", os.path.join(work, f"{k}.yaml"), "--host", url, "--quiet", "--out", res]
-                    f = run(cmd, stem, work)
+                    cmd = [bins[b], "run", os.path.join(work, f"{k}.yaml"), "--host", url, "--quiet"]
+                    f = run_shards(cmd, a.shards, stem, work) if a.shards > 1 else run(cmd + ["--out", res], stem, work)
                     try:
                         f.update(speed_report.perfgate_stats(res))
-                        g = json.load(open(res))["load"]["generator"]
+                        load = json.load(open(res))["load"]
+                        g = load["generator"]
+                        f["peak_users"] = load.get("peak_users")
+                        f["trusted"] = g.get("untrusted") is None
                         f["late_pct"] = 100.0 * g.get("late_sends", 0) / max(1, g.get("planned_sends", 0))
                     except Exception as e:  # noqa: BLE001 - a failed run is shown, not fatal
                         f["error"] = str(e)
@@ -248,7 +289,8 @@ def main():
                 n = f.get("requests") or 0
                 per = f"{f['cpu_ms'] * 1000 / n:.1f} µs/req" if n and f.get("cpu_ms") else "n/a"
                 print(f"[round {r}] {label:13s} rc={f['rc']} requests {n} cpu {per}"
-                      f" lag {f.get('mean_lag_ms')} p99 {f.get('p99_ms')} rss {f.get('rss_mib', 0):.1f} MiB",
+                      f" lag {f.get('mean_lag_ms')} p99 {f.get('p99_ms')} rss {f.get('rss_mib', 0):.1f} MiB"
+                      f" late {f.get('late_pct')} % peak users {f.get('peak_users')} trusted {f.get('trusted')}",
                       file=sys.stderr, flush=True)
     finally:
         os.killpg(server.pid, 15)
