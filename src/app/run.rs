@@ -1062,7 +1062,11 @@ fn against(plan: &Plan, base_url: Option<&BaseUrl>, calibrating: bool) -> String
 fn load_text(plan: &Plan) -> String {
     match &plan.open {
         Some(o) => o.text(),
-        None if plan.spawn_rate.is_finite() => format!("{} users (spawn {}/s)", plan.users, plan.spawn_rate),
+        None if plan.spawn_rate.is_finite() => format!(
+            "{} users (spawn {}/s)",
+            plan.users,
+            crate::gate::rate_text(plan.spawn_rate)
+        ),
         None => format!("{} users (all at once)", plan.users),
     }
 }

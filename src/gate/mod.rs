@@ -314,13 +314,19 @@ pub fn arrivals_text(stages: &[(f64, f64)]) -> String {
         .iter()
         .map(|&(from, to)| {
             if from == to {
-                format!("{to}/s")
+                format!("{}/s", rate_text(to))
             } else {
-                format!("{from}->{to}/s")
+                format!("{}->{}/s", rate_text(from), rate_text(to))
             }
         })
         .collect();
     format!("arrivals {}", rates.join(", "))
+}
+
+/// A rate for people: at most two decimals, none when whole (a shard's third of 5,000/s is 1666.67).
+pub fn rate_text(rate: f64) -> String {
+    let s = format!("{rate:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 impl OpenModel {
@@ -685,6 +691,17 @@ mod tests {
         Gate::parse("t.yaml", &yaml)
             .map(|g| (g.regression.min_effect_ms, g.regression.min_effect_relative))
             .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn rates_are_written_with_at_most_two_decimals() {
+        assert_eq!(rate_text(5000.0 / 3.0), "1666.67");
+        assert_eq!(rate_text(100.0), "100");
+        assert_eq!(rate_text(0.5), "0.5");
+        assert_eq!(
+            arrivals_text(&[(0.0, 1000.0 / 3.0), (20.0, 20.0)]),
+            "arrivals 0->333.33/s, 20/s"
+        );
     }
 
     #[test]

@@ -179,8 +179,17 @@ pub fn failure_lines(r: &Results) -> Vec<String> {
 /// One line on the generator: its CPU, how late planned sends were, and dropped arrivals.
 pub fn generator_line(r: &Results) -> String {
     let g = &r.load.generator;
+    let cores = match r.environment.cpus {
+        1 => "1 core".to_string(),
+        n => format!("{n} cores"),
+    };
     let cpu = match (g.cpu_s, g.cpu_pct) {
-        (Some(s), Some(p)) => format!("{s:.2} s CPU ({p:.1}% of {} cores)", r.environment.cpus),
+        // A merge sums the shards' CPU and keeps the busiest shard's share of its own machine.
+        (Some(s), Some(p)) if !r.load.shards.is_empty() => format!(
+            "{s:.2} s CPU in {} shards (the busiest used {p:.1}% of its machine)",
+            r.load.shards.len()
+        ),
+        (Some(s), Some(p)) => format!("{s:.2} s CPU ({p:.1}% of {cores})"),
         _ => "CPU unknown".into(),
     };
     let mut line = format!(
