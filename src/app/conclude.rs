@@ -70,8 +70,13 @@ pub(super) async fn conclude(
     }
     if let Some(why) = &results.load.generator.untrusted {
         // A local limit's message carries its own fix.
-        let help = (results.load.generator.local_faults == 0)
-            .then_some("give the generator its own core, lower the load, or raise `max_connections`");
+        let help = (results.load.generator.local_faults == 0).then_some(
+            if results.load.model == crate::metrics::results::LoadModel::Open {
+                "give the generator its own core, lower the load, or raise `max_connections`"
+            } else {
+                "give the generator its own core, or lower the load"
+            },
+        );
         return Err(Error::untrusted(why, help));
     }
     if !written.failed.is_empty() {
