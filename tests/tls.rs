@@ -112,6 +112,24 @@ async fn self_signed_services_need_trust_and_plain_ports_refuse_tls() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("junk.pem"), "{err}");
 
+    // A CA file (or --insecure) with a plain http target is not used: said before the run.
+    let gp = gate(&dir, "# plain\n");
+    let (code, _, err) = perfgate(vec![
+        "run".into(),
+        gp,
+        "--host".into(),
+        "http://127.0.0.1:9".into(),
+        "--ca-file".into(),
+        ca.to_str().unwrap().into(),
+        "-q".into(),
+    ])
+    .await;
+    assert_eq!(code, Some(3), "nothing listens on port 9: {err}");
+    assert!(
+        err.contains("warning: --ca-file is for https targets; http://127.0.0.1:9 is plain HTTP, so it is not used"),
+        "{err}"
+    );
+
     // https to a plain HTTP port: the handshake fails fast.
     let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let plain_port = plain.local_addr().unwrap().port();

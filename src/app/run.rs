@@ -647,6 +647,19 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         engine::check_endpoint(url, &plan.tls).map_err(Error::input)?;
     }
     engine::check_sources(&plan.source_addresses).map_err(Error::input)?;
+    if !plan.base.tls && !base_url.as_ref().is_some_and(|b| b.tls) {
+        let flag = match (&opts.load.ca_file, opts.load.insecure) {
+            (Some(_), _) => Some("--ca-file"),
+            (None, true) => Some("--insecure"),
+            _ => None,
+        };
+        if let Some(flag) = flag {
+            errln!(
+                "warning: {flag} is for https targets; {} is plain HTTP, so it is not used (did you mean https://?)",
+                plan.base
+            );
+        }
+    }
     if !matches!(opts.baseline, Baseline::None) && gate.regression.budgets.is_empty() {
         errln!(
             "warning: {} has no `regression.budgets`: nothing will be compared with the baseline",
