@@ -271,4 +271,41 @@ fn source_addresses_must_be_addresses_of_this_machine() {
         "{}",
         out.both()
     );
+    // Addresses of both families, or the broadcast address, are refused at validate.
+    let mixed = dir.write(
+        "mixed.yaml",
+        "version: 1\nload: {users: 1, run_time: 1s, source_addresses: [127.0.0.2, '::1', 255.255.255.255]}\nscenarios:\n  S:\n    tasks: [GET /x]\n",
+    );
+    let out = perfgate(&["validate", mixed.to_str().unwrap()], None, LIMIT);
+    assert_eq!(out.code(), 2, "{}", out.both());
+    assert!(
+        out.stderr
+            .contains(":2:62: `::1` is IPv6, `127.0.0.2` before it is IPv4"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("`255.255.255.255` is not an address a connection can come from"),
+        "{}",
+        out.stderr
+    );
+    // An IPv6 source for an IPv4 target: refused before the run (was: every request failed as
+    // "connect", exit 1, blamed on the service).
+    let v6 = dir.write(
+        "v6.yaml",
+        "version: 1\nload: {users: 1, run_time: 1s, source_addresses: ['::1']}\nscenarios:\n  S:\n    tasks: [GET /x]\n",
+    );
+    let out = perfgate(
+        &["run", v6.to_str().unwrap(), "--host", "http://127.0.0.1:9"],
+        None,
+        LIMIT,
+    );
+    assert_eq!(out.code(), 2, "{}", out.both());
+    assert!(
+        out.stderr
+            .contains("load.source_addresses: ::1 is IPv6 but the target http://127.0.0.1:9 is IPv4"),
+        "{}",
+        out.both()
+    );
 }

@@ -646,7 +646,9 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
     for url in std::iter::once(&plan.base).chain(base_url.iter()) {
         engine::check_endpoint(url, &plan.tls).map_err(Error::input)?;
     }
-    engine::check_sources(&plan.source_addresses).map_err(Error::input)?;
+    for url in std::iter::once(&plan.base).chain(base_url.iter()) {
+        engine::check_sources(&plan.source_addresses, url).map_err(Error::input)?;
+    }
     if !plan.base.tls && !base_url.as_ref().is_some_and(|b| b.tls) {
         let flag = match (&opts.load.ca_file, opts.load.insecure) {
             (Some(_), _) => Some("--ca-file"),

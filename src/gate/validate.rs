@@ -676,12 +676,28 @@ fn source_addresses(cx: &mut Ctx, l: &model::LoadSpec) -> Vec<std::net::IpAddr> 
     let mut out: Vec<std::net::IpAddr> = Vec::new();
     for a in &list.value {
         match a.value.trim().parse::<std::net::IpAddr>() {
-            Ok(ip) if ip.is_unspecified() || ip.is_multicast() => cx.err(
-                Pos::of(a),
-                format!("`{}` is not an address a connection can come from", a.value),
-                Some("give addresses of this machine, such as 127.0.0.2".into()),
-            ),
+            Ok(ip)
+                if ip.is_unspecified()
+                    || ip.is_multicast()
+                    || ip == std::net::IpAddr::V4(std::net::Ipv4Addr::BROADCAST) =>
+            {
+                cx.err(
+                    Pos::of(a),
+                    format!("`{}` is not an address a connection can come from", a.value),
+                    Some("give addresses of this machine, such as 127.0.0.2".into()),
+                )
+            }
             Ok(ip) if out.contains(&ip) => cx.err(Pos::of(a), format!("`{ip}` is listed twice"), None),
+            Ok(ip) if out.first().is_some_and(|f| f.is_ipv4() != ip.is_ipv4()) => cx.err(
+                Pos::of(a),
+                format!(
+                    "`{ip}` is {}, `{}` before it is {}: one target address is of one family, and connections from the others would all fail",
+                    family(ip),
+                    out[0],
+                    family(out[0])
+                ),
+                Some("list addresses of the target's family only (127.0.0.2 for 127.0.0.1, ::1 for [::1])".into()),
+            ),
             Ok(ip) => out.push(ip),
             Err(_) => cx.err(
                 Pos::of(a),
@@ -691,6 +707,15 @@ fn source_addresses(cx: &mut Ctx, l: &model::LoadSpec) -> Vec<std::net::IpAddr> 
         }
     }
     out
+}
+
+/// "IPv4" or "IPv6".
+fn family(ip: std::net::IpAddr) -> &'static str {
+    if ip.is_ipv4() {
+        "IPv4"
+    } else {
+        "IPv6"
+    }
 }
 
 fn keys<'a>(it: impl Iterator<Item = &'a String>) -> String {

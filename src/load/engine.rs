@@ -166,7 +166,18 @@ pub fn check_endpoint(base: &BaseUrl, tls: &TlsOptions) -> Result<(), String> {
 
 /// Checks that connections can be opened from every source address (each is this machine's); an
 /// error is the input's fault. A wrong one would otherwise fail every connection of the run.
-pub fn check_sources(sources: &[std::net::IpAddr]) -> Result<(), String> {
+pub fn check_sources(sources: &[std::net::IpAddr], target: &BaseUrl) -> Result<(), String> {
+    // A target written as an address of the other family could never be reached from these.
+    if let (Some(src), Ok(to)) = (sources.first(), target.host.parse::<std::net::IpAddr>()) {
+        if src.is_ipv4() != to.is_ipv4() {
+            let fam = |ip: &std::net::IpAddr| if ip.is_ipv4() { "IPv4" } else { "IPv6" };
+            return Err(format!(
+                "load.source_addresses: {src} is {} but the target {target} is {}: every connection would fail; give source addresses of the target's family (127.0.0.2 for 127.0.0.1, ::1 for [::1])",
+                fam(src),
+                fam(&to)
+            ));
+        }
+    }
     for ip in sources {
         std::net::TcpListener::bind((*ip, 0)).map_err(|e| {
             format!(
@@ -250,9 +261,9 @@ async fn run_endpoints(
     let cpu_start = process_cpu_seconds();
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let open = plan.open.is_some();
-    check_sources(&plan.source_addresses).map_err(EngineError::Input)?;
     let mut endpoints = Vec::new();
     for base in bases {
+        check_sources(&plan.source_addresses, base).map_err(EngineError::Input)?;
         endpoints.push(Endpoint {
             recorder: Recorder::new(plan.names.clone(), plan.tasks.len(), workers, start.into_std(), open),
             connector: Connector::new(base, &plan.tls)

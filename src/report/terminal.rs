@@ -196,7 +196,7 @@ pub fn generator_line(r: &Results) -> String {
         "generator: {cpu}; {} of {} planned sends late by more than 10 ms (max {:.1} ms)",
         g.late_sends, g.planned_sends, g.max_lag_ms
     );
-    if g.after_unanswered > 0 {
+    if g.late_after_unanswered > 0 {
         line.push_str(&format!(
             " (and {} of {} sends after an unanswered request, set apart: the service's timeouts woke those users together)",
             g.late_after_unanswered, g.after_unanswered
