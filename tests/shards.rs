@@ -167,6 +167,22 @@ fn four_shards_merge_into_one_run_exactly() {
     );
     assert_eq!(o.code(), 2, "{}", o.both());
     assert!(o.stderr.contains("a shard of another run"), "{}", o.stderr);
+
+    // --out reaching a shard file by a link (or another spelling) is refused, the shard kept.
+    #[cfg(unix)]
+    {
+        let link = dir.join("link.json");
+        std::os::unix::fs::symlink(&names[0], &link).unwrap();
+        let before = std::fs::read(&names[0]).unwrap();
+        let mut args = vec!["merge".to_string()];
+        args.extend(names.iter().cloned());
+        args.extend(["--out".to_string(), link.to_str().unwrap().to_string()]);
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = perfgate(&a, None, Duration::from_secs(30));
+        assert_eq!(o.code(), 2, "{}", o.both());
+        assert!(o.stderr.contains("is also a shard file"), "{}", o.stderr);
+        assert_eq!(std::fs::read(&names[0]).unwrap(), before, "the shard file is untouched");
+    }
 }
 
 #[test]
@@ -194,6 +210,11 @@ fn a_shard_that_starts_after_the_common_start_is_untrusted() {
     );
     assert_eq!(o.code(), 3, "{}", o.both());
     assert!(o.stderr.contains("after --start-at"), "{}", o.stderr);
+    assert!(
+        !o.stderr.contains("give the generator its own core"),
+        "a late start is not the generator's capacity: {}",
+        o.stderr
+    );
     // Shards of one run need an id they share (under GitHub Actions the run id is the default).
     if std::env::var_os("GITHUB_RUN_ID").is_some() {
         return;
@@ -213,4 +234,26 @@ fn a_shard_that_starts_after_the_common_start_is_untrusted() {
     );
     assert_eq!(o.code(), 2, "{}", o.both());
     assert!(o.stderr.contains("--run-id"), "{}", o.stderr);
+    // A relative start is each process's own: it cannot stand in for the run id.
+    let o = perfgate(
+        &[
+            "run",
+            gate.to_str().unwrap(),
+            "--host",
+            &demo.url,
+            "--shard",
+            "1/2",
+            "--start-at",
+            "+3s",
+            "-q",
+        ],
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(o.code(), 2, "{}", o.both());
+    assert!(
+        o.stderr.contains("--start-at +3s counts from each shard's own start"),
+        "{}",
+        o.stderr
+    );
 }

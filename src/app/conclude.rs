@@ -69,8 +69,8 @@ pub(super) async fn conclude(
         ));
     }
     if let Some(why) = &results.load.generator.untrusted {
-        // A local limit's message carries its own fix.
-        let help = (results.load.generator.local_faults == 0).then_some(
+        // A local limit's or a late start's message carries its own fix.
+        let help = (results.load.generator.local_faults == 0 && !why.contains("after --start-at")).then_some(
             if results.load.model == crate::metrics::results::LoadModel::Open {
                 "give the generator its own core, lower the load, or raise `max_connections`"
             } else {

@@ -13,7 +13,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Outcome, Error> {
     report::check_writable(out).map_err(|e| Error::input(format_args!("--out {e}")))?;
     let mut files = Vec::with_capacity(shards.len());
     for p in shards {
-        if p == out {
+        if report::same_file(p, out) {
             return Err(Error::input(format_args!(
                 "--out {} is also a shard file: write the merged results elsewhere",
                 p.display()
@@ -32,8 +32,11 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Outcome, Error> {
         .map_err(|e| Error::Reports(format!("error: cannot write {}: {e}", out.display())))?;
     let total = merged.total(true);
     errln!(
-        "merged {} shards of run {}: {} users, {} requests, {} failures → {}",
-        merged.load.shards.len(),
+        "merged {} of run {}: {} users, {} requests, {} failures → {}",
+        match merged.load.shards.len() {
+            1 => "1 shard".to_string(),
+            n => format!("{n} shards"),
+        },
         shards_run_id(shards).unwrap_or_default(),
         merged.load.users,
         total.requests,

@@ -140,15 +140,26 @@ impl Sharding {
                         std::env::var("GITHUB_RUN_ATTEMPT").unwrap_or_else(|_| "1".into())
                     )
                 });
+                if self.run_id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+                    return Err(Error::input(
+                        "--run-id is empty (an unset variable?): give every shard of one run the same non-empty id",
+                    ));
+                }
+                // A relative start is each process's own now: it names no moment the shards share.
+                let absolute = self.start_at.as_deref().is_some_and(|t| !t.starts_with('+'));
                 let run_id = self
                     .run_id
                     .clone()
                     .or(github)
-                    .or_else(|| start_at.as_ref().map(|(_, t)| t.clone()))
-                    .ok_or_else(|| {
-                        Error::input(format_args!(
+                    .or_else(|| start_at.as_ref().filter(|_| absolute).map(|(_, t)| t.clone()))
+                    .ok_or_else(|| match self.start_at.as_deref() {
+                        Some(rel) if !absolute => Error::input(format_args!(
+                            "--shard {s}: --start-at {rel} counts from each shard's own start, so it gives the shards no shared id: give --run-id ID (the same on every shard), or an RFC 3339 --start-at such as {}",
+                            humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(120))
+                        )),
+                        _ => Error::input(format_args!(
                             "--shard {s}: the shards of one run need a shared id: give --run-id ID (the same on every shard) or --start-at TIME"
-                        ))
+                        )),
                     })?;
                 Some((s, run_id))
             }
@@ -164,9 +175,14 @@ fn parse_start_at(text: &str) -> Result<(std::time::SystemTime, String), String>
         let d = crate::gate::duration::parse_duration(rel).map_err(|e| format!("--start-at `{text}`: {e}"))?;
         now + d
     } else {
-        humantime::parse_rfc3339_weak(text).map_err(|e| {
-            format!("--start-at `{text}`: {e}: write an RFC 3339 time such as 2026-12-02T10:00:00Z, or +45s from now")
-        })?
+        let t = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
+            if humantime::parse_rfc3339_weak(text).is_ok() {
+                format!("--start-at `{text}` has no time zone: add `Z` for UTC or the offset, such as +01:00")
+            } else {
+                format!("--start-at `{text}`: {e}: write an RFC 3339 time such as 2026-12-02T10:00:00Z or 2026-12-02T11:00:00+01:00, or +45s from now")
+            }
+        })?;
+        std::time::SystemTime::from(t.with_timezone(&chrono::Utc))
     };
     if at + Duration::from_secs(24 * 3600) < now || at > now + Duration::from_secs(24 * 3600) {
         return Err(format!(
@@ -578,6 +594,11 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         },
     };
     let sharded = opts.sharding.check()?;
+    if sharded.start_at.is_some() && opts.retries > 0 {
+        return Err(Error::input(
+            "--retries with --start-at: a retry would start after the shared moment, late and untrusted again; drop --retries (a sharded run is retried as a whole)",
+        ));
+    }
     if let (None, Some((_, run_id))) = (overrides.seed, &sharded.shard) {
         // Every shard derives its own seed from the run's, which all of them must agree on.
         overrides.seed = Some(seed_of(run_id));
@@ -1110,6 +1131,28 @@ pub async fn serve_demo(port: u16, knobs: crate::demo::DemoOptions) -> Result<Ou
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_times_take_any_offset_and_need_one() {
+        let now = std::time::SystemTime::now() + Duration::from_secs(60);
+        let utc = humantime::format_rfc3339_seconds(now).to_string();
+        let (at, text) = parse_start_at(&utc).unwrap();
+        // The same moment written at +01:00 (an hour later on the clock) and at -05:00.
+        let local = |h: i64| {
+            chrono::DateTime::<chrono::Utc>::from(at)
+                .with_timezone(&chrono::FixedOffset::east_opt((h * 3600) as i32).unwrap())
+                .to_rfc3339()
+        };
+        for h in [1, -5] {
+            let (t, shown) = parse_start_at(&local(h)).unwrap();
+            assert_eq!((t, &shown), (at, &text), "{}", local(h));
+        }
+        let bare = utc.trim_end_matches('Z');
+        let e = parse_start_at(bare).unwrap_err();
+        assert!(e.contains("has no time zone: add `Z` for UTC"), "{e}");
+        let e = parse_start_at("tomorrow").unwrap_err();
+        assert!(e.contains("write an RFC 3339 time"), "{e}");
+    }
 
     #[test]
     fn default_rounds_are_one_per_five_seconds_from_three_to_ten() {

@@ -55,6 +55,44 @@ pub fn merge(files: Vec<(String, Results)>) -> Result<Results, MergeError> {
         if r.tool.version != first.tool.version {
             return Err(differs("perfgate version", &first.tool.version, &r.tool.version));
         }
+        if r.target != first.target {
+            return Err(differs("target", &first.target, &r.target));
+        }
+        if s.run_seed != info.run_seed {
+            return Err(differs("run seed", &info.run_seed.to_string(), &s.run_seed.to_string()));
+        }
+        let none = || "none".to_string();
+        if s.start_at != info.start_at {
+            return Err(differs(
+                "--start-at",
+                &info.start_at.clone().unwrap_or_else(none),
+                &s.start_at.clone().unwrap_or_else(none),
+            ));
+        }
+        if r.load.run_time_s != first.load.run_time_s {
+            return Err(differs(
+                "run time",
+                &format!("{}s", first.load.run_time_s),
+                &format!("{}s", r.load.run_time_s),
+            ));
+        }
+        // Shards of one run are dealt users round-robin: their counts differ by at most one.
+        if r.load.users.abs_diff(first.load.users) > 1 {
+            return Err(differs(
+                "users",
+                &first.load.users.to_string(),
+                &r.load.users.to_string(),
+            ));
+        }
+        if !overlap(first, r) {
+            return Err(err(
+                file,
+                format!(
+                    "ran from {} to {}, and {first_file} from {} to {}: the shards of one run load the target at the same time (give every shard one --start-at)",
+                    r.started_at, r.finished_at, first.started_at, first.finished_at
+                ),
+            ));
+        }
         if let Some((other, _)) = by_index.insert(s.index, (file, r)) {
             return Err(err(
                 file,
@@ -79,6 +117,15 @@ pub fn merge(files: Vec<(String, Results)>) -> Result<Results, MergeError> {
     }
     let shards: Vec<&Results> = by_index.values().map(|(_, r)| *r).collect();
     Ok(merge_checked(&shards, info.run_seed))
+}
+
+/// Whether two runs' windows share any moment (unreadable times are taken to overlap).
+fn overlap(a: &Results, b: &Results) -> bool {
+    let t = |s: &str| humantime::parse_rfc3339_weak(s).ok();
+    match (t(&a.started_at), t(&a.finished_at), t(&b.started_at), t(&b.finished_at)) {
+        (Some(a0), Some(a1), Some(b0), Some(b1)) => a0 <= b1 && b0 <= a1,
+        _ => true,
+    }
 }
 
 /// Merges shards already checked to be one run's, in index order.
@@ -170,6 +217,9 @@ fn add_run(out: &mut Results, r: &Results) {
     }
     g.planned_sends = g.planned_sends.saturating_add(h.planned_sends);
     g.late_sends = g.late_sends.saturating_add(h.late_sends);
+    g.local_faults = g.local_faults.saturating_add(h.local_faults);
+    g.after_unanswered = g.after_unanswered.saturating_add(h.after_unanswered);
+    g.late_after_unanswered = g.late_after_unanswered.saturating_add(h.late_after_unanswered);
     g.max_lag_ms = g.max_lag_ms.max(h.max_lag_ms);
     g.arrivals = g.arrivals.saturating_add(h.arrivals);
     g.dropped = g.dropped.saturating_add(h.dropped);
@@ -457,6 +507,56 @@ mod tests {
             .unwrap_err()
             .why
             .contains("not a shard"));
+    }
+
+    /// Shards that share a run id but not a run (another target, load, seed, start, or a window that
+    /// never met the others') are refused, naming what differs.
+    #[test]
+    fn shards_of_one_id_but_not_one_run_are_refused() {
+        let l = [1_000u64; 10];
+        let refuse = |change: &dyn Fn(&mut Results), why: &str| {
+            let mut b = shard(2, 2, &l, 5);
+            change(&mut b);
+            let e = merge(vec![("a.json".into(), shard(1, 2, &l, 5)), ("b.json".into(), b)]).unwrap_err();
+            assert_eq!(e.file, "b.json");
+            assert!(e.why.contains(why), "{why}: {e}");
+        };
+        refuse(
+            &|r| r.target = "http://127.0.0.1:18777".into(),
+            "its target is `http://127.0.0.1:18777`",
+        );
+        refuse(&|r| r.load.users = 100, "its users is `100`");
+        refuse(&|r| r.load.run_time_s = 6.0, "its run time is `6s`");
+        refuse(&|r| r.load.shard.as_mut().unwrap().run_seed = 5, "its run seed is `5`");
+        refuse(
+            &|r| r.load.shard.as_mut().unwrap().start_at = Some("2026-12-03T10:00:00.000Z".into()),
+            "its --start-at is `2026-12-03T10:00:00.000Z`, a.json's is `none`",
+        );
+        refuse(
+            &|r| {
+                r.started_at = "2099-01-01T00:00:00Z".into();
+                r.finished_at = "2099-01-01T00:00:10Z".into();
+            },
+            "load the target at the same time",
+        );
+    }
+
+    #[test]
+    fn every_shards_generator_counts_add_up() {
+        let l = [1_000u64; 10];
+        let mut files = Vec::new();
+        for i in 1..=2 {
+            let mut r = shard(i, 2, &l, 5);
+            r.load.generator.after_unanswered = 9;
+            r.load.generator.late_after_unanswered = 2;
+            r.load.generator.local_faults = i as u64;
+            files.push((format!("s{i}.json"), r));
+        }
+        let g = merge(files).unwrap().load.generator;
+        assert_eq!(
+            (g.after_unanswered, g.late_after_unanswered, g.local_faults),
+            (18, 4, 3)
+        );
     }
 
     #[test]
