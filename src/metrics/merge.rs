@@ -152,8 +152,37 @@ fn merge_checked(shards: &[&Results], run_seed: u64) -> Results {
     for r in &shards[1..] {
         add_run(&mut out, r);
     }
+    shared_machines(&mut out, shards);
     out.series = merge_series(shards);
     out
+}
+
+/// Shards that ran on one machine (the same boot id) shared its cores: their CPU shares add up, and
+/// together they can saturate a machine none of them saturates alone.
+fn shared_machines(out: &mut Results, shards: &[&Results]) {
+    let mut machines: BTreeMap<&str, (f64, Vec<u32>)> = BTreeMap::new();
+    for r in shards {
+        if let (Some(id), Some(p), Some(s)) = (&r.environment.boot_id, r.load.generator.cpu_pct, &r.load.shard) {
+            let m = machines.entry(id.as_str()).or_default();
+            m.0 += p;
+            m.1.push(s.index);
+        }
+    }
+    for (pct, indexes) in machines.values().filter(|(_, ix)| ix.len() > 1) {
+        let g = &mut out.load.generator;
+        g.cpu_pct = Some(g.cpu_pct.map_or(*pct, |p| p.max(*pct)));
+        if *pct >= crate::metrics::health::MAX_CPU_SHARE * 100.0 {
+            let list: Vec<String> = indexes.iter().map(u32::to_string).collect();
+            let why = format!(
+                "shards {} shared one machine and used {pct:.0}% of its cores together: it was saturated, so latencies include the generators' own queueing; run fewer shards per machine",
+                list.join(", ")
+            );
+            g.untrusted = Some(match g.untrusted.take() {
+                Some(prev) => format!("{prev}; {why}"),
+                None => why,
+            });
+        }
+    }
 }
 
 /// Adds one more shard's totals to the merged document (everything but the series).
@@ -539,6 +568,30 @@ mod tests {
             },
             "load the target at the same time",
         );
+    }
+
+    #[test]
+    fn shards_on_one_machine_add_their_cpu_and_can_saturate_it_together() {
+        let l = [1_000u64; 10];
+        let on = |i: u32, machine: &str, pct: f64| {
+            let mut r = shard(i, 3, &l, 5);
+            r.environment.boot_id = Some(machine.into());
+            r.load.generator.cpu_pct = Some(pct);
+            (format!("s{i}.json"), r)
+        };
+        // Two on machine a (50 + 45 = 95 %), one alone on b: a was saturated, though no shard was.
+        let m = merge(vec![on(1, "a", 50.0), on(2, "b", 60.0), on(3, "a", 45.0)]).unwrap();
+        let g = &m.load.generator;
+        assert_eq!(g.cpu_pct, Some(95.0));
+        let why = g.untrusted.as_deref().unwrap_or_default();
+        assert!(
+            why.starts_with("shards 1, 3 shared one machine and used 95% of its cores"),
+            "{why}"
+        );
+        // Each on its own machine: the busiest one's share, trusted.
+        let m = merge(vec![on(1, "a", 50.0), on(2, "b", 60.0), on(3, "c", 45.0)]).unwrap();
+        assert_eq!(m.load.generator.cpu_pct, Some(60.0));
+        assert!(m.load.generator.untrusted.is_none());
     }
 
     #[test]

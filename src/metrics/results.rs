@@ -11,9 +11,9 @@ pub const SCHEMA: &str = "perfgate.results";
 /// Version of the results schema this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
 /// Minor version of the results schema this build writes: fields added within [`SCHEMA_VERSION`]
-/// (1: bytes sent and received, connect times, time to first byte). Files of any minor version are
-/// read; a field a file lacks reads as empty.
-pub const SCHEMA_MINOR: u32 = 1;
+/// (1: bytes sent and received, connect times, time to first byte; 2: the machine's boot id). Files
+/// of any minor version are read; a field a file lacks reads as empty.
+pub const SCHEMA_MINOR: u32 = 2;
 
 /// Counts and latency of one request name over one phase (or merged phases).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -431,6 +431,9 @@ pub struct Environment {
     pub cpus: usize,
     /// CPU model name, when known.
     pub cpu_model: Option<String>,
+    /// The running kernel's boot id (Linux): shards that carry the same one shared the machine's CPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_id: Option<String>,
 }
 
 /// How well the load generator held its plan, and what it cost.

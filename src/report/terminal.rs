@@ -184,9 +184,9 @@ pub fn generator_line(r: &Results) -> String {
         n => format!("{n} cores"),
     };
     let cpu = match (g.cpu_s, g.cpu_pct) {
-        // A merge sums the shards' CPU and keeps the busiest shard's share of its own machine.
+        // A merge sums the shards' CPU and keeps the busiest machine's share (shards on one add up).
         (Some(s), Some(p)) if !r.load.shards.is_empty() => format!(
-            "{s:.2} s CPU in {} shards (the busiest used {p:.1}% of its machine)",
+            "{s:.2} s CPU in {} shards (at most {p:.1}% of one machine's cores)",
             r.load.shards.len()
         ),
         (Some(s), Some(p)) => format!("{s:.2} s CPU ({p:.1}% of {cores})"),

@@ -1133,6 +1133,7 @@ mod tests {
                 arch: "x86_64".into(),
                 cpus: 2,
                 cpu_model: None,
+                boot_id: None,
             },
             started_at: "2026-01-01T00:00:00Z".into(),
             finished_at: "2026-01-01T00:00:30Z".into(),
