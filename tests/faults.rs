@@ -664,6 +664,13 @@ scenarios:
         s.max_us
     );
     assert_eq!(r.load.abandoned_requests, 0, "the last timeouts fall inside the grace");
+    // Every request went out before it timed out: its bytes count as sent (was 0 B).
+    assert!(
+        s.bytes_sent >= s.requests * "GET /silent HTTP/1.1\r\n".len() as u64,
+        "{} bytes sent for {} requests",
+        s.bytes_sent,
+        s.requests
+    );
 }
 
 /// Answers with a chunked body of one-byte chunks, sent as fast as the socket takes them, for ever.

@@ -390,6 +390,11 @@ impl Conn {
         self.sent
     }
 
+    /// Request bytes the last exchange wrote and nobody has counted yet; counts them.
+    pub fn take_sent(&mut self) -> u64 {
+        std::mem::take(&mut self.sent)
+    }
+
     /// The last answer's `Location` header when it was a redirect, taken.
     pub fn take_location(&mut self) -> Option<String> {
         self.location.take()

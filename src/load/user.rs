@@ -369,6 +369,10 @@ impl<'a> User<'a> {
         let mut answer = None;
         let (status, bytes, failure) = match result {
             Err(_) => {
+                // The request went out before the answer timed out: its bytes count.
+                if let Some(c) = self.sessions[side].conn.as_mut() {
+                    self.io.sent += c.take_sent();
+                }
                 self.sessions[side].conn = None;
                 (0, 0, Some(FailureKind::Timeout))
             }
@@ -511,7 +515,7 @@ impl<'a> User<'a> {
             let result = conn
                 .exchange_at(&self.wire, head, keep, &mut self.body_buf, sent_at)
                 .await;
-            self.io.sent += conn.sent();
+            self.io.sent += conn.take_sent();
             self.location = conn.take_location();
             let retry = result.is_err() && !retried && conn.closed_unanswered() && idempotent(method);
             if result.is_err() || close {
