@@ -120,6 +120,11 @@ fn four_shards_merge_into_one_run_exactly() {
     assert_eq!(o.code(), 0, "{}", o.both());
     // The generator line sums the shards' CPU and names the busiest machine's share.
     assert!(o.both().contains("CPU in 4 shards (at most "), "{}", o.both());
+    assert!(
+        o.both().contains("8 users (Reader 6, Writer 2), merged from 4 shards"),
+        "{}",
+        o.both()
+    );
     let o = perfgate(
         &[
             "compare",
@@ -213,6 +218,30 @@ fn a_shard_that_starts_after_the_common_start_is_untrusted() {
     assert!(
         !o.stderr.contains("give the generator its own core"),
         "a late start is not the generator's capacity: {}",
+        o.stderr
+    );
+    // More shards than users: some would send nothing.
+    let o = perfgate(
+        &[
+            "run",
+            gate.to_str().unwrap(),
+            "--host",
+            &demo.url,
+            "--shard",
+            "1/4",
+            "--users",
+            "2",
+            "--run-id",
+            "few",
+            "-q",
+        ],
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(o.code(), 2, "{}", o.both());
+    assert!(
+        o.stderr.contains("2 users over 4 shards leave some shards none"),
+        "{}",
         o.stderr
     );
     // Shards of one run need an id they share (under GitHub Actions the run id is the default).

@@ -115,6 +115,7 @@ impl Sharding {
     fn check(&self) -> Result<Sharded, Error> {
         let shard = match (self.shard, self.shards) {
             (Some(s), _) => Some(s),
+            (None, Some(0)) => return Err(Error::input("--shards 0: a run has at least one shard")),
             (None, Some(n)) => {
                 let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
                     Error::input(format_args!(
@@ -198,6 +199,12 @@ impl Sharded {
     fn plan(&self, gate: &Gate, overrides: &Overrides) -> Result<Plan, Error> {
         let plan = Plan::new(gate, overrides).map_err(Error::input)?;
         Ok(match &self.shard {
+            Some((s, _)) if plan.open.is_none() && plan.users < s.count => {
+                return Err(Error::input(format_args!(
+                    "--shard {s}: {} users over {} shards leave some shards none, which would send nothing: use at most {} shards, or more users",
+                    plan.users, s.count, plan.users
+                )));
+            }
             Some((s, _)) => plan.shard(*s),
             None => plan,
         })

@@ -54,7 +54,18 @@ impl Shard {
             .trim()
             .parse()
             .map_err(|_| format!("JOB_COMPLETION_INDEX `{value}` is not a number"))?;
-        Shard::new(i + 1, count).map_err(|e| format!("JOB_COMPLETION_INDEX {value} with --shards {count}: {e}"))
+        if count == 0 || count > MAX_SHARDS {
+            return Err(format!(
+                "--shards {count}: the shard count must be from 1 to {MAX_SHARDS}"
+            ));
+        }
+        if i >= count {
+            return Err(format!(
+                "JOB_COMPLETION_INDEX is {value}, but an Indexed Job of --shards {count} completions counts from 0 to {}: give the Job `completions: {count}` or --shards the Job's completions",
+                count - 1
+            ));
+        }
+        Shard::new(i + 1, count)
     }
 
     /// This shard's seed: the run's seed mixed with the index (splitmix64), so shards do not repeat
@@ -145,7 +156,11 @@ mod tests {
         assert!(Shard::parse("5/4").unwrap_err().contains("from 1 to 4, not 5"));
         assert!(Shard::parse("4").unwrap_err().contains("write I/N"));
         assert_eq!(Shard::from_completion_index("0", 3), Ok(Shard { index: 1, count: 3 }));
-        assert!(Shard::from_completion_index("3", 3).is_err());
+        let e = Shard::from_completion_index("3", 3).unwrap_err();
+        assert!(
+            e.contains("JOB_COMPLETION_INDEX is 3, but an Indexed Job of --shards 3 completions counts from 0 to 2"),
+            "{e}"
+        );
     }
 
     #[test]

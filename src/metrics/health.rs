@@ -203,7 +203,7 @@ impl Health {
                 None => "the open files limit".into(),
             };
             g.untrusted = Some(format!(
-                "the load generator ran out of file descriptors: {fds} connections failed with \"too many open files\" ({limit}); these failures are the runner's, not the service's. Raise the limit (`ulimit -n` in the job, up to the hard limit; LimitNOFILE= or limits.conf for the hard one), or run fewer users"
+                "the load generator ran out of file descriptors: {fds} connections failed with \"too many open files\" ({limit}); these failures are the runner's, not the service's. Raise the limit (`ulimit -n` in the job, up to the hard limit; LimitNOFILE= or limits.conf for the hard one), split the users over shards each under the limit (--shard I/N, then perfgate merge), or run fewer users"
             ));
         } else if ports > 0 {
             g.untrusted = Some(format!(

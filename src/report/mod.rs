@@ -264,12 +264,17 @@ pub fn users_per_scenario(r: &Results) -> String {
 /// The load in words: `N users (A n, B m)`, or for the open model its arrival rates and pool.
 pub fn load_words(r: &Results) -> String {
     let per = users_per_scenario(r);
+    let share = match (&r.load.shard, r.load.shards.len()) {
+        (Some(s), _) => format!(", shard {}/{} of run {}", s.index, s.count, s.run_id),
+        (None, 0) => String::new(),
+        (None, n) => format!(", merged from {n} shards"),
+    };
     if r.load.model != crate::metrics::results::LoadModel::Open {
-        return format!("{} users ({per})", r.load.users);
+        return format!("{} users ({per}){share}", r.load.users);
     }
     let rates: Vec<(f64, f64)> = r.load.stages.iter().map(|s| (s.from_rate, s.to_rate)).collect();
     format!(
-        "{} on up to {} connections ({per})",
+        "{} on up to {} connections ({per}){share}",
         crate::gate::arrivals_text(&rates),
         r.load.users
     )

@@ -304,6 +304,14 @@ pub fn compare_in_family(
                 diffs.join(", ")
             ));
         }
+        for (side, r) in [("base", base), ("head", head)] {
+            if let Some(s) = &r.load.shard {
+                notes.push(format!(
+                    "{side} is shard {}/{} of run {}, a share of the load: merge the shards first (perfgate merge) to compare whole runs",
+                    s.index, s.count, s.run_id
+                ));
+            }
+        }
     }
     let noise = if mode == Mode::Duet { 0.0 } else { policy.noise };
     let rounds = head.load.rounds.min(base.load.rounds);
@@ -1399,6 +1407,28 @@ mod tests {
         );
         assert_eq!(r.comparisons[0].change, Change::Marginal);
         assert!(r.notes.iter().any(|n| n.contains("noise")), "{:?}", r.notes);
+    }
+
+    #[test]
+    fn a_shard_compared_alone_is_said_to_be_a_share() {
+        let mut rng = SmallRng::seed_from_u64(9);
+        let base = results(vec![("GET /x".into(), sample(&mut rng, 500, 10.0))]);
+        let mut head = results(vec![("GET /x".into(), sample(&mut rng, 500, 10.0))]);
+        head.load.shard = Some(crate::metrics::results::ShardInfo {
+            index: 1,
+            count: 2,
+            run_id: "r1".into(),
+            run_seed: 1,
+            start_at: None,
+        });
+        let r = compare(&RegressionPolicy::default(), &base, &head, Mode::Sequential, false);
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.starts_with("head is shard 1/2 of run r1, a share of the load")),
+            "{:?}",
+            r.notes
+        );
     }
 
     #[test]
