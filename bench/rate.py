@@ -35,6 +35,7 @@ import argparse
 import datetime
 import json
 import os
+import pwd
 import resource
 import shutil
 import socket
@@ -86,8 +87,10 @@ def start_nginx(work, workers=1):
     open(os.path.join(d, "www", "data.json"), "w").write(json.dumps(doc, separators=(",", ":")))
     port = free_port()
     master = "on" if workers > 1 else "off"
+    # A master running as root switches its workers to `nobody`, who cannot read a 0700 temp folder.
+    user = f"user {pwd.getpwuid(os.geteuid()).pw_name};" if workers > 1 and os.geteuid() == 0 else ""
     reuse = " reuseport" if workers > 1 else ""
-    conf = f"""daemon off; master_process {master}; worker_processes {workers}; pid {d}/nginx.pid;
+    conf = f"""daemon off; master_process {master}; worker_processes {workers}; pid {d}/nginx.pid; {user}
 error_log {d}/error.log warn;
 worker_rlimit_nofile {max(20000, resource.getrlimit(resource.RLIMIT_NOFILE)[0])};
 events {{ worker_connections 120000; multi_accept on; }}
@@ -181,7 +184,7 @@ def run_shards(cmd, n, stem, work):
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if m.returncode != 0:
         print(f"merge failed: {m.stderr.strip()}", file=sys.stderr)
-    return {"rc": max(rcs), "cpu_ms": cpu_s * 1000.0, "cs": None, "syscalls": None, "rss_mib": rss_kib / 1024.0,
+    return {"rc": next((rc for rc in rcs if rc != 0), 0), "cpu_ms": cpu_s * 1000.0, "cs": None, "syscalls": None, "rss_mib": rss_kib / 1024.0,
             "shard_rcs": rcs}
 
 
@@ -258,6 +261,9 @@ def main():
                         load = json.load(open(res))["load"]
                         g = load["generator"]
                         f["peak_users"] = load.get("peak_users")
+                        doc = json.load(open(res))
+                        f["failures"] = sum(q["phases"][ph].get("failures", 0) for q in doc["requests"]
+                                            for ph in ("ramp_up", "steady"))
                         f["trusted"] = g.get("untrusted") is None
                         f["late_pct"] = 100.0 * g.get("late_sends", 0) / max(1, g.get("planned_sends", 0))
                     except Exception as e:  # noqa: BLE001 - a failed run is shown, not fatal
@@ -290,7 +296,8 @@ def main():
                 per = f"{f['cpu_ms'] * 1000 / n:.1f} µs/req" if n and f.get("cpu_ms") else "n/a"
                 print(f"[round {r}] {label:13s} rc={f['rc']} requests {n} cpu {per}"
                       f" lag {f.get('mean_lag_ms')} p99 {f.get('p99_ms')} rss {f.get('rss_mib', 0):.1f} MiB"
-                      f" late {f.get('late_pct')} % peak users {f.get('peak_users')} trusted {f.get('trusted')}",
+                      f" late {f.get('late_pct')} % peak users {f.get('peak_users')} trusted {f.get('trusted')}"
+                      f" failures {f.get('failures')}",
                       file=sys.stderr, flush=True)
     finally:
         os.killpg(server.pid, 15)

@@ -280,7 +280,7 @@ fn source_addresses_must_be_addresses_of_this_machine() {
     assert_eq!(out.code(), 2, "{}", out.both());
     assert!(
         out.stderr
-            .contains(":2:62: `::1` is IPv6, `127.0.0.2` before it is IPv4"),
+            .contains(":2:62: `::1` is IPv6, `127.0.0.2` before it is IPv4: a connection goes to a target address of its source's family"),
         "{}",
         out.stderr
     );

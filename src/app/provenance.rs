@@ -40,5 +40,18 @@ pub fn current_environment() -> Environment {
             .ok()
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty()),
+        host_cpus: online_cpus(),
     }
+}
+
+/// The machine's online CPUs (`sysconf(_SC_NPROCESSORS_ONLN)`), whatever this process may use.
+fn online_cpus() -> Option<usize> {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf(3) reads a system value; no memory is passed.
+        let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+        usize::try_from(n).ok().filter(|&n| n > 0)
+    }
+    #[cfg(not(unix))]
+    None
 }

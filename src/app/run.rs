@@ -147,20 +147,21 @@ impl Sharding {
                     ));
                 }
                 // A relative start is each process's own now: it names no moment the shards share.
-                let absolute = self.start_at.as_deref().is_some_and(|t| !t.starts_with('+'));
+                if let Some(rel) = self.start_at.as_deref().filter(|t| t.starts_with('+')) {
+                    return Err(Error::input(format_args!(
+                        "--shard {s}: --start-at {rel} counts from each shard's own start, so the shards would not start together: give every shard one RFC 3339 time, such as {} (START=$(date -u -d '+45 seconds' +%Y-%m-%dT%H:%M:%SZ))",
+                        humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(120))
+                    )));
+                }
                 let run_id = self
                     .run_id
                     .clone()
                     .or(github)
-                    .or_else(|| start_at.as_ref().filter(|_| absolute).map(|(_, t)| t.clone()))
-                    .ok_or_else(|| match self.start_at.as_deref() {
-                        Some(rel) if !absolute => Error::input(format_args!(
-                            "--shard {s}: --start-at {rel} counts from each shard's own start, so it gives the shards no shared id: give --run-id ID (the same on every shard), or an RFC 3339 --start-at such as {}",
-                            humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(120))
-                        )),
-                        _ => Error::input(format_args!(
+                    .or_else(|| start_at.as_ref().map(|(_, t)| t.clone()))
+                    .ok_or_else(|| {
+                        Error::input(format_args!(
                             "--shard {s}: the shards of one run need a shared id: give --run-id ID (the same on every shard) or --start-at TIME"
-                        )),
+                        ))
                     })?;
                 Some((s, run_id))
             }
@@ -603,7 +604,7 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
     let sharded = opts.sharding.check()?;
     if sharded.start_at.is_some() && opts.retries > 0 {
         return Err(Error::input(
-            "--retries with --start-at: a retry would start after the shared moment, late and untrusted again; drop --retries (a sharded run is retried as a whole)",
+            "--retries with --start-at: a retry would start after that moment, late and untrusted again; drop --retries (rerun the whole run instead)",
         ));
     }
     if let (None, Some((_, run_id))) = (overrides.seed, &sharded.shard) {

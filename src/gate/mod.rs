@@ -323,10 +323,20 @@ pub fn arrivals_text(stages: &[(f64, f64)]) -> String {
     format!("arrivals {}", rates.join(", "))
 }
 
-/// A rate for people: at most two decimals, none when whole (a shard's third of 5,000/s is 1666.67).
+/// A rate for people: at most two decimals, none when whole (a shard's third of 5,000/s is 1666.67);
+/// below 1/s two significant digits (0.0025).
 pub fn rate_text(rate: f64) -> String {
-    let s = format!("{rate:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
+    let decimals = if rate.abs() >= 1.0 || rate == 0.0 || !rate.is_finite() {
+        2
+    } else {
+        (1 - rate.abs().log10().floor() as i32).clamp(2, 9) as usize
+    };
+    let s = format!("{rate:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 impl OpenModel {
@@ -698,6 +708,8 @@ mod tests {
         assert_eq!(rate_text(5000.0 / 3.0), "1666.67");
         assert_eq!(rate_text(100.0), "100");
         assert_eq!(rate_text(0.5), "0.5");
+        assert_eq!(rate_text(0.01 / 4.0), "0.0025");
+        assert_eq!(rate_text(0.1234), "0.12");
         assert_eq!(
             arrivals_text(&[(0.0, 1000.0 / 3.0), (20.0, 20.0)]),
             "arrivals 0->333.33/s, 20/s"

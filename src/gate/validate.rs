@@ -691,7 +691,7 @@ fn source_addresses(cx: &mut Ctx, l: &model::LoadSpec) -> Vec<std::net::IpAddr> 
             Ok(ip) if out.first().is_some_and(|f| f.is_ipv4() != ip.is_ipv4()) => cx.err(
                 Pos::of(a),
                 format!(
-                    "`{ip}` is {}, `{}` before it is {}: one target address is of one family, and connections from the others would all fail",
+                    "`{ip}` is {}, `{}` before it is {}: a connection goes to a target address of its source's family, so the sources must be of one",
                     family(ip),
                     out[0],
                     family(out[0])

@@ -102,6 +102,15 @@ fn defer_port_choice(socket: &tokio::net::TcpSocket) {
     let _ = socket;
 }
 
+/// An error of a connection from `src`, saying so; a local limit keeps its OS error, which
+/// [`LocalLimit::of`] reads (out of ports at connect is the generator's limit, not the service's).
+fn from_source(src: std::net::IpAddr, e: std::io::Error) -> std::io::Error {
+    match LocalLimit::of(&e) {
+        Some(_) => e,
+        None => std::io::Error::new(e.kind(), format!("from {src}: {e}")),
+    }
+}
+
 impl Connector {
     /// A connector for this base URL (TLS with the Mozilla roots for https, plus `tls_opts`).
     pub fn new(base: &BaseUrl, tls_opts: &TlsOptions) -> Result<Connector, String> {
@@ -160,6 +169,7 @@ impl Connector {
         let i = self.next_source.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let src = self.sources[i % self.sources.len()];
         let mut last = None;
+        let from = |e| from_source(src, e);
         for to in tokio::net::lookup_host((self.base.host.as_str(), self.base.port)).await? {
             if to.is_ipv4() != src.is_ipv4() {
                 continue;
@@ -171,11 +181,11 @@ impl Connector {
             };
             defer_port_choice(&socket);
             if let Err(e) = socket.bind(std::net::SocketAddr::new(src, 0)) {
-                return Err(std::io::Error::new(e.kind(), format!("from {src}: {e}")));
+                return Err(from(e));
             }
             match socket.connect(to).await {
                 Ok(s) => return Ok(s),
-                Err(e) => last = Some(std::io::Error::new(e.kind(), format!("from {src}: {e}"))),
+                Err(e) => last = Some(from(e)),
             }
         }
         Err(last.unwrap_or_else(|| {
@@ -853,6 +863,16 @@ pub(crate) fn contains_token(value: &[u8], token: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_local_limit_from_a_source_address_stays_the_generators() {
+        let src: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+        let ports = from_source(src, std::io::Error::from_raw_os_error(libc::EADDRNOTAVAIL));
+        assert_eq!(LocalLimit::of(&ports), Some(LocalLimit::Ports));
+        let refused = from_source(src, std::io::Error::from_raw_os_error(libc::ECONNREFUSED));
+        assert_eq!(LocalLimit::of(&refused), None);
+        assert!(refused.to_string().starts_with("from 127.0.0.2: "), "{refused}");
+    }
 
     /// A socket bound to a source address gets its port at connect, not at bind.
     #[cfg(target_os = "linux")]

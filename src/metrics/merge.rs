@@ -76,19 +76,11 @@ pub fn merge(files: Vec<(String, Results)>) -> Result<Results, MergeError> {
                 &format!("{}s", r.load.run_time_s),
             ));
         }
-        // Shards of one run are dealt users round-robin: their counts differ by at most one.
-        if r.load.users.abs_diff(first.load.users) > 1 {
-            return Err(differs(
-                "users",
-                &first.load.users.to_string(),
-                &r.load.users.to_string(),
-            ));
-        }
         if !overlap(first, r) {
             return Err(err(
                 file,
                 format!(
-                    "ran from {} to {}, and {first_file} from {} to {}: the shards of one run load the target at the same time (give every shard one --start-at)",
+                    "ran from {} to {}, and {first_file} from {} to {}: the shards of one run load the target at the same time (give every shard one --start-at; if they did run together, the machines' clocks disagree)",
                     r.started_at, r.finished_at, first.started_at, first.finished_at
                 ),
             ));
@@ -97,6 +89,19 @@ pub fn merge(files: Vec<(String, Results)>) -> Result<Results, MergeError> {
             return Err(err(
                 file,
                 format!("shard {}/{} is given twice (also {other})", s.index, s.count),
+            ));
+        }
+    }
+    // Shards of one run are dealt users round-robin: their counts differ by at most one.
+    let by_users = |a: &&(String, Results), b: &&(String, Results)| a.1.load.users.cmp(&b.1.load.users);
+    if let (Some(few), Some(many)) = (files.iter().min_by(by_users), files.iter().max_by(by_users)) {
+        if many.1.load.users - few.1.load.users > 1 {
+            return Err(err(
+                &many.0,
+                format!(
+                    "a shard of another run: its users is `{}`, {}'s is `{}` (the shards of one run differ by at most one)",
+                    many.1.load.users, few.0, few.1.load.users
+                ),
             ));
         }
     }
@@ -157,14 +162,18 @@ fn merge_checked(shards: &[&Results], run_seed: u64) -> Results {
     out
 }
 
-/// Shards that ran on one machine (the same boot id) shared its cores: their CPU shares add up, and
-/// together they can saturate a machine none of them saturates alone.
+/// Shards that ran on one machine (the same boot id) shared its cores: the cores they used add up,
+/// over the machine's online CPUs, and together they can saturate a machine none of them saturates
+/// alone. (Each shard's own share is of the CPUs it could use, which quotas and affinity narrow.)
 fn shared_machines(out: &mut Results, shards: &[&Results]) {
     let mut machines: BTreeMap<&str, (f64, Vec<u32>)> = BTreeMap::new();
     for r in shards {
-        if let (Some(id), Some(p), Some(s)) = (&r.environment.boot_id, r.load.generator.cpu_pct, &r.load.shard) {
+        let e = &r.environment;
+        if let (Some(id), Some(host), Some(p), Some(s)) =
+            (&e.boot_id, e.host_cpus, r.load.generator.cpu_pct, &r.load.shard)
+        {
             let m = machines.entry(id.as_str()).or_default();
-            m.0 += p;
+            m.0 += p * e.cpus as f64 / host.max(1) as f64;
             m.1.push(s.index);
         }
     }
@@ -576,6 +585,8 @@ mod tests {
         let on = |i: u32, machine: &str, pct: f64| {
             let mut r = shard(i, 3, &l, 5);
             r.environment.boot_id = Some(machine.into());
+            r.environment.cpus = 4;
+            r.environment.host_cpus = Some(4);
             r.load.generator.cpu_pct = Some(pct);
             (format!("s{i}.json"), r)
         };
@@ -592,6 +603,17 @@ mod tests {
         let m = merge(vec![on(1, "a", 50.0), on(2, "b", 60.0), on(3, "c", 45.0)]).unwrap();
         assert_eq!(m.load.generator.cpu_pct, Some(60.0));
         assert!(m.load.generator.untrusted.is_none());
+        // Two containers of one host, each held to 1 of its 16 CPUs (a quota) and busy 60 % of
+        // that: 1.2 of 16 CPUs, not 120 %.
+        let boxed = |i: u32| {
+            let (f, mut r) = on(i, "node", 60.0);
+            r.environment.cpus = 1;
+            r.environment.host_cpus = Some(16);
+            (f, r)
+        };
+        let m = merge(vec![boxed(1), boxed(2), on(3, "c", 10.0)]).unwrap();
+        assert!(m.load.generator.untrusted.is_none(), "{:?}", m.load.generator.untrusted);
+        assert_eq!(m.load.generator.cpu_pct, Some(60.0), "the busiest shard's own share");
     }
 
     #[test]

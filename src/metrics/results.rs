@@ -11,7 +11,8 @@ pub const SCHEMA: &str = "perfgate.results";
 /// Version of the results schema this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
 /// Minor version of the results schema this build writes: fields added within [`SCHEMA_VERSION`]
-/// (1: bytes sent and received, connect times, time to first byte; 2: the machine's boot id). Files
+/// (1: bytes sent and received, connect times, time to first byte; 2: the machine's boot id and
+/// online CPUs). Files
 /// of any minor version are read; a field a file lacks reads as empty.
 pub const SCHEMA_MINOR: u32 = 2;
 
@@ -434,6 +435,9 @@ pub struct Environment {
     /// The running kernel's boot id (Linux): shards that carry the same one shared the machine's CPUs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_id: Option<String>,
+    /// The machine's online CPUs, beyond this process's share (`cpus` follows affinity and quotas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cpus: Option<usize>,
 }
 
 /// How well the load generator held its plan, and what it cost.

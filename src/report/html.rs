@@ -132,15 +132,12 @@ pub fn render(input: &Input) -> Result<String, String> {
                 r.gate.sha256.chars().take(12).collect::<String>()
             ),
         ),
-        (
-            "Users".into(),
-            format!("{} ({})", r.load.users, super::users_per_scenario(r)),
-        ),
+        ("Users".into(), super::load_words(r)),
         (
             "Spawn rate".into(),
             r.load
                 .spawn_rate
-                .map(|s| format!("{s}/s"))
+                .map(|s| format!("{}/s", crate::gate::rate_text(s)))
                 .unwrap_or_else(|| "all at once".into()),
         ),
         (

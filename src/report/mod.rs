@@ -267,6 +267,7 @@ pub fn load_words(r: &Results) -> String {
     let share = match (&r.load.shard, r.load.shards.len()) {
         (Some(s), _) => format!(", shard {}/{} of run {}", s.index, s.count, s.run_id),
         (None, 0) => String::new(),
+        (None, 1) => ", merged from 1 shard".to_string(),
         (None, n) => format!(", merged from {n} shards"),
     };
     if r.load.model != crate::metrics::results::LoadModel::Open {

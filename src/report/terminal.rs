@@ -186,8 +186,11 @@ pub fn generator_line(r: &Results) -> String {
     let cpu = match (g.cpu_s, g.cpu_pct) {
         // A merge sums the shards' CPU and keeps the busiest machine's share (shards on one add up).
         (Some(s), Some(p)) if !r.load.shards.is_empty() => format!(
-            "{s:.2} s CPU in {} shards (at most {p:.1}% of one machine's cores)",
-            r.load.shards.len()
+            "{s:.2} s CPU in {} (at most {p:.1}% of one machine's cores)",
+            match r.load.shards.len() {
+                1 => "1 shard".to_string(),
+                n => format!("{n} shards"),
+            }
         ),
         (Some(s), Some(p)) => format!("{s:.2} s CPU ({p:.1}% of {cores})"),
         _ => "CPU unknown".into(),

@@ -1142,6 +1142,7 @@ mod tests {
                 cpus: 2,
                 cpu_model: None,
                 boot_id: None,
+                host_cpus: None,
             },
             started_at: "2026-01-01T00:00:00Z".into(),
             finished_at: "2026-01-01T00:00:30Z".into(),
