@@ -215,6 +215,7 @@ fn a_shard_that_starts_after_the_common_start_is_untrusted() {
     );
     assert_eq!(o.code(), 3, "{}", o.both());
     assert!(o.stderr.contains("after --start-at"), "{}", o.stderr);
+    assert!(o.stderr.contains("perfgate: shard 2/2 of run "), "{}", o.stderr);
     assert!(
         !o.stderr.contains("give the generator its own core"),
         "a late start is not the generator's capacity: {}",

@@ -804,6 +804,9 @@ async fn measure(
     confirming: Option<u32>,
 ) -> Result<Measured, Error> {
     let mut merged: Option<(Measurements, ServerInfos)> = None;
+    if let (Some((shard, run_id)), None) = (&p.sharded.shard, confirming) {
+        errln!("perfgate: shard {shard} of run {run_id}: the users and rates below are this shard's share; `perfgate merge` makes the run");
+    }
     for round in 0..p.rounds {
         let window = p.window(gate, round > 0 || confirming.is_some())?;
         let label = RoundLabel {
