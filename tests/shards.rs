@@ -196,23 +196,14 @@ fn a_shard_that_starts_after_the_common_start_is_untrusted() {
     let dir = TempDir::new("late-shard");
     let gate = dir.write("g.yaml", GATE);
     let past = humantime::format_rfc3339_millis(std::time::SystemTime::now() - Duration::from_secs(30)).to_string();
-    let o = perfgate(
-        &[
-            "run",
-            gate.to_str().unwrap(),
-            "--host",
-            &demo.url,
-            "--shard",
-            "2/2",
-            "--start-at",
-            &past,
-            "--run-time",
-            "1s",
-            "-q",
-        ],
-        None,
-        Duration::from_secs(30),
-    );
+    // `perfgate run` of this gate against the demo, with these flags after it.
+    let shard_run = |flags: &[&str]| {
+        let mut args = vec!["run", gate.to_str().unwrap(), "--host", &demo.url];
+        args.extend_from_slice(flags);
+        args.push("-q");
+        perfgate(&args, None, Duration::from_secs(30))
+    };
+    let o = shard_run(&["--shard", "2/2", "--start-at", &past, "--run-time", "1s"]);
     assert_eq!(o.code(), 3, "{}", o.both());
     assert!(o.stderr.contains("after --start-at"), "{}", o.stderr);
     assert!(o.stderr.contains("perfgate: shard 2/2 of run "), "{}", o.stderr);
@@ -222,23 +213,7 @@ fn a_shard_that_starts_after_the_common_start_is_untrusted() {
         o.stderr
     );
     // More shards than users: some would send nothing.
-    let o = perfgate(
-        &[
-            "run",
-            gate.to_str().unwrap(),
-            "--host",
-            &demo.url,
-            "--shard",
-            "1/4",
-            "--users",
-            "2",
-            "--run-id",
-            "few",
-            "-q",
-        ],
-        None,
-        Duration::from_secs(30),
-    );
+    let o = shard_run(&["--shard", "1/4", "--users", "2", "--run-id", "few"]);
     assert_eq!(o.code(), 2, "{}", o.both());
     assert!(
         o.stderr.contains("2 users over 4 shards leave some shards none"),
@@ -249,37 +224,11 @@ fn a_shard_that_starts_after_the_common_start_is_untrusted() {
     if std::env::var_os("GITHUB_RUN_ID").is_some() {
         return;
     }
-    let o = perfgate(
-        &[
-            "run",
-            gate.to_str().unwrap(),
-            "--host",
-            &demo.url,
-            "--shard",
-            "1/2",
-            "-q",
-        ],
-        None,
-        Duration::from_secs(30),
-    );
+    let o = shard_run(&["--shard", "1/2"]);
     assert_eq!(o.code(), 2, "{}", o.both());
     assert!(o.stderr.contains("--run-id"), "{}", o.stderr);
     // A relative start is each process's own: shards would not start together.
-    let o = perfgate(
-        &[
-            "run",
-            gate.to_str().unwrap(),
-            "--host",
-            &demo.url,
-            "--shard",
-            "1/2",
-            "--start-at",
-            "+3s",
-            "-q",
-        ],
-        None,
-        Duration::from_secs(30),
-    );
+    let o = shard_run(&["--shard", "1/2", "--start-at", "+3s"]);
     assert_eq!(o.code(), 2, "{}", o.both());
     assert!(
         o.stderr
