@@ -480,9 +480,15 @@ struct Window {
     base_url: Option<BaseUrl>,
 }
 
-fn free_port() -> Result<u16, Error> {
-    crate::serve::free_port()
-        .map_err(|e| Error::untrusted(format_args!("no free loopback port for the service: {e}"), None))
+/// Distinct free loopback ports for the services perfgate starts: `(head, base)`, each when wanted.
+fn service_ports(head: bool, base: bool) -> Result<(Option<u16>, Option<u16>), Error> {
+    let ports = crate::serve::free_ports(usize::from(head) + usize::from(base))
+        .map_err(|e| Error::untrusted(format_args!("no free loopback port for the service: {e}"), None))?;
+    let mut ports = ports.into_iter();
+    Ok((
+        head.then(|| ports.next()).flatten(),
+        base.then(|| ports.next()).flatten(),
+    ))
 }
 
 /// How long the closed model takes to start every user (zero when all start at once).
@@ -529,16 +535,9 @@ impl Prepared {
         if !fresh || (w.head_service.is_none() && w.base_service.is_none()) {
             return Ok(w.clone());
         }
-        let head_service = w
-            .head_service
-            .clone()
-            .map(|(s, _)| free_port().map(|p| (s, p)))
-            .transpose()?;
-        let base_service = w
-            .base_service
-            .clone()
-            .map(|(s, _)| free_port().map(|p| (s, p)))
-            .transpose()?;
+        let (head_port, base_port) = service_ports(w.head_service.is_some(), w.base_service.is_some())?;
+        let head_service = w.head_service.clone().zip(head_port).map(|((s, _), p)| (s, p));
+        let base_service = w.base_service.clone().zip(base_port).map(|((s, _), p)| (s, p));
         let mut overrides = self.overrides.clone();
         if let Some((_, port)) = &head_service {
             overrides.host = Some(format!("http://127.0.0.1:{port}"));
@@ -576,14 +575,15 @@ fn prepare(gate: &Gate, opts: &RunOptions, calibrating: bool) -> Result<Prepared
         s
     };
     let head_service = head_service.map(with_env);
-    let head_service = head_service.map(|s| free_port().map(|p| (s, p))).transpose()?;
     let base_service = match &opts.baseline {
         Baseline::Serve(cmd) => gate.serve_with(Some(cmd)).map(with_env),
         // Calibration compares two processes of the same build: a second copy of the service.
-        Baseline::None if calibrating => head_service.as_ref().map(|(s, _)| s.clone()),
+        Baseline::None if calibrating => head_service.clone(),
         _ => None,
     };
-    let base_service = base_service.map(|s| free_port().map(|p| (s, p))).transpose()?;
+    let (head_port, base_port) = service_ports(head_service.is_some(), base_service.is_some())?;
+    let head_service = head_service.zip(head_port);
+    let base_service = base_service.zip(base_port);
     let started: Vec<&Serve> = head_service.iter().chain(base_service.iter()).map(|(s, _)| s).collect();
     refuse_pull_request_code(&started)?;
     let mut overrides = Overrides {
