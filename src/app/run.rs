@@ -1121,6 +1121,8 @@ fn load_text(plan: &Plan) -> String {
 /// Serves the embedded demo backend on 127.0.0.1:`port` until a stop signal.
 pub async fn serve_demo(port: u16, knobs: crate::demo::DemoOptions) -> Result<Outcome, Error> {
     knobs.validate().map_err(Error::input)?;
+    // CPU work is calibrated before the port opens, on an idle process, not under the first requests.
+    let calibrated = (!knobs.cpu_work.is_zero()).then(crate::demo::knobs::iterations_per_ms);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
         Error::input(format_args!(
             "cannot listen on 127.0.0.1:{port}: {e} (pick another with --port, or --port 0 for any free port)"
@@ -1129,6 +1131,13 @@ pub async fn serve_demo(port: u16, knobs: crate::demo::DemoOptions) -> Result<Ou
     match listener.local_addr() {
         Ok(addr) => errln!("perfgate demo backend listening on http://{addr} (Ctrl-C stops it)"),
         Err(e) => errln!("warning: {e}"),
+    }
+    if let Some(per_ms) = calibrated {
+        errln!(
+            "perfgate demo backend: --cpu-work {} is {:.0} iterations of its burn loop (calibrated at start)",
+            crate::gate::duration::format_duration(knobs.cpu_work),
+            per_ms * knobs.cpu_work.as_secs_f64() * 1000.0
+        );
     }
     let signals = Signals::install();
     signals.on_first_say("perfgate demo backend: stopping (a second signal exits at once)");
