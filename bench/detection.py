@@ -236,6 +236,74 @@ def route_samples(path):
     return {"requests": 0, "failures": 0, "interrupted": d.get("interrupted")}
 
 
+def coarse_values(text):
+    """The latencies (µs) of one of perfgate's per-second histograms (src/metrics/coarse.rs: base64 of
+    varint pairs, bucket delta and count; 32 buckets per doubling), each bucket's values spread
+    geometrically inside it."""
+    import base64
+    raw = base64.b64decode(text + "=" * (-len(text) % 4)) if text else b""
+    ints, v, shift = [], 0, 0
+    for byte in raw:
+        v |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            ints.append(v)
+            v, shift = 0, 0
+    out, bucket = [], 0
+    for delta, count in zip(ints[0::2], ints[1::2]):
+        bucket += delta
+        lo, hi = 2 ** (bucket / 32), 2 ** ((bucket + 1) / 32)
+        out += [lo * (hi / lo) ** ((j + 0.5) / count) for j in range(count)]
+    return out
+
+
+def steady_latencies(path):
+    """Every steady-phase latency (µs) of NAME in a results JSON, from its per-second histograms."""
+    d = json.loads(Path(path).read_text())
+    out = []
+    for p in d.get("series", []):
+        if p.get("ramp_up") or p.get("dt", 0) <= 0.5:
+            continue
+        for n in p.get("names", []):
+            if n.get("name") == NAME:
+                out += coarse_values(n.get("hist", ""))
+    return out
+
+
+def metric_of(xs):
+    """METRIC (pNN or avg) of a list of latencies."""
+    if METRIC == "avg":
+        return sum(xs) / len(xs)
+    q = float(METRIC[1:]) / 100
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
+
+
+def iid_se(base_json, head_json, reps=200, seed=0):
+    """The standard error of log(head / base) of METRIC if every request were an independent sample
+    (a bootstrap over requests): the sampling noise of the metric itself at this sample count. Honest
+    intervals are seldom narrower (requests are not independent and processes differ; pairing cancels
+    only the noise both sides share); None for metrics other than avg and pNN."""
+    if METRIC != "avg" and not re.fullmatch(r"p\d+(\.\d+)?", METRIC):
+        return None
+    try:
+        b, h = steady_latencies(base_json), steady_latencies(head_json)
+    except (OSError, ValueError):
+        return None
+    if len(b) < 20 or len(h) < 20:
+        return None
+    rng = random.Random(seed)
+    logs = [math.log(metric_of(rng.choices(h, k=len(h)))) - math.log(metric_of(rng.choices(b, k=len(b))))
+            for _ in range(reps)]
+    return statistics.stdev(logs)
+
+
+def power_bound(change_pct, budget_pct, se):
+    """The power of a one-sided 95 % z test of `change > budget` at standard error `se` (log scale)."""
+    gap = math.log1p(change_pct / 100) - math.log1p(budget_pct / 100)
+    return statistics.NormalDist().cdf(gap / se - 1.6449)
+
+
 def parse_comparison(text):
     """The ROUTE p95 comparison line of `perfgate run`/`compare` output, or None."""
     mode = MODE_LINE.search(text)
@@ -247,6 +315,7 @@ def parse_comparison(text):
             "outcome": LABELS.get(m.group("label"), m.group("label")),
             "reason": m.group("reason"),
             "reported_mode": mode.group("mode") if mode else None,
+            "budget": m.group("budget"),
         }
         v = VALUES.match(m.group("values"))
         if v:
@@ -266,7 +335,8 @@ def parse_comparison(text):
 def trial(procs, exe, args, mode, effect, index, seed, tdir):
     """One trial: fresh demos, one duet run or a base run then a head run, a compare; returns a record."""
     tdir.mkdir(parents=True, exist_ok=True)
-    rec = {"mode": mode, "effect": effect, "trial": index, "seed": seed, "target": args.target}
+    rec = {"mode": mode, "effect": effect, "trial": index, "seed": seed, "target": args.target,
+           "seconds": args.seconds}
     factor = 1.0 + effect / 100.0
     demos = []
     try:
@@ -359,6 +429,7 @@ def trial(procs, exe, args, mode, effect, index, seed, tdir):
             gens.append({"cpu_pct": float(g.group("cpu")), "late": int(g.group("late")), "planned": int(g.group("planned"))})
     if gens:
         rec["generator"] = gens
+    rec["iid_se"] = iid_se(base_json, head_json, seed=seed)
     rec["base_samples"] = route_samples(base_json)
     rec["head_samples"] = route_samples(head_json)
     try:
@@ -492,14 +563,63 @@ def goals(records, modes, effects):
             rms = math.sqrt(sum(z * z for z in zs) / len(zs))
             out.append(f"served A/A z-scores (change over its standard error) over {len(zs)} trials: rms {rms:.2f}, "
                        f"max |z| {max(abs(z) for z in zs):.2f} (honest: rms about 1.1-1.3 for 9-5 degrees of freedom)")
-    if "served" in modes and 10 in effects:
-        k, n = count("served", 10, "regression")
-        out.append(f"served +10% detections {k}/{n} (goal >= 19/20): {verdict(k >= 0.95 * n, n)}")
+    for effect in (e for e in effects if e > 0 and "served" in modes):
+        k, n = count("served", effect, "regression")
+        out.append(f"served {fmt_effect(effect)} detections {k}/{n} (goal >= 19/20): {verdict(k >= 0.95 * n, n)}")
+    out += information_bounds(records, modes, effects)
     if "sequential" in modes and 0 in effects:
         k, n = count("sequential", 0, "regression")
         i, _ = count("sequential", 0, "inconclusive")
         out.append(f"sequential A/A regressions called {k}/{n}, inconclusive {i}/{n} (goal <= 5% regressions): "
                    f"{verdict(k <= 0.05 * n, n)}")
+    return out
+
+
+def perfgate_se(r):
+    """The standard error behind a trial's printed interval (log scale): half its width over t with
+    K - 1 degrees of freedom for rounds; None without rounds (the blocks' df is not printed)."""
+    ci, k = r.get("ci"), r.get("rounds") or 0
+    if not ci or k < 2 or ci[0] <= -100:
+        return None
+    half = (math.log1p(ci[1] / 100) - math.log1p(ci[0] / 100)) / 2
+    return half / T95.get(k - 1, 1.645)
+
+
+def information_bounds(records, modes, effects):
+    """For each detection cell: how much the metric's own sampling noise allows. With every request an
+    independent sample (`iid_se`, the most optimistic case), a one-sided 95 % test of the cell's median
+    realised change against its budget has the power printed; and the run time at which that reaches
+    the goal's 95 %. perfgate's own standard error (rounds) is printed beside it."""
+    out = []
+    for mode in modes:
+        for effect in (e for e in effects if e > 0):
+            ok = [r for r in records if r["mode"] == mode and r["effect"] == effect and "error" not in r]
+            ses = [r["iid_se"] for r in ok if r.get("iid_se")]
+            changes = [r["delta_pct"] for r in ok if r.get("delta_pct") is not None]
+            budgets = {r.get("budget") for r in ok}
+            if not ses or not changes or len(budgets) != 1:
+                continue
+            budget = next(iter(budgets)) or ""
+            if not re.fullmatch(r"\+[\d.]+%", budget):
+                continue
+            b, change, se = float(budget[1:-1]), med(changes), med(ses)
+            bound = power_bound(change, b, se)
+            gap = math.log1p(change / 100) - math.log1p(b / 100)
+            line = (f"{mode} {fmt_effect(effect)}: realised {change:+.1f}% (median of {len(changes)}) against the "
+                    f"{budget} budget; the {METRIC}'s sampling noise alone, every request an independent "
+                    f"sample, is a standard error of {100 * se:.1f} points (median of {len(ses)})")
+            own = [x for x in (perfgate_se(r) for r in ok) if x]
+            if own:
+                line += f" (perfgate's, from the rounds: {100 * med(own):.1f})"
+            line += (f": a one-sided 95% test at that error decides the median change in {100 * bound:.0f}% "
+                     f"of trials")
+            if bound < 0.95 and gap > 0:
+                need = gap / (2 * 1.6449)
+                factor = (se / need) ** 2
+                run_s = med([r.get("seconds") for r in ok])
+                line += (f"; 95% needs {100 * need:.1f} points, about {factor:.1f}x the samples"
+                         + (f" (about {factor * run_s:.0f} s at this rate)" if run_s else ""))
+            out.append(line)
     return out
 
 
@@ -523,6 +643,11 @@ def rejudge(args, modes, effects):
             for k in ("ci", "delta_pct", "base_p95", "head_p95"):
                 rec.pop(k, None)
             rec.update(verdict)
+            if rec.get("seconds") is None:
+                m = re.search(r"--run-time (\d+)s", " ".join(rec.get("commands", [])))
+                rec["seconds"] = int(m.group(1)) if m else None
+            # Of this run's --metric, which may differ from the one the trials were run for.
+            rec["iid_se"] = iid_se(tdir / "base.json", tdir / "head.json", seed=rec.get("seed", 0))
         records.append(rec)
     print(f"perfgate detection benchmark, judged again: {src} with {exe}")
     print(f"target {args.target}, gate {os.path.relpath(GATE, ROOT)}, budget `{NAME}` {METRIC}")
