@@ -317,6 +317,16 @@ fn a_duet_in_rounds_restarts_both_builds_and_confirms_a_regression() {
     assert!(stderr.contains("confirmation window 1"), "{stderr}");
     // Each window started its own pair: 2 rounds and 2 confirmation rounds, 2 services each.
     assert_eq!(stderr.matches("perfgate: starting the ").count(), 8, "{stderr}");
+    // ... and drew its own schedule: four windows, four seeds.
+    let mut seeds: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.split(", seed ").nth(1))
+        .filter_map(|rest| rest.split(',').next())
+        .collect();
+    assert_eq!(seeds.len(), 4, "{stderr}");
+    seeds.sort_unstable();
+    seeds.dedup();
+    assert_eq!(seeds.len(), 4, "every window has its own seed: {stderr}");
     assert!(stdout.contains("confirmed in 1 of 1 fresh windows"), "{stdout}");
     assert!(
         stdout.contains("2 rounds of 3 s, each a fresh pair of processes"),

@@ -212,6 +212,19 @@ impl Sharded {
     }
 }
 
+/// The seed of a later window (a round or a confirmation window) of a run seeded `seed`.
+///
+/// Every window draws its own task and think-time schedule: rounds that replayed the first one's
+/// would share which requests collide on which side, an offset common to every round that the
+/// rounds' interval cannot see. Derived from the run's seed (splitmix64), so a run stays
+/// reproducible.
+fn window_seed(seed: u64, index: u64) -> u64 {
+    let mut z = seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// A stable seed from a run id: every shard of one run derives the same one.
 fn seed_of(run_id: &str) -> u64 {
     use sha2::{Digest, Sha256};
@@ -529,16 +542,18 @@ pub fn rounds_run_time(ramp_up: Duration) -> Duration {
 }
 
 impl Prepared {
-    /// The first window, or a later one with fresh ports for the services perfgate starts.
-    fn window(&self, gate: &Gate, fresh: bool) -> Result<Window, Error> {
+    /// Window `index` (0: the first): a later one has fresh ports for the services perfgate starts
+    /// and its own seed, from [`window_seed`].
+    fn window(&self, gate: &Gate, index: u64) -> Result<Window, Error> {
         let w = &self.first;
-        if !fresh || (w.head_service.is_none() && w.base_service.is_none()) {
+        if index == 0 {
             return Ok(w.clone());
         }
         let (head_port, base_port) = service_ports(w.head_service.is_some(), w.base_service.is_some())?;
         let head_service = w.head_service.clone().zip(head_port).map(|((s, _), p)| (s, p));
         let base_service = w.base_service.clone().zip(base_port).map(|((s, _), p)| (s, p));
         let mut overrides = self.overrides.clone();
+        overrides.seed = Some(window_seed(w.plan.seed, index));
         if let Some((_, port)) = &head_service {
             overrides.host = Some(format!("http://127.0.0.1:{port}"));
         }
@@ -808,7 +823,7 @@ async fn measure(
         errln!("perfgate: shard {shard} of run {run_id}: the users and rates below are this shard's share; `perfgate merge` makes the run");
     }
     for round in 0..p.rounds {
-        let window = p.window(gate, round > 0 || confirming.is_some())?;
+        let window = p.window(gate, u64::from(confirming.unwrap_or(0)) << 32 | u64::from(round))?;
         let label = RoundLabel {
             round,
             rounds: p.rounds,
@@ -1151,6 +1166,21 @@ pub async fn serve_demo(port: u16, knobs: crate::demo::DemoOptions) -> Result<Ou
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_later_window_has_its_own_reproducible_seed() {
+        let seeds: Vec<u64> = (1..=10u64)
+            .chain((0..3).map(|r| 1 << 32 | r))
+            .map(|i| window_seed(42, i))
+            .collect();
+        let mut distinct = seeds.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), seeds.len());
+        assert!(!seeds.contains(&42));
+        assert_eq!(window_seed(42, 3), seeds[2], "the same run seed gives the same windows");
+        assert_ne!(window_seed(43, 3), seeds[2]);
+    }
 
     #[test]
     fn start_times_take_any_offset_and_need_one() {
