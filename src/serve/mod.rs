@@ -100,11 +100,6 @@ pub struct Service {
     stop_grace: Duration,
 }
 
-/// A free port on 127.0.0.1 (bound, then released for the service).
-pub fn free_port() -> std::io::Result<u16> {
-    Ok(free_ports(1)?[0])
-}
-
 /// `n` distinct free ports on 127.0.0.1, all bound at once, then released for the services.
 ///
 /// Taking them one at a time releases each before the next is chosen, and the kernel may hand out
